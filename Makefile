@@ -1,0 +1,63 @@
+# entra-rbac-operator: every task a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help
+help: ## List the targets with what they do
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv and install the project with its dev tools
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy --strict, import-linter layer contracts, hadolint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+
+.PHONY: format
+format: $(STAMP) ## Rewrite the code in the project's format and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: test
+test: lint ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
+	$(BIN)/pytest
+
+.PHONY: unit
+unit: $(STAMP) ## Run the unit tests only (fast, no servers)
+	$(BIN)/pytest tests/unit
+
+.PHONY: demo
+demo: $(STAMP) ## Run the demo against the local sandbox (no cluster, no tenant needed)
+	$(BIN)/entra-rbac demo
+
+.PHONY: sandbox
+sandbox: $(STAMP) ## Start the sandbox API server, Entra directory and operator; Ctrl-C stops
+	$(BIN)/entra-rbac sandbox --directory examples/directory.yaml
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks and print their figures (slow; not part of `make test`)
+	$(BIN)/pytest -m bench -s -p no:cacheprovider bench
+
+.PHONY: e2e-kind
+e2e-kind: $(STAMP) ## End-to-end suite on a kind cluster (needs Docker and kind; see docs/testing.md)
+	./hack/e2e-kind.sh
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

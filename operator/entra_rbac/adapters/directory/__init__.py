@@ -1,0 +1,1 @@
+"""Placeholder; see package docstring."""

@@ -1,0 +1,40 @@
+"""Names the whole product agrees on: the API group, labels, annotations, reserved namespaces.
+
+Holds constants only. Everything else in the package may import it; it imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "entra-rbac.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "EntraGroupBinding"
+PLURAL: Final = "entragroupbindings"
+SHORT_NAME: Final = "egb"
+
+RBAC_GROUP: Final = "rbac.authorization.k8s.io"
+RBAC_API_VERSION: Final = f"{RBAC_GROUP}/v1"
+
+OPERATOR_NAME: Final = "entra-rbac-operator"
+
+# Ownership: both the label and a controller ownerReference to the resource's UID are required
+# before the operator changes or deletes anything (DESIGN section 3).
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = OPERATOR_NAME
+# The owning resource's UID (always a valid label value), so one label-selected list finds
+# every binding of one resource.
+OWNER_UID_LABEL: Final = f"{GROUP}/owner-uid"
+# The owning resource's name, for people reading bindings (names may exceed label limits).
+OWNER_NAME_ANNOTATION: Final = f"{GROUP}/owner"
+# Which Entra groups a binding's subjects come from, for auditors ("who has what, and why").
+GROUPS_ANNOTATION: Final = f"{GROUP}/groups"
+
+SYNC_REQUESTED_ANNOTATION: Final = f"{GROUP}/sync-requested"
+CONFIRM_REVOCATION_ANNOTATION: Final = f"{GROUP}/confirm-revocation"
+
+# Namespaces a selector never matches; they can still be named explicitly.
+DEFAULT_RESERVED_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
+
+FIELD_MANAGER: Final = OPERATOR_NAME
