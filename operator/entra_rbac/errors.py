@@ -44,6 +44,14 @@ class DirectoryForbiddenError(DirectoryError):
     reason = "DirectoryForbidden"
 
 
+class GroupNotFoundError(EntraRbacError):
+    """Graph answered 404 for a group (it was deleted): a decision, not a failed read (NotFound)."""
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"group {group_id} does not exist in Entra")
+        self.group_id = group_id
+
+
 class KubeError(EntraRbacError):
     """A Kubernetes API call failed in a way the reconciler must handle."""
 
