@@ -1,0 +1,89 @@
+"""The operator's own Entra credential, built from `DirectoryConfig` with azure-identity (async).
+
+Holds `build_credential`, the shared TLS context, and `KeepOpenCredential`. It must not make
+Graph calls. Secrets stay inside the credential objects: nothing here logs or formats them.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
+
+from entra_rbac.adapters.directory.config import CredentialKind, DirectoryConfig
+
+logger = logging.getLogger(__name__)
+
+
+def tls_context(config: DirectoryConfig) -> ssl.SSLContext | None:
+    """The system's trust store plus `ca_file`, or None when no extra CA is configured."""
+    if config.ca_file is None:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=config.ca_file)
+    return context
+
+
+class KeepOpenCredential:
+    """Hands tokens to kiota but ignores its `close()`: older msgraph-core closed the caller's
+    credential after each token (FACTS); the directory closes the real one itself, once."""
+
+    def __init__(self, inner: AsyncTokenCredential) -> None:
+        self._inner = inner
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return await self._inner.get_token(*scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> KeepOpenCredential:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        return None
+
+
+def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) -> AsyncTokenCredential:
+    """The credential `config.credential` names, on the config's authority and trust store.
+
+    Must be called inside a running event loop when `context` is set (it opens an aiohttp session).
+    """
+    options: dict[str, Any] = {"authority": config.endpoints.authority_host}
+    if config.cloud.value == "custom":
+        # A private authority (the sandbox, a test double) has no instance-discovery endpoint.
+        options["disable_instance_discovery"] = True
+    if context is not None:
+        connector = aiohttp.TCPConnector(ssl=context)
+        options["transport"] = AioHttpTransport(session=aiohttp.ClientSession(connector=connector))
+    kind = config.credential
+    if kind is CredentialKind.CLIENT_SECRET:
+        logger.warning(
+            "Using a client secret for Entra: discouraged; prefer workload identity or a certificate",
+            extra={"client_id": config.client_id},
+        )
+        return ClientSecretCredential(
+            config.tenant_id, config.client_id, config.client_secret or "", **options
+        )
+    if kind is CredentialKind.CERTIFICATE:
+        return CertificateCredential(
+            config.tenant_id, config.client_id, certificate_path=config.certificate_path, **options
+        )
+    return WorkloadIdentityCredential(
+        tenant_id=config.tenant_id,
+        client_id=config.client_id,
+        token_file_path=config.federated_token_file,
+        **options,
+    )
