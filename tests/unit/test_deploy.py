@@ -25,7 +25,7 @@ SERVICE_ACCOUNT = "entra-rbac-operator"
 RUN_AS = 65532
 # Kinds that kubernetes-validate has no schema for; each is skipped by name, never silently.
 CUSTOM_API_GROUPS = {"entra-rbac.io", "kopf.dev"}
-# The oldest Kubernetes AKS still supports here and the newest kubernetes-validate ships.
+# An old Kubernetes still found in clusters, and the newest kubernetes-validate ships.
 KUBERNETES_VERSIONS = ["1.30", "1.37"]
 # Verbs that let a holder grant more than it has; the operator holds none of them.
 ESCALATING_VERBS = {"escalate", "impersonate", "*"}
