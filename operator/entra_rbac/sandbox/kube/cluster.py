@@ -1,0 +1,411 @@
+"""The API semantics of the sandbox server, independent of HTTP: what each verb does to the store.
+
+Holds Cluster: get/list and the write path (create, update, patch, delete) with everything a
+real API server applies on the way: server-set metadata (uid, creationTimestamp,
+resourceVersion, generation, generateName), optimistic concurrency, status subresource rules,
+validation (built-in kinds here, CRD schemas through crds.py), namespace existence and
+termination, RBAC escalation checks on roles and bindings, finalizers and deletionTimestamp,
+propagation policies, ClusterRole aggregation and CRD registration. Authentication and the
+request's own authorization happen in the HTTP layer; garbage collection in gc.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import crds, errors, rbac
+from .errors import FieldError
+from .patch import apply_patch
+from .resources import Registry, ResourceType
+from .selectors import FieldRequirement, Requirement, matches_labels
+from .store import Store
+from .validation import validate
+
+NAMESPACES = ("", "namespaces")
+CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+_GENERATION_KINDS = ("CustomResourceDefinition",)
+_SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def present(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as read at `rtype`'s version (custom objects are stored once for all versions)."""
+    if obj.get("apiVersion") == rtype.api_version:
+        return obj
+    return {**obj, "apiVersion": rtype.api_version}
+
+
+class Cluster:
+    """The store plus the rules every request goes through."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store or Store()
+        self.registry = Registry()
+        self.authorizer = rbac.Authorizer(self.store)
+        # Called after every write that may leave garbage (set by the garbage collector).
+        self.on_garbage: Callable[[], None] = lambda: None
+
+    # Reads --------------------------------------------------------------------------------
+
+    def get(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rtype.storage_key, namespace, name)
+        if obj is None:
+            raise errors.not_found(rtype.plural, name, rtype.group)
+        return present(rtype, obj)
+
+    def list(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: list[Requirement],
+        fields: list[FieldRequirement],
+    ) -> list[dict[str, Any]]:
+        return [
+            present(rtype, obj)
+            for obj in self.store.list(rtype.storage_key, namespace)
+            if matches_labels(labels, obj["metadata"].get("labels")) and all(f.matches(obj) for f in fields)
+        ]
+
+    # Writes -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        body: dict[str, Any],
+        user: rbac.UserInfo,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        obj = self.prepare_new(rtype, namespace, body)
+        name = obj["metadata"]["name"]
+        self._check_namespace(rtype, namespace, name)
+        if self.store.get(rtype.storage_key, namespace, name) is not None:
+            raise errors.already_exists(rtype.plural, name, rtype.group)
+        if rtype.has_status and rtype.crd_name is not None:
+            obj.pop("status", None)  # the main endpoint ignores status on custom objects
+        obj = self._validated(rtype, obj, None)
+        self._check_escalation(rtype, obj, user)
+        if dry_run:
+            return obj
+        return self._commit(rtype, obj)
+
+    def prepare_new(self, rtype: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(body)
+        if not isinstance(obj.get("metadata"), dict):
+            obj["metadata"] = {}
+        meta = obj["metadata"]
+        if rtype.namespaced and meta.get("namespace") not in (None, "", namespace):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
+            )
+        for key in (*_SERVER_METADATA, "resourceVersion", "selfLink", "managedFields"):
+            meta.pop(key, None)
+        if rtype.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now()
+        if rtype.crd_name is not None or rtype.kind in _GENERATION_KINDS:
+            meta["generation"] = 1
+        obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        if rtype.kind == "Namespace" and not rtype.group:
+            obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            obj["status"] = {"phase": "Active"}
+        return obj
+
+    def _check_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
+        if not rtype.namespaced:
+            return
+        ns = self.store.get(NAMESPACES, "", namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f'{rtype.plural} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} "
+                "because it is being terminated",
+                details={
+                    "name": name,
+                    "kind": rtype.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
+
+    def update(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        user: rbac.UserInfo,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        old = self.store.get(rtype.storage_key, namespace, name)
+        if old is None:
+            raise errors.not_found(rtype.plural, name, rtype.group)
+        new = copy.deepcopy(body)
+        if not isinstance(new.get("metadata"), dict):
+            raise errors.bad_request("metadata is required")
+        meta = new["metadata"]
+        if meta.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
+        wanted_rv = meta.get("resourceVersion")
+        if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rtype.plural, name, errors.STALE_OBJECT, rtype.group)
+        new = self._merge_server_fields(rtype, old, new, subresource)
+        new = self._validated(rtype, new, old)
+        self._check_escalation(rtype, new, user)
+        if dry_run:
+            return new
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            return self.store.remove(rtype.storage_key, new)
+        return self._commit(rtype, new, old)
+
+    def _merge_server_fields(
+        self, rtype: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
+        """Keep what clients cannot change; apply the status subresource split."""
+        if subresource == "status":
+            new = {**copy.deepcopy(old), "status": new.get("status")}
+            if new["status"] is None:
+                new.pop("status")
+        elif rtype.has_status:
+            new.pop("status", None)
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+        meta = new["metadata"]
+        for key in (*_SERVER_METADATA, "namespace", "name"):
+            if key in old["metadata"]:
+                meta[key] = old["metadata"][key]
+            else:
+                meta.pop(key, None)
+        meta.pop("managedFields", None)
+        if rtype.storage_key == NAMESPACES:  # the real server keeps this label equal to the name
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        if old["metadata"].get("deletionTimestamp"):
+            # Once deleting, finalizers may only be removed (as the real server enforces).
+            meta["finalizers"] = [
+                f for f in meta.get("finalizers") or [] if f in old["metadata"].get("finalizers", [])
+            ]
+        new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
+        if "generation" in meta and crds.spec_changed(old, new):
+            meta["generation"] = int(meta["generation"]) + 1
+        return new
+
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        body: Any,
+        user: rbac.UserInfo,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        old = self.store.get(rtype.storage_key, namespace, name)
+        if old is None:
+            raise errors.not_found(rtype.plural, name, rtype.group)
+        patched = apply_patch(
+            content_type, copy.deepcopy(present(rtype, old)), body, strategic=rtype.crd_name is None
+        )
+        if not isinstance(patched.get("metadata"), dict):
+            raise errors.bad_request("metadata must be an object")
+        patched["metadata"].setdefault("resourceVersion", old["metadata"]["resourceVersion"])
+        return self.update(rtype, namespace, name, patched, user, subresource=subresource, dry_run=dry_run)
+
+    def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        options: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete (or start deleting); returns the object and whether it is gone already."""
+        obj = self.store.get(rtype.storage_key, namespace, name)
+        if obj is None:
+            raise errors.not_found(rtype.plural, name, rtype.group)
+        preconditions = options.get("preconditions") or {}
+        for key in ("uid", "resourceVersion"):
+            if preconditions.get(key) and preconditions[key] != obj["metadata"].get(key):
+                why = (
+                    f"Precondition failed: {key} in precondition: {preconditions[key]}, "
+                    f"{key} in object meta: {obj['metadata'].get(key)}"
+                )
+                raise errors.conflict(rtype.plural, name, why, rtype.group)
+        if dry_run:
+            return present(rtype, obj), False
+        result, gone = self.delete_object(rtype, obj, options.get("propagationPolicy") or "Background")
+        return present(rtype, result), gone
+
+    def delete_object(
+        self, rtype: ResourceType, obj: dict[str, Any], policy: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete without authorization (also used by the garbage collector and namespace controller)."""
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        is_namespace = rtype.storage_key == NAMESPACES
+        if not finalizers and not is_namespace:
+            removed = self.store.remove(rtype.storage_key, obj)
+            self._after_removal(rtype, removed)
+            return removed, True
+        if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or []):
+            return obj, False  # already being deleted; nothing new to record
+        new = copy.deepcopy(obj)
+        new["metadata"]["deletionTimestamp"] = meta.get("deletionTimestamp") or now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        if finalizers:
+            new["metadata"]["finalizers"] = finalizers
+        if is_namespace:
+            new["status"] = {"phase": "Terminating"}
+        stored = self.store.put(rtype.storage_key, new)
+        self.on_garbage()
+        return stored, False
+
+    # Internals ----------------------------------------------------------------------------
+
+    def _validated(
+        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        problems: list[FieldError]
+        if rtype.crd_name is not None:
+            obj, problems = crds.validate_custom(rtype, obj, old)
+            from .validation import validate_metadata
+
+            problems = validate_metadata(rtype, obj) + problems
+        else:
+            problems = validate(rtype, obj, old)
+        if problems:
+            raise errors.invalid(rtype.kind, obj["metadata"].get("name", ""), problems, rtype.group)
+        return obj
+
+    def _check_escalation(self, rtype: ResourceType, obj: dict[str, Any], user: rbac.UserInfo) -> None:
+        """Bindings need `bind` on the role or every permission in it; roles need `escalate` or theirs."""
+        if rtype.group != rbac.RBAC:
+            return
+        namespace = obj["metadata"].get("namespace", "")
+        name = obj["metadata"]["name"]
+        if rtype.kind in ("RoleBinding", "ClusterRoleBinding"):
+            ref = obj.get("roleRef") or {}
+            plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
+            bind = rbac.Attributes("bind", rbac.RBAC, plural, "", namespace, ref.get("name", ""))
+            if self.authorizer.allowed(user, bind):
+                return
+            servant = self.authorizer.role_ref_rules(ref, namespace)
+            if servant is None:
+                raise errors.forbidden(
+                    rtype.plural,
+                    name,
+                    f'{_escalating(user)} {plural} "{ref.get("name")}" not found',
+                    rtype.group,
+                )
+        elif rtype.kind in ("Role", "ClusterRole"):
+            escalate = rbac.Attributes("escalate", rbac.RBAC, rtype.plural, "", namespace, name)
+            if self.authorizer.allowed(user, escalate):
+                return
+            servant = list(obj.get("rules") or [])
+            if obj.get("aggregationRule"):
+                servant = rbac.aggregated_rules(self.store, obj) or []
+        else:
+            return
+        missing = rbac.uncovered(self.authorizer.rules_for(user, namespace), servant)
+        if missing:
+            shown = "; ".join(_describe_rule(m) for m in missing[:10])
+            raise errors.forbidden(
+                rtype.plural,
+                name,
+                f"{_escalating(user)}\n{shown}",
+                rtype.group,
+            )
+
+    def _commit(
+        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if rtype.storage_key == CRDS:
+            obj = crds.with_controller_status(obj)
+        stored = self.store.put(rtype.storage_key, obj)
+        if rtype.storage_key == CRDS:
+            self.registry.remove_crd(stored["metadata"]["name"])
+            for served in crds.served_types(stored):
+                self.registry.add(served)
+        if rtype.storage_key == rbac.CLUSTER_ROLES:
+            self.refresh_aggregation()
+        if old is not None:
+            self.on_garbage()
+        return present(rtype, stored)
+
+    def _after_removal(self, rtype: ResourceType, removed: dict[str, Any]) -> None:
+        if rtype.storage_key == CRDS:
+            spec = removed["spec"]
+            self.registry.remove_crd(removed["metadata"]["name"])
+            self.store.drop_kind((spec["group"], spec["names"]["plural"]))
+        if rtype.storage_key == rbac.CLUSTER_ROLES:
+            self.refresh_aggregation()
+        self.on_garbage()
+
+    def refresh_aggregation(self) -> None:
+        """Give every aggregated ClusterRole the rules its selectors match (the aggregation controller)."""
+        changed = True
+        while changed:  # aggregated roles may aggregate each other (view -> edit -> admin)
+            changed = False
+            for role in self.store.list(rbac.CLUSTER_ROLES):
+                rules = rbac.aggregated_rules(self.store, role)
+                if rules is not None and rules != (role.get("rules") or []):
+                    self.store.put(rbac.CLUSTER_ROLES, {**copy.deepcopy(role), "rules": rules})
+                    changed = True
+
+    def type_for_key(self, key: tuple[str, str]) -> ResourceType | None:
+        return next((t for t in self.registry.types() if t.storage_key == key), None)
+
+
+def _escalating(user: rbac.UserInfo) -> str:
+    groups = list(user.groups)
+    return f'user "{user.name}" (groups={groups}) is attempting to grant RBAC permissions not currently held:'
+
+
+def _describe_rule(piece: rbac.Attributes) -> str:
+    if piece.path is not None:
+        return f"{{NonResourceURLs:[{piece.path}], Verbs:[{piece.verb}]}}"
+    resource = f"{piece.resource}/{piece.subresource}" if piece.subresource else piece.resource
+    names = f" ResourceNames:[{piece.name}]" if piece.name else ""
+    return f'{{APIGroups:["{piece.api_group}"], Resources:["{resource}"],{names} Verbs:["{piece.verb}"]}}'
