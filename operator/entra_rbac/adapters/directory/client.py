@@ -29,8 +29,9 @@ from entra_rbac.adapters.directory.credentials import KeepOpenCredential
 
 def build_graph_client(
     config: DirectoryConfig, credential: AsyncTokenCredential, context: ssl.SSLContext | None
-) -> GraphServiceClient:
-    """A Graph v1.0 client on the config's Graph host, authenticating with `credential`."""
+) -> tuple[GraphServiceClient, httpx.AsyncClient]:
+    """A Graph v1.0 client on the config's Graph host, authenticating with `credential`, and
+    the httpx client under it (the caller closes that one)."""
     auth = AzureIdentityAuthenticationProvider(
         KeepOpenCredential(credential),
         scopes=[config.graph_scope],
@@ -49,4 +50,4 @@ def build_graph_client(
     adapter = GraphRequestAdapter(auth, client=http)
     # Set before the service client exists: it would otherwise default to the public cloud.
     adapter.base_url = f"{config.endpoints.graph_url}/v1.0"
-    return GraphServiceClient(request_adapter=adapter)
+    return GraphServiceClient(request_adapter=adapter), http

@@ -63,7 +63,7 @@ class EntraDirectory:
         self.metrics = metrics if metrics is not None else CountingMetrics()
         context = tls_context(config)
         self._credential = build_credential(config, context)
-        self._client = build_graph_client(config, self._credential, context)
+        self._client, self._http = build_graph_client(config, self._credential, context)
         self.graph = GraphCaller(
             self._client.request_adapter,
             self.metrics,
@@ -95,10 +95,10 @@ class EntraDirectory:
 
     async def aclose(self) -> None:
         """Close the Graph connections and the credential (and its token connections)."""
-        http = getattr(self._client.request_adapter, "_http_client", None)
-        if http is not None:
-            await http.aclose()
-        await self._credential.close()
+        try:
+            await self._http.aclose()
+        finally:
+            await self._credential.close()
 
     def invalidate(self) -> None:
         """Forget cached answers, so the next lookup reads Entra (on-demand sync)."""

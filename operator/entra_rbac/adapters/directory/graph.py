@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -38,6 +39,7 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
 Sleep = Callable[[float], Awaitable[None]]
+logger = logging.getLogger(__name__)
 
 
 class NotFoundResponse(Exception):
@@ -117,6 +119,10 @@ class GraphCaller:
                         f"Graph {operation} failed: {exc.detail} (retries exhausted)",
                         retry_after=exc.retry_after,
                     ) from None
+                logger.info(
+                    "Retried Graph request",
+                    extra={"operation": operation, "status": exc.status, "retry_after": exc.retry_after},
+                )
 
     def record_throttle(self, operation: str, status: int, retry_after: float | None) -> None:
         if status == 429 or (status == 503 and retry_after is not None):
