@@ -32,7 +32,7 @@ from entra_rbac.adapters.directory.cache import SingleFlightCache
 from entra_rbac.adapters.directory.client import build_graph_client
 from entra_rbac.adapters.directory.config import DirectoryConfig
 from entra_rbac.adapters.directory.credentials import build_credential, tls_context
-from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, RetryableStatus
+from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, RetryableStatus, RetryBudget
 from entra_rbac.adapters.directory.metrics import CountingMetrics, DirectoryMetrics
 from entra_rbac.adapters.directory.names import NameKey, name_of, resolve_by_id, resolve_by_name
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution
@@ -149,10 +149,11 @@ class EntraDirectory:
 
     async def _read_ids(self, ids: list[str]) -> dict[str, DirectoryGroup | None]:
         found: dict[str, DirectoryGroup | None] = dict.fromkeys(ids)
+        budget = self.graph.budget()  # one bound on waiting for the whole read
         for chunk in _chunks(ids, GET_BY_IDS_LIMIT):
             body = GetByIdsPostRequestBody(ids=chunk, types=["group"])
             build = partial(self._client.directory_objects.get_by_ids.to_post_request_information, body)
-            answer = await self.graph.send("getByIds", build)
+            answer = await self.graph.send("getByIds", build, budget)
             for item in _values(answer, "getByIds"):
                 group = odata.group_from_json(item)
                 # Only ids we asked for: an answer must never resolve something else.
@@ -162,15 +163,17 @@ class EntraDirectory:
 
     async def _read_names(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
         found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
+        budget = self.graph.budget()  # one bound on waiting for the whole read
         for chunk in _chunks(keys, BATCH_LIMIT):
-            found.update(await self._batch_lookup(chunk))
+            found.update(await self._batch_lookup(chunk, budget))
         return found
 
-    async def _batch_lookup(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
+    async def _batch_lookup(
+        self, keys: list[NameKey], budget: RetryBudget
+    ) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
         """One `$batch` of name filters; throttled or failed items retried in a further `$batch`."""
         pending = {str(index): key for index, key in enumerate(keys, start=1)}
         found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
-        budget = self.graph.budget()
         while pending:
             answer = await self.graph.send("batch", partial(_batch_request, pending), budget)
             responses = {str(item.get("id")): item for item in _list(answer, "responses", "batch")}
@@ -183,7 +186,7 @@ class EntraDirectory:
                         f"Graph $batch answer lacks item {item_id} ({key[0]} lookup)"
                     )
                 try:
-                    found[key] = await self._batch_item(item)
+                    found[key] = await self._batch_item(item, budget)
                 except RetryableStatus as exc:
                     retry[item_id] = key
                     if exc.retry_after is not None:
@@ -196,7 +199,7 @@ class EntraDirectory:
                 )
         return found
 
-    async def _batch_item(self, item: dict[str, Any]) -> tuple[DirectoryGroup, ...]:
+    async def _batch_item(self, item: dict[str, Any], budget: RetryBudget) -> tuple[DirectoryGroup, ...]:
         status = int(item.get("status") or 0)
         body = item.get("body")
         if status != 200:
@@ -213,7 +216,7 @@ class EntraDirectory:
         items = list(_values(body, "batch item"))
         next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
         while next_link:
-            page = await self.graph.send("groups", partial(_get, next_link))
+            page = await self.graph.send("groups", partial(_get, next_link), budget)
             items.extend(_values(page, "groups page"))
             next_link = page.get("@odata.nextLink")
         return tuple(odata.group_from_json(entry) for entry in items)
@@ -233,11 +236,13 @@ class EntraDirectory:
             top=odata.PAGE_SIZE, select=odata.MEMBER_SELECT.split(",")
         )
         members: list[DirectoryMember] = []
+        budget = self.graph.budget()  # one bound on waiting for all pages together
         page = await self.graph.send(
             "transitiveMembers",
             lambda: builder.to_get_request_information(
                 RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
             ),
+            budget,
         )
         pages = 1
         while True:
@@ -247,7 +252,7 @@ class EntraDirectory:
                 break
             # Paged by hand: the SDK's PageIterator stops early on an empty page (FACTS).
             try:
-                page = await self.graph.send("transitiveMembers", partial(_get, next_link))
+                page = await self.graph.send("transitiveMembers", partial(_get, next_link), budget)
             except NotFoundResponse:
                 raise DirectoryUnavailableError(
                     f"Graph transitiveMembers of {group_id}: page {pages + 1} answered 404"
