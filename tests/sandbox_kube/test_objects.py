@@ -1,0 +1,110 @@
+"""Objects and errors through the official client: server-set metadata and Status failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+
+from .helpers import api_error, configmap, core
+
+
+def test_create_sets_uid_timestamp_and_resource_version(kube_api: client.ApiClient) -> None:
+    created = core(kube_api).create_namespaced_config_map("default", configmap("a"))
+    assert created.metadata.uid
+    assert created.metadata.creation_timestamp is not None
+    assert int(created.metadata.resource_version) > 0
+    assert created.metadata.namespace == "default"
+
+
+def test_every_write_changes_the_resource_version(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    first = api.create_namespaced_config_map("default", configmap("a")).metadata.resource_version
+    second = api.patch_namespaced_config_map("a", "default", {"data": {"k": "w"}}).metadata.resource_version
+    third = api.patch_namespaced_config_map("a", "default", {"data": {"k": "x"}}).metadata.resource_version
+    assert int(first) < int(second) < int(third)
+
+
+def test_generate_name_gets_a_random_suffix(kube_api: client.ApiClient) -> None:
+    created = core(kube_api).create_namespaced_config_map("default", {"metadata": {"generateName": "gen-"}})
+    assert created.metadata.name.startswith("gen-")
+    assert len(created.metadata.name) == len("gen-") + 5
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "reason"),
+    [
+        ("get-missing", 404, "NotFound"),
+        ("create-twice", 409, "AlreadyExists"),
+        ("stale-update", 409, "Conflict"),
+        ("bad-name", 422, "Invalid"),
+        ("missing-namespace", 404, "NotFound"),
+    ],
+)
+def test_failures_are_status_bodies_with_reason_and_code(
+    kube_api: client.ApiClient, action: str, status: int, reason: str
+) -> None:
+    api = core(kube_api)
+    existing = api.create_namespaced_config_map("default", configmap("exists"))
+    calls = {
+        "get-missing": lambda: api.read_namespaced_config_map("nope", "default"),
+        "create-twice": lambda: api.create_namespaced_config_map("default", configmap("exists")),
+        "stale-update": lambda: api.replace_namespaced_config_map(
+            "exists", "default", {"metadata": {"name": "exists", "resourceVersion": "1"}, "data": {}}
+        ),
+        "bad-name": lambda: api.create_namespaced_config_map("default", configmap("Bad_Name")),
+        "missing-namespace": lambda: api.create_namespaced_config_map("nowhere", configmap("x")),
+    }
+    error = api_error(calls[action])
+    body = json.loads(error.body)
+    assert (error.status, body["kind"], body["reason"], body["code"]) == (status, "Status", reason, status)
+    assert existing.metadata.name == "exists"
+
+
+def test_invalid_names_the_field_in_its_causes(kube_api: client.ApiClient) -> None:
+    error = api_error(lambda: core(kube_api).create_namespaced_config_map("default", configmap("Bad_Name")))
+    body = json.loads(error.body)
+    assert body["details"]["causes"][0]["field"] == "metadata.name"
+    assert 'ConfigMap "Bad_Name" is invalid' in body["message"]
+
+
+def test_put_with_the_current_resource_version_succeeds_and_without_one_overwrites(
+    kube_api: client.ApiClient,
+) -> None:
+    api = core(kube_api)
+    created = api.create_namespaced_config_map("default", configmap("a"))
+    created.data = {"k": "updated"}
+    updated = api.replace_namespaced_config_map("a", "default", created)
+    assert updated.data == {"k": "updated"}
+    blind = api.replace_namespaced_config_map(
+        "a", "default", {"metadata": {"name": "a"}, "data": {"k": "blind"}}
+    )
+    assert blind.data == {"k": "blind"}
+    assert blind.metadata.uid == created.metadata.uid
+
+
+def test_server_set_fields_cannot_be_changed_by_an_update(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    created = api.create_namespaced_config_map("default", configmap("a"))
+    body = {
+        "metadata": {"name": "a", "uid": "forged", "creationTimestamp": "2000-01-01T00:00:00Z"},
+        "data": {},
+    }
+    updated = api.replace_namespaced_config_map("a", "default", body)
+    assert updated.metadata.uid == created.metadata.uid
+    assert updated.metadata.creation_timestamp == created.metadata.creation_timestamp
+
+
+def test_dry_run_does_not_persist(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    api.create_namespaced_config_map("default", configmap("dry"), dry_run="All")
+    assert api_error(lambda: api.read_namespaced_config_map("dry", "default")).status == 404
+
+
+def test_a_new_cluster_has_the_system_namespaces(kube_api: client.ApiClient) -> None:
+    names = {ns.metadata.name for ns in core(kube_api).list_namespace().items}
+    assert names == {"default", "kube-system", "kube-public", "kube-node-lease"}
+    default = core(kube_api).read_namespace("default")
+    assert default.status.phase == "Active"
+    assert default.metadata.labels["kubernetes.io/metadata.name"] == "default"
