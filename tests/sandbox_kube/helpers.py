@@ -68,13 +68,15 @@ def raw(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """A request through the client's own HTTP stack and credentials; (status, decoded body)."""
-    import json  # noqa: PLC0415
-    from urllib.parse import urlencode  # noqa: PLC0415
+    import json
+    from urllib.parse import urlencode
 
     configuration = api.configuration
     url = configuration.host + path + ("?" + urlencode(query) if query else "")
     sent = {"Accept": "application/json", "Content-Type": "application/json", **(headers or {})}
-    sent["Authorization"] = configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+    sent.setdefault(
+        "Authorization", configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+    )
     response = api.call_api(method, url, header_params=sent, body=body)
     response.read()
     text = response.data.decode() if isinstance(response.data, bytes) else str(response.data)

@@ -146,7 +146,7 @@ def test_watch_sends_bookmarks_when_asked(kube_api: client.ApiClient) -> None:
 
 
 def test_watch_ends_after_timeout_seconds(kube_api: client.ApiClient) -> None:
-    import time  # noqa: PLC0415
+    import time
 
     started = time.monotonic()
     assert _events(core(kube_api), resource_version="0") == []
@@ -154,7 +154,7 @@ def test_watch_ends_after_timeout_seconds(kube_api: client.ApiClient) -> None:
 
 
 def test_dropping_watches_ends_open_streams(kube_api: client.ApiClient, apiserver: ApiServerThread) -> None:
-    import threading  # noqa: PLC0415
+    import threading
 
     api = core(kube_api)
     ended = threading.Event()
@@ -166,7 +166,7 @@ def test_dropping_watches_ends_open_streams(kube_api: client.ApiClient, apiserve
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
-    from .helpers import eventually  # noqa: PLC0415
+    from .helpers import eventually
 
     eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) == 1)
     assert apiserver.drop_watches() == 1

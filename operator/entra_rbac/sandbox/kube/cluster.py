@@ -191,7 +191,9 @@ class Cluster:
         if dry_run:
             return new
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            return self.store.remove(rtype.storage_key, new)
+            removed = self.store.remove(rtype.storage_key, new)
+            self._after_removal(rtype, removed)  # its last finalizer went: it goes now
+            return present(rtype, removed)
         return self._commit(rtype, new, old)
 
     def _merge_server_fields(
