@@ -36,10 +36,11 @@ def test_custom_cloud_scope_and_allowed_host_drop_the_port() -> None:
         client_id=CLIENT,
         cloud=Cloud.CUSTOM,
         authority_host="https://127.0.0.1:8443/",
-        graph_url="https://127.0.0.1:9443",
+        graph_url="https://127.0.0.1:9443/v1.0",
         **WI,
     )
     assert config.endpoints.authority_host == "https://127.0.0.1:8443"
+    assert config.endpoints.graph_url == "https://127.0.0.1:9443"
     assert config.graph_host == "127.0.0.1"
     assert config.graph_scope == "https://127.0.0.1/.default"
 
@@ -57,7 +58,7 @@ def test_custom_cloud_scope_and_allowed_host_drop_the_port() -> None:
         ({"cloud": "custom"}, "authority_host"),
         ({"cloud": "custom", "authority_host": "https://login.example"}, "graph_url"),
         ({"graph_url": "http://graph.example"}, "graph_url"),
-        ({"graph_url": "https://graph.example/v1.0"}, "graph_url"),
+        ({"graph_url": "https://graph.example/beta"}, "graph_url"),
         ({"request_timeout": 0}, "request_timeout"),
         ({"max_retries": 11}, "max_retries"),
     ],

@@ -119,11 +119,8 @@ class DirectoryConfig:
                     name,
                     f"must be an https URL, got {value!r}",
                 )
-                _check(
-                    parts.path in ("", "/"),
-                    name,
-                    f"must have no path (the API version is added), got {value!r}",
-                )
+                allowed = ("", "/", "/v1.0", "/v1.0/") if name == "graph_url" else ("", "/")
+                _check(parts.path in allowed, name, f"must have no path (v1.0 is added), got {value!r}")
 
     @property
     def endpoints(self) -> CloudEndpoints:
@@ -131,7 +128,8 @@ class DirectoryConfig:
         default = CLOUD_ENDPOINTS.get(self.cloud)
         authority = self.authority_host or (default.authority_host if default else "")
         graph = self.graph_url or (default.graph_url if default else "")
-        return CloudEndpoints(authority.rstrip("/"), graph.rstrip("/"))
+        # Accept the versioned base too (`https://host/v1.0`, as the sandbox names it).
+        return CloudEndpoints(authority.rstrip("/"), graph.rstrip("/").removesuffix("/v1.0"))
 
     @property
     def graph_host(self) -> str:
