@@ -18,9 +18,15 @@ from .server import ApiServer
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m entra_rbac.sandbox.kube", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
-    parser.add_argument("--kubeconfig", type=Path, default=Path("sandbox/kubeconfig"), help="where to write it")
-    parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP (kubectl then sends no token)")
-    parser.add_argument("--token-file", type=Path, help="extra identities: token,user,uid,\"group1,group2\" lines")
+    parser.add_argument(
+        "--kubeconfig", type=Path, default=Path("sandbox/kubeconfig"), help="where to write it"
+    )
+    parser.add_argument(
+        "--no-tls", action="store_true", help="serve plain HTTP (kubectl then sends no token)"
+    )
+    parser.add_argument(
+        "--token-file", type=Path, help='extra identities: token,user,uid,"group1,group2" lines'
+    )
     return parser
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import errors, reviews
+from . import errors, openapi, protobuf, reviews
 from .auth import Authenticator
 from .cluster import Cluster
 from .rbac import Attributes, UserInfo
@@ -131,6 +131,13 @@ class ApiHandler:
             body = registry.api_group(parts[1])
         elif len(parts) == 3 and parts[0] == "apis":
             body = registry.resource_list(parts[1], parts[2])
+        elif path == "/openapi/v3":
+            body = openapi.root_document(registry)
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = (
+                (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
+            )
+            body = openapi.group_version_document(registry, group, version)
         if body is None:
             raise errors.ApiError(
                 404, "NotFound", "the server could not find the requested resource", details={}
@@ -243,6 +250,11 @@ class ApiHandler:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
+        if "protobuf" in request.content_type:
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as exc:
+                raise errors.ApiError(415, "UnsupportedMediaType", str(exc)) from exc
         try:
             if "yaml" in (request.content_type or ""):
                 return yaml.safe_load(raw)
@@ -288,8 +300,7 @@ class ApiHandler:
         )
 
     async def _delete(self, request: web.Request, target: Target, verb: str) -> web.Response:
-        raw = await request.read()
-        options = json.loads(raw) if raw.strip() else {}
+        options = await self._body(request) if (await request.read()).strip() else {}
         if not isinstance(options, dict):
             raise errors.bad_request("DeleteOptions must be an object")
         if request.query.get("propagationPolicy"):
