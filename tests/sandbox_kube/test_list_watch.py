@@ -138,9 +138,16 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(
 def test_watch_sends_bookmarks_when_asked(kube_api: client.ApiClient) -> None:
     rv = core(kube_api).list_namespaced_config_map("default").metadata.resource_version
     status, text = raw(
-        kube_api, "GET", "/api/v1/namespaces/default/configmaps",
-        query=[("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", rv), ("timeoutSeconds", "1")],
-    )  # fmt: skip
+        kube_api,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        query=[
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", rv),
+            ("timeoutSeconds", "1"),
+        ],
+    )
     assert status == 200
     assert '"type":"BOOKMARK"' in text
 

@@ -86,7 +86,7 @@ def validate_custom(
     """Default, prune and validate a custom object against its version's structural schema."""
     schema = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
     try:
-        from entra_rbac.sandbox.kube import crd_validation  # noqa: PLC0415 - another engineer's module
+        from entra_rbac.sandbox.kube import crd_validation
     except ImportError:  # not landed yet: objects are stored unvalidated until it does
         return obj, []
     return crd_validation.validate_object(schema, obj, old)  # type: ignore[no-any-return]

