@@ -88,7 +88,7 @@ def test_get_shows_printer_columns_and_wide_adds_priority_ones(kubectl: Kubectl,
 def test_wait_for_condition_ready(kubectl: Kubectl, widgets: Path, apiserver: ApiServerThread) -> None:
     ok(kubectl("apply", "-f", str(widgets)))
     watches_before = apiserver.call(lambda s: s.cluster.store.open_watch_count())
-    waiting = subprocess.Popen(  # noqa: S603 - our own kubectl with fixed arguments
+    waiting = subprocess.Popen(
         [*kubectl_argv(kubectl), "wait", "--for=condition=Ready", "widget/w1", "--timeout=20s"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
