@@ -172,8 +172,10 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(field number, wire type, raw value) for each field on the wire."""
-    found, pos = [], 0
+    found: list[tuple[int, int, Any]] = []
+    pos = 0
     while pos < len(data):
+        value: Any
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
