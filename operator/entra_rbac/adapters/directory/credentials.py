@@ -17,7 +17,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
-from entra_rbac.adapters.directory.config import CredentialKind, DirectoryConfig
+from entra_rbac.adapters.directory.config import Cloud, CredentialKind, DirectoryConfig
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,16 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
 
     Must be called inside a running event loop when `context` is set (it opens an aiohttp session).
     """
-    options: dict[str, Any] = {"authority": config.endpoints.authority_host}
-    if config.cloud.value == "custom":
+    options: dict[str, Any] = {
+        "authority": config.endpoints.authority_host,
+        # azure-core retries token requests on its own (3 times, growing backoff), which
+        # would spend a reconcile's whole timeout on an outage; keep it short and let the
+        # reconcile's next try be the real retry.
+        "retry_total": 2,
+        "retry_backoff_factor": 0.5,
+        "retry_backoff_max": 4,
+    }
+    if config.cloud is Cloud.CUSTOM:
         # A private authority (the sandbox, a test double) has no instance-discovery endpoint.
         options["disable_instance_discovery"] = True
     if context is not None:

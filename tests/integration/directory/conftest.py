@@ -1,0 +1,176 @@
+"""Fixtures for the directory adapter's tests against the sandbox Entra directory over HTTPS.
+
+- `graph`: a `GraphSandbox` around the suite's `entra_directory` server (tests/fixtures/entra.py):
+  `.config(**changes)` a `DirectoryConfig` reaching it (client secret by default, short timeouts),
+  `.write(Tenant)` replaces the directory file, `.fault(...)` injects a fault (DESIGN section 8),
+  `.request_times(method, path_regex)` when matching requests arrived (from the sandbox's log).
+- `Tenant`: a small builder of directory files with deterministic GUIDs.
+- `Recorder`: a `DirectoryMetrics` that also keeps the time of every attempt and can call a
+  hook after each (to change the sandbox between two pages of one read).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, Outcome
+
+NAMESPACE = uuid.UUID("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f")
+
+
+def guid(name: str) -> str:
+    """A stable lower-case GUID per name, so tests can name objects before writing them."""
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+@dataclass
+class Tenant:
+    """A directory file (DESIGN section 8) built in code."""
+
+    users: list[dict[str, Any]] = field(default_factory=list)
+    service_principals: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def user(self, upn: str, user_type: str = "Member") -> str:
+        self.users.append(
+            {"id": guid(upn), "userPrincipalName": upn, "userType": user_type, "displayName": upn}
+        )
+        return guid(upn)
+
+    def service_principal(self, name: str, kind: str = "Application") -> str:
+        self.service_principals.append(
+            {
+                "id": guid(name),
+                "appId": guid(name + "/app"),
+                "displayName": name,
+                "servicePrincipalType": kind,
+            }
+        )
+        return guid(name)
+
+    def group(
+        self,
+        display_name: str,
+        *,
+        mail_nickname: str | None = None,
+        members: list[str] | None = None,
+        key: str | None = None,
+        deleted: bool = False,
+    ) -> str:
+        group_id = guid(key or display_name)
+        entry: dict[str, Any] = {
+            "id": group_id,
+            "displayName": display_name,
+            "mailNickname": mail_nickname or re.sub(r"[^A-Za-z0-9]", "", display_name)[:64] or "g",
+            "securityEnabled": True,
+            "members": members or [],
+        }
+        if deleted:
+            entry["deleted"] = True
+        self.groups.append(entry)
+        return group_id
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "servicePrincipals": self.service_principals,
+            "groups": self.groups,
+            **self.extra,
+        }
+
+
+class Recorder(CountingMetrics):
+    """Counts like CountingMetrics and keeps (monotonic time, operation, outcome) of each attempt."""
+
+    def __init__(self, hook: Callable[[str, str], None] | None = None) -> None:
+        super().__init__()
+        self.attempts: list[tuple[float, str, str]] = []
+        self._hook = hook
+
+    def graph_request(self, operation: str, outcome: Outcome) -> None:
+        super().graph_request(operation, outcome)
+        self.attempts.append((time.monotonic(), operation, outcome.value))
+        if self._hook is not None:
+            self._hook(operation, outcome.value)
+
+
+class GraphSandbox:
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._http = httpx.Client(verify=str(server.ca_file), timeout=10)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def config(self, **changes: Any) -> DirectoryConfig:
+        values: dict[str, Any] = {
+            "tenant_id": self.server.tenant_id,
+            "client_id": self.server.client_id,
+            "cloud": "custom",
+            "credential": "client-secret",
+            "client_secret": self.server.client_secret,
+            "authority_host": self.server.authority_host,
+            "graph_url": self.server.graph_url,
+            "ca_file": str(self.server.ca_file),
+            "request_timeout": 3.0,
+            "max_retries": 3,
+            "max_retry_wait": 5.0,
+        }
+        values.update(changes)
+        return DirectoryConfig(**values)
+
+    def write(self, tenant: Tenant) -> None:
+        path = Path(self.server.directory_file)
+        path.write_text(yaml.safe_dump(tenant.document(), sort_keys=False), encoding="utf-8")
+
+    def fault(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        status: int = 503,
+        retry_after: float | None = None,
+        count: int = 1,
+        delay_ms: int = 0,
+    ) -> None:
+        body: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "count": count,
+            "delayMs": delay_ms,
+        }
+        if retry_after is not None:
+            body["retryAfter"] = retry_after
+        response = self._http.post(f"{self.server.url}/_sandbox/faults", json=body)
+        response.raise_for_status()
+
+    def request_times(self, method: str, path: str) -> list[float]:
+        """Wall-clock arrival times of requests whose path matches the regex `path`."""
+        return sorted(
+            entry.time
+            for entry in self.server.request_log()
+            if entry.method == method and re.search(path, entry.path)
+        )
+
+
+@pytest.fixture
+def graph(request: pytest.FixtureRequest) -> Iterator[GraphSandbox]:
+    try:
+        server = request.getfixturevalue("entra_directory")
+    except pytest.FixtureLookupError:
+        pytest.skip("the sandbox Entra directory (fixture entra_directory) has not landed yet")
+    sandbox = GraphSandbox(server)
+    yield sandbox
+    sandbox.close()
