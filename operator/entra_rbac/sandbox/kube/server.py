@@ -27,6 +27,7 @@ from .cluster import Cluster
 from .gc import GarbageCollector
 from .handlers import ApiHandler
 from .rbac import UserInfo
+from .store import Store
 
 T = TypeVar("T")
 ADMIN_NAME = ADMIN_USER.name
@@ -48,8 +49,7 @@ class ApiServer:
         self.port = port
         self.tls = tls
         self.cert_dir = cert_dir
-        self.cluster = Cluster()
-        self.cluster.store._history_size = history_size
+        self.cluster = Cluster(Store(history_size))
         self.authenticator = Authenticator()
         self.admin_token = secrets.token_urlsafe(24)
         self.authenticator.add_token(self.admin_token, ADMIN_USER.name, ADMIN_USER.groups)
@@ -120,7 +120,7 @@ class ApiServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl_context())
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         self.cluster.store.drop_watches()
