@@ -108,3 +108,26 @@ def test_a_new_cluster_has_the_system_namespaces(kube_api: client.ApiClient) -> 
     default = core(kube_api).read_namespace("default")
     assert default.status.phase == "Active"
     assert default.metadata.labels["kubernetes.io/metadata.name"] == "default"
+
+
+@pytest.mark.parametrize(
+    ("refs", "field"),
+    [
+        ([{"apiVersion": "v1", "kind": "ConfigMap", "name": "o"}], "metadata.ownerReferences.uid"),
+        (
+            [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": "1", "controller": True},
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "b", "uid": "2", "controller": True},
+            ],
+            "metadata.ownerReferences",
+        ),
+    ],
+)
+def test_owner_references_are_validated(
+    kube_api: client.ApiClient, refs: list[dict[str, object]], field: str
+) -> None:
+    error = api_error(
+        lambda: core(kube_api).create_namespaced_config_map("default", configmap("d", ownerReferences=refs))
+    )
+    assert error.status == 422
+    assert json.loads(error.body)["details"]["causes"][0]["field"] == field

@@ -72,6 +72,21 @@ def _label_errors(labels: Any) -> list[FieldError]:
     return found
 
 
+def _owner_reference_errors(refs: Any) -> list[FieldError]:
+    """ValidateOwnerReferences: the four identifying fields, and at most one controller."""
+    found = []
+    for ref in refs or []:
+        for key in ("apiVersion", "kind", "name", "uid"):
+            if not ref.get(key):
+                detail = f"{key} must not be empty"
+                found.append(FieldError("metadata.ownerReferences." + key, "FieldValueInvalid", detail, ""))
+    controllers = [r for r in refs or [] if r.get("controller")]
+    if len(controllers) > 1:
+        detail = "Only one reference can have Controller set to true"
+        found.append(FieldError("metadata.ownerReferences", "FieldValueInvalid", detail, refs))
+    return found
+
+
 def validate_metadata(rtype: ResourceType, obj: dict[str, Any]) -> list[FieldError]:
     meta = obj.get("metadata") or {}
     found: list[FieldError] = []
@@ -81,6 +96,7 @@ def validate_metadata(rtype: ResourceType, obj: dict[str, Any]) -> list[FieldErr
     else:
         found += _name_errors(rtype, name)
     found += _label_errors(meta.get("labels"))
+    found += _owner_reference_errors(meta.get("ownerReferences"))
     annotations = meta.get("annotations")
     if annotations is not None and (
         not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values())
