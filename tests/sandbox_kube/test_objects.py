@@ -113,7 +113,7 @@ def test_a_new_cluster_has_the_system_namespaces(kube_api: client.ApiClient) -> 
 @pytest.mark.parametrize(
     ("refs", "field"),
     [
-        ([{"apiVersion": "v1", "kind": "ConfigMap", "name": "o"}], "metadata.ownerReferences.uid"),
+        ([{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": ""}], "metadata.ownerReferences.uid"),
         (
             [
                 {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "uid": "1", "controller": True},
