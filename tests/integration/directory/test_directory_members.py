@@ -8,7 +8,7 @@ import pytest
 
 from entra_rbac.adapters.directory import EntraDirectory
 from entra_rbac.core.entra import MemberType, aks_user_name
-from entra_rbac.errors import DirectoryUnavailableError, GroupNotFoundError
+from entra_rbac.errors import DirectoryForbiddenError, DirectoryUnavailableError, GroupNotFoundError
 from tests.integration.directory.conftest import GraphSandbox, Recorder, Tenant, guid
 
 pytestmark = pytest.mark.timeout(60)
@@ -86,3 +86,14 @@ async def test_members_are_cached_for_their_lifetime(graph: GraphSandbox) -> Non
     assert first == second
     assert metrics.total_requests("transitiveMembers") == 1
     assert guid("dave@contoso.com") == first[0].id
+
+
+async def test_users_without_names_mean_missing_permission_not_object_ids(graph: GraphSandbox) -> None:
+    # Without User.ReadBasic.All, Graph returns members with only id and type.
+    tenant = Tenant()
+    tenant.users.append({"id": guid("nameless"), "userType": "Member"})
+    team = tenant.group("Team", members=[guid("nameless")])
+    graph.write(tenant)
+    async with EntraDirectory(graph.config()) as directory:
+        with pytest.raises(DirectoryForbiddenError, match=r"User\.ReadBasic\.All"):
+            await directory.transitive_members(team)

@@ -6,6 +6,7 @@ Graph calls. Secrets stay inside the credential objects: nothing here logs or fo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from types import TracebackType
@@ -37,9 +38,13 @@ class KeepOpenCredential:
 
     def __init__(self, inner: AsyncTokenCredential) -> None:
         self._inner = inner
+        # azure-identity does not coalesce concurrent token requests: without this, the first
+        # burst of Graph calls would each fetch a token. Later calls are cache hits, so cheap.
+        self._lock = asyncio.Lock()
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return await self._inner.get_token(*scopes, **kwargs)
+        async with self._lock:
+            return await self._inner.get_token(*scopes, **kwargs)
 
     async def close(self) -> None:
         return None

@@ -35,8 +35,13 @@ from entra_rbac.adapters.directory.credentials import build_credential, tls_cont
 from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, RetryableStatus, RetryBudget
 from entra_rbac.adapters.directory.metrics import CountingMetrics, DirectoryMetrics
 from entra_rbac.adapters.directory.names import NameKey, name_of, resolve_by_id, resolve_by_name
-from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution
-from entra_rbac.errors import DirectoryError, DirectoryUnavailableError, GroupNotFoundError
+from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
+from entra_rbac.errors import (
+    DirectoryError,
+    DirectoryForbiddenError,
+    DirectoryUnavailableError,
+    GroupNotFoundError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +263,7 @@ class EntraDirectory:
                     f"Graph transitiveMembers of {group_id}: page {pages + 1} answered 404"
                 ) from None
             pages += 1
+        _require_user_names(group_id, members)
         logger.debug(
             "Read transitive members", extra={"group": group_id, "members": len(members), "pages": pages}
         )
@@ -267,6 +273,17 @@ class EntraDirectory:
 def _id_key(lookup: GroupLookup) -> str | None:
     key = lookup.pinned_id or lookup.ref.id
     return key.lower() if key else None
+
+
+def _require_user_names(group_id: str, members: list[DirectoryMember]) -> None:
+    """Every Entra user has a UPN; users without one mean the app lacks User.ReadBasic.All
+    (Graph then returns only id and type), and naming them by object ID would be wrong."""
+    nameless = sum(1 for m in members if m.type is MemberType.USER and not m.user_principal_name)
+    if nameless:
+        raise DirectoryForbiddenError(
+            f"Graph returned {nameless} members of group {group_id} without userPrincipalName:"
+            " user mode needs the User.ReadBasic.All permission"
+        )
 
 
 def _batch_request(pending: dict[str, NameKey]) -> RequestInformation:
