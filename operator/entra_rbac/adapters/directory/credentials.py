@@ -19,6 +19,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
 from entra_rbac.adapters.directory.config import Cloud, CredentialKind, DirectoryConfig
+from entra_rbac.errors import SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -78,22 +79,47 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
     if config.cloud is Cloud.CUSTOM:
         # A private authority (the sandbox, a test double) has no instance-discovery endpoint.
         options["disable_instance_discovery"] = True
+    kind = config.credential
+    if kind is CredentialKind.CERTIFICATE:
+        # Load the certificate before any connection exists: a bad file is a settings error,
+        # raised without leaving an aiohttp session behind.
+        certificate = _read_certificate(config)
+        _make(config, certificate, options)
     if context is not None:
         connector = aiohttp.TCPConnector(ssl=context)
         options["transport"] = AioHttpTransport(session=aiohttp.ClientSession(connector=connector))
-    kind = config.credential
     if kind is CredentialKind.CLIENT_SECRET:
         logger.warning(
             "Using a client secret for Entra: discouraged; prefer workload identity or a certificate",
             extra={"client_id": config.client_id},
         )
+    return _make(config, certificate if kind is CredentialKind.CERTIFICATE else b"", options)
+
+
+def _read_certificate(config: DirectoryConfig) -> bytes:
+    try:
+        with open(config.certificate_path or "", "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise SettingsError(
+            f"directory setting certificate_path: cannot read {config.certificate_path!r} ({exc.strerror})"
+        ) from None
+
+
+def _make(config: DirectoryConfig, certificate: bytes, options: dict[str, Any]) -> AsyncTokenCredential:
+    kind = config.credential
+    if kind is CredentialKind.CLIENT_SECRET:
         return ClientSecretCredential(
             config.tenant_id, config.client_id, config.client_secret or "", **options
         )
     if kind is CredentialKind.CERTIFICATE:
-        return CertificateCredential(
-            config.tenant_id, config.client_id, certificate_path=config.certificate_path, **options
-        )
+        try:
+            return CertificateCredential(
+                config.tenant_id, config.client_id, certificate_data=certificate, **options
+            )
+        except ValueError as exc:
+            # azure-identity's message names the problem (no private key, wrong format), not the key.
+            raise SettingsError(f"directory setting certificate_path: {exc}") from None
     return WorkloadIdentityCredential(
         tenant_id=config.tenant_id,
         client_id=config.client_id,

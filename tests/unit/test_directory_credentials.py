@@ -1,0 +1,76 @@
+"""Credential building: bad certificate files are settings errors; kiota cannot close ours."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken
+
+from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
+from entra_rbac.adapters.directory.credentials import KeepOpenCredential
+from entra_rbac.errors import SettingsError
+
+CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+
+def config(**changes: Any) -> DirectoryConfig:
+    values: dict[str, Any] = {"tenant_id": "contoso.onmicrosoft.com", "client_id": CLIENT, **changes}
+    return DirectoryConfig(**values)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot read"),
+        (b"not a certificate", "Failed to deserialize"),
+    ],
+)
+async def test_unusable_certificate_is_a_settings_error_naming_the_field(
+    tmp_path: Path, content: bytes | None, problem: str
+) -> None:
+    path = tmp_path / "cert.pem"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SettingsError, match=f"directory setting certificate_path: .*{problem}"):
+        EntraDirectory(config(credential="certificate", certificate_path=str(path)))
+
+
+async def test_client_secret_is_warned_once_per_directory(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with EntraDirectory(config(credential="client-secret", client_secret="hunter2-secret")):
+        pass
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "Using a client secret for Entra: discouraged; prefer workload identity or a certificate"
+    ]
+    assert "hunter2-secret" not in caplog.text
+
+
+async def test_workload_identity_needs_no_secret() -> None:
+    async with EntraDirectory(
+        config(federated_token_file="/var/run/secrets/azure/tokens/token")
+    ) as directory:
+        assert directory.config.client_secret is None
+
+
+class Inner:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("t", 0)
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+async def test_kiota_closing_the_wrapper_leaves_the_credential_open() -> None:
+    inner = Inner()
+    wrapper = KeepOpenCredential(inner)  # type: ignore[arg-type]
+    await wrapper.close()
+    async with wrapper:
+        assert (await wrapper.get_token("scope")).token == "t"
+    assert inner.closed == 0
