@@ -157,11 +157,14 @@ class GraphSandbox:
         response.raise_for_status()
 
     def request_times(self, method: str, path: str) -> list[float]:
-        """Wall-clock arrival times of requests whose path matches the regex `path`."""
+        """Arrival times (wall clock, from the sandbox's request log) of requests whose path
+        matches the regex `path`."""
+        response = self._http.get(f"{self.server.url}/_sandbox/requests", params={"log": "true"})
+        response.raise_for_status()
         return sorted(
-            entry.time
-            for entry in self.server.request_log()
-            if entry.method == method and re.search(path, entry.path)
+            float(entry["time"])
+            for entry in response.json()["log"]
+            if entry["method"] == method and re.search(path, entry["path"])
         )
 
 
