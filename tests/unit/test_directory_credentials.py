@@ -11,6 +11,7 @@ from azure.core.credentials import AccessToken
 
 from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
 from entra_rbac.adapters.directory.credentials import KeepOpenCredential
+from entra_rbac.core.entra import Directory
 from entra_rbac.errors import SettingsError
 
 CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
@@ -74,3 +75,9 @@ async def test_kiota_closing_the_wrapper_leaves_the_credential_open() -> None:
     async with wrapper:
         assert (await wrapper.get_token("scope")).token == "t"
     assert inner.closed == 0
+
+
+async def test_entra_directory_satisfies_the_core_directory_protocol() -> None:
+    async with EntraDirectory(config(federated_token_file="/var/run/token")) as directory:
+        reader: Directory = directory
+        assert reader is directory

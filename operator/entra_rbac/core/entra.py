@@ -5,8 +5,10 @@ The directory adapter returns these values; the core derives subjects from them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from entra_rbac.core.models import GroupRef, GroupState
 
@@ -76,3 +78,18 @@ def aks_user_name(member: DirectoryMember) -> str | None:
     if member.type is MemberType.SERVICE_PRINCIPAL:
         return member.id
     return None
+
+
+class Directory(Protocol):
+    """What the reconciler asks of Entra; `adapters.directory.EntraDirectory` implements it.
+
+    Both reads raise `errors.DirectoryError` (Unavailable / Forbidden) when anything failed;
+    `transitive_members` raises `errors.GroupNotFoundError` when the group is gone (404).
+    """
+
+    async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]: ...
+
+    async def transitive_members(self, group_id: str) -> list[DirectoryMember]: ...
+
+    def invalidate(self) -> None:
+        """Forget cached answers (an on-demand sync reads Entra afresh)."""
