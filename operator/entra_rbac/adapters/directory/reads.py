@@ -1,0 +1,209 @@
+"""The Graph reads behind `EntraDirectory`: ids in bulk, names in `$batch`es, members by page.
+
+Holds `GraphReads`. Each read returns a value for every key it was given or raises a
+`DirectoryError`: nothing partial ever leaves here. It does not cache; `directory.py` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, TypeVar
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.headers_collection import HeadersCollection
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from msgraph.generated.directory_objects.get_by_ids.get_by_ids_post_request_body import (
+    GetByIdsPostRequestBody,
+)
+from msgraph.generated.groups.item.transitive_members.transitive_members_request_builder import (
+    TransitiveMembersRequestBuilder,
+)
+from msgraph.graph_service_client import GraphServiceClient
+
+from entra_rbac.adapters.directory import odata
+from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, RetryableStatus, RetryBudget
+from entra_rbac.adapters.directory.names import NameKey
+from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
+from entra_rbac.errors import DirectoryForbiddenError, DirectoryUnavailableError
+
+logger = logging.getLogger(__name__)
+
+GET_BY_IDS_LIMIT = 1000  # ids per getByIds call (Graph's limit)
+BATCH_LIMIT = 20  # requests per $batch (Graph's limit)
+T = TypeVar("T")
+
+
+class GraphReads:
+    """Reads through `graph` (retries, errors) with requests built by the SDK's `client`."""
+
+    def __init__(self, graph: GraphCaller, client: GraphServiceClient) -> None:
+        self.graph = graph
+        self._client = client
+
+    async def read_ids(self, ids: list[str]) -> dict[str, DirectoryGroup | None]:
+        found: dict[str, DirectoryGroup | None] = dict.fromkeys(ids)
+        budget = self.graph.budget()  # one bound on waiting for the whole read
+        for chunk in _chunks(ids, GET_BY_IDS_LIMIT):
+            body = GetByIdsPostRequestBody(ids=chunk, types=["group"])
+            build = partial(self._client.directory_objects.get_by_ids.to_post_request_information, body)
+            answer = await self.graph.send("getByIds", build, budget)
+            for item in _values(answer, "getByIds"):
+                group = odata.group_from_json(item)
+                # Only ids we asked for: an answer must never resolve something else.
+                if group.id in found:
+                    found[group.id] = group
+        return found
+
+    async def read_names(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
+        found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
+        budget = self.graph.budget()  # one bound on waiting for the whole read
+        for chunk in _chunks(keys, BATCH_LIMIT):
+            found.update(await self._batch_lookup(chunk, budget))
+        return found
+
+    async def _batch_lookup(
+        self, keys: list[NameKey], budget: RetryBudget
+    ) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
+        """One `$batch` of name filters; throttled or failed items retried in a further `$batch`."""
+        pending = {str(index): key for index, key in enumerate(keys, start=1)}
+        found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
+        while pending:
+            answer = await self.graph.send("batch", partial(_batch_request, pending), budget)
+            responses = {str(item.get("id")): item for item in _list(answer, "responses", "batch")}
+            retry: dict[str, NameKey] = {}
+            retry_after: float | None = None
+            for item_id, key in pending.items():
+                item = responses.get(item_id)
+                if item is None:
+                    raise DirectoryUnavailableError(
+                        f"Graph $batch answer lacks item {item_id} ({key[0]} lookup)"
+                    )
+                try:
+                    found[key] = await self._batch_item(item, budget)
+                except RetryableStatus as exc:
+                    retry[item_id] = key
+                    if exc.retry_after is not None:
+                        retry_after = max(retry_after or 0.0, exc.retry_after)
+            pending = retry
+            if pending and not await budget.pause(retry_after):
+                raise DirectoryUnavailableError(
+                    f"Graph $batch: {len(pending)} lookups still failing after retries",
+                    retry_after=retry_after,
+                )
+        return found
+
+    async def _batch_item(self, item: dict[str, Any], budget: RetryBudget) -> tuple[DirectoryGroup, ...]:
+        status = int(item.get("status") or 0)
+        body = item.get("body")
+        if status != 200:
+            code, message = odata.graph_error(body)
+            detail = self.graph.redact(f"HTTP {status} {code}: {message}".rstrip(": "))
+            headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+            retry_after = odata.retry_after_seconds(headers.get("retry-after"))
+            error = self.graph.status_error("batch-item", status, detail, retry_after)
+            if isinstance(error, RetryableStatus):
+                self.graph.record_throttle("batch-item", status, retry_after)
+            if isinstance(error, NotFoundResponse):
+                error = DirectoryUnavailableError(f"Graph $batch item failed: {detail}")
+            raise error
+        items = list(_values(body, "batch item"))
+        next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+        while next_link:
+            page = await self.graph.send("groups", partial(_get, next_link), budget)
+            items.extend(_values(page, "groups page"))
+            next_link = page.get("@odata.nextLink")
+        return tuple(odata.group_from_json(entry) for entry in items)
+
+    async def read_members(self, keys: list[str]) -> dict[str, tuple[DirectoryMember, ...] | None]:
+        found: dict[str, tuple[DirectoryMember, ...] | None] = {}
+        for key in keys:
+            try:
+                found[key] = await self._read_member_pages(key)
+            except NotFoundResponse:
+                found[key] = None
+        return found
+
+    async def _read_member_pages(self, group_id: str) -> tuple[DirectoryMember, ...]:
+        builder = self._client.groups.by_group_id(group_id).transitive_members
+        query = TransitiveMembersRequestBuilder.TransitiveMembersRequestBuilderGetQueryParameters(
+            top=odata.PAGE_SIZE, select=odata.MEMBER_SELECT.split(",")
+        )
+        members: list[DirectoryMember] = []
+        budget = self.graph.budget()  # one bound on waiting for all pages together
+        page = await self.graph.send(
+            "transitiveMembers",
+            lambda: builder.to_get_request_information(
+                RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
+            ),
+            budget,
+        )
+        pages = 1
+        while True:
+            members.extend(odata.member_from_json(item) for item in _values(page, "transitiveMembers"))
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                break
+            # Paged by hand: the SDK's PageIterator stops early on an empty page (FACTS).
+            try:
+                page = await self.graph.send("transitiveMembers", partial(_get, next_link), budget)
+            except NotFoundResponse:
+                raise DirectoryUnavailableError(
+                    f"Graph transitiveMembers of {group_id}: page {pages + 1} answered 404"
+                ) from None
+            pages += 1
+        _require_user_names(group_id, members)
+        logger.debug(
+            "Read transitive members", extra={"group": group_id, "members": len(members), "pages": pages}
+        )
+        return tuple(members)
+
+
+def _require_user_names(group_id: str, members: list[DirectoryMember]) -> None:
+    """Every Entra user has a UPN; users without one mean the app lacks User.ReadBasic.All
+    (Graph then returns only id and type), and naming them by object ID would be wrong."""
+    nameless = sum(1 for m in members if m.type is MemberType.USER and not m.user_principal_name)
+    if nameless:
+        raise DirectoryForbiddenError(
+            f"Graph returned {nameless} members of group {group_id} without userPrincipalName:"
+            " user mode needs the User.ReadBasic.All permission"
+        )
+
+
+def _batch_request(pending: dict[str, NameKey]) -> RequestInformation:
+    # Built by hand: the SDK's batch helper serialises dependsOn wrongly, does not retry inner
+    # 429s, and its model parsing is slow (FACTS; see graph.py).
+    requests = [
+        {"id": item_id, "method": "GET", "url": odata.group_lookup_url(field, value)}
+        for item_id, (field, value) in pending.items()
+    ]
+    info = RequestInformation(Method.POST, "{+baseurl}/$batch", {})
+    info.headers.try_add("Accept", "application/json")
+    info.headers.try_add("Content-Type", "application/json")
+    info.content = odata.json_bytes({"requests": requests})
+    return info
+
+
+def _get(url: str) -> RequestInformation:
+    info = RequestInformation(Method.GET)
+    info.url = url  # an @odata.nextLink is opaque: used exactly as given
+    info.headers.try_add("Accept", "application/json")
+    return info
+
+
+def _values(body: Any, what: str) -> list[dict[str, Any]]:
+    return _list(body, "value", what)
+
+
+def _list(body: Any, field: str, what: str) -> list[dict[str, Any]]:
+    values = body.get(field) if isinstance(body, dict) else None
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise DirectoryUnavailableError(f"Graph {what} answer has no '{field}' list")
+    return values
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
