@@ -12,7 +12,7 @@ from azure.core.credentials import AccessToken
 from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
 from entra_rbac.adapters.directory.credentials import KeepOpenCredential
 from entra_rbac.core.entra import Directory
-from entra_rbac.errors import SettingsError
+from entra_rbac.errors import DirectoryUnavailableError, SettingsError
 
 CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
@@ -81,3 +81,12 @@ async def test_entra_directory_satisfies_the_core_directory_protocol() -> None:
     async with EntraDirectory(config(federated_token_file="/var/run/token")) as directory:
         reader: Directory = directory
         assert reader is directory
+
+
+async def test_missing_federated_token_file_is_a_token_failure(tmp_path: Path) -> None:
+    # Loopback endpoints: the credential fails on the file before any connection is tried.
+    local = {"cloud": "custom", "authority_host": "https://127.0.0.1:9", "graph_url": "https://127.0.0.1:9"}
+    async with EntraDirectory(config(federated_token_file=str(tmp_path / "absent"), **local)) as directory:
+        with pytest.raises(DirectoryUnavailableError, match="getting a token for Graph failed"):
+            await directory.transitive_members("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f")
+    assert directory.metrics.requests[("transitiveMembers", "token_error")] == 1  # type: ignore[attr-defined]

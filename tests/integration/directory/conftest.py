@@ -143,6 +143,7 @@ class GraphSandbox:
         retry_after: float | None = None,
         count: int = 1,
         delay_ms: int = 0,
+        drop: bool = False,
     ) -> None:
         body: dict[str, Any] = {
             "method": method,
@@ -150,6 +151,7 @@ class GraphSandbox:
             "status": status,
             "count": count,
             "delayMs": delay_ms,
+            "drop": drop,
         }
         if retry_after is not None:
             body["retryAfter"] = retry_after

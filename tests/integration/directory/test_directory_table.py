@@ -139,6 +139,13 @@ async def test_timeout_is_unavailable_within_the_request_timeout(graph: GraphSan
     assert time.monotonic() - started < 4
 
 
+async def test_dropped_connection_is_unavailable(graph: GraphSandbox, tenant: Tenant) -> None:
+    graph.fault(r"/directoryObjects/getByIds", method="POST", drop=True, count=100)
+    async with EntraDirectory(graph.config(max_retries=0)) as directory:
+        with pytest.raises(DirectoryUnavailableError, match="could not be reached"):
+            await directory.lookup_groups([by_id(guid("Payments Developers"))])
+
+
 async def test_throttling_honours_retry_after_then_succeeds(graph: GraphSandbox, tenant: Tenant) -> None:
     graph.fault(r"/directoryObjects/getByIds", method="POST", status=429, retry_after=1, count=2)
     metrics = Recorder()

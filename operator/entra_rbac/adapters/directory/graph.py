@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import AzureError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.request_adapter import RequestAdapter
 from kiota_abstractions.request_information import RequestInformation
@@ -137,10 +137,19 @@ class GraphCaller:
         except (TimeoutError, httpx.TimeoutException):
             self._metrics.graph_request(operation, Outcome.TIMEOUT)
             raise DirectoryUnavailableError(f"Graph {operation} timed out after {self._timeout:g}s") from None
-        except ClientAuthenticationError as exc:
+        except AzureError as exc:
+            # azure-identity: refused credentials, token endpoint down or unreachable.
             self._metrics.graph_request(operation, Outcome.TOKEN_ERROR)
             message = self.redact(str(exc.message or type(exc).__name__))
             raise DirectoryUnavailableError(f"getting a token for Graph failed: {message}") from None
+        except OSError as exc:
+            # WorkloadIdentityCredential reads the projected token file on each token request;
+            # a missing or unreadable file surfaces as a bare OSError.
+            self._metrics.graph_request(operation, Outcome.TOKEN_ERROR)
+            reason = exc.strerror or type(exc).__name__
+            raise DirectoryUnavailableError(
+                f"getting a token for Graph failed: cannot read {exc.filename!r} ({reason})"
+            ) from None
         except httpx.HTTPError as exc:
             self._metrics.graph_request(operation, Outcome.CONNECTION_ERROR)
             message = self.redact(f"{type(exc).__name__}: {exc}")
