@@ -54,7 +54,8 @@ async def test_bench_creates_per_second(session: tuple[ApiServerThread, aiohttp.
     await _create_many(http, count)
     elapsed = time.perf_counter() - started
     print(
-        f"\nBENCH apiserver creates: {count / elapsed:.0f}/s ({count} configmaps in {elapsed:.2f} s, 16 in flight)"
+        f"\nBENCH apiserver creates: {count / elapsed:.0f}/s "
+        f"({count} configmaps in {elapsed:.2f} s, 16 in flight)"
     )
 
 

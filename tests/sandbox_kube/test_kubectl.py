@@ -16,14 +16,6 @@ from .crd_fixture import widget, widget_crd
 from .helpers import eventually
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
-pytestmark = pytest.mark.usefixtures("require_tls")
-
-
-@pytest.fixture
-def require_tls(apiserver: ApiServerThread) -> None:
-    # kubectl sends no bearer token over plain HTTP, so these tests need the TLS server.
-    if apiserver.ca_file is None:
-        pytest.skip("the shared TLS module (entra_rbac.sandbox.common.tls) is not available")
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
+from entra_rbac.sandbox.common import faults, tls
+
 from . import errors
 from .auth import Authenticator
 from .bootstrap import ADMIN_USER, bootstrap
@@ -58,7 +60,8 @@ class ApiServer:
         self._identities: dict[str, str] = {ADMIN_USER.name: self.admin_token}
         self.handler = ApiHandler(self.cluster, self.authenticator, bookmark_interval=bookmark_interval)
         self.ca_file: Path | None = None
-        self.faults: Any = None
+        # Fault injection and request counts (DESIGN section 8), also usable in-process.
+        self.faults = faults.FaultInjector(error_body=_fault_status)
         self._runner: web.AppRunner | None = None
         self._gc: GarbageCollector | None = None
 
@@ -87,15 +90,7 @@ class ApiServer:
     # Lifecycle ------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
-        middlewares = []
-        try:
-            from entra_rbac.sandbox.common import faults
-
-            self.faults = faults.FaultInjector(error_body=_fault_status)
-            middlewares.append(self.faults.middleware)
-        except ImportError:
-            self.faults = None
-        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[self.faults.middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_route("DELETE", "/_sandbox/watches", self._drop_watches)
         app.router.add_route("*", "/{tail:.*}", self.handler.handle)
         return app
@@ -106,8 +101,6 @@ class ApiServer:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
-        from entra_rbac.sandbox.common import tls
-
         bundle = tls.generate(self.cert_dir)
         self.ca_file = bundle.ca_file
         return bundle.server_context()
@@ -222,6 +215,11 @@ class ApiServerThread:
     @property
     def admin_token(self) -> str:
         return self.server.admin_token
+
+    @property
+    def faults(self) -> faults.FaultInjector:
+        """Fault injection and request counts (thread-safe, usable from any thread)."""
+        return self.server.faults
 
     def add_identity(
         self, user: str, groups: list[str] | tuple[str, ...] = (), token: str | None = None
