@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -137,3 +138,54 @@ def test_an_invalid_crd_is_refused_naming_the_field(kube_api: client.ApiClient) 
     error = api_error(lambda: client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(bad))
     assert error.status == 422
     assert json.loads(error.body)["details"]["causes"][0]["field"] == "metadata.name"
+
+
+# Schema validation, defaulting and pruning (crd_validation.py) ---------------------------------
+
+needs_validation = pytest.mark.skipif(
+    importlib.util.find_spec("entra_rbac.sandbox.kube.crd_validation") is None,
+    reason="crd_validation.py (another engineer's module) has not landed",
+)
+
+
+@needs_validation
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({}, "spec.size"),
+        ({"size": "three"}, "spec.size"),
+        ({"size": 11}, "spec.size"),
+        ({"size": 3, "color": "green"}, "spec.color"),
+        ({"size": 3, "name": "far-too-long"}, "spec.name"),
+        ({"size": 3, "tags": ["a", "b", "c", "d"]}, "spec.tags"),
+        ({"size": 3, "tags": ["UPPER"]}, "spec.tags[0]"),
+        ({"size": 7}, "spec"),
+    ],
+)
+def test_custom_objects_are_validated_against_the_schema(
+    kube_api: client.ApiClient, crd: dict[str, object], spec: dict[str, object], field: str
+) -> None:
+    body = widget("w")
+    body["spec"] = spec
+    error = api_error(lambda: custom(kube_api).create_cluster_custom_object(GROUP, V, "widgets", body))
+    status = json.loads(error.body)
+    assert (error.status, status["reason"]) == (422, "Invalid")
+    assert field in [cause.get("field") for cause in status["details"]["causes"]], status
+
+
+@needs_validation
+def test_custom_objects_are_defaulted_and_pruned(kube_api: client.ApiClient, crd: dict[str, object]) -> None:
+    body = widget("w")
+    body["spec"]["unknown"] = "dropped"
+    created = custom(kube_api).create_cluster_custom_object(GROUP, V, "widgets", body)
+    assert created["spec"] == {"size": 3, "color": "red"}
+
+
+@needs_validation
+def test_status_writes_are_validated_too(kube_api: client.ApiClient, crd: dict[str, object]) -> None:
+    custom(kube_api).create_cluster_custom_object(GROUP, V, "widgets", widget("w"))
+    bad = {"status": {"observedGeneration": "one"}}
+    error = api_error(
+        lambda: custom(kube_api).patch_cluster_custom_object_status(GROUP, V, "widgets", "w", bad)
+    )
+    assert error.status == 422

@@ -50,12 +50,12 @@ def test_the_kubeconfig_names_the_admin_as_current_context(apiserver: ApiServerT
 
 def test_the_process_form_prints_one_ready_line_and_writes_a_kubeconfig(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc" / "kubeconfig"
-    command = [sys.executable, "-m", "entra_rbac.sandbox.kube", "--kubeconfig", str(kubeconfig), "--no-tls"]
+    command = [sys.executable, "-m", "entra_rbac.sandbox.kube", "--kubeconfig", str(kubeconfig)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith(f"apiserver ready: kubeconfig={kubeconfig} url=http://127.0.0.1:"), line
+        assert line.startswith(f"apiserver ready: kubeconfig={kubeconfig} url=https://127.0.0.1:"), line
         configuration = client.Configuration()
         from kubernetes import config
 
