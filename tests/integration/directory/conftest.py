@@ -59,6 +59,14 @@ class Tenant:
         )
         return guid(name)
 
+    def device(self, name: str) -> str:
+        self.extra.setdefault("devices", []).append({"id": guid(name), "displayName": name})
+        return guid(name)
+
+    def contact(self, name: str) -> str:
+        self.extra.setdefault("orgContacts", []).append({"id": guid(name), "displayName": name})
+        return guid(name)
+
     def group(
         self,
         display_name: str,
@@ -72,7 +80,7 @@ class Tenant:
         entry: dict[str, Any] = {
             "id": group_id,
             "displayName": display_name,
-            "mailNickname": mail_nickname or re.sub(r"[^A-Za-z0-9]", "", display_name)[:64] or "g",
+            "mailNickname": mail_nickname or f"g-{group_id[:8]}",
             "securityEnabled": True,
             "members": members or [],
         }
