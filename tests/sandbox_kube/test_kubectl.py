@@ -133,3 +133,12 @@ def test_auth_can_i_answers_from_rbac(kubectl: Kubectl, args: list[str], answer:
     ok(kubectl("create", "rolebinding", "viewers", "--clusterrole=view", "--group=g-1", "-n", "payments"))
     result = kubectl("auth", "can-i", *args)
     assert result.stdout.strip() == answer, result.stderr
+
+
+def test_auth_whoami_and_can_i_list(kubectl: Kubectl) -> None:
+    assert "sandbox-admin" in ok(kubectl("auth", "whoami"))
+    ok(kubectl("create", "rolebinding", "viewers", "--clusterrole=view", "--user=bob", "-n", "default"))
+    listed = ok(kubectl("auth", "can-i", "--list", "-n", "default", "--as", "bob"))
+    assert any(line.split()[0] == "configmaps" for line in listed.splitlines() if line.strip())
+    elsewhere = ok(kubectl("auth", "can-i", "--list", "-n", "kube-system", "--as", "bob"))
+    assert not any(line.split()[0] == "configmaps" for line in elsewhere.splitlines() if line.strip())

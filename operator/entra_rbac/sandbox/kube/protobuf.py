@@ -149,6 +149,12 @@ SCHEMAS: dict[str, dict[int, Field]] = {
         6: ("subresource", "string", _S),
         7: ("name", "string", _S),
     },
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "ObjectMeta", _S),
+        2: ("spec", "SelfSubjectRulesReviewSpec", _S),
+    },
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string", _S)},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta", _S)},
     "NonResourceAttributes": {1: ("path", "string", _S), 2: ("verb", "string", _S)},
 }
 

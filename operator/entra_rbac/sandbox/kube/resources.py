@@ -125,6 +125,14 @@ BUILTINS: tuple[ResourceType, ...] = (
         True,
         verbs=CREATE_ONLY,
     ),
+    _builtin(
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=CREATE_ONLY),
 )
 
 

@@ -1,7 +1,8 @@
-"""SubjectAccessReview, SelfSubjectAccessReview and LocalSubjectAccessReview answers.
+"""Review answers: SubjectAccessReview, SelfSubjectAccessReview, LocalSubjectAccessReview,
+SelfSubjectRulesReview (`kubectl auth can-i --list`) and SelfSubjectReview (`kubectl auth whoami`).
 
-Holds review(): fills a review's `status` (allowed, reason) from the same Authorizer that guards
-every request, so `kubectl auth can-i` tells exactly what the server would do. Holds no HTTP.
+Holds review(): fills a review's `status` from the same Authorizer that guards every request, so
+`kubectl auth can-i` tells exactly what the server would do. Holds no HTTP.
 """
 
 from __future__ import annotations
@@ -47,7 +48,15 @@ def review(
 ) -> dict[str, Any]:
     """The review with its status filled in."""
     answer = copy.deepcopy(body)
+    answer["apiVersion"], answer["kind"] = rtype.api_version, rtype.kind
+    answer.setdefault("metadata", {})
+    if rtype.kind == "SelfSubjectReview":
+        answer["status"] = {"userInfo": {"username": requester.name, "groups": list(requester.groups)}}
+        return answer
     spec = answer.setdefault("spec", {})
+    if rtype.kind == "SelfSubjectRulesReview":
+        answer["status"] = _rules_status(authorizer.rules_for(requester, spec.get("namespace", "")))
+        return answer
     if rtype.kind == "SelfSubjectAccessReview":
         user = requester
     else:
@@ -68,9 +77,19 @@ def review(
         user = UserInfo(spec.get("user", ""), tuple(spec.get("groups") or ()))
     attrs = _attributes(spec, namespace)
     allowed = authorizer.allowed(user, attrs)
-    answer["apiVersion"], answer["kind"] = rtype.api_version, rtype.kind
-    answer.setdefault("metadata", {})
     answer["status"] = {"allowed": allowed}
     if allowed:
         answer["status"]["reason"] = "allowed by RBAC"
     return answer
+
+
+def _rules_status(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """SubjectRulesReviewStatus: the rules, resource and non-resource ones apart."""
+    resource, non_resource = [], []
+    for rule in rules:
+        if rule.get("nonResourceURLs"):
+            non_resource.append({"verbs": rule.get("verbs", []), "nonResourceURLs": rule["nonResourceURLs"]})
+        else:
+            keys = ("verbs", "apiGroups", "resources", "resourceNames")
+            resource.append({k: rule[k] for k in keys if rule.get(k) is not None})
+    return {"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": False}
