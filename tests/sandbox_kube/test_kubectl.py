@@ -142,3 +142,27 @@ def test_auth_whoami_and_can_i_list(kubectl: Kubectl) -> None:
     assert any(line.split()[0] == "configmaps" for line in listed.splitlines() if line.strip())
     elsewhere = ok(kubectl("auth", "can-i", "--list", "-n", "kube-system", "--as", "bob"))
     assert not any(line.split()[0] == "configmaps" for line in elsewhere.splitlines() if line.strip())
+
+
+def _binding_manifest(subjects: list[str], role: str = "view") -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "team", "namespace": "default", "labels": {"a": "1"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": s} for s in subjects
+            ],
+        }
+    )
+
+
+def test_apply_of_a_role_binding_replaces_subjects_and_refuses_a_role_ref_change(kubectl: Kubectl) -> None:
+    ok(kubectl("apply", "-f", "-", stdin=_binding_manifest(["g1", "g2"])))
+    ok(kubectl("apply", "-f", "-", stdin=_binding_manifest(["g2", "g3"])))
+    got = json.loads(ok(kubectl("get", "rolebinding", "team", "-o", "json")))
+    assert [s["name"] for s in got["subjects"]] == ["g2", "g3"]
+    refused = kubectl("apply", "-f", "-", stdin=_binding_manifest(["g2"], role="edit"))
+    assert refused.returncode != 0
+    assert "cannot change roleRef" in refused.stderr
