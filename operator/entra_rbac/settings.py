@@ -1,0 +1,325 @@
+"""The operator's settings: one pydantic-settings class read from `ENTRA_RBAC_*` environment variables.
+
+Holds `Settings`, the duration and list parsers it needs, and `load_settings()`, which turns any
+invalid value into ONE `SettingsError` naming the variable. It must not import adapters, kopf or
+clients (layer 5): the mapping onto the directory adapter's config lives in
+`entra_rbac.adapters.from_settings`. docs/configuration.md lists every field documented here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES
+from entra_rbac.errors import SettingsError
+
+ENV_PREFIX = "ENTRA_RBAC_"
+# Where Kubernetes mounts the pod's own namespace; absent outside a cluster.
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TENANT = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.-]{0,252}$")
+# RFC 1123 label: what a namespace, Role or ClusterRole name segment may look like. ClusterRole
+# names may also hold ':' (system:...), which the allowlist must accept to reject it knowingly.
+_ROLE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+Cloud = Literal["public", "usgov", "usgov-dod", "china", "custom"]
+Credential = Literal["workload-identity", "certificate", "client-secret"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def parse_duration(value: object, *, allow_off: bool = False) -> float | None:
+    """`30s`, `5m`, `1h` or plain seconds -> seconds; `off` -> None where allowed."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        if allow_off and text in ("off", ""):
+            return None
+        match = _DURATION.match(text)
+        if match is None:
+            hint = "off, " if allow_off else ""
+            raise ValueError(f"{value!r} is not a duration (use {hint}30s, 5m, 1h or plain seconds)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    if isinstance(value, list | tuple):
+        return tuple(str(item).strip() for item in value if str(item).strip())
+    raise ValueError(f"{value!r} is not a comma-separated list")
+
+
+def _pod_namespace() -> str | None:
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+class Settings(BaseSettings):
+    """Every knob of `entra-rbac run`. Durations are seconds once parsed."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        # The docstring under each field becomes its description (one source for docs and help).
+        use_attribute_docstrings=True,
+    )
+
+    # --- reconcile cadence and safety ---
+    refresh_interval: float = 300.0
+    """How often each EntraGroupBinding re-reads Entra (its kopf timer); `30s`, `5m`, `1h` or seconds."""
+    max_staleness: float | None = None
+    """Revoke a resource's bindings after this long without a verified directory read (fail-closed).
+    `off` (default) keeps them while Entra cannot be read (fail-static)."""
+    revocation_guard_share: float = 0.5
+    """Hold back a reconcile that would remove more than this share of a resource's subjects."""
+    revocation_guard_min: int = 5
+    """...and at least this many subjects (small groups may shrink freely)."""
+    directory_cache_ttl: float = 60.0
+    """How long a verified directory answer is shared between resources; keep it below the interval."""
+
+    # --- what may be granted, and where ---
+    allowed_cluster_roles: CommaList = ("view", "edit", "admin")
+    """ClusterRoles an EntraGroupBinding may bind (comma list; `*` allows any)."""
+    allowed_roles: CommaList = ()
+    """Namespaced Role names an EntraGroupBinding may bind (comma list; empty = none; `*` = any)."""
+    reserved_namespaces: CommaList = DEFAULT_RESERVED_NAMESPACES
+    """Namespaces a selector never matches (explicit names still do); the operator's own is added."""
+    operator_namespace: str | None = Field(default_factory=_pod_namespace)
+    """The operator's own namespace; defaults to the pod's service account namespace file."""
+
+    # --- observability ---
+    log_format: LogFormat = "text"
+    """`text` for people, `json` for log collectors."""
+    log_level: LogLevel = "info"
+    """debug | info | warning | error."""
+    metrics_port: int = 8080
+    """Port serving Prometheus metrics on /metrics; 0 turns them off."""
+    health_port: int = 8081
+    """Port of kopf's liveness endpoint (/healthz); 0 turns it off."""
+
+    # --- high availability (kopf peering) ---
+    peering_name: str | None = None
+    """Unset (default): run standalone, one replica. Set: join this ClusterKopfPeering (warm standby)."""
+    peering_priority: int = 0
+    """With peering, the replica with the highest priority is active; equal priorities all pause."""
+
+    # --- Kubernetes connection (the CLI's --kubeconfig / --context override these) ---
+    kubeconfig: str | None = Field(
+        default=None, validation_alias=AliasChoices("ENTRA_RBAC_KUBECONFIG", "KUBECONFIG")
+    )
+    """Kubeconfig file; unset: in-cluster service account, else ~/.kube/config."""
+    kube_context: str | None = None
+    """Kubeconfig context to use; unset: its current context."""
+
+    # --- the directory (Entra ID through Microsoft Graph) ---
+    cloud: Cloud = "public"
+    """Sovereign cloud preset choosing the login and Graph hosts; `custom` needs both overrides."""
+    tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ENTRA_RBAC_TENANT_ID", "AZURE_TENANT_ID")
+    )
+    """Entra tenant (GUID or verified domain); defaults to workload identity's AZURE_TENANT_ID."""
+    client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ENTRA_RBAC_CLIENT_ID", "AZURE_CLIENT_ID")
+    )
+    """Application (client) id; defaults to workload identity's AZURE_CLIENT_ID."""
+    credential: Credential = "workload-identity"
+    """How the operator proves who it is: workload-identity (no secret), certificate, client-secret."""
+    client_secret: str | None = Field(default=None, repr=False)
+    """Client secret for `client-secret` (discouraged; mount it from a Secret). Never logged."""
+    certificate_path: str | None = None
+    """PEM or PKCS12 file holding the certificate and its private key, for `certificate`."""
+    federated_token_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ENTRA_RBAC_FEDERATED_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE"),
+    )
+    """Projected service account token for workload identity; injected as AZURE_FEDERATED_TOKEN_FILE."""
+    authority_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("ENTRA_RBAC_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST")
+    )
+    """Override the login host (custom clouds, the sandbox); https only."""
+    graph_url: str | None = None
+    """Override the Graph base URL (custom clouds, the sandbox); https only."""
+    ca_file: str | None = None
+    """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
+
+    @field_validator("refresh_interval", "directory_cache_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float | None:
+        return parse_duration(value)
+
+    @field_validator("max_staleness", mode="before")
+    @classmethod
+    def _optional_duration(cls, value: object) -> float | None:
+        return parse_duration(value, allow_off=True) if value is not None else None
+
+    @field_validator("allowed_cluster_roles", "allowed_roles", mode="before")
+    @classmethod
+    def _role_list(cls, value: object) -> tuple[str, ...]:
+        names = _split(value)
+        for name in names:
+            if name != "*" and not _ROLE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid role name")
+            if name.startswith("system:"):
+                raise ValueError(f"{name!r}: system: roles are Kubernetes' own and cannot be allowed")
+        return names
+
+    @field_validator("reserved_namespaces", mode="before")
+    @classmethod
+    def _namespace_list(cls, value: object) -> tuple[str, ...]:
+        names = _split(value)
+        for name in names:
+            if not _NAMESPACE.match(name) or len(name) > 63:
+                raise ValueError(f"{name!r} is not a valid namespace name")
+        return names
+
+    @field_validator("log_format", "log_level", "cloud", "credential", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "operator_namespace", "peering_name", "kubeconfig", "kube_context", "tenant_id", "client_id",
+        "client_secret", "certificate_path", "federated_token_file", "authority_host", "graph_url",
+        "ca_file", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # An empty variable (common in ConfigMaps and .env files) means "not set", not "".
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("metrics_port", "health_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"{value} is not a port (0-65535; 0 turns it off)")
+        return value
+
+    @field_validator("revocation_guard_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"{value} must be above 0 and at most 1 (a share of the subjects)")
+        return value
+
+    @field_validator("revocation_guard_min")
+    @classmethod
+    def _minimum(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} must not be negative")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        for problem in self._problems():
+            raise _FieldProblem(*problem)
+        return self
+
+    def _problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        if self.max_staleness is not None and self.max_staleness < self.refresh_interval:
+            problems.append(("max_staleness", "must be at least ENTRA_RBAC_REFRESH_INTERVAL (or off)"))
+        if self.metrics_port and self.metrics_port == self.health_port:
+            problems.append(("metrics_port", "must differ from ENTRA_RBAC_HEALTH_PORT"))
+        if self.client_id is None:
+            problems.append(("client_id", "is required (or AZURE_CLIENT_ID from workload identity)"))
+        elif not _GUID.match(self.client_id):
+            problems.append(("client_id", f"{self.client_id!r} is not a GUID"))
+        if self.tenant_id is None:
+            problems.append(("tenant_id", "is required (or AZURE_TENANT_ID from workload identity)"))
+        elif not _TENANT.match(self.tenant_id):
+            problems.append(("tenant_id", f"{self.tenant_id!r} is neither a GUID nor a domain name"))
+        required = {
+            "client-secret": ("client_secret", "is required when ENTRA_RBAC_CREDENTIAL=client-secret"),
+            "certificate": ("certificate_path", "is required when ENTRA_RBAC_CREDENTIAL=certificate"),
+            "workload-identity": (
+                "federated_token_file",
+                "is required for workload-identity (AZURE_FEDERATED_TOKEN_FILE, set by the webhook)",
+            ),
+        }[self.credential]
+        if getattr(self, required[0]) is None:
+            problems.append(required)
+        if self.cloud == "custom":
+            for name in ("authority_host", "graph_url"):
+                if getattr(self, name) is None:
+                    problems.append((name, "is required when ENTRA_RBAC_CLOUD=custom"))
+        for name in ("authority_host", "graph_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith("https://"):
+                problems.append((name, f"{value!r} must be an https URL (tokens are never sent in clear)"))
+        return problems
+
+    @property
+    def reserved_namespace_set(self) -> frozenset[str]:
+        """The reserved namespaces plus the operator's own: never selected by a selector."""
+        own = {self.operator_namespace} if self.operator_namespace else set()
+        return frozenset(self.reserved_namespaces) | own
+
+    def allows_cluster_role(self, name: str) -> bool:
+        return "*" in self.allowed_cluster_roles or name in self.allowed_cluster_roles
+
+    def allows_role(self, name: str) -> bool:
+        return "*" in self.allowed_roles or name in self.allowed_roles
+
+
+class _FieldProblem(ValueError):
+    """A cross-field problem found after parsing, carried out of pydantic with its field name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (overrides win) or raise ONE `SettingsError` naming the variable."""
+    try:
+        return Settings(**overrides)
+    except _FieldProblem as problem:
+        raise SettingsError(f"{env_name(problem.field)}: {problem.problem}") from None
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    """The first problem, named by its variable: one message a person can act on."""
+    first = error.errors(include_url=False)[0]
+    location = first.get("loc") or ("settings",)
+    field = str(location[0])
+    name = env_name(field) if field in Settings.model_fields else field
+    if isinstance(first.get("ctx", {}).get("error"), _FieldProblem):
+        problem: _FieldProblem = first["ctx"]["error"]
+        return f"{env_name(problem.field)}: {problem.problem}"
+    message = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    if first["type"] in ("literal_error", "int_parsing", "float_parsing") and value is not None:
+        message = f"{value!r} is invalid: {message}"
+    extra = len(error.errors()) - 1
+    more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
+    return f"{name}: {message}{more}"
