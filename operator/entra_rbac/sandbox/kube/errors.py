@@ -93,6 +93,10 @@ class FieldError:
             return f"Forbidden: {self.detail}"
         if self.reason == "FieldValueNotSupported":
             return f"Unsupported value: {self.value!r}: {self.detail}"
+        if self.reason == "FieldValueTooLong":
+            return f"Too long: {self.detail}"
+        if self.reason == "FieldValueTooMany":
+            return f"Too many: {self.value!r}: {self.detail}"
         if self.reason == "FieldValueDuplicate":
             return f"Duplicate value: {self.value!r}"
         if self.reason == "FieldValueTypeInvalid":
