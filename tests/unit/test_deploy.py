@@ -23,6 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "entra-rbac-system"
 SERVICE_ACCOUNT = "entra-rbac-operator"
+OPERATOR = "entra-rbac-operator"
+STANDBY = "entra-rbac-operator-standby"
 RUN_AS = 65532
 # Kinds that kubernetes-validate has no schema for; each is skipped by name, never silently.
 CUSTOM_API_GROUPS = {"entra-rbac.io", "kopf.dev"}
@@ -59,14 +61,19 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
+def _render(workdir: Path, *, standby: bool) -> list[Obj]:
+    """`kubectl kustomize deploy/`, on the tree itself or (placeholder CRD, standby) on a copy."""
     root = ROOT
-    if not CRD.exists():
-        root = tmp_path_factory.mktemp("repository")
+    if standby or not CRD.exists():
+        root = workdir
         shutil.copytree(ROOT / "deploy", root / "deploy")
         shutil.copytree(ROOT / "crds", root / "crds")
-        (root / "crds" / CRD.name).write_text(PLACEHOLDER_CRD)
+        if not CRD.exists():
+            (root / "crds" / CRD.name).write_text(PLACEHOLDER_CRD)
+        if standby:
+            # What docs/deployment.md tells users to do: uncomment the component.
+            with (root / "deploy" / "kustomization.yaml").open("a") as kustomization:
+                kustomization.write("components:\n  - standby\n")
     result = subprocess.run(
         [_kubectl(), "kustomize", str(root / "deploy")],
         capture_output=True,
@@ -78,25 +85,41 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
+    return _render(tmp_path_factory.mktemp("repository"), standby=False)
+
+
+@pytest.fixture(scope="module")
+def rendered_with_standby(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
+    return _render(tmp_path_factory.mktemp("repository-standby"), standby=True)
+
+
 def _one(objects: list[Obj], kind: str, name: str) -> Obj:
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(matches) == 1, f"expected exactly one {kind}/{name}, found {len(matches)}"
     return matches[0]
 
 
-def _settings(objects: list[Obj]) -> dict[str, str]:
+def _settings(objects: list[Obj], deployment: str = OPERATOR) -> dict[str, str]:
     # The ConfigMap name carries kustomize's content hash; find it through the Deployment.
-    (source,) = _container(objects)["envFrom"]
+    (source,) = _container(objects, deployment)["envFrom"]
     return dict(_one(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
 
 
-def _pod_spec(objects: list[Obj]) -> Obj:
-    spec: Obj = _one(objects, "Deployment", "entra-rbac-operator")["spec"]["template"]["spec"]
+def _pod_env(objects: list[Obj], deployment: str = OPERATOR) -> dict[str, str]:
+    """The plain environment a pod of `deployment` gets: the ConfigMap, then its own values (which win)."""
+    own = {e["name"]: e["value"] for e in _container(objects, deployment).get("env", []) if "value" in e}
+    return {**_settings(objects, deployment), **own}
+
+
+def _pod_spec(objects: list[Obj], deployment: str = OPERATOR) -> Obj:
+    spec: Obj = _one(objects, "Deployment", deployment)["spec"]["template"]["spec"]
     return spec
 
 
-def _container(objects: list[Obj]) -> Obj:
-    (container,) = _pod_spec(objects)["containers"]
+def _container(objects: list[Obj], deployment: str = OPERATOR) -> Obj:
+    (container,) = _pod_spec(objects, deployment)["containers"]
     return dict(container)
 
 
@@ -401,17 +424,21 @@ def test_every_setting_in_the_config_map_is_one_the_operator_reads(rendered: lis
     assert not unknown
 
 
-def test_operator_settings_load_from_the_config_map_and_workload_identity(
-    rendered: list[Obj], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _load_settings(pod_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The operator's own settings loader, run on a pod's environment plus the webhook's."""
     settings_module = pytest.importorskip("entra_rbac.settings")
     for name in list(os.environ):
         if name.startswith(("ENTRA_RBAC_", "AZURE_")) or name == "KUBECONFIG":
             monkeypatch.delenv(name)
-    pod_env = {**_settings(rendered), **WEBHOOK_ENV, "ENTRA_RBAC_OPERATOR_NAMESPACE": NAMESPACE}
-    for name, value in pod_env.items():
+    for name, value in {**pod_env, **WEBHOOK_ENV, "ENTRA_RBAC_OPERATOR_NAMESPACE": NAMESPACE}.items():
         monkeypatch.setenv(name, value)
-    settings = settings_module.load_settings()
+    return settings_module.load_settings()
+
+
+def test_operator_settings_load_from_the_config_map_and_workload_identity(
+    rendered: list[Obj], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _load_settings(_pod_env(rendered), monkeypatch)
     ports = {p["name"]: p["containerPort"] for p in _container(rendered)["ports"]}
     assert (settings.metrics_port, settings.health_port) == (ports["metrics"], ports["health"])
     assert set(settings.allowed_cluster_roles) == _bind_names(rendered, "clusterroles")
@@ -419,6 +446,50 @@ def test_operator_settings_load_from_the_config_map_and_workload_identity(
     assert settings.credential == "workload-identity"
     assert settings.peering_name is None, "one replica runs standalone; peering is the documented opt-in"
     assert NAMESPACE in settings.reserved_namespace_set
+
+
+def test_standby_is_a_second_single_replica_deployment_with_its_own_pods(
+    rendered_with_standby: list[Obj],
+) -> None:
+    primary, standby = (
+        _one(rendered_with_standby, "Deployment", name)["spec"] for name in (OPERATOR, STANDBY)
+    )
+    for spec in (primary, standby):
+        assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
+    # Deployments whose selectors match each other's pods fight over them.
+    for selector_of, pods_of in ((primary, standby), (standby, primary)):
+        assert (
+            not selector_of["selector"]["matchLabels"].items()
+            <= pods_of["template"]["metadata"]["labels"].items()
+        )
+
+
+def test_standby_pod_is_as_restricted_as_the_primary(rendered_with_standby: list[Obj]) -> None:
+    primary, standby = (_container(rendered_with_standby, name) for name in (OPERATOR, STANDBY))
+    assert standby["securityContext"] == primary["securityContext"]
+    assert standby["image"] == primary["image"]
+    assert (
+        _pod_spec(rendered_with_standby, STANDBY)["securityContext"]
+        == _pod_spec(rendered_with_standby)["securityContext"]
+    )
+
+
+def test_standby_joins_the_peering_object_with_a_lower_priority(
+    rendered_with_standby: list[Obj], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peering = _one(rendered_with_standby, "ClusterKopfPeering", "entra-rbac-operator")
+    primary = _load_settings(_pod_env(rendered_with_standby, OPERATOR), monkeypatch)
+    standby = _load_settings(_pod_env(rendered_with_standby, STANDBY), monkeypatch)
+    assert primary.peering_name == standby.peering_name == peering["metadata"]["name"]
+    # Equal priorities make both replicas pause (FACTS: kopf peering).
+    assert primary.peering_priority > standby.peering_priority
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_standby_objects_are_valid_for_kubernetes(rendered_with_standby: list[Obj], version: str) -> None:
+    for o in rendered_with_standby:
+        if o["apiVersion"].split("/")[0] not in CUSTOM_API_GROUPS:
+            kubernetes_validate.validate(o, version, strict=True)
 
 
 def test_image_runs_as_the_user_the_pod_demands() -> None:
