@@ -1,0 +1,107 @@
+"""CEL `x-kubernetes-validations` of one schema node, evaluated as the API server evaluates them.
+
+Holds `evaluate(schema, value, old, path)`, called by crd_validation.py on every node whose type
+is right: each rule runs with `self` bound to the node (and `oldSelf` to the stored value on an
+update; transition rules are skipped when there is none, as the API server does), and a failed
+rule becomes a `FieldError` at `path` plus the rule's `fieldPath`, with the rule's `reason`,
+its `messageExpression` or `message`, or `failed rule: <rule>`. cel-python (`celpy`) evaluates;
+it knows the standard CEL macros and functions the API server offers (`has`, `size`, `all`,
+`exists`, `exists_one`, `filter`, `map`, `startsWith`, `endsWith`, `contains`, `matches`).
+
+Must not: estimate CEL cost (the real server refuses costly rules when the CRD is created; keep
+every list and string a rule touches bounded in the CRD instead), or import the operator's layers.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import celpy
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.celtypes import BoolType
+from celpy.evaluation import CELEvalError
+
+from .errors import FieldError
+
+_OLD_SELF = re.compile(r"\boldSelf\b")
+# At an object's root, CEL sees these and, of metadata, only name and generateName.
+_ROOT_METADATA_FIELDS = ("name", "generateName")
+
+
+@lru_cache(maxsize=1024)
+def _program(expression: str) -> celpy.Runner:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(expression))
+
+
+def _run(expression: str, activation: dict[str, Any]) -> Any:
+    """The value of `expression`, or the CELEvalError / compile error it failed with."""
+    try:
+        result = _program(expression).evaluate(activation)
+    except (CELEvalError, CELParseError) as error:
+        return error
+    except Exception as error:  # celpy raises plain TypeErrors etc. on bad operands
+        return CELEvalError(str(error))
+    return result
+
+
+def _visible(value: Any, root: bool) -> Any:
+    if not root or not isinstance(value, dict) or "metadata" not in value:
+        return value
+    metadata = value.get("metadata") or {}
+    shown = {k: metadata[k] for k in _ROOT_METADATA_FIELDS if k in metadata}
+    return {**value, "metadata": shown}
+
+
+def evaluate(
+    schema: dict[str, Any], value: Any, old: Any, path: str, *, root: bool = False
+) -> list[FieldError]:
+    """The causes for the node's failed rules (empty when every rule holds)."""
+    rules = schema.get("x-kubernetes-validations") or []
+    if not rules:
+        return []
+    activation = {"self": json_to_cel(_visible(value, root))}
+    if old is not None:
+        activation["oldSelf"] = json_to_cel(_visible(old, root))
+    kind = schema.get("type") or "object"
+    errors: list[FieldError] = []
+    for rule in rules:
+        expression = rule["rule"]
+        if _OLD_SELF.search(expression) and old is None and not rule.get("optionalOldSelf"):
+            continue  # a transition rule only runs on updates that have an old value
+        outcome = _run(expression, activation)
+        if isinstance(outcome, Exception):
+            errors.append(FieldError(path, "FieldValueInvalid", f"{expression}: {outcome}", kind))
+        elif outcome is not True and outcome != BoolType(True):
+            errors.append(_failure(rule, activation, _with_field_path(path, rule.get("fieldPath")), kind))
+    return errors
+
+
+def _failure(rule: dict[str, Any], activation: dict[str, Any], path: str, kind: str) -> FieldError:
+    message = rule.get("message") or f"failed rule: {rule['rule']}"
+    if rule.get("messageExpression"):
+        produced = _run(rule["messageExpression"], activation)
+        if isinstance(produced, str) and produced.strip():
+            message = str(produced)
+    reason = rule.get("reason") or "FieldValueInvalid"
+    if reason == "FieldValueForbidden":
+        return FieldError(path, reason, message)
+    if reason == "FieldValueRequired":
+        return FieldError(path, reason, message)
+    if reason == "FieldValueDuplicate":
+        return FieldError(path, reason, message, kind)
+    return FieldError(path, "FieldValueInvalid", message, kind)
+
+
+def _with_field_path(path: str, field_path: str | None) -> str:
+    """`spec.x` + `.values` -> `spec.x.values`; `['a.b']` subscripts print as `[a.b]`, as field.Path does."""
+    if not field_path:
+        return path
+    suffix = re.sub(r"\[['\"]([^'\"]*)['\"]\]", r"[\1]", field_path)
+    if not suffix.startswith((".", "[")):
+        suffix = "." + suffix
+    joined = path + suffix
+    return joined[1:] if joined.startswith(".") else joined
