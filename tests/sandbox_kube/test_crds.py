@@ -189,3 +189,18 @@ def test_status_writes_are_validated_too(kube_api: client.ApiClient, crd: dict[s
         lambda: custom(kube_api).patch_cluster_custom_object_status(GROUP, V, "widgets", "w", bad)
     )
     assert error.status == 422
+
+
+@needs_validation
+def test_strict_field_validation_refuses_unknown_fields(
+    kube_api: client.ApiClient, crd: dict[str, object]
+) -> None:
+    body = widget("w")
+    body["spec"]["unknown"] = "x"
+    path = f"/apis/{GROUP}/{V}/widgets"
+    status, answer = raw(kube_api, "POST", path, body=body, query=[("fieldValidation", "Strict")])
+    assert (status, answer["reason"]) == (400, "BadRequest")
+    assert 'unknown field "spec.unknown"' in answer["message"]
+    status, created = raw(kube_api, "POST", path, body=body, query=[("fieldValidation", "Warn")])
+    assert status == 201
+    assert "unknown" not in created["spec"]

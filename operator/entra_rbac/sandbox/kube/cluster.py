@@ -24,7 +24,7 @@ from .patch import apply_patch
 from .resources import Registry, ResourceType
 from .selectors import FieldRequirement, Requirement, matches_labels
 from .store import Store
-from .validation import validate
+from .validation import validate, validate_metadata
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -90,6 +90,7 @@ class Cluster:
         user: rbac.UserInfo,
         *,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> dict[str, Any]:
         obj = self.prepare_new(rtype, namespace, body)
         name = obj["metadata"]["name"]
@@ -98,7 +99,7 @@ class Cluster:
             raise errors.already_exists(rtype.plural, name, rtype.group)
         if rtype.has_status and rtype.crd_name is not None:
             obj.pop("status", None)  # the main endpoint ignores status on custom objects
-        obj = self._validated(rtype, obj, None)
+        obj = self._validated(rtype, obj, None, strict)
         self._check_escalation(rtype, obj, user)
         if dry_run:
             return obj
@@ -170,6 +171,7 @@ class Cluster:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        strict: bool = False,
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -186,7 +188,7 @@ class Cluster:
         if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, name, errors.STALE_OBJECT, rtype.group)
         new = self._merge_server_fields(rtype, old, new, subresource)
-        new = self._validated(rtype, new, old)
+        new = self._validated(rtype, new, old, strict)
         self._check_escalation(rtype, new, user)
         if dry_run:
             return new
@@ -238,6 +240,7 @@ class Cluster:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        strict: bool = False,
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -248,7 +251,9 @@ class Cluster:
         if not isinstance(patched.get("metadata"), dict):
             raise errors.bad_request("metadata must be an object")
         patched["metadata"].setdefault("resourceVersion", old["metadata"]["resourceVersion"])
-        return self.update(rtype, namespace, name, patched, user, subresource=subresource, dry_run=dry_run)
+        return self.update(
+            rtype, namespace, name, patched, user, subresource=subresource, dry_run=dry_run, strict=strict
+        )
 
     def delete(
         self,
@@ -307,13 +312,16 @@ class Cluster:
     # Internals ----------------------------------------------------------------------------
 
     def _validated(
-        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool
     ) -> dict[str, Any]:
+        """Validate (custom objects: also prune and default); `strict` = fieldValidation=Strict."""
         problems: list[FieldError]
         if rtype.crd_name is not None:
+            unknown = crds.unknown_fields(rtype, obj)
+            if strict and unknown:
+                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+                raise errors.bad_request(f"strict decoding error: {listed}")
             obj, problems = crds.validate_custom(rtype, obj, old)
-            from .validation import validate_metadata
-
             problems = validate_metadata(rtype, obj) + problems
         else:
             problems = validate(rtype, obj, old)

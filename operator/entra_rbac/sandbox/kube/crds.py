@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from .errors import FieldError
@@ -85,11 +86,28 @@ def validate_custom(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Default, prune and validate a custom object against its version's structural schema."""
     schema = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
-    try:
-        from entra_rbac.sandbox.kube import crd_validation
-    except ImportError:  # not landed yet: objects are stored unvalidated until it does
+    validation = _crd_validation()
+    if validation is None:  # not landed yet: custom objects are stored unvalidated until it does
         return obj, []
-    return crd_validation.validate_object(schema, obj, old)  # type: ignore[no-any-return]
+    validated: tuple[dict[str, Any], list[FieldError]] = validation.validate_object(schema, obj, old)
+    return validated
+
+
+def unknown_fields(rtype: ResourceType, obj: dict[str, Any]) -> list[str]:
+    """The paths pruning would drop from a custom object (for fieldValidation=Strict)."""
+    schema = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
+    validation = _crd_validation()
+    unknown: list[str] = [] if validation is None else validation.unknown_fields(schema, obj)
+    return unknown
+
+
+def _crd_validation() -> ModuleType | None:
+    # crd_validation.py is another engineer's module; this server runs (unvalidated) without it.
+    try:
+        from . import crd_validation
+    except ImportError:
+        return None
+    return crd_validation
 
 
 def spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

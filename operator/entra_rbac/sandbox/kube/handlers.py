@@ -266,6 +266,8 @@ class ApiHandler:
         body = await self._body(request)
         rtype, cluster = target.rtype, self.cluster
         dry_run = "All" in request.query.getall("dryRun", [])
+        # Unknown fields of custom objects: Strict refuses them; Warn and Ignore prune them silently.
+        strict = request.query.get("fieldValidation") == "Strict"
         if verb != "patch" and not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         if not rtype.persisted:
@@ -273,7 +275,9 @@ class ApiHandler:
         if verb == "create":
             if target.name:
                 raise errors.method_not_allowed()
-            return _json(cluster.create(rtype, target.namespace, body, user, dry_run=dry_run), 201)
+            return _json(
+                cluster.create(rtype, target.namespace, body, user, dry_run=dry_run, strict=strict), 201
+            )
         if verb == "update":
             return _json(
                 cluster.update(
@@ -284,6 +288,7 @@ class ApiHandler:
                     user,
                     subresource=target.subresource,
                     dry_run=dry_run,
+                    strict=strict,
                 )
             )
         return _json(
@@ -296,6 +301,7 @@ class ApiHandler:
                 user,
                 subresource=target.subresource,
                 dry_run=dry_run,
+                strict=strict,
             )
         )
 
