@@ -176,7 +176,7 @@ class Graph:
                 )
             members = [m for m in members if m.kind == cast]
         context = "directoryObjects" if cast is None else f"{cast}s"
-        return self._page(request, members, context, polymorphic=cast is None)
+        return self._page(request, members, context, polymorphic=True)
 
     def _get_by_ids(self, request: GraphRequest, directory: Directory, _: re.Match[str]) -> GraphResponse:
         body = request.body
