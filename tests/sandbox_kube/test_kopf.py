@@ -112,7 +112,7 @@ def _status(api: client.ApiClient) -> str | None:
 
 @pytest.mark.timeout(90)
 def test_kopf_handlers_fire_on_create_update_and_delete(
-    operator: _Operator, kube_api: client.ApiClient
+    operator: _Operator, kube_api: client.ApiClient, apiserver: ApiServerThread
 ) -> None:
     api = custom(kube_api)
     api.create_cluster_custom_object(GROUP, V, "widgets", widget("w"))
@@ -120,6 +120,8 @@ def test_kopf_handlers_fire_on_create_update_and_delete(
     finalizers = api.get_cluster_custom_object(GROUP, V, "widgets", "w")["metadata"]["finalizers"]
     assert finalizers == ["kopf.zalando.org/KopfFinalizerMarker"]
 
+    # kopf must notice its watches ending (as when an API server restarts) and watch again.
+    assert apiserver.drop_watches() >= 1
     api.patch_cluster_custom_object(GROUP, V, "widgets", "w", {"spec": {"size": 5}})
     eventually(lambda: _status(kube_api) == "size 5", timeout=30)
 
