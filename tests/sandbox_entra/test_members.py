@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from tests.fixtures.entra import graph_client
 from tests.sandbox_entra.tenant import group, guid, sample, user
 
 pytestmark = pytest.mark.usefixtures("tenant")
@@ -116,10 +117,8 @@ def test_five_thousand_members_page_by_999(
 
 def test_without_user_read_permission_users_are_id_and_type_only(entra_directory: EntraSandboxThread) -> None:
     token = entra_directory.issue_token(roles=("GroupMember.Read.All",))
-    with httpx.Client(
-        verify=str(entra_directory.ca_file), headers={"Authorization": f"Bearer {token}"}
-    ) as http:
-        answer = http.get(f"{entra_directory.graph_url}/groups/{guid('Platform Admins')}/members")
+    with graph_client(entra_directory, token) as http:
+        answer = http.get(f"/groups/{guid('Platform Admins')}/members")
     assert answer.json()["value"] == [{"@odata.type": "#microsoft.graph.user", "id": guid("bob")}]
 
 
