@@ -2,7 +2,8 @@
 
 - `graph`: a `GraphSandbox` around the suite's `entra_directory` server (tests/fixtures/entra.py):
   `.config(**changes)` a `DirectoryConfig` reaching it (client secret by default, short timeouts),
-  `.write(Tenant)` replaces the directory file, `.fault(...)` injects a fault (DESIGN section 8),
+  `.write(Tenant)` replaces the directory file (`write_directory`), `.fault(...)` injects a fault
+  (DESIGN section 8),
   `.request_times(method, path_regex)` when matching requests arrived (from the sandbox's log).
 - `Tenant`: a small builder of directory files with deterministic GUIDs.
 - `Recorder`: a `DirectoryMetrics` that also keeps the time of every attempt and can call a
@@ -16,14 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, Outcome
+from entra_rbac.sandbox.entra.server import EntraSandboxThread
 
 NAMESPACE = uuid.UUID("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f")
 
@@ -114,7 +114,7 @@ class Recorder(CountingMetrics):
 
 
 class GraphSandbox:
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: EntraSandboxThread) -> None:
         self.server = server
         self._http = httpx.Client(verify=str(server.ca_file), timeout=10)
 
@@ -139,8 +139,7 @@ class GraphSandbox:
         return DirectoryConfig(**values)
 
     def write(self, tenant: Tenant) -> None:
-        path = Path(self.server.directory_file)
-        path.write_text(yaml.safe_dump(tenant.document(), sort_keys=False), encoding="utf-8")
+        self.server.write_directory(tenant.document())
 
     def fault(
         self,
@@ -179,11 +178,7 @@ class GraphSandbox:
 
 
 @pytest.fixture
-def graph(request: pytest.FixtureRequest) -> Iterator[GraphSandbox]:
-    try:
-        server = request.getfixturevalue("entra_directory")
-    except pytest.FixtureLookupError:
-        pytest.skip("the sandbox Entra directory (fixture entra_directory) has not landed yet")
-    sandbox = GraphSandbox(server)
+def graph(entra_directory: EntraSandboxThread) -> Iterator[GraphSandbox]:
+    sandbox = GraphSandbox(entra_directory)
     yield sandbox
     sandbox.close()

@@ -131,7 +131,7 @@ async def test_one_server_error_is_retried_and_the_read_succeeds(graph: GraphSan
 
 
 async def test_timeout_is_unavailable_within_the_request_timeout(graph: GraphSandbox, tenant: Tenant) -> None:
-    graph.fault(r"/directoryObjects/getByIds", method="POST", status=0, delay_ms=5000, count=1)
+    graph.fault(r"/directoryObjects/getByIds", method="POST", status=0, delay_ms=2000, count=1)
     started = time.monotonic()
     async with EntraDirectory(graph.config(request_timeout=0.5)) as directory:
         with pytest.raises(DirectoryUnavailableError, match=r"timed out after 0\.5s"):
