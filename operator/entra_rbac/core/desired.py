@@ -1,0 +1,285 @@
+"""The bindings a resource asks for (DESIGN sections 2, 3 and 6), computed from plain inputs.
+
+Holds the `Binding` value (with `to_manifest()`), the inputs that describe the cluster
+(`Owner`, `NamespaceInfo`, `AllowedRoles`, `RoleInventory`) and `compute_desired`, the one entry
+point. Pure: the reconciler passes the namespaces, roles and subjects it read; nothing here reads
+the cluster, the directory or the clock. Problems are returned as values, never raised, so one
+bad namespace or role never blocks the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from entra_rbac.constants import (
+    API_VERSION,
+    DEFAULT_RESERVED_NAMESPACES,
+    GROUPS_ANNOTATION,
+    KIND,
+    OWNER_NAME_ANNOTATION,
+    RBAC_API_VERSION,
+    RBAC_GROUP,
+)
+from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
+from entra_rbac.core.naming import RoleKind, binding_name, owner_labels
+from entra_rbac.core.problems import Problem, Reason, sort_problems
+from entra_rbac.core.selectors import selector_matches
+from entra_rbac.core.subjects import Subject, SubjectSet
+
+BindingKind = Literal["ClusterRoleBinding", "RoleBinding"]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The EntraGroupBinding the bindings belong to."""
+
+    name: str
+    uid: str
+    generation: int | None = None
+
+    def reference(self) -> dict[str, Any]:
+        """A controller ownerReference: the garbage collector removes the bindings with the owner."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class NamespaceInfo:
+    """A namespace as observed: its labels, and whether it is being deleted (phase Terminating)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    terminating: bool = False
+
+
+@dataclass(frozen=True)
+class AllowedRoles:
+    """The roles the operator may bind (its `bind` allowlist); None or a `*` entry means any name.
+
+    Built from the settings as `AllowedRoles(frozenset(s.allowed_cluster_roles), frozenset(s.allowed_roles))`.
+    """
+
+    cluster_roles: frozenset[str] | None = None
+    roles: frozenset[str] | None = None
+
+    def allows(self, kind: RoleKind, name: str) -> bool:
+        allowed = self.cluster_roles if kind == "ClusterRole" else self.roles
+        return allowed is None or "*" in allowed or name in allowed
+
+
+@dataclass(frozen=True)
+class RoleInventory:
+    """The roles that exist: ClusterRole names, and Role names by namespace."""
+
+    cluster_roles: frozenset[str] = frozenset()
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def has(self, kind: RoleKind, name: str, namespace: str | None) -> bool:
+        if kind == "ClusterRole":
+            return name in self.cluster_roles
+        return name in self.roles.get(namespace or "", frozenset())
+
+
+@dataclass(frozen=True, order=True)
+class RoleRef:
+    kind: str
+    name: str
+
+    def to_manifest(self) -> dict[str, str]:
+        return {"apiGroup": RBAC_GROUP, "kind": self.kind, "name": self.name}
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+BindingKey = tuple[str, str, str]  # (kind, namespace or "", name): sorts cluster-wide first
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One RoleBinding (namespace set) or ClusterRoleBinding (namespace None) to write."""
+
+    kind: BindingKind
+    namespace: str | None
+    name: str
+    role_ref: RoleRef
+    subjects: tuple[Subject, ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    owner_reference: Mapping[str, Any]
+
+    @property
+    def key(self) -> BindingKey:
+        return (self.kind, self.namespace or "", self.name)
+
+    def to_manifest(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "name": self.name,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "ownerReferences": [dict(self.owner_reference)],
+        }
+        if self.namespace is not None:
+            metadata["namespace"] = self.namespace
+        return {
+            "apiVersion": RBAC_API_VERSION,
+            "kind": self.kind,
+            "metadata": metadata,
+            "roleRef": self.role_ref.to_manifest(),
+            "subjects": [s.to_manifest() for s in self.subjects],
+        }
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything `make_plan` needs: the bindings (sorted by key), the problems, and the
+    namespaces whose bindings must be left exactly as they are (terminating ones)."""
+
+    owner: Owner
+    bindings: tuple[Binding, ...]
+    problems: tuple[Problem, ...]
+    subjects: tuple[Subject, ...]
+    group_ids: tuple[str, ...]
+    frozen_namespaces: frozenset[str] = frozenset()
+
+
+def build_binding(
+    owner: Owner, role_kind: RoleKind, role: str, namespace: str | None, subject_set: SubjectSet
+) -> Binding:
+    """The binding granting `role` to every subject of `subject_set`, cluster-wide when namespace is None."""
+    return Binding(
+        kind="ClusterRoleBinding" if namespace is None else "RoleBinding",
+        namespace=namespace,
+        name=binding_name(owner.name, role_kind, role),
+        role_ref=RoleRef(role_kind, role),
+        subjects=tuple(sorted(set(subject_set.subjects))),
+        labels=owner_labels(owner.uid),
+        annotations={
+            OWNER_NAME_ANNOTATION: owner.name,
+            GROUPS_ANNOTATION: ",".join(subject_set.group_ids),
+        },
+        owner_reference=owner.reference(),
+    )
+
+
+def compute_desired(
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subject_set: SubjectSet,
+    namespaces: Iterable[NamespaceInfo],
+    *,
+    reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES,
+    allowed_roles: AllowedRoles | None = None,
+    existing_roles: RoleInventory | None = None,
+) -> DesiredState:
+    """The exact bindings `spec` asks for, given the subjects and the cluster's namespaces.
+
+    - A role outside `allowed_roles` is reported (RoleNotAllowed) and never bound.
+    - With `existing_roles`, a missing role is reported (RoleNotFound) but still bound: Kubernetes
+      accepts the reference, it grants nothing until the role exists, and access follows at once.
+    - Explicit namespaces that do not exist are reported (NamespaceNotFound); the others proceed.
+    - Selectors never match `reserved_namespaces` (they can still be named explicitly).
+    - Terminating namespaces get no binding, and their existing ones are left alone (frozen).
+    - No subjects: no bindings (an empty binding grants nothing; deleting it is clearer).
+    """
+    allowed = allowed_roles or AllowedRoles()
+    by_name = {ns.name: ns for ns in namespaces}
+    frozen = frozenset(name for name, ns in by_name.items() if ns.terminating)
+    problems = list(subject_set.problems)
+    targets: list[tuple[RoleKind, str, str | None]] = []
+
+    for index, crb in enumerate(spec.cluster_role_bindings):
+        path = f"spec.clusterRoleBindings[{index}].clusterRole"
+        problem = _role_problem(allowed, existing_roles, "ClusterRole", crb.cluster_role, None, path)
+        if problem is not None:
+            problems.append(problem)
+        if problem is None or problem.reason is Reason.ROLE_NOT_FOUND:
+            targets.append(("ClusterRole", crb.cluster_role, None))
+
+    for index, rb in enumerate(spec.role_bindings):
+        path = f"spec.roleBindings[{index}]"
+        if not allowed.allows(rb.role_kind, rb.role_name):
+            problems.append(_not_allowed(rb.role_kind, rb.role_name, f"{path}.{_role_field(rb)}"))
+            continue
+        chosen, missing = _namespaces_of(rb, by_name, reserved_namespaces)
+        problems.extend(
+            Problem(Reason.NAMESPACE_NOT_FOUND, f"namespace {name!r} does not exist", f"{path}.namespaces")
+            for name in missing
+        )
+        for namespace in sorted(chosen - frozen):
+            problem = _role_problem(
+                allowed, existing_roles, rb.role_kind, rb.role_name, namespace, f"{path}.{_role_field(rb)}"
+            )
+            if problem is not None:
+                problems.append(problem)
+            targets.append((rb.role_kind, rb.role_name, namespace))
+
+    bindings: dict[BindingKey, Binding] = {}
+    if subject_set.subjects:
+        for role_kind, role, target in targets:
+            binding = build_binding(owner, role_kind, role, target, subject_set)
+            bindings[binding.key] = binding
+    return DesiredState(
+        owner=owner,
+        bindings=tuple(bindings[key] for key in sorted(bindings)),
+        problems=sort_problems(problems),
+        subjects=tuple(sorted(set(subject_set.subjects))),
+        group_ids=subject_set.group_ids,
+        frozen_namespaces=frozen,
+    )
+
+
+def _namespaces_of(
+    rb: RoleBindingSpec, by_name: Mapping[str, NamespaceInfo], reserved: Collection[str]
+) -> tuple[set[str], list[str]]:
+    """(namespaces chosen, explicit names that do not exist): explicit names union selector matches."""
+    chosen = {name for name in rb.namespaces if name in by_name}
+    missing = sorted({name for name in rb.namespaces if name not in by_name})
+    if rb.namespace_selector is not None:
+        chosen.update(
+            name
+            for name, ns in by_name.items()
+            if name not in reserved and selector_matches(rb.namespace_selector, ns.labels)
+        )
+    return chosen, missing
+
+
+def _role_field(rb: RoleBindingSpec) -> str:
+    return "clusterRole" if rb.cluster_role is not None else "role"
+
+
+def _not_allowed(kind: RoleKind, name: str, path: str) -> Problem:
+    return Problem(
+        Reason.ROLE_NOT_ALLOWED,
+        f"{kind} {name!r} is not in the operator's bind allowlist; ask a cluster admin to add it "
+        "or choose an allowed role",
+        path,
+    )
+
+
+def _role_problem(
+    allowed: AllowedRoles,
+    existing: RoleInventory | None,
+    kind: RoleKind,
+    name: str,
+    namespace: str | None,
+    path: str,
+) -> Problem | None:
+    if not allowed.allows(kind, name):
+        return _not_allowed(kind, name, path)
+    if existing is not None and not existing.has(kind, name, namespace):
+        where = f" in namespace {namespace!r}" if kind == "Role" else ""
+        return Problem(
+            Reason.ROLE_NOT_FOUND,
+            f"{kind} {name!r} does not exist{where}; the binding grants nothing until it does",
+            path,
+        )
+    return None

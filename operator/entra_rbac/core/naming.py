@@ -1,0 +1,105 @@
+"""Names of managed bindings and label values (DESIGN section 3).
+
+Holds pure functions that turn (resource, role) into a binding name and any text into a valid
+label value, and the validators the tests use. Must not depend on anything but constants.
+
+Why the names are collision-free: a binding name is `egb:<resource>:<kind>:<role>` where kind is
+`clusterrole` or `role`. A resource name (DNS-1123 subdomain) never holds ':', so the text up to
+the second ':' is the resource and the text up to the third ':' is the kind; the rest is the role,
+which may itself hold ':' (`system:aggregate-to-edit`) without ambiguity. When that name would be
+longer than 253 characters, the kind token carries a hash of the full name (`clusterrole-<hash>`),
+which no unhashed name has, so a shortened name never equals an unshortened one, and two
+shortened names are equal only if their hashes are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final, Literal
+
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+
+RoleKind = Literal["ClusterRole", "Role"]
+
+PREFIX: Final = "egb"
+MAX_NAME_LENGTH: Final = 253
+MAX_LABEL_VALUE_LENGTH: Final = 63
+NAME_HASH_LENGTH: Final = 16  # hex digits: 64 bits
+LABEL_HASH_LENGTH: Final = 10
+# A shortened name keeps this much of the resource name, leaving the rest for the role.
+SHORT_RESOURCE_LENGTH: Final = 63
+
+_KIND_TOKENS: Final[dict[str, str]] = {"ClusterRole": "clusterrole", "Role": "role"}
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_INVALID_CHARS = re.compile(r"[^-A-Za-z0-9_.]")
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """The longest prefix of text within max_bytes of UTF-8 (never splitting a character)."""
+    return text.encode("utf-8")[: max(max_bytes, 0)].decode("utf-8", errors="ignore")
+
+
+def binding_name(resource: str, role_kind: RoleKind, role: str) -> str:
+    """The name of the binding that gives `resource`'s subjects `role` (same for cluster and namespace).
+
+    Readable when it fits (`egb:payments-developers:clusterrole:edit`); otherwise shortened with a
+    hash in the kind token. Deterministic; at most 253 bytes; a valid RBAC object name.
+    """
+    kind = _KIND_TOKENS[role_kind]
+    full = f"{PREFIX}:{resource}:{kind}:{role}"
+    if _utf8_len(full) <= MAX_NAME_LENGTH:
+        return full
+    head = f"{PREFIX}:{_cut(resource, SHORT_RESOURCE_LENGTH)}:{kind}-{_digest(full, NAME_HASH_LENGTH)}:"
+    return head + _cut(role, MAX_NAME_LENGTH - _utf8_len(head))
+
+
+def is_valid_binding_name(name: str) -> bool:
+    """RBAC object names are path segment names (no '/', no '%', not '.' or '..'), here ≤ 253."""
+    return (
+        0 < _utf8_len(name) <= MAX_NAME_LENGTH
+        and "/" not in name
+        and "%" not in name
+        and name not in (".", "..")
+    )
+
+
+def is_valid_label_value(value: str) -> bool:
+    return len(value) <= MAX_LABEL_VALUE_LENGTH and _LABEL_VALUE.match(value) is not None
+
+
+def label_value(text: str) -> str:
+    """`text` itself when it is a valid label value; otherwise a valid, deterministic stand-in.
+
+    The stand-in keeps the readable characters and ends with a hash of the original, so two
+    different texts that need one do not share it.
+    """
+    if is_valid_label_value(text):
+        return text
+    readable = _LABEL_INVALID_CHARS.sub("-", text)
+    readable = readable[: MAX_LABEL_VALUE_LENGTH - LABEL_HASH_LENGTH - 1].strip("-_.")
+    digest = _digest(text, LABEL_HASH_LENGTH)
+    return f"{readable}-{digest}" if readable else digest
+
+
+def owner_labels(owner_uid: str) -> dict[str, str]:
+    """The labels every managed binding of one resource carries."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, OWNER_UID_LABEL: label_value(owner_uid)}
+
+
+def owner_selector(owner_uid: str) -> str:
+    """The label selector that lists every binding managed for one resource (for list calls)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(owner_labels(owner_uid).items()))
+
+
+def managed_selector() -> str:
+    """The label selector that lists every binding this operator manages (for watches and indices)."""
+    return f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"

@@ -1,0 +1,297 @@
+"""The plan: what to write so the cluster holds exactly the desired bindings (DESIGN section 3).
+
+Holds `ObservedBinding` (a binding as read from the API), the `Action`s (create / patch /
+replace / delete), `Conflict`, `Plan` and `make_plan`, the one entry point. Pure: the reconciler
+reads the actual bindings and carries out the actions; nothing here talks to the API server.
+
+Safety rules enforced here, not by the caller:
+- An object is ours only with the managed-by label AND a controller ownerReference to the
+  resource's UID. Anything else is never written or deleted; at a desired name it is a Conflict.
+- Every create comes before any delete: a role change (a new name, since the name holds the
+  role) creates the new binding before deleting the old one, so nobody loses access in between.
+- Bindings in terminating namespaces are left alone (writes there are refused anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from entra_rbac.core.desired import Binding, BindingKey, BindingKind, DesiredState, RoleRef
+from entra_rbac.core.problems import Problem, Reason
+from entra_rbac.core.subjects import Subject
+
+
+@dataclass(frozen=True)
+class ObservedBinding:
+    """A RoleBinding or ClusterRoleBinding as the API server returned it."""
+
+    kind: BindingKind
+    namespace: str | None
+    name: str
+    role_ref: RoleRef
+    subjects: tuple[Subject, ...]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    owner_references: tuple[Mapping[str, Any], ...]
+    uid: str | None = None
+    resource_version: str | None = None
+    # False when a subject carries anything we would not write (e.g. another apiGroup): healed.
+    canonical_subjects: bool = True
+
+    @property
+    def key(self) -> BindingKey:
+        return (self.kind, self.namespace or "", self.name)
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> ObservedBinding:
+        """Parse an API object. List items may lack `kind`: a namespace then means RoleBinding."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or None
+        kind: BindingKind = "RoleBinding" if namespace else "ClusterRoleBinding"
+        if obj.get("kind", kind) != kind:
+            raise ValueError(f"{obj.get('kind')} {meta.get('name')!r} is not a {kind}")
+        role_ref = obj.get("roleRef") or {}
+        raw_subjects = list(obj.get("subjects") or ())
+        subjects = tuple(Subject.from_manifest(s) for s in raw_subjects)
+        return cls(
+            kind=kind,
+            namespace=namespace if kind == "RoleBinding" else None,
+            name=str(meta.get("name", "")),
+            role_ref=RoleRef(str(role_ref.get("kind", "")), str(role_ref.get("name", ""))),
+            subjects=subjects,
+            canonical_subjects=[dict(s) for s in raw_subjects] == [s.to_manifest() for s in subjects],
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+            owner_references=tuple(meta.get("ownerReferences") or ()),
+            uid=meta.get("uid"),
+            resource_version=meta.get("resourceVersion"),
+        )
+
+    def owned_by(self, owner_uid: str) -> bool:
+        """Both marks of ownership: the managed-by label and a controller reference to owner_uid."""
+        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and any(
+            ref.get("controller") is True and ref.get("uid") == owner_uid for ref in self.owner_references
+        )
+
+
+class Verb(StrEnum):
+    """In plan order: every create before any delete."""
+
+    CREATE = "create"
+    PATCH = "patch"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+
+_VERB_ORDER = {verb: i for i, verb in enumerate(Verb)}
+_PAST = {Verb.CREATE: "Created", Verb.PATCH: "Updated", Verb.REPLACE: "Replaced", Verb.DELETE: "Deleted"}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One write.
+
+    - create: POST `manifest`.
+    - patch: JSON merge patch (`application/merge-patch+json`) `patch` on the object; it carries
+      `metadata.resourceVersion`, so the API server refuses it (409) if the object changed since
+      it was read: re-read and plan again.
+    - replace: the object at this name has another roleRef, which Kubernetes cannot change; delete
+      it (preconditions `uid`, `resource_version`) then create `manifest`. Only happens at the same
+      name; a role change in the spec gives a new name and is a create plus a later delete.
+    - delete: delete with preconditions `uid` and `resource_version` (a foreign object put at the
+      name since it was read is never deleted).
+    `added` / `removed` name the subjects gained / lost, for Events and logs.
+    """
+
+    verb: Verb
+    kind: BindingKind
+    namespace: str | None
+    name: str
+    role_ref: RoleRef
+    manifest: Mapping[str, Any] | None = None
+    patch: Mapping[str, Any] | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    changes: tuple[str, ...] = ()
+    added: tuple[Subject, ...] = ()
+    removed: tuple[Subject, ...] = ()
+
+    @property
+    def key(self) -> BindingKey:
+        return (self.kind, self.namespace or "", self.name)
+
+    def describe(self) -> str:
+        """One audit line, e.g. `Created RoleBinding payments/egb:a:clusterrole:edit (ClusterRole/edit)`."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        text = f"{_PAST[self.verb]} {self.kind} {where} ({self.role_ref})"
+        if self.changes:
+            text += f": {', '.join(self.changes)} changed"
+        parts = [f"+{s.kind} {s.name}" for s in self.added] + [f"-{s.kind} {s.name}" for s in self.removed]
+        return f"{text}; {' '.join(parts)}" if parts else text
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A desired binding's name is taken by an object this resource does not own."""
+
+    kind: BindingKind
+    namespace: str | None
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sorted actions (create, patch, replace, delete; each by kind, namespace, name) and conflicts."""
+
+    actions: tuple[Action, ...]
+    conflicts: tuple[Conflict, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)
+
+    def of(self, verb: Verb) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.verb is verb)
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The conflicts as Problems (reason Conflict), for status."""
+        return tuple(Problem(Reason.CONFLICT, c.message) for c in self.conflicts)
+
+
+def make_plan(
+    desired: DesiredState, actual: Iterable[Mapping[str, Any] | ObservedBinding], owner_uid: str | None = None
+) -> Plan:
+    """The writes that turn `actual` into `desired`, touching only objects owned by `owner_uid`.
+
+    `actual` is what the reconciler observed: at least every binding labelled for this owner and
+    any object at a desired name (a foreign one there becomes a Conflict). `owner_uid` defaults
+    to the desired owner's UID.
+    """
+    uid = owner_uid or desired.owner.uid
+    observed = {o.key: o for o in map(_observed, actual)}
+    actions: list[Action] = []
+    conflicts: list[Conflict] = []
+    wanted = {b.key for b in desired.bindings}
+    for binding in desired.bindings:
+        current = observed.get(binding.key)
+        if current is None:
+            actions.append(_create(binding))
+        elif not current.owned_by(uid):
+            conflicts.append(_conflict(binding, current))
+        elif current.role_ref != binding.role_ref:
+            actions.append(_replace(binding, current))
+        else:
+            patch = _patch(binding, current)
+            if patch is not None:
+                actions.append(patch)
+    for key, current in observed.items():
+        if key not in wanted and current.owned_by(uid) and current.namespace not in desired.frozen_namespaces:
+            actions.append(_delete(current))
+    actions.sort(key=lambda a: (_VERB_ORDER[a.verb], a.key))
+    return Plan(actions=tuple(actions), conflicts=tuple(sorted(conflicts, key=_conflict_key)))
+
+
+def _observed(item: Mapping[str, Any] | ObservedBinding) -> ObservedBinding:
+    return item if isinstance(item, ObservedBinding) else ObservedBinding.from_manifest(item)
+
+
+def _conflict_key(conflict: Conflict) -> BindingKey:
+    return (conflict.kind, conflict.namespace or "", conflict.name)
+
+
+def _create(binding: Binding) -> Action:
+    return Action(
+        verb=Verb.CREATE,
+        kind=binding.kind,
+        namespace=binding.namespace,
+        name=binding.name,
+        role_ref=binding.role_ref,
+        manifest=binding.to_manifest(),
+        added=binding.subjects,
+    )
+
+
+def _replace(binding: Binding, current: ObservedBinding) -> Action:
+    before, after = set(current.subjects), set(binding.subjects)
+    return Action(
+        verb=Verb.REPLACE,
+        kind=binding.kind,
+        namespace=binding.namespace,
+        name=binding.name,
+        role_ref=binding.role_ref,
+        manifest=binding.to_manifest(),
+        uid=current.uid,
+        resource_version=current.resource_version,
+        changes=("roleRef",),
+        added=tuple(sorted(after - before)),
+        removed=tuple(sorted(before - after)),
+    )
+
+
+def _delete(current: ObservedBinding) -> Action:
+    return Action(
+        verb=Verb.DELETE,
+        kind=current.kind,
+        namespace=current.namespace,
+        name=current.name,
+        role_ref=current.role_ref,
+        uid=current.uid,
+        resource_version=current.resource_version,
+        removed=tuple(sorted(set(current.subjects))),
+    )
+
+
+def _patch(binding: Binding, current: ObservedBinding) -> Action | None:
+    """A merge patch for what differs: subjects (exact sorted list), and our labels and annotations
+    (only our keys: labels or annotations others added, e.g. by kubectl, are left as they are)."""
+    body: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    changes: list[str] = []
+    if list(current.subjects) != list(binding.subjects) or not current.canonical_subjects:
+        body["subjects"] = [s.to_manifest() for s in binding.subjects]
+        changes.append("subjects")
+    for field, want, have in (
+        ("labels", binding.labels, current.labels),
+        ("annotations", binding.annotations, current.annotations),
+    ):
+        differing = {k: v for k, v in want.items() if have.get(k) != v}
+        if differing:
+            metadata[field] = differing
+            changes.append(field)
+    if not changes:
+        return None
+    if metadata:
+        body["metadata"] = metadata
+    if current.resource_version:
+        body.setdefault("metadata", {})["resourceVersion"] = current.resource_version
+    before, after = set(current.subjects), set(binding.subjects)
+    return Action(
+        verb=Verb.PATCH,
+        kind=binding.kind,
+        namespace=binding.namespace,
+        name=binding.name,
+        role_ref=binding.role_ref,
+        patch=body,
+        uid=current.uid,
+        resource_version=current.resource_version,
+        changes=tuple(changes),
+        added=tuple(sorted(after - before)),
+        removed=tuple(sorted(before - after)),
+    )
+
+
+def _conflict(binding: Binding, current: ObservedBinding) -> Conflict:
+    where = f"namespace {binding.namespace!r}" if binding.namespace else "the cluster"
+    return Conflict(
+        kind=binding.kind,
+        namespace=binding.namespace,
+        name=binding.name,
+        message=(
+            f"{binding.kind} {binding.name!r} in {where} exists and is not managed by this "
+            "EntraGroupBinding; it is left untouched. Delete or rename it to let the operator create its own"
+        ),
+    )

@@ -1,0 +1,258 @@
+"""Status builders: what `status` says after a reconcile (DESIGN sections 2 and 5).
+
+Holds `build_status` (the whole status as a camelCase dict, ready to patch), its parts (group
+entries, bindings list, summary, kstatus conditions) and `status_changed`, which says whether a
+write is needed at all (an idle resync writes nothing). Pure and deterministic: "now" is an
+argument, and building twice from the same inputs gives an equal result, because a condition
+keeps its `lastTransitionTime` while its status does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from entra_rbac.core.desired import RoleRef
+from entra_rbac.core.entra import GroupResolution
+from entra_rbac.core.models import EntraGroupBindingSpec, GroupState, SubjectKind
+from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
+from entra_rbac.core.subjects import Subject
+
+MAX_LISTED_BINDINGS = 50
+MAX_MESSAGE_LENGTH = 1024
+READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
+
+
+class BindingView(Protocol):
+    """What status needs of a binding: `desired.Binding` and `plan.ObservedBinding` both fit."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role_ref(self) -> RoleRef: ...
+    @property
+    def subjects(self) -> tuple[Subject, ...]: ...
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC at second precision, as Kubernetes writes times (naive means UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+def group_entries(
+    spec: EntraGroupBindingSpec,
+    resolutions: Sequence[GroupResolution] | None,
+    previous: Mapping[str, Any] | None,
+    member_counts: Mapping[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """One entry per spec group, in spec order.
+
+    With `resolutions` (one per spec group, same order) the entries say what Entra answered; an
+    id pinned for a name reference stays even when the group is gone, so a restored group comes
+    back. Without them (the directory was not read or failed) every group is `Unverified` and
+    keeps what the previous status knew of it.
+    """
+    known = {e.get("ref"): e for e in (previous or {}).get("groups") or [] if isinstance(e, Mapping)}
+    counting = spec.subjects.kind is SubjectKind.USER
+    entries = []
+    for index, ref in enumerate(spec.groups):
+        before = known.get(ref.key, {})
+        entry: dict[str, Any] = {"ref": ref.key}
+        if resolutions is None:
+            entry["id"] = ref.id or before.get("id")
+            entry["displayName"] = before.get("displayName")
+            entry["state"] = GroupState.UNVERIFIED.value
+            entry["members"] = before.get("members") if counting else None
+        else:
+            resolution = resolutions[index]
+            group = resolution.group if resolution.state is GroupState.RESOLVED else None
+            entry["id"] = group.id.lower() if group else (ref.id or resolution.lookup.pinned_id)
+            entry["displayName"] = group.display_name if group else before.get("displayName")
+            entry["state"] = resolution.state.value
+            entry["members"] = (member_counts or {}).get(group.id.lower()) if counting and group else None
+        entries.append({k: v for k, v in entry.items() if v is not None})
+    return entries
+
+
+# --- bindings and summary -----------------------------------------------------------------
+
+
+def _binding_key(binding: BindingView) -> tuple[str, str, str]:
+    return (binding.kind, binding.namespace or "", binding.name)
+
+
+def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:
+    """The first 50 bindings by (kind, namespace, name); the summary holds the full counts."""
+    entries = []
+    for binding in sorted(bindings, key=_binding_key)[:MAX_LISTED_BINDINGS]:
+        entry: dict[str, Any] = {"kind": binding.kind, "name": binding.name}
+        if binding.namespace:
+            entry["namespace"] = binding.namespace
+        entry["roleRef"] = str(binding.role_ref)
+        entry["subjects"] = len(set(binding.subjects))
+        entries.append(entry)
+    return entries
+
+
+def summary(bindings: Sequence[BindingView]) -> dict[str, int]:
+    return {
+        "clusterRoleBindings": sum(1 for b in bindings if b.kind == "ClusterRoleBinding"),
+        "roleBindings": sum(1 for b in bindings if b.kind == "RoleBinding"),
+        "subjects": len({s for b in bindings for s in b.subjects}),
+    }
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 3] + "..."
+
+
+def _listing(problems: Sequence[Problem]) -> str:
+    return _bounded("; ".join(p.text() for p in problems))
+
+
+def _ready_message(problems: Sequence[Problem], counts: Mapping[str, int], group_count: int) -> str:
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        return _bounded(problems[0].text() + more)
+    total = counts["clusterRoleBindings"] + counts["roleBindings"]
+    return (
+        f"{total} bindings ({counts['clusterRoleBindings']} cluster-wide, {counts['roleBindings']} "
+        f"in namespaces) grant their roles to {counts['subjects']} subjects from {group_count} Entra groups"
+    )
+
+
+def _condition(kind: str, status: bool, reason: str, message: str, generation: int | None) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+    }
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    return condition
+
+
+def build_conditions(
+    problems: Sequence[Problem],
+    *,
+    generation: int | None,
+    counts: Mapping[str, int],
+    group_count: int,
+    reconciling: bool = False,
+    suspended: bool = False,
+) -> list[dict[str, Any]]:
+    """kstatus conditions, without times: `Ready` always; `Reconciling` / `Stalled` only when True
+    (kstatus reads an absent abnormal-true condition as False)."""
+    ordered = sort_problems(problems)
+    stalling = [p for p in ordered if p.stalls]
+    transient = [p for p in ordered if p.reason in TRANSIENT]
+    if suspended:
+        message = "spec.suspend is true: bindings are left exactly as they are; set it to false to resume"
+        return [_condition(READY, False, Reason.SUSPENDED, message, generation)]
+    if ordered:
+        ready_reason = ordered[0].reason.value
+    elif reconciling:
+        ready_reason = Reason.PROGRESSING.value
+    else:
+        ready_reason = Reason.RECONCILED.value
+    ready_message = _ready_message(ordered, counts, group_count)
+    if reconciling and not ordered:
+        ready_message = "applying changes to the bindings"
+    ready = not ordered and not reconciling
+    conditions = [_condition(READY, ready, ready_reason, ready_message, generation)]
+    if reconciling or transient:
+        reason = transient[0].reason.value if transient else Reason.PROGRESSING.value
+        message = _listing(transient) if transient else ready_message
+        conditions.append(_condition(RECONCILING, True, reason, message, generation))
+    if stalling:
+        conditions.append(_condition(STALLED, True, stalling[0].reason.value, _listing(stalling), generation))
+    return conditions
+
+
+def with_transition_times(
+    conditions: Sequence[Mapping[str, Any]], previous: Mapping[str, Any] | None, now: datetime
+) -> list[dict[str, Any]]:
+    """Each condition with `lastTransitionTime`: kept from the previous status while the
+    condition's status is unchanged, else `now`."""
+    before = {c.get("type"): c for c in (previous or {}).get("conditions") or [] if isinstance(c, Mapping)}
+    stamped = []
+    for condition in conditions:
+        old = before.get(condition["type"])
+        kept = old is not None and old.get("status") == condition["status"] and old.get("lastTransitionTime")
+        stamped.append({**condition, "lastTransitionTime": kept or timestamp(now)})
+    return stamped
+
+
+# --- the whole status ---------------------------------------------------------------------
+
+
+def build_status(
+    previous: Mapping[str, Any] | None,
+    *,
+    now: datetime,
+    generation: int | None,
+    spec: EntraGroupBindingSpec | None,
+    resolutions: Sequence[GroupResolution] | None,
+    bindings: Sequence[BindingView],
+    problems: Sequence[Problem] = (),
+    member_counts: Mapping[str, int] | None = None,
+    reconciling: bool = False,
+    suspended: bool = False,
+    directory_synced_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The complete status (camelCase, ready for a merge patch of `/status`).
+
+    - `previous`: the status as read (times and pinned ids carry over); None for a new resource.
+    - `spec`: the parsed spec, or None when it is invalid (the previous groups are kept).
+    - `resolutions`: the directory's answer in spec order, or None when it was not read or failed.
+    - `bindings`: the bindings as they now stand (the desired ones once applied; the observed
+      owned ones when nothing was applied, e.g. fail-static or suspended).
+    - `problems`: every problem (desired.problems, plan conflicts, directory or apply errors).
+    - `reconciling`: writes are still pending (e.g. some failed and will be retried).
+    - `directory_synced_at`: when every group was verified in Entra this time; None keeps the
+      previous `lastDirectorySync`.
+    """
+    previous = previous or {}
+    if spec is not None:
+        groups = group_entries(spec, resolutions, previous, member_counts)
+    else:
+        groups = [dict(e) for e in previous.get("groups") or [] if isinstance(e, Mapping)]
+    counts = summary(bindings)
+    resolved = sum(1 for g in groups if g.get("state") == GroupState.RESOLVED.value)
+    conditions = build_conditions(
+        problems,
+        generation=generation,
+        counts=counts,
+        group_count=resolved,
+        reconciling=reconciling,
+        suspended=suspended,
+    )
+    synced = timestamp(directory_synced_at) if directory_synced_at else previous.get("lastDirectorySync")
+    return {
+        "observedGeneration": generation,
+        "conditions": with_transition_times(conditions, previous, now),
+        "groups": groups,
+        "bindings": binding_entries(bindings),
+        "summary": counts,
+        "lastDirectorySync": synced,
+    }
+
+
+def status_changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether writing `new` would change anything. Only the keys we write count: others that
+    live in status (e.g. kopf's own) are neither compared nor touched by a merge patch."""
+    before = previous or {}
+    return any(before.get(key) != value for key, value in new.items())

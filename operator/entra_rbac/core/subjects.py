@@ -1,0 +1,105 @@
+"""RBAC subjects from what the directory resolved (DESIGN section 2, "Subjects the operator emits").
+
+Holds the `Subject` value and pure functions that derive a resource's subjects from its group
+resolutions (group mode) or their transitive members (user mode), plus the problems the
+resolutions carry (NotFound, Ambiguous). Emits Group or User subjects only, never any other kind.
+Must not read the directory itself: the reconciler passes what it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from entra_rbac.constants import RBAC_GROUP
+from entra_rbac.core.entra import DirectoryMember, GroupResolution, aks_user_name
+from entra_rbac.core.models import GroupState, SubjectKind, SubjectsSpec
+from entra_rbac.core.problems import Problem, Reason
+
+
+@dataclass(frozen=True, order=True)
+class Subject:
+    """One RBAC subject. Ordered by (kind, name): the order bindings list them in."""
+
+    kind: str
+    name: str
+
+    def to_manifest(self) -> dict[str, str]:
+        return {"kind": self.kind, "apiGroup": RBAC_GROUP, "name": self.name}
+
+    @classmethod
+    def from_manifest(cls, subject: Mapping[str, Any]) -> Subject:
+        """A subject as the API returns it. ServiceAccounts keep their namespace in the name
+        (`ns/name`) so that two of them never compare equal; we never emit them."""
+        name = str(subject.get("name", ""))
+        if subject.get("kind") == "ServiceAccount" and subject.get("namespace"):
+            name = f"{subject['namespace']}/{name}"
+        return cls(kind=str(subject.get("kind", "")), name=name)
+
+
+@dataclass(frozen=True)
+class SubjectSet:
+    """A resource's subjects, the Entra groups they come from and the problems found on the way."""
+
+    subjects: tuple[Subject, ...]
+    group_ids: tuple[str, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+def resolved_group_ids(resolutions: Sequence[GroupResolution]) -> tuple[str, ...]:
+    """Sorted, deduplicated lower-case ids of the groups whose subjects are bound (Resolved only).
+
+    In user mode these are the groups whose transitive members the reconciler must read.
+    """
+    return tuple(
+        sorted({r.group.id.lower() for r in resolutions if r.state is GroupState.RESOLVED and r.group})
+    )
+
+
+def group_subjects(group_ids: Iterable[str], group_prefix: str) -> tuple[Subject, ...]:
+    """One Group subject per group, named `<groupPrefix><object id>` (AKS sends lower-case ids)."""
+    return tuple(sorted({Subject("Group", f"{group_prefix}{gid.lower()}") for gid in group_ids}))
+
+
+def user_subjects(members: Iterable[DirectoryMember], user_prefix: str) -> tuple[Subject, ...]:
+    """User subjects named as AKS names the members; devices, contacts and groups are skipped."""
+    names = {aks_user_name(m) for m in members}
+    return tuple(sorted(Subject("User", f"{user_prefix}{n}") for n in names if n))
+
+
+def resolution_problems(resolutions: Sequence[GroupResolution]) -> tuple[Problem, ...]:
+    """GroupNotFound / AmbiguousGroupName for each reference that did not resolve to one group."""
+    problems = []
+    for index, resolution in enumerate(resolutions):
+        field = f"spec.groups[{index}]"
+        if resolution.state is GroupState.NOT_FOUND:
+            message = resolution.message or f"no group matches {resolution.lookup.ref.key}"
+            problems.append(Problem(Reason.GROUP_NOT_FOUND, message, field))
+        elif resolution.state is GroupState.AMBIGUOUS:
+            message = resolution.message or f"several groups match {resolution.lookup.ref.key}"
+            problems.append(Problem(Reason.AMBIGUOUS_GROUP_NAME, message, field))
+    return tuple(problems)
+
+
+def build_subjects(
+    spec: SubjectsSpec,
+    resolutions: Sequence[GroupResolution],
+    members: Mapping[str, Sequence[DirectoryMember]] | None = None,
+) -> SubjectSet:
+    """The subjects of a resource: group mode from `resolutions`; user mode from `members`.
+
+    `resolutions` are in spec order (one per `spec.groups` entry). In user mode `members` maps
+    each id of `resolved_group_ids(resolutions)` to its transitive members; a missing id is a
+    programming error (deciding from partial data would revoke access), so it raises ValueError.
+    """
+    group_ids = resolved_group_ids(resolutions)
+    problems = resolution_problems(resolutions)
+    if spec.kind is SubjectKind.GROUP:
+        return SubjectSet(group_subjects(group_ids, spec.group_prefix), group_ids, problems)
+    given = {key.lower(): value for key, value in (members or {}).items()}
+    missing = [gid for gid in group_ids if gid not in given]
+    if missing:
+        raise ValueError(f"user mode needs the members of every resolved group; missing {missing}")
+    everyone = [m for gid in group_ids for m in given[gid]]
+    return SubjectSet(user_subjects(everyone, spec.user_prefix), group_ids, problems)

@@ -1,0 +1,99 @@
+"""Binding names and label values (DESIGN section 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from entra_rbac.constants import MANAGED_BY_LABEL, OWNER_UID_LABEL
+from entra_rbac.core.naming import (
+    binding_name,
+    is_valid_binding_name,
+    is_valid_label_value,
+    label_value,
+    owner_labels,
+    owner_selector,
+)
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind", "role", "expected"),
+    [
+        ("payments", "ClusterRole", "edit", "egb:payments:clusterrole:edit"),
+        ("payments", "Role", "deployer", "egb:payments:role:deployer"),
+        (
+            "a.b-c",
+            "ClusterRole",
+            "system:aggregate-to-edit",
+            "egb:a.b-c:clusterrole:system:aggregate-to-edit",
+        ),
+    ],
+)
+def test_binding_name_is_readable_when_it_fits(resource: str, kind: str, role: str, expected: str) -> None:
+    assert binding_name(resource, kind, role) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("resource", "role"),
+    [("r" * 253, "edit"), ("payments", "x" * 253), ("r" * 253, "é" * 200), ("p", "y" * 247)],
+)
+def test_binding_name_is_shortened_with_a_hash_when_too_long(resource: str, role: str) -> None:
+    name = binding_name(resource, "ClusterRole", role)
+    assert is_valid_binding_name(name)
+    assert len(name.encode()) <= 253
+    assert name.startswith(f"egb:{resource[:63]}:clusterrole-")
+    assert name == binding_name(resource, "ClusterRole", role)
+
+
+def test_binding_name_at_exactly_253_bytes_is_not_shortened() -> None:
+    role = "z" * (253 - len("egb:p:clusterrole:"))
+    assert binding_name("p", "ClusterRole", role) == f"egb:p:clusterrole:{role}"
+
+
+def test_long_names_that_share_a_prefix_still_differ() -> None:
+    first = binding_name("payments", "ClusterRole", "x" * 300 + "a")
+    second = binding_name("payments", "ClusterRole", "x" * 300 + "b")
+    assert first != second
+
+
+def test_role_and_cluster_role_of_the_same_name_get_different_names() -> None:
+    assert binding_name("p", "Role", "edit") != binding_name("p", "ClusterRole", "edit")
+
+
+@pytest.mark.parametrize(
+    ("text", "unchanged"),
+    [
+        ("entra-rbac-operator", True),
+        ("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f", True),
+        ("", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("has space", False),
+        ("-leading", False),
+        ("trailing.", False),
+        ("système", False),
+        ("///", False),
+    ],
+)
+def test_label_value_keeps_valid_values_and_replaces_invalid_ones(text: str, unchanged: bool) -> None:
+    value = label_value(text)
+    assert is_valid_label_value(value)
+    assert (value == text) is unchanged
+
+
+def test_label_value_stand_ins_differ_for_different_texts() -> None:
+    assert label_value("a" * 64) != label_value("a" * 65)
+    assert label_value("x y") != label_value("x/y")
+
+
+def test_owner_labels_select_exactly_one_owner() -> None:
+    uid = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
+    assert owner_labels(uid) == {MANAGED_BY_LABEL: "entra-rbac-operator", OWNER_UID_LABEL: uid}
+    assert owner_selector(uid) == f"{MANAGED_BY_LABEL}=entra-rbac-operator,{OWNER_UID_LABEL}={uid}"
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [("egb:a:role:b", True), ("a/b", False), ("a%b", False), (".", False), ("..", False), ("", False)],
+)
+def test_binding_name_validator_follows_rbac_path_segment_rules(name: str, valid: bool) -> None:
+    assert is_valid_binding_name(name) is valid

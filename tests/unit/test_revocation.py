@@ -1,0 +1,100 @@
+"""The mass-revocation guard (DESIGN section 4) and the plan simulation it rests on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from entra_rbac.core.desired import DesiredState, NamespaceInfo, compute_desired
+from entra_rbac.core.entra import DirectoryMember, MemberType
+from entra_rbac.core.plan import make_plan
+from entra_rbac.core.revocation import check_revocation, is_mass_revocation, removed_subjects
+from entra_rbac.core.subjects import Subject, build_subjects
+from tests.unit.core_builders import G1, OWNER, UID, resolved, spec
+
+BODY = spec(
+    subjects={"kind": "User"},
+    clusterRoleBindings=[{"clusterRole": "view"}],
+    roleBindings=[{"clusterRole": "edit", "namespaces": ["a"]}],
+)
+
+
+def users(count: int) -> list[DirectoryMember]:
+    return [DirectoryMember(f"u{i}", MemberType.USER, f"user{i:02}@contoso.com") for i in range(count)]
+
+
+def desired_with(members: list[DirectoryMember]) -> DesiredState:
+    subjects = build_subjects(BODY.subjects, [resolved(G1)], {G1: members})
+    return compute_desired(OWNER, BODY, subjects, [NamespaceInfo("a")])
+
+
+def cluster_with(members: list[DirectoryMember]) -> list[dict[str, Any]]:
+    return [b.to_manifest() for b in desired_with(members).bindings]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "held"),
+    [
+        (10, 4, True),  # 6 of 10 removed: more than half and at least 5
+        (10, 5, False),  # 5 of 10: not more than half
+        (8, 3, True),  # 5 of 8: more than half, and 5
+        (6, 2, False),  # 4 removed: fewer than 5
+        (20, 0, True),
+        (4, 0, False),  # a small group may empty freely
+        (100, 60, False),  # 40 removed: many, but less than half
+    ],
+)
+def test_guard_holds_plans_removing_more_than_half_and_at_least_five(
+    before: int, after: int, held: bool
+) -> None:
+    actual = cluster_with(users(before))
+    plan = make_plan(desired_with(users(after)), actual, UID)
+    check = check_revocation(actual, plan, UID)
+    assert check.held is held
+    assert check.current == before
+    assert len(check.removed) == before - after
+    assert bool(check.message) is held
+
+
+@pytest.mark.parametrize(
+    ("current", "removed", "share", "minimum", "held"),
+    [(10, 3, 0.25, 1, True), (10, 3, 0.3, 1, False), (10, 10, 1.0, 1, False), (2, 2, 0.5, 3, False)],
+)
+def test_guard_thresholds_are_configurable(
+    current: int, removed: int, share: float, minimum: int, held: bool
+) -> None:
+    assert is_mass_revocation(current, removed, max_share=share, min_count=minimum) is held
+
+
+def test_held_message_says_how_to_release_it() -> None:
+    actual = cluster_with(users(10))
+    check = check_revocation(actual, make_plan(desired_with([]), actual, UID), UID)
+    assert "10 of 10 subjects" in check.message
+    assert "entra-rbac.io/confirm-revocation" in check.message
+
+
+def test_subjects_kept_in_another_binding_are_not_counted_as_removed() -> None:
+    actual = cluster_with(users(3))
+    body = spec(subjects={"kind": "User"}, clusterRoleBindings=[{"clusterRole": "view"}])
+    subjects = build_subjects(body.subjects, [resolved(G1)], {G1: users(3)})
+    plan = make_plan(compute_desired(OWNER, body, subjects, [NamespaceInfo("a")]), actual, UID)
+    assert [a.verb.value for a in plan.actions] == ["delete"]
+    assert removed_subjects(actual, plan, UID) == ()
+
+
+def test_removed_subjects_lists_exactly_who_loses_access() -> None:
+    actual = cluster_with(users(3))
+    plan = make_plan(desired_with(users(1)), actual, UID)
+    assert removed_subjects(actual, plan, UID) == (
+        Subject("User", "user01@contoso.com"),
+        Subject("User", "user02@contoso.com"),
+    )
+
+
+def test_foreign_bindings_do_not_count_as_the_owners_subjects() -> None:
+    actual = cluster_with(users(10))
+    for obj in actual:
+        obj["metadata"]["ownerReferences"][0]["uid"] = "someone-else"
+    check = check_revocation(actual, make_plan(desired_with([]), actual, UID), UID)
+    assert (check.current, check.held) == (0, False)

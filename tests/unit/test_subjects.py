@@ -1,0 +1,90 @@
+"""RBAC subjects from directory results (DESIGN section 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from entra_rbac.core.entra import DirectoryMember, GroupLookup, GroupResolution, MemberType
+from entra_rbac.core.models import GroupRef, GroupState, SubjectsSpec
+from entra_rbac.core.problems import Reason
+from entra_rbac.core.subjects import Subject, build_subjects, group_subjects, user_subjects
+from tests.unit.core_builders import G1, G2, G3, not_found, resolved
+
+GROUP_MODE = SubjectsSpec()
+USER_MODE = SubjectsSpec(kind="User")
+
+
+def test_group_mode_gives_one_group_subject_per_resolved_group_sorted() -> None:
+    result = build_subjects(GROUP_MODE, [resolved(G2), resolved(G1), not_found(GroupRef(id=G3))])
+    assert result.subjects == (Subject("Group", G1), Subject("Group", G2))
+    assert result.group_ids == (G1, G2)
+
+
+def test_group_mode_applies_the_prefix_and_lower_cases_ids() -> None:
+    result = build_subjects(SubjectsSpec(group_prefix="oidc:"), [resolved(G1.upper())])
+    assert result.subjects == (Subject("Group", f"oidc:{G1}"),)
+
+
+def test_the_same_group_named_twice_gives_one_subject() -> None:
+    ref = GroupRef(display_name="Payments")
+    result = build_subjects(GROUP_MODE, [resolved(G1), resolved(G1, ref=ref)])
+    assert result.subjects == (Subject("Group", G1),)
+
+
+@pytest.mark.parametrize(
+    ("member", "expected"),
+    [
+        (DirectoryMember("u1", MemberType.USER, "alice@contoso.com", "Member"), "alice@contoso.com"),
+        (DirectoryMember("u2", MemberType.USER, "bob_x.com#EXT#@contoso.com", "Guest"), "u2"),
+        (DirectoryMember("sp1", MemberType.SERVICE_PRINCIPAL), "sp1"),
+        (DirectoryMember("d1", MemberType.DEVICE), None),
+        (DirectoryMember("c1", MemberType.ORG_CONTACT), None),
+        (DirectoryMember("g1", MemberType.GROUP), None),
+    ],
+)
+def test_user_mode_names_members_as_aks_does(member: DirectoryMember, expected: str | None) -> None:
+    subjects = user_subjects([member], "")
+    assert subjects == ((Subject("User", expected),) if expected else ())
+
+
+def test_user_mode_merges_members_of_every_group_deduplicated_sorted_and_prefixed() -> None:
+    alice = DirectoryMember("u1", MemberType.USER, "alice@contoso.com")
+    bob = DirectoryMember("u2", MemberType.USER, "bob@contoso.com")
+    result = build_subjects(
+        SubjectsSpec(kind="User", user_prefix="aad:"),
+        [resolved(G1), resolved(G2)],
+        {G1: [bob, alice], G2: [alice]},
+    )
+    assert result.subjects == (
+        Subject("User", "aad:alice@contoso.com"),
+        Subject("User", "aad:bob@contoso.com"),
+    )
+
+
+def test_user_mode_refuses_to_decide_without_every_resolved_groups_members() -> None:
+    with pytest.raises(ValueError, match="missing"):
+        build_subjects(USER_MODE, [resolved(G1), resolved(G2)], {G1: []})
+
+
+def test_user_mode_ignores_members_of_groups_that_did_not_resolve() -> None:
+    alice = DirectoryMember("u1", MemberType.USER, "alice@contoso.com")
+    result = build_subjects(USER_MODE, [not_found(GroupRef(id=G1))], {G1: [alice]})
+    assert result.subjects == ()
+
+
+def test_unresolved_groups_become_problems_naming_the_spec_entry() -> None:
+    ambiguous = GroupResolution(
+        GroupLookup(GroupRef(display_name="Ops")),
+        GroupState.AMBIGUOUS,
+        message="2 groups have displayName 'Ops'",
+    )
+    result = build_subjects(GROUP_MODE, [resolved(G1), not_found(GroupRef(id=G2), message="gone"), ambiguous])
+    assert [(p.reason, p.field, p.message) for p in result.problems] == [
+        (Reason.GROUP_NOT_FOUND, "spec.groups[1]", "gone"),
+        (Reason.AMBIGUOUS_GROUP_NAME, "spec.groups[2]", "2 groups have displayName 'Ops'"),
+    ]
+
+
+def test_subjects_are_only_ever_groups_or_users_in_the_rbac_api_group() -> None:
+    subject = group_subjects([G1], "")[0]
+    assert subject.to_manifest() == {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": G1}
