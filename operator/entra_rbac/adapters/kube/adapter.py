@@ -1,0 +1,300 @@
+"""The operator's view of the Kubernetes API: bindings, namespaces, roles, status, events.
+
+Holds `KubeAdapter`, async methods over `KubeTransport` (each call runs in a worker thread,
+since the official client is synchronous). Objects go in and out as plain manifests (dicts),
+the shape the pure core plans with. Failures are raised as `KubeError` (see `errors` for the
+reasons); nothing is logged and dropped here, and nothing is decided: the reconciler does that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from entra_rbac.adapters.kube.errors import NOT_FOUND
+from entra_rbac.adapters.kube.transport import MERGE_PATCH, KubeTransport
+from entra_rbac.constants import (
+    API_VERSION,
+    FIELD_MANAGER,
+    KIND,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    OPERATOR_NAME,
+    OWNER_UID_LABEL,
+    PLURAL,
+    RBAC_API_VERSION,
+)
+from entra_rbac.core.desired import NamespaceInfo
+from entra_rbac.errors import KubeError
+
+BindingKind = Literal["ClusterRoleBinding", "RoleBinding"]
+_RBAC = f"/apis/{RBAC_API_VERSION}"
+_RESOURCES = f"/apis/{API_VERSION}/{PLURAL}"
+# Events about a cluster-scoped object live in `default`, where kubectl describe looks for them.
+EVENT_NAMESPACE = "default"
+# A page of a list; bounded so one huge cluster never means one huge response.
+PAGE_SIZE = 500
+
+
+def binding_path(kind: BindingKind, namespace: str | None, name: str | None = None) -> str:
+    if kind == "ClusterRoleBinding":
+        base = f"{_RBAC}/clusterrolebindings"
+    else:
+        if not namespace:
+            raise ValueError("a RoleBinding needs a namespace")
+        base = f"{_RBAC}/namespaces/{namespace}/rolebindings"
+    return f"{base}/{name}" if name else base
+
+
+def _where(kind: str, namespace: str | None, name: str) -> str:
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+class KubeAdapter:
+    """Async access to what the reconciler reads and writes. One instance per operator."""
+
+    def __init__(self, transport: KubeTransport, *, instance: str = OPERATOR_NAME) -> None:
+        self.transport = transport
+        # reportingInstance of Events: which replica wrote them (the pod name in a cluster).
+        self.instance = instance
+
+    async def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(self.transport.request, method, path, what=what, **kwargs)
+
+    async def _list(
+        self, path: str, *, what: str, query: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item, page by page (`limit` / `continue`); a failed page fails the whole list."""
+        items: list[dict[str, Any]] = []
+        params = {**(query or {}), "limit": str(PAGE_SIZE)}
+        while True:
+            page = await self._call("GET", path, what=what, query=params)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params = {**params, "continue": token}
+
+    # --- bindings ---
+    async def list_owned_bindings(self, owner_uid: str) -> list[dict[str, Any]]:
+        """Every RoleBinding and ClusterRoleBinding labelled as managed for this owner (kind set)."""
+        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{OWNER_UID_LABEL}={owner_uid}"
+        query = {"labelSelector": selector}
+        cluster, namespaced = await asyncio.gather(
+            self._list(f"{_RBAC}/clusterrolebindings", what="list ClusterRoleBindings", query=query),
+            self._list(f"{_RBAC}/rolebindings", what="list RoleBindings", query=query),
+        )
+        return [
+            *({**item, "kind": "ClusterRoleBinding"} for item in cluster),
+            *({**item, "kind": "RoleBinding"} for item in namespaced),
+        ]
+
+    async def get_binding(self, kind: BindingKind, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object at that name (ours or not), or None when there is none."""
+        try:
+            found = await self._call(
+                "GET", binding_path(kind, namespace, name), what=f"get {_where(kind, namespace, name)}"
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+        return {**found, "kind": kind}
+
+    async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """POST; 409 AlreadyExists when the name is taken (re-read: it may be foreign)."""
+        kind, namespace, name = _identity(manifest)
+        return await self._call(
+            "POST",
+            binding_path(kind, namespace),
+            what=f"create {_where(kind, namespace, name)}",
+            query={"fieldManager": FIELD_MANAGER},
+            body=dict(manifest),
+        )
+
+    async def patch_binding(
+        self, kind: BindingKind, namespace: str | None, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """JSON merge patch; with `metadata.resourceVersion` in it, a changed object answers 409 Conflict."""
+        return await self._call(
+            "PATCH",
+            binding_path(kind, namespace, name),
+            what=f"patch {_where(kind, namespace, name)}",
+            query={"fieldManager": FIELD_MANAGER},
+            body=dict(patch),
+            content_type=MERGE_PATCH,
+        )
+
+    async def replace_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; it must carry `metadata.resourceVersion` (a blind PUT overwrites)."""
+        kind, namespace, name = _identity(manifest)
+        if not (manifest.get("metadata") or {}).get("resourceVersion"):
+            raise ValueError(f"replace {_where(kind, namespace, name)}: metadata.resourceVersion is required")
+        return await self._call(
+            "PUT",
+            binding_path(kind, namespace, name),
+            what=f"replace {_where(kind, namespace, name)}",
+            query={"fieldManager": FIELD_MANAGER},
+            body=dict(manifest),
+        )
+
+    async def delete_binding(
+        self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
+    ) -> bool:
+        """Delete only that very object (preconditions uid and resourceVersion).
+
+        True when deleted, False when it was already gone. A different object at the name, or a
+        change since it was read, answers 409 Conflict: nothing is deleted.
+        """
+        preconditions: dict[str, str] = {"uid": uid}
+        if resource_version:
+            preconditions["resourceVersion"] = resource_version
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
+        try:
+            await self._call(
+                "DELETE",
+                binding_path(kind, namespace, name),
+                what=f"delete {_where(kind, namespace, name)}",
+                body=body,
+            )
+        except KubeError as error:
+            if error.status == 404 and error.reason == NOT_FOUND:
+                return False
+            raise
+        return True
+
+    # --- namespaces and roles ---
+    async def list_namespaces(self) -> list[NamespaceInfo]:
+        items = await self._list("/api/v1/namespaces", what="list namespaces")
+        return sorted(
+            (
+                NamespaceInfo(
+                    name=item["metadata"]["name"],
+                    labels=dict(item["metadata"].get("labels") or {}),
+                    terminating=(item.get("status") or {}).get("phase") == "Terminating"
+                    or bool(item["metadata"].get("deletionTimestamp")),
+                )
+                for item in items
+            ),
+            key=lambda namespace: namespace.name,
+        )
+
+    async def role_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._call(
+                "GET", f"{_RBAC}/namespaces/{namespace}/roles/{name}", what=f"get Role {namespace}/{name}"
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def cluster_role_exists(self, name: str) -> bool:
+        try:
+            await self._call("GET", f"{_RBAC}/clusterroles/{name}", what=f"get ClusterRole {name}")
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Which of `names` exist as Roles in each namespace (one GET each; few in practice)."""
+        pairs = [(ns, name) for ns in sorted(set(namespaces)) for name in sorted(set(names))]
+        found = await asyncio.gather(*(self.role_exists(ns, name) for ns, name in pairs))
+        result: dict[str, set[str]] = {ns: set() for ns in namespaces}
+        for (ns, name), exists in zip(pairs, found, strict=True):
+            if exists:
+                result[ns].add(name)
+        return {ns: frozenset(names_) for ns, names_ in result.items()}
+
+    # --- the resource: status and events ---
+    async def get_resource(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", f"{_RESOURCES}/{name}", what=f"get {KIND} {name}")
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def patch_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch the status subresource (the main endpoint would ignore `.status`)."""
+        return await self._call(
+            "PATCH",
+            f"{_RESOURCES}/{name}/status",
+            what=f"patch status of {KIND} {name}",
+            query={"fieldManager": FIELD_MANAGER},
+            body={"status": dict(status)},
+            content_type=MERGE_PATCH,
+        )
+
+    async def emit_event(
+        self,
+        *,
+        owner_name: str,
+        owner_uid: str,
+        reason: str,
+        message: str,
+        type_: Literal["Normal", "Warning"] = "Normal",
+        action: str = "Reconcile",
+    ) -> dict[str, Any]:
+        """Post a core v1 Event about the EntraGroupBinding (the audit trail of every binding write)."""
+        manifest = event_manifest(
+            owner_name=owner_name,
+            owner_uid=owner_uid,
+            reason=reason,
+            message=message,
+            type_=type_,
+            action=action,
+            instance=self.instance,
+            now=datetime.now(UTC),
+        )
+        return await self._call(
+            "POST",
+            f"/api/v1/namespaces/{EVENT_NAMESPACE}/events",
+            what=f"create Event {reason} for {owner_name}",
+            body=manifest,
+        )
+
+
+def event_manifest(
+    *,
+    owner_name: str,
+    owner_uid: str,
+    reason: str,
+    message: str,
+    type_: str,
+    action: str,
+    instance: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A core v1 Event; the message is cut to the API server's 1 KiB limit."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{owner_name}.{uuid.uuid4().hex[:16]}", "namespace": EVENT_NAMESPACE},
+        "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": owner_name, "uid": owner_uid},
+        "reason": reason,
+        "message": message if len(message) <= 1024 else message[:1021] + "...",
+        "type": type_,
+        "action": action,
+        "source": {"component": OPERATOR_NAME},
+        "reportingComponent": OPERATOR_NAME,
+        "reportingInstance": instance,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+def _identity(manifest: Mapping[str, Any]) -> tuple[BindingKind, str | None, str]:
+    kind = manifest.get("kind")
+    if kind not in ("ClusterRoleBinding", "RoleBinding"):
+        raise ValueError(f"kind must be RoleBinding or ClusterRoleBinding, got {kind!r}")
+    metadata = manifest.get("metadata") or {}
+    return kind, metadata.get("namespace"), str(metadata.get("name", ""))

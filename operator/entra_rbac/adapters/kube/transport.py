@@ -1,0 +1,137 @@
+"""One HTTP call to the Kubernetes API through the official client, with bounded retries.
+
+Holds `KubeTransport`: it sends JSON to a path with the official client's connection pool,
+TLS and authentication (kubeconfig, exec plugins, in-cluster token), returns the decoded
+body, retries 429 / 5xx / no-answer a bounded number of times honouring `Retry-After` (the
+official client does not retry), and raises `KubeError` otherwise. Synchronous on purpose:
+`KubeAdapter` runs it in a thread. It must not know bindings, namespaces or events.
+
+Why raw paths instead of the typed `RbacAuthorizationV1Api` methods: the adapter works in
+plain manifests (what the pure core plans with), needs exact content types (merge patch) and
+label selectors on any list, and gains nothing from converting to models and back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from entra_rbac.adapters.kube.errors import (
+    error_from_api_exception,
+    error_from_response,
+    is_retryable,
+    unavailable,
+)
+from entra_rbac.errors import KubeError
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeTransport:
+    """Sends requests; `retries` extra attempts, never more than `max_wait` seconds of pauses."""
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        retries: int = 3,
+        max_wait: float = 10.0,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_client = api_client
+        self.retries = retries
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self._sleep = sleep
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = JSON,
+    ) -> dict[str, Any]:
+        waited = 0.0
+        for attempt in range(self.retries + 1):
+            try:
+                return self._once(method, path, what=what, query=query, body=body, content_type=content_type)
+            except _Retryable as retryable:
+                error, retry_after = retryable.error, retryable.retry_after
+            delay = retry_after if retry_after is not None else 0.2 * 2**attempt
+            if attempt == self.retries or waited + delay > self.max_wait:
+                raise error
+            logger.info(
+                "Retrying Kubernetes API call", extra={"call": what, "error": str(error), "delay": delay}
+            )
+            self._sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+    ) -> dict[str, Any]:
+        headers = {"Accept": JSON}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        _, url, headers, serialized, _ = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api_client.call_api(
+                method, url, header_params=headers, body=serialized, _request_timeout=self.timeout
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exception:
+            raise _retry_or_raise(error_from_api_exception(exception, what), None) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exception:
+            raise _retry_or_raise(
+                unavailable(type(exception).__name__ + ": " + str(exception), what), None
+            ) from None
+        if response.status >= 400:
+            error = error_from_response(response.status, data, what)
+            raise _retry_or_raise(error, _retry_after(response.headers.get("Retry-After")))
+        return json.loads(data) if data else {}
+
+
+class _Retryable(Exception):
+    def __init__(self, error: KubeError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _retry_or_raise(error: KubeError, retry_after: float | None) -> Exception:
+    return _Retryable(error, retry_after) if is_retryable(error) else error
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare from the API server; fall back to our own backoff

@@ -1,0 +1,216 @@
+"""KubeAdapter against the sandbox API server: bindings by owner label, writes with preconditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from entra_rbac.adapters.kube import KubeAdapter, errors
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+from entra_rbac.errors import KubeError
+
+OWNER = "0b6a3c1e-2f55-4c0e-9a55-6e3b1d2c4f70"
+OTHER = "9d0e8f7a-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+GROUP_ID = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
+
+
+def binding(
+    kind: str, name: str, *, namespace: str | None = None, owner: str = OWNER, role: str = "view"
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, OWNER_UID_LABEL: owner},
+    }
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": GROUP_ID}],
+    }
+
+
+async def create_namespace(adapter: KubeAdapter, name: str, labels: dict[str, str] | None = None) -> None:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
+    await adapter._call("POST", "/api/v1/namespaces", what="create namespace", body=body)
+
+
+async def test_list_owned_bindings_finds_both_kinds_by_owner_label_only(adapter: KubeAdapter) -> None:
+    await create_namespace(adapter, "payments")
+    await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    await adapter.create_binding(binding("RoleBinding", "egb:team:clusterrole:edit", namespace="payments"))
+    await adapter.create_binding(
+        binding("RoleBinding", "egb:other:clusterrole:edit", namespace="payments", owner=OTHER)
+    )
+    found = await adapter.list_owned_bindings(OWNER)
+    assert sorted((b["kind"], b["metadata"].get("namespace"), b["metadata"]["name"]) for b in found) == [
+        ("ClusterRoleBinding", None, "egb:team:clusterrole:view"),
+        ("RoleBinding", "payments", "egb:team:clusterrole:edit"),
+    ]
+
+
+async def test_list_owned_bindings_follows_continue_tokens_across_pages(
+    adapter: KubeAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("entra_rbac.adapters.kube.adapter.PAGE_SIZE", 2)
+    for i in range(5):
+        await adapter.create_binding(binding("ClusterRoleBinding", f"egb:team:clusterrole:r{i}"))
+    assert len(await adapter.list_owned_bindings(OWNER)) == 5
+
+
+async def test_create_at_a_taken_name_is_already_exists(adapter: KubeAdapter) -> None:
+    await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    with pytest.raises(KubeError) as caught:
+        await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    assert (caught.value.status, caught.value.reason) == (409, errors.ALREADY_EXISTS)
+
+
+async def test_merge_patch_with_a_stale_resource_version_is_a_conflict(adapter: KubeAdapter) -> None:
+    created = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    version = created["metadata"]["resourceVersion"]
+    subjects = [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": OTHER}]
+    patched = await adapter.patch_binding(
+        "ClusterRoleBinding",
+        None,
+        "egb:team:clusterrole:view",
+        {"metadata": {"resourceVersion": version}, "subjects": subjects},
+    )
+    assert patched["subjects"] == subjects
+    with pytest.raises(KubeError) as caught:
+        await adapter.patch_binding(
+            "ClusterRoleBinding",
+            None,
+            "egb:team:clusterrole:view",
+            {"metadata": {"resourceVersion": version}, "subjects": []},
+        )
+    assert (caught.value.status, caught.value.reason) == (409, errors.CONFLICT)
+
+
+async def test_changing_role_ref_is_invalid(adapter: KubeAdapter) -> None:
+    created = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    changed = {**created, "kind": "ClusterRoleBinding", "roleRef": {**created["roleRef"], "name": "edit"}}
+    with pytest.raises(KubeError) as caught:
+        await adapter.replace_binding(changed)
+    assert (caught.value.status, caught.value.reason) == (422, errors.INVALID)
+
+
+async def test_replace_requires_a_resource_version(adapter: KubeAdapter) -> None:
+    with pytest.raises(ValueError, match="resourceVersion is required"):
+        await adapter.replace_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+
+
+async def test_replace_with_the_current_resource_version_succeeds(adapter: KubeAdapter) -> None:
+    created = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    replaced = await adapter.replace_binding({**created, "kind": "ClusterRoleBinding", "subjects": []})
+    assert not replaced.get("subjects")
+
+
+async def test_delete_never_removes_an_object_recreated_at_the_same_name(adapter: KubeAdapter) -> None:
+    first = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    assert await adapter.delete_binding(
+        "ClusterRoleBinding",
+        None,
+        "egb:team:clusterrole:view",
+        uid=first["metadata"]["uid"],
+        resource_version=None,
+    )
+    await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view", owner=OTHER))
+    with pytest.raises(KubeError) as caught:
+        await adapter.delete_binding(
+            "ClusterRoleBinding",
+            None,
+            "egb:team:clusterrole:view",
+            uid=first["metadata"]["uid"],
+            resource_version=first["metadata"]["resourceVersion"],
+        )
+    assert caught.value.status == 409
+    assert await adapter.get_binding("ClusterRoleBinding", None, "egb:team:clusterrole:view") is not None
+
+
+async def test_delete_with_a_stale_resource_version_is_refused(adapter: KubeAdapter) -> None:
+    created = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    meta = created["metadata"]
+    await adapter.patch_binding("ClusterRoleBinding", None, meta["name"], {"subjects": []})
+    with pytest.raises(KubeError) as caught:
+        await adapter.delete_binding(
+            "ClusterRoleBinding",
+            None,
+            meta["name"],
+            uid=meta["uid"],
+            resource_version=meta["resourceVersion"],
+        )
+    assert (caught.value.status, caught.value.reason) == (409, errors.CONFLICT)
+
+
+async def test_delete_of_a_missing_binding_reports_already_gone(adapter: KubeAdapter) -> None:
+    assert not await adapter.delete_binding(
+        "ClusterRoleBinding", None, "egb:none:clusterrole:view", uid=OWNER, resource_version=None
+    )
+
+
+async def test_get_binding_returns_none_when_absent_and_the_object_with_kind_when_present(
+    adapter: KubeAdapter,
+) -> None:
+    await create_namespace(adapter, "payments")
+    assert await adapter.get_binding("RoleBinding", "payments", "egb:team:clusterrole:edit") is None
+    await adapter.create_binding(binding("RoleBinding", "egb:team:clusterrole:edit", namespace="payments"))
+    found = await adapter.get_binding("RoleBinding", "payments", "egb:team:clusterrole:edit")
+    assert found is not None
+    assert found["kind"] == "RoleBinding"
+
+
+async def test_create_in_a_missing_namespace_is_not_found(adapter: KubeAdapter) -> None:
+    with pytest.raises(KubeError) as caught:
+        await adapter.create_binding(binding("RoleBinding", "egb:team:clusterrole:edit", namespace="nowhere"))
+    assert (caught.value.status, caught.value.reason) == (404, errors.NOT_FOUND)
+
+
+async def test_create_in_a_terminating_namespace_is_namespace_terminating(adapter: KubeAdapter) -> None:
+    await create_namespace(adapter, "leaving")
+    # A finalizer keeps the namespace in Terminating while we write into it.
+    await adapter._call(
+        "PATCH",
+        "/api/v1/namespaces/leaving",
+        what="add finalizer",
+        body={"metadata": {"finalizers": ["example.com/hold"]}},
+        content_type="application/merge-patch+json",
+    )
+    await adapter._call("DELETE", "/api/v1/namespaces/leaving", what="delete namespace")
+    namespaces = {ns.name: ns for ns in await adapter.list_namespaces()}
+    assert namespaces["leaving"].terminating
+    with pytest.raises(KubeError) as caught:
+        await adapter.create_binding(binding("RoleBinding", "egb:team:clusterrole:edit", namespace="leaving"))
+    assert (caught.value.status, caught.value.reason) == (403, errors.NAMESPACE_TERMINATING)
+
+
+async def test_list_namespaces_reports_labels_sorted_by_name(adapter: KubeAdapter) -> None:
+    await create_namespace(adapter, "payments", {"team": "payments"})
+    namespaces = await adapter.list_namespaces()
+    names = [ns.name for ns in namespaces]
+    assert names == sorted(names)
+    assert {"default", "kube-system", "payments"} <= set(names)
+    assert next(ns for ns in namespaces if ns.name == "payments").labels["team"] == "payments"
+
+
+async def test_role_existence_checks(adapter: KubeAdapter) -> None:
+    await create_namespace(adapter, "payments")
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "deployer", "namespace": "payments"},
+        "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}],
+    }
+    await adapter._call(
+        "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/roles", what="create Role", body=role
+    )
+    assert await adapter.role_exists("payments", "deployer")
+    assert not await adapter.role_exists("payments", "missing")
+    assert await adapter.cluster_role_exists("edit")
+    assert not await adapter.cluster_role_exists("nope")
+    assert await adapter.role_names(["payments", "default"], ["deployer"]) == {
+        "payments": frozenset({"deployer"}),
+        "default": frozenset(),
+    }
