@@ -175,3 +175,25 @@ def test_apply_refuses_unknown_fields_of_custom_objects(kubectl: Kubectl, widget
     refused = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
     assert refused.returncode != 0
     assert 'unknown field "spec.colour"' in refused.stderr
+
+
+@pytest.mark.timeout(30)  # readline() would block if a row never came
+def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, apiserver: ApiServerThread) -> None:
+    ok(kubectl("create", "configmap", "first"))
+    before = apiserver.call(lambda s: s.cluster.store.open_watch_count())
+    watching = subprocess.Popen(
+        [*kubectl_argv(kubectl), "get", "configmaps", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > before)
+        ok(kubectl("create", "configmap", "second"))
+        assert watching.stdout is not None
+        lines = [watching.stdout.readline().split() for _ in range(3)]
+    finally:
+        watching.terminate()
+        watching.communicate(timeout=10)
+    assert lines[0][:2] == ["NAME", "DATA"]
+    assert [line[0] for line in lines[1:]] == ["first", "second"]

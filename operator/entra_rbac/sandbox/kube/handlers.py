@@ -245,6 +245,7 @@ class ApiHandler:
             bookmarks=query.get("allowWatchBookmarks") in ("true", "1"),
             send_initial=query.get("sendInitialEvents") in ("true", "1"),
             timeout=float(query.get("timeoutSeconds") or self.watch_timeout),
+            table=request.query.get("includeObject", "Metadata") if _wants_table(request) else None,
         )
         return await serve_watch(request, self.cluster, watch, self.bookmark_interval)
 

@@ -24,6 +24,7 @@ from .cluster import Cluster, present
 from .resources import ResourceType
 from .selectors import FieldRequirement, Requirement, matches_labels
 from .store import GoneError, WatchEvent
+from .table import to_table
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class WatchRequest:
     bookmarks: bool
     send_initial: bool
     timeout: float
+    table: str | None = None  # includeObject when the client asked for Tables
 
 
 def _matches(request: WatchRequest, obj: dict[str, Any] | None) -> bool:
@@ -65,12 +67,17 @@ def _visible(request: WatchRequest, event: WatchEvent) -> tuple[str, dict[str, A
 
 
 class _Stream:
-    def __init__(self, response: web.StreamResponse, rtype: ResourceType) -> None:
+    def __init__(self, response: web.StreamResponse, rtype: ResourceType, table: str | None) -> None:
         self.response = response
         self.rtype = rtype
+        self.table = table  # includeObject of a Table watch (`kubectl get -w`), None for objects
 
     async def send(self, kind: str, obj: dict[str, Any]) -> None:
-        line = json.dumps({"type": kind, "object": present(self.rtype, obj)}, separators=(",", ":"))
+        shown = present(self.rtype, obj)
+        if self.table is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            shown = to_table(self.rtype, [shown], meta, self.table)
+        line = json.dumps({"type": kind, "object": shown}, separators=(",", ":"))
         await self.response.write(line.encode() + b"\n")
 
     async def bookmark(self, rv: int, initial_end: bool = False) -> None:
@@ -90,7 +97,7 @@ async def serve_watch(
     response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     await response.prepare(http)
-    stream = _Stream(response, request.rtype)
+    stream = _Stream(response, request.rtype, request.table)
     try:
         start_rv = await _replay(stream, cluster, request)
         if start_rv is None:
