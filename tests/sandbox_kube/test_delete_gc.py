@@ -103,3 +103,23 @@ def test_every_propagation_policy_eventually_removes_the_object(
     api.create_namespaced_config_map("default", configmap("x"))
     api.delete_namespaced_config_map("x", "default", propagation_policy=policy)
     eventually(lambda: gone(lambda: api.read_namespaced_config_map("x", "default")))
+
+
+def test_a_dependent_created_with_an_absent_owner_is_collected(kube_api: client.ApiClient) -> None:
+    ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "never",
+        "uid": "00000000-0000-0000-0000-000000000000",
+    }
+    core(kube_api).create_namespaced_config_map("default", configmap("orphan", ownerReferences=[ref]))
+    eventually(lambda: gone(lambda: core(kube_api).read_namespaced_config_map("orphan", "default")))
+
+
+def test_an_owner_in_another_namespace_does_not_count(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    owner = api.create_namespaced_config_map("kube-public", configmap("owner"))
+    api.create_namespaced_config_map(
+        "default", configmap("dep", ownerReferences=[_owner_ref(owner, "ConfigMap", "v1")])
+    )
+    eventually(lambda: gone(lambda: api.read_namespaced_config_map("dep", "default")))

@@ -380,8 +380,8 @@ class Cluster:
                 self.registry.add(served)
         if rtype.storage_key == rbac.CLUSTER_ROLES:
             self.refresh_aggregation()
-        if old is not None:
-            self.on_garbage()
+        if old is not None or stored["metadata"].get("ownerReferences"):
+            self.on_garbage()  # an update may drop finalizers or owners; a new dependent may be orphaned
         return present(rtype, stored)
 
     def _after_removal(self, rtype: ResourceType, removed: dict[str, Any]) -> None:
