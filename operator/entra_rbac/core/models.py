@@ -1,38 +1,77 @@
 """Pydantic models of the EntraGroupBinding spec and status (DESIGN section 2).
 
 These models and `crds/entragroupbindings.yaml` must agree on every verdict; a corpus test
-holds them to it. Field names follow the CRD (camelCase on the wire, snake_case in Python).
-Pure: no I/O.
+(tests/unit/test_crd_corpus.py) holds them to it, and to naming the same field path. Field names
+follow the CRD (camelCase on the wire, snake_case in Python). `describe_errors` turns a
+ValidationError into lines that name the field as the API server would (`spec.groups[0].id`).
+Pure: no I/O, no Kubernetes client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 # Lower-case GUID, as Entra object IDs reach Kubernetes.
 GUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # DNS-1123 label: namespace names.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# RBAC role names are path segment names: no '/', no '%', not '.' or '..'.
+# RBAC role names are path segment names: no '/', no '%'.
 ROLE_NAME_PATTERN = r"^[^/%]+$"
+# Entra mail nicknames: printable ASCII without @ ( ) \ [ ] " ; : < > , and space.
+MAIL_NICKNAME_PATTERN = r"^[!#$%&'*+\-./0-9=?A-Z^_`a-z{|}~]+$"
+# Label values and keys (qualified names with an optional DNS subdomain prefix).
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 FORBIDDEN_PREFIX = "system:"
+# Bounds shared with the CRD (its CEL rules need every list and string bounded).
+MAX_GROUPS = 100
+MAX_BINDINGS = 50
+MAX_NAMESPACES = 256
+MAX_MATCH_LABELS = 32
+MAX_MATCH_EXPRESSIONS = 32
+MAX_SELECTOR_VALUES = 64
 
 Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
 NamespaceName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=ROLE_NAME_PATTERN)]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE_PATTERN)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
-        extra="forbid",
+        extra="forbid",  # as the API server's strict field validation (kubectl's default)
         frozen=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_absent(cls, data: Any) -> Any:
+        # The API server drops a null in a non-nullable field (or puts its default there), so
+        # `suspend: null` means what leaving it out means.
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 class GroupRef(_Model):
@@ -40,7 +79,9 @@ class GroupRef(_Model):
 
     id: Guid | None = None
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-    mail_nickname: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    mail_nickname: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=MAIL_NICKNAME_PATTERN)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GroupRef:
@@ -72,12 +113,14 @@ class SubjectsSpec(_Model):
     group_prefix: Prefix = ""
     user_prefix: Prefix = ""
 
-    @model_validator(mode="after")
-    def _no_system_prefix(self) -> SubjectsSpec:
-        for name, value in (("groupPrefix", self.group_prefix), ("userPrefix", self.user_prefix)):
-            if value.startswith(FORBIDDEN_PREFIX):
-                raise ValueError(f"{name} must not start with '{FORBIDDEN_PREFIX}'")
-        return self
+    @field_validator("group_prefix", "user_prefix")
+    @classmethod
+    def _no_system_prefix(cls, value: str) -> str:
+        if value.startswith(FORBIDDEN_PREFIX):
+            raise ValueError(
+                f"must not start with '{FORBIDDEN_PREFIX}': that prefix is reserved for Kubernetes"
+            )
+        return value
 
 
 class SelectorOperator(StrEnum):
@@ -88,28 +131,37 @@ class SelectorOperator(StrEnum):
 
 
 class LabelSelectorRequirement(_Model):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=317)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)]
     operator: SelectorOperator
-    values: list[Annotated[str, StringConstraints(max_length=63)]] = Field(default_factory=list)
+    # validate_default: a missing `values` is checked against the operator too.
+    values: list[LabelValue] = Field(
+        default_factory=list, max_length=MAX_SELECTOR_VALUES, validate_default=True
+    )
 
-    @model_validator(mode="after")
-    def _values_match_operator(self) -> LabelSelectorRequirement:
-        needs_values = self.operator in (SelectorOperator.IN, SelectorOperator.NOT_IN)
-        if needs_values and not self.values:
-            raise ValueError(f"values must be non-empty for operator {self.operator.value}")
-        if not needs_values and self.values:
-            raise ValueError(f"values must be empty for operator {self.operator.value}")
-        return self
+    @field_validator("values")
+    @classmethod
+    def _values_match_operator(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        operator = info.data.get("operator")
+        if operator is None:
+            return values  # the operator itself is invalid and reported
+        needs_values = operator in (SelectorOperator.IN, SelectorOperator.NOT_IN)
+        if needs_values and not values:
+            raise ValueError("must be non-empty when operator is In or NotIn")
+        if not needs_values and values:
+            raise ValueError("must be empty when operator is Exists or DoesNotExist")
+        return values
 
 
 class LabelSelector(_Model):
-    match_labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(default_factory=dict)
-    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+    match_labels: dict[str, LabelValue] = Field(default_factory=dict, max_length=MAX_MATCH_LABELS)
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=MAX_MATCH_EXPRESSIONS
+    )
 
     @model_validator(mode="after")
     def _never_empty(self) -> LabelSelector:
         if not self.match_labels and not self.match_expressions:
-            raise ValueError("namespaceSelector must not be empty: it would select every namespace")
+            raise ValueError("must not be empty: it would select every namespace")
         return self
 
 
@@ -120,8 +172,14 @@ class ClusterRoleBindingSpec(_Model):
 class RoleBindingSpec(_Model):
     cluster_role: RoleName | None = None
     role: RoleName | None = None
-    namespaces: list[NamespaceName] = Field(default_factory=list, max_length=256)
+    namespaces: list[NamespaceName] = Field(default_factory=list, max_length=MAX_NAMESPACES)
     namespace_selector: LabelSelector | None = None
+
+    @field_validator("namespaces")
+    @classmethod
+    def _no_duplicate_namespace(cls, namespaces: list[str]) -> list[str]:
+        _reject_duplicates(namespaces, "namespace")
+        return namespaces
 
     @model_validator(mode="after")
     def _one_role_and_a_target(self) -> RoleBindingSpec:
@@ -142,12 +200,28 @@ class RoleBindingSpec(_Model):
         return name
 
 
+def _reject_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r} at index {index}")
+        seen.add(value)
+
+
 class EntraGroupBindingSpec(_Model):
-    groups: list[GroupRef] = Field(min_length=1, max_length=100)
+    groups: list[GroupRef] = Field(min_length=1, max_length=MAX_GROUPS)
     subjects: SubjectsSpec = Field(default_factory=SubjectsSpec)
-    cluster_role_bindings: list[ClusterRoleBindingSpec] = Field(default_factory=list, max_length=50)
-    role_bindings: list[RoleBindingSpec] = Field(default_factory=list, max_length=50)
-    suspend: bool = False
+    cluster_role_bindings: list[ClusterRoleBindingSpec] = Field(default_factory=list, max_length=MAX_BINDINGS)
+    role_bindings: list[RoleBindingSpec] = Field(default_factory=list, max_length=MAX_BINDINGS)
+    suspend: StrictBool = False
+
+    @field_validator("cluster_role_bindings")
+    @classmethod
+    def _one_binding_per_cluster_role(
+        cls, bindings: list[ClusterRoleBindingSpec]
+    ) -> list[ClusterRoleBindingSpec]:
+        _reject_duplicates([b.cluster_role for b in bindings], "clusterRole")
+        return bindings
 
     @model_validator(mode="after")
     def _at_least_one_target(self) -> EntraGroupBindingSpec:
@@ -166,41 +240,79 @@ class GroupState(StrEnum):
     UNVERIFIED = "Unverified"
 
 
+Count = Annotated[StrictInt, Field(ge=0)]
+
+
 class GroupStatus(_Model):
-    ref: str
-    id: str | None = None
-    display_name: str | None = None
+    ref: Annotated[str, StringConstraints(max_length=300)]
+    id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    display_name: Annotated[str, StringConstraints(max_length=256)] | None = None
     state: GroupState
-    members: int | None = None
+    members: Count | None = None  # user mode only
 
 
 class BindingStatus(_Model):
     kind: Literal["RoleBinding", "ClusterRoleBinding"]
-    namespace: str | None = None
-    name: str
-    role_ref: str  # "ClusterRole/edit" or "Role/deployer"
-    subjects: int
+    namespace: Annotated[str, StringConstraints(max_length=63)] | None = None
+    name: Annotated[str, StringConstraints(max_length=253)]
+    role_ref: Annotated[str, StringConstraints(max_length=264)]  # "ClusterRole/edit" or "Role/deployer"
+    subjects: Count
 
 
 class Summary(_Model):
-    cluster_role_bindings: int = 0
-    role_bindings: int = 0
-    subjects: int = 0
+    """Counts for the printer columns: `groups` is "resolved/total" (GROUPS), `bindings` the
+    total of both kinds (BINDINGS)."""
+
+    groups: Annotated[str, StringConstraints(max_length=16, pattern=r"^[0-9]+/[0-9]+$")] | None = None
+    bindings: Count = 0
+    cluster_role_bindings: Count = 0
+    role_bindings: Count = 0
+    subjects: Count = 0
 
 
 class Condition(_Model):
-    type: str
+    type: Annotated[str, StringConstraints(min_length=1, max_length=316)]
     status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    observed_generation: int | None = None
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
+    ]
+    message: Annotated[str, StringConstraints(max_length=32768)] = ""
+    observed_generation: Count | None = None
     last_transition_time: str
 
 
 class EntraGroupBindingStatus(_Model):
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
-    groups: list[GroupStatus] = Field(default_factory=list)
-    bindings: list[BindingStatus] = Field(default_factory=list)
+    observed_generation: Count | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    groups: list[GroupStatus] = Field(default_factory=list, max_length=MAX_GROUPS)
+    bindings: list[BindingStatus] = Field(default_factory=list, max_length=MAX_BINDINGS)
     summary: Summary = Field(default_factory=Summary)
     last_directory_sync: str | None = None
+    kopf: dict[str, Any] | None = None  # kopf's own bookkeeping, when it keeps any in status
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def error_path(loc: tuple[int | str, ...], root: str = "spec") -> str:
+    """A pydantic location as the API server prints a field: ("groups", 0, "id") -> spec.groups[0].id."""
+    path = root
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith(("function-", "enum[", "literal[", "constrained-str")):
+            continue  # pydantic's names for validator steps, not fields
+        else:
+            path = f"{path}.{part}" if path else part
+    return path
+
+
+def describe_errors(error: ValidationError, root: str = "spec") -> list[str]:
+    """One line per problem, naming the field and what is wrong, e.g.
+    `spec.groups[0].id: String should match pattern '^[0-9a-f]{8}-...'`."""
+    lines = []
+    for detail in error.errors(include_url=False):
+        message = detail["msg"].removeprefix("Value error, ")
+        lines.append(f"{error_path(tuple(detail['loc']), root)}: {message}")
+    return lines
