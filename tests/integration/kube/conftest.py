@@ -44,7 +44,8 @@ def adapter_as(apiserver: ApiServerThread, tmp_path: Path) -> Iterator[Callable[
 
     def make(user: str, groups: tuple[str, ...] = ()) -> KubeAdapter:
         apiserver.add_identity(user, list(groups))
-        path = apiserver.write_kubeconfig(tmp_path / f"kubeconfig-{user}", user=user)
+        # ":" would split the path as a KUBECONFIG list.
+        path = apiserver.write_kubeconfig(tmp_path / f"kubeconfig-{len(made)}", user=user)
         made.append(build_api_client(str(path)))
         return KubeAdapter(RecordingTransport(made[-1]))
 
