@@ -90,3 +90,26 @@ async def test_missing_federated_token_file_is_a_token_failure(tmp_path: Path) -
         with pytest.raises(DirectoryUnavailableError, match="getting a token for Graph failed"):
             await directory.transitive_members("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f")
     assert directory.metrics.requests[("transitiveMembers", "token_error")] == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority", "graph_host"),
+    [
+        ("public", "https://login.microsoftonline.com", "graph.microsoft.com"),
+        ("usgov", "https://login.microsoftonline.us", "graph.microsoft.us"),
+        ("usgov-dod", "https://login.microsoftonline.us", "dod-graph.microsoft.us"),
+        ("china", "https://login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"),
+    ],
+)
+async def test_built_clients_use_one_cloud_for_token_scope_and_graph(
+    cloud: str, authority: str, graph_host: str
+) -> None:
+    # Internals read on purpose: nothing here may be sent anywhere, and a mismatch between the
+    # token's authority, its scope, the allowed host and Graph's base URL means no token at all.
+    async with EntraDirectory(config(cloud=cloud, federated_token_file="/var/run/token")) as directory:
+        adapter: Any = directory._client.request_adapter
+        provider = adapter._authentication_provider.access_token_provider
+        assert adapter.base_url == f"https://{graph_host}/v1.0"
+        assert provider._scopes == [f"https://{graph_host}/.default"]
+        assert provider.get_allowed_hosts_validator().get_allowed_hosts() == [graph_host]
+        assert directory._credential._client._authority == authority  # type: ignore[attr-defined]
