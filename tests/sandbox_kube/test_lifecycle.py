@@ -103,3 +103,18 @@ def test_discovery_lists_the_kinds_the_product_touches(kube_api: client.ApiClien
 def test_unknown_paths_are_404_status(kube_api: client.ApiClient) -> None:
     status, body = raw(kube_api, "GET", "/apis/nope.example.com/v1/things")
     assert (status, body["reason"]) == (404, "NotFound")
+
+
+def test_a_shared_certificate_authority_is_used_when_given(tmp_path: Path) -> None:
+    from entra_rbac.sandbox.common import tls
+
+    ca = tls.generate(tmp_path / "shared")
+    with ApiServerThread(ca=ca) as server:
+        assert server.ca_file == ca.ca_file
+        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+        configuration = client.Configuration()
+        from kubernetes import config
+
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        with client.ApiClient(configuration) as api:
+            assert client.VersionApi(api).get_code().major == "1"

@@ -44,6 +44,7 @@ class ApiServer:
         port: int = 0,
         tls: bool = True,
         cert_dir: Path | None = None,
+        ca: tls.CertificateAuthority | None = None,
         token_file: Path | None = None,
         bookmark_interval: float = 5.0,
         history_size: int = 20_000,
@@ -51,6 +52,8 @@ class ApiServer:
         self.port = port
         self.tls = tls
         self.cert_dir = cert_dir
+        # A CA shared with the other sandbox server (one CA file for every client), or a new one.
+        self._ca = ca
         self.cluster = Cluster(Store(history_size))
         self.authenticator = Authenticator()
         self.admin_token = secrets.token_urlsafe(24)
@@ -101,9 +104,9 @@ class ApiServer:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
-        bundle = tls.generate(self.cert_dir)
-        self.ca_file = bundle.ca_file
-        return bundle.server_context()
+        ca = self._ca or tls.generate(self.cert_dir)
+        self.ca_file = ca.ca_file
+        return ca.server_context()
 
     async def start(self) -> None:
         bootstrap(self.cluster)
