@@ -229,8 +229,9 @@ class DirectoryFile:
     version on disk was refused (None when it was accepted). Thread-safe.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, settle_seconds: float = _SETTLE_SECONDS) -> None:
         self.path = Path(path)
+        self.settle_seconds = settle_seconds
         self.last_error: str | None = None
         self.loads = 0  # how many versions were accepted, for tests
         self._lock = threading.Lock()
@@ -253,7 +254,7 @@ class DirectoryFile:
         except OSError as error:
             return self._refuse(f"{self.path}: cannot be read: {error.strerror}")
         key = (stat.st_mtime_ns, stat.st_size)
-        settled = time.time() - stat.st_mtime > _SETTLE_SECONDS
+        settled = time.time() - stat.st_mtime > self.settle_seconds
         if not force and key == self._stat_key and settled:
             return self._directory
         try:
@@ -284,10 +285,14 @@ class DirectoryFile:
         return self._directory
 
 
+# libyaml's loader is about 5x faster; a 5,000-member tenant is a few MB of YAML.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(raw: bytes, path: Path) -> object:
     if not raw.strip():
         raise DirectoryFileError(f"{path}: the file is empty")
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=_LOADER)  # noqa: S506 - a safe loader, in C when available
     except yaml.YAMLError as error:
         raise DirectoryFileError(f"{path}: not valid YAML: {error}") from None

@@ -204,7 +204,12 @@ class EntraSandbox:
 
     def write_directory(self, document: Mapping[str, Any] | str) -> None:
         """Replace the directory file atomically (the server sees it on its next request)."""
-        text = document if isinstance(document, str) else yaml.safe_dump(dict(document), sort_keys=False)
+        dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's: 5x faster
+        text = (
+            document
+            if isinstance(document, str)
+            else yaml.dump(dict(document), Dumper=dumper, sort_keys=False)
+        )
         temporary = self.directory_file.with_name(f".{self.directory_file.name}.{uuid.uuid4().hex}")
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, self.directory_file)
