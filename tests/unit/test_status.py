@@ -85,7 +85,13 @@ def test_status_of_a_reconciled_resource() -> None:
             "subjects": 2,
         },
     ]
-    assert result["summary"] == {"clusterRoleBindings": 1, "roleBindings": 2, "subjects": 2}
+    assert result["summary"] == {
+        "groups": "2/2",
+        "bindings": 3,
+        "clusterRoleBindings": 1,
+        "roleBindings": 2,
+        "subjects": 2,
+    }
     assert result["lastDirectorySync"] == "2026-11-28T10:00:00Z"
     EntraGroupBindingStatus.model_validate(result)
 
@@ -210,7 +216,13 @@ def test_bindings_list_is_bounded_but_the_summary_counts_all() -> None:
     result = status(spec=body, resolutions=[resolved(G1)], bindings=many.bindings)
     assert len(result["bindings"]) == 50
     assert [b["namespace"] for b in result["bindings"][:2]] == ["ns-000", "ns-001"]
-    assert result["summary"] == {"clusterRoleBindings": 0, "roleBindings": 120, "subjects": 1}
+    assert result["summary"] == {
+        "groups": "1/1",
+        "bindings": 120,
+        "clusterRoleBindings": 0,
+        "roleBindings": 120,
+        "subjects": 1,
+    }
 
 
 def test_invalid_spec_keeps_the_previous_groups_and_names_the_field() -> None:

@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
+from entra_rbac.core.models import error_path
+
 
 class Reason(StrEnum):
     """Condition reasons (DESIGN section 5). The order of STALLING / WAITING sets severity."""
@@ -78,14 +80,6 @@ def sort_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
     return tuple(sorted(set(problems), key=lambda p: (rank.get(p.reason, len(rank)), p.field, p.message)))
 
 
-def field_path(location: Iterable[int | str], root: str = "spec") -> str:
-    """`("roleBindings", 0, "namespaces")` -> `spec.roleBindings[0].namespaces`."""
-    path = root
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def invalid_spec_problems(error: ValidationError, root: str = "spec") -> tuple[Problem, ...]:
     """One InvalidSpec problem per validation error, naming the field path and what is wrong.
 
@@ -95,7 +89,7 @@ def invalid_spec_problems(error: ValidationError, root: str = "spec") -> tuple[P
         Problem(
             Reason.INVALID_SPEC,
             str(detail["msg"]).removeprefix("Value error, "),
-            field_path(detail["loc"], root),
+            error_path(tuple(detail["loc"]), root),
         )
         for detail in error.errors(include_url=False)
     )

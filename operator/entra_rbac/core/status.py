@@ -103,10 +103,19 @@ def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:
     return entries
 
 
-def summary(bindings: Sequence[BindingView]) -> dict[str, int]:
+def resolved_count(groups: Sequence[Mapping[str, Any]]) -> int:
+    return sum(1 for g in groups if g.get("state") == GroupState.RESOLVED.value)
+
+
+def summary(bindings: Sequence[BindingView], groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts, including what the printer columns show: GROUPS (`resolved/total`) and BINDINGS."""
+    resolved = resolved_count(groups)
+    cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
     return {
-        "clusterRoleBindings": sum(1 for b in bindings if b.kind == "ClusterRoleBinding"),
-        "roleBindings": sum(1 for b in bindings if b.kind == "RoleBinding"),
+        "groups": f"{resolved}/{len(groups)}",
+        "bindings": len(bindings),
+        "clusterRoleBindings": cluster_wide,
+        "roleBindings": len(bindings) - cluster_wide,
         "subjects": len({s for b in bindings for s in b.subjects}),
     }
 
@@ -122,14 +131,14 @@ def _listing(problems: Sequence[Problem]) -> str:
     return _bounded("; ".join(p.text() for p in problems))
 
 
-def _ready_message(problems: Sequence[Problem], counts: Mapping[str, int], group_count: int) -> str:
+def _ready_message(problems: Sequence[Problem], counts: Mapping[str, Any], group_count: int) -> str:
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         return _bounded(problems[0].text() + more)
-    total = counts["clusterRoleBindings"] + counts["roleBindings"]
     return (
-        f"{total} bindings ({counts['clusterRoleBindings']} cluster-wide, {counts['roleBindings']} "
-        f"in namespaces) grant their roles to {counts['subjects']} subjects from {group_count} Entra groups"
+        f"{counts['bindings']} bindings ({counts['clusterRoleBindings']} cluster-wide, "
+        f"{counts['roleBindings']} in namespaces) grant their roles to {counts['subjects']} subjects "
+        f"from {group_count} Entra groups"
     )
 
 
@@ -149,7 +158,7 @@ def build_conditions(
     problems: Sequence[Problem],
     *,
     generation: int | None,
-    counts: Mapping[str, int],
+    counts: Mapping[str, Any],
     group_count: int,
     reconciling: bool = False,
     suspended: bool = False,
@@ -230,13 +239,12 @@ def build_status(
         groups = group_entries(spec, resolutions, previous, member_counts)
     else:
         groups = [dict(e) for e in previous.get("groups") or [] if isinstance(e, Mapping)]
-    counts = summary(bindings)
-    resolved = sum(1 for g in groups if g.get("state") == GroupState.RESOLVED.value)
+    counts = summary(bindings, groups)
     conditions = build_conditions(
         problems,
         generation=generation,
         counts=counts,
-        group_count=resolved,
+        group_count=resolved_count(groups),
         reconciling=reconciling,
         suspended=suspended,
     )
