@@ -7,7 +7,7 @@ import json
 import pytest
 from kubernetes import client
 
-from .helpers import api_error, configmap, core
+from .helpers import api_error, configmap, core, raw
 
 
 def test_create_sets_uid_timestamp_and_resource_version(kube_api: client.ApiClient) -> None:
@@ -131,3 +131,15 @@ def test_owner_references_are_validated(
     )
     assert error.status == 422
     assert json.loads(error.body)["details"]["causes"][0]["field"] == field
+
+
+def test_a_nameless_object_is_invalid_naming_metadata_name(kube_api: client.ApiClient) -> None:
+    status, body = raw(kube_api, "POST", "/api/v1/namespaces", body={"metadata": {}})
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "metadata.name"
+
+
+def test_a_body_of_another_kind_is_a_bad_request(kube_api: client.ApiClient) -> None:
+    body = {"kind": "Secret", "metadata": {"name": "x"}}
+    status, answer = raw(kube_api, "POST", "/api/v1/namespaces/default/configmaps", body=body)
+    assert (status, answer["reason"]) == (400, "BadRequest")

@@ -118,6 +118,13 @@ class Cluster:
             meta["name"] = meta["generateName"] + "".join(
                 secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
             )
+        if not meta.get("name"):
+            required = FieldError("metadata.name", "FieldValueRequired", "name or generateName is required")
+            raise errors.invalid(rtype.kind, "", [required], rtype.group)
+        if body.get("kind") not in (None, "", rtype.kind):
+            raise errors.bad_request(
+                f"the kind in the data ({body['kind']}) does not match the URL ({rtype.kind})"
+            )
         for key in (*_SERVER_METADATA, "resourceVersion", "selfLink", "managedFields"):
             meta.pop(key, None)
         if rtype.namespaced:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ from .selectors import parse_field_selector, parse_label_selector
 from .table import to_table
 from .watch import WatchRequest, serve_watch
 
+log = logging.getLogger(__name__)
 VERSION_INFO = {
     "major": "1",
     "minor": "34",
@@ -96,6 +98,13 @@ class ApiHandler:
             return self._non_resource(request, user)
         except errors.ApiError as error:
             return error_response(error)
+        except Exception:  # a bug: answer as kube-apiserver does (500 Status) and say where
+            log.exception("Request %s %s failed", request.method, request.path_qs)
+            return error_response(
+                errors.ApiError(
+                    500, "InternalError", "an error on the server has prevented the request from succeeding"
+                )
+            )
 
     # Discovery and other non-resource paths -------------------------------------------------
 
