@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, RoleInventory
+from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, Owner, RoleInventory
 from entra_rbac.core.naming import is_valid_binding_name, is_valid_label_value
 from entra_rbac.core.problems import Reason
 from tests.unit.core_builders import G1, G2, OWNER, UID, desired_for, namespaces, spec
@@ -180,3 +180,32 @@ def test_every_name_and_label_is_valid_even_for_long_names() -> None:
     for binding in desired_for(body, owner=owner).bindings:
         assert is_valid_binding_name(binding.name)
         assert all(is_valid_label_value(v) for v in binding.labels.values())
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        ({"metadata": {"name": "a"}}, NamespaceInfo("a")),
+        (
+            {"metadata": {"name": "a", "labels": {"t": "x"}}, "status": {"phase": "Active"}},
+            NamespaceInfo("a", {"t": "x"}),
+        ),
+        (
+            {"metadata": {"name": "a"}, "status": {"phase": "Terminating"}},
+            NamespaceInfo("a", terminating=True),
+        ),
+        (
+            {"metadata": {"name": "a", "deletionTimestamp": "2026-11-28T10:00:00Z"}},
+            NamespaceInfo("a", terminating=True),
+        ),
+    ],
+)
+def test_namespace_info_reads_labels_and_termination_from_the_api_object(
+    obj: dict[str, Any], expected: NamespaceInfo
+) -> None:
+    assert NamespaceInfo.from_manifest(obj) == expected
+
+
+def test_owner_comes_from_the_resource_body() -> None:
+    body = {"metadata": {"name": "payments", "uid": UID, "generation": 3}}
+    assert Owner.from_manifest(body) == OWNER

@@ -181,3 +181,11 @@ def test_action_describe_reads_like_a_kubernetes_event() -> None:
         f"Updated ClusterRoleBinding egb:payments:clusterrole:view (ClusterRole/view): "
         f"subjects, annotations changed; +Group {G2}"
     )
+
+
+def test_action_describe_stays_short_for_thousands_of_subjects() -> None:
+    groups = tuple(f"{i:08}-0000-0000-0000-000000000000" for i in range(30))
+    action = plan_for([], group_ids=groups).actions[0]
+    assert action.event_reason == "Created"
+    assert action.describe().endswith("and 20 more")
+    assert action.describe().count("+Group") == 10

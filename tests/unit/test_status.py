@@ -242,3 +242,10 @@ def test_status_changed_ignores_keys_it_does_not_write() -> None:
     first = status()
     assert not status_changed({**first, "kopf": {"progress": {}}}, first)
     assert status_changed(None, first)
+
+
+def test_a_role_name_at_the_length_limit_still_fits_the_status_schema() -> None:
+    body = spec(clusterRoleBindings=[{"clusterRole": "r" * 253}])
+    bindings = desired_for(body).bindings
+    result = status(spec=body, resolutions=[resolved(G1)], bindings=bindings)
+    EntraGroupBindingStatus.model_validate(result)

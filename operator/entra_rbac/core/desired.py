@@ -39,6 +39,12 @@ class Owner:
     uid: str
     generation: int | None = None
 
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> Owner:
+        """From the resource's body (a kopf `body` or an API object)."""
+        meta = obj.get("metadata") or {}
+        return cls(name=str(meta["name"]), uid=str(meta["uid"]), generation=meta.get("generation"))
+
     def reference(self) -> dict[str, Any]:
         """A controller ownerReference: the garbage collector removes the bindings with the owner."""
         return {
@@ -58,6 +64,17 @@ class NamespaceInfo:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     terminating: bool = False
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> NamespaceInfo:
+        """From a Namespace object: terminating once deleted (phase Terminating or a deletionTimestamp)."""
+        meta = obj.get("metadata") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        return cls(
+            name=str(meta["name"]),
+            labels=dict(meta.get("labels") or {}),
+            terminating=phase == "Terminating" or bool(meta.get("deletionTimestamp")),
+        )
 
 
 @dataclass(frozen=True)

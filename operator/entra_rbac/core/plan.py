@@ -89,6 +89,7 @@ class Verb(StrEnum):
 
 _VERB_ORDER = {verb: i for i, verb in enumerate(Verb)}
 _PAST = {Verb.CREATE: "Created", Verb.PATCH: "Updated", Verb.REPLACE: "Replaced", Verb.DELETE: "Deleted"}
+MAX_DESCRIBED_SUBJECTS = 10  # an Event stays readable when a user-mode group has thousands
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,21 @@ class Action:
     def key(self) -> BindingKey:
         return (self.kind, self.namespace or "", self.name)
 
+    @property
+    def event_reason(self) -> str:
+        """`Created`, `Updated`, `Replaced` or `Deleted`: the reason of the audit Event."""
+        return _PAST[self.verb]
+
     def describe(self) -> str:
-        """One audit line, e.g. `Created RoleBinding payments/egb:a:clusterrole:edit (ClusterRole/edit)`."""
+        """One audit line naming the binding, its role and the subjects gained and lost, e.g.
+        `Created RoleBinding payments/egb:a:clusterrole:edit (ClusterRole/edit); +Group <id>`."""
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        text = f"{_PAST[self.verb]} {self.kind} {where} ({self.role_ref})"
+        text = f"{self.event_reason} {self.kind} {where} ({self.role_ref})"
         if self.changes:
             text += f": {', '.join(self.changes)} changed"
         parts = [f"+{s.kind} {s.name}" for s in self.added] + [f"-{s.kind} {s.name}" for s in self.removed]
+        if len(parts) > MAX_DESCRIBED_SUBJECTS:
+            parts = [*parts[:MAX_DESCRIBED_SUBJECTS], f"and {len(parts) - MAX_DESCRIBED_SUBJECTS} more"]
         return f"{text}; {' '.join(parts)}" if parts else text
 
 

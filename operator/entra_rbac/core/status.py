@@ -21,6 +21,7 @@ from entra_rbac.core.subjects import Subject
 
 MAX_LISTED_BINDINGS = 50
 MAX_MESSAGE_LENGTH = 1024
+MAX_ROLE_REF_LENGTH = 264
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 
 
@@ -97,7 +98,9 @@ def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"kind": binding.kind, "name": binding.name}
         if binding.namespace:
             entry["namespace"] = binding.namespace
-        entry["roleRef"] = str(binding.role_ref)
+        # The CRD bounds roleRef at 264 characters; "ClusterRole/" plus a 253-character name is
+        # one more, and a status the API server refuses would hide everything else.
+        entry["roleRef"] = str(binding.role_ref)[:MAX_ROLE_REF_LENGTH]
         entry["subjects"] = len(set(binding.subjects))
         entries.append(entry)
     return entries
