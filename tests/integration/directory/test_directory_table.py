@@ -78,6 +78,32 @@ async def test_deleted_group_is_not_found_and_restored_group_resolves_again(
     assert restored.state is GroupState.RESOLVED
 
 
+async def test_absence_is_confirmed_by_the_groups_own_read(graph: GraphSandbox, tenant: Tenant) -> None:
+    pinned = guid("Payments Developers")
+    tenant.groups[0]["deleted"] = True
+    graph.write(tenant)
+
+    def restore_after_bulk_read(operation: str, outcome: str) -> None:
+        # The group comes back between getByIds and the confirming read (replication lag).
+        if (operation, outcome) == ("getByIds", "success"):
+            del tenant.groups[0]["deleted"]
+            graph.write(tenant)
+
+    metrics = Recorder(hook=restore_after_bulk_read)
+    async with EntraDirectory(graph.config(), metrics=metrics) as directory:
+        [resolution] = await directory.lookup_groups([by_name("Payments Developers", pinned)])
+    assert resolution.state is GroupState.RESOLVED
+    assert len(graph.request_times("GET", rf"/groups/{pinned}$")) == 1  # the confirming read
+    assert metrics.total_requests("batch") == 1  # ... made inside one $batch
+
+
+async def test_failed_confirming_read_is_unavailable_not_absent(graph: GraphSandbox, tenant: Tenant) -> None:
+    graph.fault(r"/groups/[0-9a-f-]+$", method="GET", status=503, count=100)
+    async with EntraDirectory(graph.config(max_retries=1, max_retry_wait=1)) as directory:
+        with pytest.raises(DirectoryUnavailableError, match="still failing"):
+            await directory.lookup_groups([by_id(guid("never written"))])
+
+
 @pytest.mark.parametrize(
     ("lookup", "state", "message"),
     [

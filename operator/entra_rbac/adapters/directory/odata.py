@@ -66,6 +66,11 @@ def group_lookup_url(field: str, value: str) -> str:
     )
 
 
+def group_url(group_id: str) -> str:
+    """`/groups/{id}` (relative, for a `$batch`) selecting what a resolution needs."""
+    return relative_url(f"/groups/{quote(group_id, safe='')}", {"$select": GROUP_SELECT})
+
+
 def group_from_json(item: Json) -> DirectoryGroup:
     return DirectoryGroup(
         id=str(item["id"]).lower(),

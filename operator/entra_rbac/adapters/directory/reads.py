@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 GET_BY_IDS_LIMIT = 1000  # ids per getByIds call (Graph's limit)
 BATCH_LIMIT = 20  # requests per $batch (Graph's limit)
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class GraphReads:
@@ -44,6 +45,7 @@ class GraphReads:
         self._client = client
 
     async def read_ids(self, ids: list[str]) -> dict[str, DirectoryGroup | None]:
+        """Groups by id, in bulk; an id is reported absent only after its own read answered 404."""
         found: dict[str, DirectoryGroup | None] = dict.fromkeys(ids)
         budget = self.graph.budget()  # one bound on waiting for the whole read
         for chunk in _chunks(ids, GET_BY_IDS_LIMIT):
@@ -55,67 +57,86 @@ class GraphReads:
                 # Only ids we asked for: an answer must never resolve something else.
                 if group.id in found:
                     found[group.id] = group
+        missing = [group_id for group_id, group in found.items() if group is None]
+        if missing:
+            found.update(await self._confirm_absent(missing, budget))
+        return found
+
+    async def _confirm_absent(self, ids: list[str], budget: RetryBudget) -> dict[str, DirectoryGroup | None]:
+        """Read each id getByIds left out by itself: absence revokes access, so it must be the
+        404 `Request_ResourceNotFound` of DESIGN section 4, not a gap in a bulk answer."""
+        urls = {group_id: odata.group_url(group_id) for group_id in ids}
+        bodies = await self._batch_get(urls, budget, not_found_ok=True)
+        found: dict[str, DirectoryGroup | None] = {}
+        for group_id, body in bodies.items():
+            found[group_id] = odata.group_from_json(body) if body is not None else None
+            if body is not None:
+                logger.warning("Found a group getByIds had left out", extra={"group": group_id})
         return found
 
     async def read_names(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
-        found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
         budget = self.graph.budget()  # one bound on waiting for the whole read
-        for chunk in _chunks(keys, BATCH_LIMIT):
-            found.update(await self._batch_lookup(chunk, budget))
-        return found
-
-    async def _batch_lookup(
-        self, keys: list[NameKey], budget: RetryBudget
-    ) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
-        """One `$batch` of name filters; throttled or failed items retried in a further `$batch`."""
-        pending = {str(index): key for index, key in enumerate(keys, start=1)}
+        urls = {key: odata.group_lookup_url(*key) for key in keys}
         found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
-        while pending:
-            answer = await self.graph.send("batch", partial(_batch_request, pending), budget)
-            responses = {str(item.get("id")): item for item in _list(answer, "responses", "batch")}
-            retry: dict[str, NameKey] = {}
-            retry_after: float | None = None
-            for item_id, key in pending.items():
-                item = responses.get(item_id)
-                if item is None:
-                    raise DirectoryUnavailableError(
-                        f"Graph $batch answer lacks item {item_id} ({key[0]} lookup)"
-                    )
-                try:
-                    found[key] = await self._batch_item(item, budget)
-                except RetryableStatus as exc:
-                    retry[item_id] = key
-                    if exc.retry_after is not None:
-                        retry_after = max(retry_after or 0.0, exc.retry_after)
-            pending = retry
-            if pending and not await budget.pause(retry_after):
-                raise DirectoryUnavailableError(
-                    f"Graph $batch: {len(pending)} lookups still failing after retries",
-                    retry_after=retry_after,
-                )
+        for key, body in (await self._batch_get(urls, budget)).items():
+            items = list(_values(body, "groups"))
+            next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+            while next_link:
+                page = await self.graph.send("groups", partial(_get, next_link), budget)
+                items.extend(_values(page, "groups page"))
+                next_link = page.get("@odata.nextLink")
+            found[key] = tuple(odata.group_from_json(entry) for entry in items)
         return found
 
-    async def _batch_item(self, item: dict[str, Any], budget: RetryBudget) -> tuple[DirectoryGroup, ...]:
+    async def _batch_get(
+        self, urls: dict[K, str], budget: RetryBudget, *, not_found_ok: bool = False
+    ) -> dict[K, Any]:
+        """The body of `GET url` for every key, through `$batch` calls of up to 20; throttled or
+        failed items are retried in a further `$batch`. With `not_found_ok`, a 404 gives None."""
+        found: dict[K, Any] = {}
+        for chunk in _chunks(list(urls), BATCH_LIMIT):
+            pending = {str(index): key for index, key in enumerate(chunk, start=1)}
+            while pending:
+                requests = {item_id: urls[key] for item_id, key in pending.items()}
+                answer = await self.graph.send("batch", partial(_batch_request, requests), budget)
+                responses = {str(item.get("id")): item for item in _list(answer, "responses", "batch")}
+                retry: dict[str, K] = {}
+                retry_after: float | None = None
+                for item_id, key in pending.items():
+                    item = responses.get(item_id)
+                    if item is None:
+                        raise DirectoryUnavailableError(f"Graph $batch answer lacks item {item_id}")
+                    try:
+                        found[key] = self._batch_item(item, not_found_ok)
+                    except RetryableStatus as exc:
+                        retry[item_id] = key
+                        if exc.retry_after is not None:
+                            retry_after = max(retry_after or 0.0, exc.retry_after)
+                pending = retry
+                if pending and not await budget.pause(retry_after):
+                    raise DirectoryUnavailableError(
+                        f"Graph $batch: {len(pending)} requests still failing after retries",
+                        retry_after=retry_after,
+                    )
+        return found
+
+    def _batch_item(self, item: dict[str, Any], not_found_ok: bool) -> Any:
         status = int(item.get("status") or 0)
         body = item.get("body")
-        if status != 200:
-            code, message = odata.graph_error(body)
-            detail = self.graph.redact(f"HTTP {status} {code}: {message}".rstrip(": "))
-            headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-            retry_after = odata.retry_after_seconds(headers.get("retry-after"))
-            error = self.graph.status_error("batch-item", status, detail, retry_after)
-            if isinstance(error, RetryableStatus):
-                self.graph.record_throttle("batch-item", status, retry_after)
-            if isinstance(error, NotFoundResponse):
-                error = DirectoryUnavailableError(f"Graph $batch item failed: {detail}")
-            raise error
-        items = list(_values(body, "batch item"))
-        next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
-        while next_link:
-            page = await self.graph.send("groups", partial(_get, next_link), budget)
-            items.extend(_values(page, "groups page"))
-            next_link = page.get("@odata.nextLink")
-        return tuple(odata.group_from_json(entry) for entry in items)
+        if status == 200:
+            return body
+        code, message = odata.graph_error(body)
+        detail = self.graph.redact(f"HTTP {status} {code}: {message}".rstrip(": "))
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        retry_after = odata.retry_after_seconds(headers.get("retry-after"))
+        error = self.graph.status_error("batch-item", status, detail, retry_after)
+        if isinstance(error, RetryableStatus):
+            self.graph.record_throttle("batch-item", status, retry_after)
+        if isinstance(error, NotFoundResponse):
+            if not_found_ok:
+                return None
+            error = DirectoryUnavailableError(f"Graph $batch item failed: {detail}")
+        raise error
 
     async def read_members(self, keys: list[str]) -> dict[str, tuple[DirectoryMember, ...] | None]:
         found: dict[str, tuple[DirectoryMember, ...] | None] = {}
@@ -172,17 +193,14 @@ def _require_user_names(group_id: str, members: list[DirectoryMember]) -> None:
         )
 
 
-def _batch_request(pending: dict[str, NameKey]) -> RequestInformation:
+def _batch_request(requests: dict[str, str]) -> RequestInformation:
     # Built by hand: the SDK's batch helper serialises dependsOn wrongly, does not retry inner
     # 429s, and its model parsing is slow (FACTS; see graph.py).
-    requests = [
-        {"id": item_id, "method": "GET", "url": odata.group_lookup_url(field, value)}
-        for item_id, (field, value) in pending.items()
-    ]
+    body = {"requests": [{"id": item_id, "method": "GET", "url": url} for item_id, url in requests.items()]}
     info = RequestInformation(Method.POST, "{+baseurl}/$batch", {})
     info.headers.try_add("Accept", "application/json")
     info.headers.try_add("Content-Type", "application/json")
-    info.content = odata.json_bytes({"requests": requests})
+    info.content = odata.json_bytes(body)
     return info
 
 
