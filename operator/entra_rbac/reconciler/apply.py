@@ -1,0 +1,164 @@
+"""The apply phase: carry out a plan against the API server, one action at a time, in plan order.
+
+Every outcome is a value: a failed write becomes a Problem (or a retry) and the other actions go
+on, so one bad namespace never blocks the rest. Deletes run only when every create and replace
+succeeded: a role change is make-before-break, and a failed create must not be followed by the
+removal of the access it was meant to replace. Each write is logged and recorded as an Event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from entra_rbac.adapters.kube import KubeAdapter
+from entra_rbac.adapters.kube import errors as kube_errors
+from entra_rbac.core.desired import Owner
+from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
+from entra_rbac.core.problems import Problem, Reason
+from entra_rbac.errors import KubeError
+
+log = logging.getLogger("entra_rbac.apply")
+
+# Writes into a namespace that is gone or going: nothing to do there, and nothing to report.
+_NAMESPACE_GONE = (kube_errors.NOT_FOUND, kube_errors.NAMESPACE_TERMINATING)
+
+
+@dataclass
+class ApplyResult:
+    """What happened: the actions done, the problems found, and whether to try again soon."""
+
+    done: list[Action] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    retry: bool = False
+    skipped_deletes: int = 0
+
+    @property
+    def executed(self) -> Plan:
+        return Plan(actions=tuple(self.done))
+
+
+async def apply_plan(kube: KubeAdapter, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
+    """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for Events."""
+    result = ApplyResult()
+    creates_ok = True
+    for action in plan.actions:
+        if action.verb is Verb.DELETE and not creates_ok:
+            result.skipped_deletes += 1
+            continue
+        ok = await _apply_one(kube, action, result)
+        if ok:
+            result.done.append(action)
+            await _record(kube, owner, action, groups)
+        elif action.verb in (Verb.CREATE, Verb.REPLACE):
+            creates_ok = False
+    if result.skipped_deletes:
+        result.retry = True
+    return result
+
+
+async def _apply_one(kube: KubeAdapter, action: Action, result: ApplyResult) -> bool:
+    """True when the action took effect; otherwise the reason lands in `result`."""
+    try:
+        if action.verb is Verb.CREATE:
+            assert action.manifest is not None
+            await kube.create_binding(action.manifest)
+        elif action.verb is Verb.PATCH:
+            assert action.patch is not None
+            await kube.patch_binding(action.kind, action.namespace, action.name, action.patch)
+        elif action.verb is Verb.REPLACE:
+            assert action.manifest is not None
+            assert action.uid is not None
+            await kube.delete_binding(
+                action.kind,
+                action.namespace,
+                action.name,
+                uid=action.uid,
+                resource_version=action.resource_version,
+            )
+            await kube.create_binding(action.manifest)
+        else:
+            assert action.uid is not None
+            await kube.delete_binding(
+                action.kind,
+                action.namespace,
+                action.name,
+                uid=action.uid,
+                resource_version=action.resource_version,
+            )
+    except KubeError as error:
+        await _failed(kube, action, error, result)
+        return False
+    return True
+
+
+async def _failed(kube: KubeAdapter, action: Action, error: KubeError, result: ApplyResult) -> None:
+    where = f"{action.kind} {action.namespace + '/' if action.namespace else ''}{action.name}"
+    if action.verb is Verb.CREATE and error.reason == kube_errors.ALREADY_EXISTS:
+        await _already_exists(kube, action, where, result)
+    elif error.reason in _NAMESPACE_GONE and action.namespace is not None:
+        log.info("Skipped %s: namespace %s is gone or terminating", where, action.namespace)
+    elif error.status == 403:
+        result.problems.append(
+            Problem(
+                Reason.ROLE_NOT_ALLOWED,
+                f"the API server refused to let the operator {action.verb.value} {where} "
+                f"({action.role_ref}): add the role to the operator's bind allowlist ({error})",
+            )
+        )
+    elif error.status in (404, 409):
+        # Changed or removed since it was read: read again and plan again.
+        log.info("Retrying %s: it changed since it was read (%s)", where, error.reason)
+        result.retry = True
+    else:
+        log.warning("Failed to %s %s: %s", action.verb.value, where, error)
+        result.problems.append(
+            Problem(Reason.APPLY_FAILED, f"could not {action.verb.value} {where}: {error}")
+        )
+        result.retry = True
+
+
+async def _already_exists(kube: KubeAdapter, action: Action, where: str, result: ApplyResult) -> None:
+    """A create hit an existing object: ours (a race; patch it next time) or foreign (a conflict)."""
+    try:
+        found = await kube.get_binding(action.kind, action.namespace, action.name)
+    except KubeError:
+        result.retry = True
+        return
+    owner_uid = str(
+        (action.manifest or {}).get("metadata", {}).get("ownerReferences", [{}])[0].get("uid", "")
+    )
+    if found is None or ObservedBinding.from_manifest(found).owned_by(owner_uid):
+        result.retry = True
+        return
+    result.problems.append(
+        Problem(
+            Reason.CONFLICT,
+            f"{where} already exists and is not managed by this resource; it was left untouched: "
+            "delete or rename it to let the operator create its binding",
+        )
+    )
+
+
+async def _record(kube: KubeAdapter, owner: Owner, action: Action, groups: Sequence[str]) -> None:
+    """Log the write and post its Event (the audit trail). A failed Event is logged, not fatal."""
+    text = action.describe()
+    if groups:
+        text += f" (Entra groups: {', '.join(groups)})"
+    log.info(
+        "%s",
+        text,
+        extra={"resource": owner.name, "namespace": action.namespace, "name": action.name},
+    )
+    reason = {Verb.CREATE: "Created", Verb.PATCH: "Updated", Verb.REPLACE: "Replaced", Verb.DELETE: "Deleted"}
+    try:
+        await kube.emit_event(
+            owner_name=owner.name,
+            owner_uid=owner.uid,
+            reason=f"{reason[action.verb]}{action.kind}",
+            message=text,
+            action=action.verb.value.capitalize(),
+        )
+    except KubeError as error:
+        log.warning("Failed to record the Event for %s: %s", text, error)

@@ -1,0 +1,98 @@
+"""What every reconcile shares: the clients, the policy taken from settings, metrics, the clock.
+
+Built once at startup (`build_context`) and closed at cleanup (`ReconcileContext.aclose`). Holds
+no per-resource state: the reconcile is level-based and reads everything it needs each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
+from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
+from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES, OPERATOR_NAME
+from entra_rbac.core.desired import AllowedRoles
+from entra_rbac.core.entra import Directory
+from entra_rbac.metrics import OperatorMetrics
+from entra_rbac.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The operator-wide rules a reconcile applies (all from settings; see docs/configuration.md)."""
+
+    refresh_interval: float = 300.0
+    # Seconds without a verified directory read after which bindings are revoked; None = never.
+    max_staleness: float | None = None
+    revocation_guard_share: float = 0.5
+    revocation_guard_min: int = 5
+    reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES
+    allowed_roles: AllowedRoles = field(default_factory=AllowedRoles)
+    # Pause before retrying after a failed write or a stale read (seconds).
+    retry_delay: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            refresh_interval=settings.refresh_interval,
+            max_staleness=settings.max_staleness,
+            revocation_guard_share=settings.revocation_guard_share,
+            revocation_guard_min=settings.revocation_guard_min,
+            reserved_namespaces=settings.reserved_namespace_set,
+            allowed_roles=AllowedRoles(
+                cluster_roles=frozenset(settings.allowed_cluster_roles),
+                roles=frozenset(settings.allowed_roles),
+            ),
+        )
+
+
+@dataclass
+class ReconcileContext:
+    """Shared by every reconcile of one operator process."""
+
+    kube: KubeAdapter
+    directory: Directory
+    policy: Policy
+    metrics: OperatorMetrics
+    clock: Callable[[], datetime] = utc_now
+
+    async def aclose(self) -> None:
+        """Close the directory's connections and the Kubernetes client."""
+        if isinstance(self.directory, EntraDirectory):
+            await self.directory.aclose()
+        self.kube.transport.api_client.close()  # type: ignore[no-untyped-call]
+
+
+def directory_config(settings: Settings) -> DirectoryConfig:
+    """The directory adapter's configuration from the operator's settings."""
+    return DirectoryConfig(
+        tenant_id=settings.tenant_id or "",
+        client_id=settings.client_id or "",
+        cloud=settings.cloud,  # type: ignore[arg-type]  # validated again by DirectoryConfig
+        credential=settings.credential,  # type: ignore[arg-type]
+        client_secret=settings.client_secret,
+        certificate_path=settings.certificate_path,
+        federated_token_file=settings.federated_token_file,
+        authority_host=settings.authority_host,
+        graph_url=settings.graph_url,
+        ca_file=settings.ca_file,
+        cache_lifetime=settings.directory_cache_ttl,
+    )
+
+
+def build_context(
+    settings: Settings, metrics: OperatorMetrics, *, instance: str = OPERATOR_NAME
+) -> ReconcileContext:
+    """Clients and policy for `entra-rbac run`; raises SettingsError on an unusable configuration."""
+    api_client = build_api_client(settings.kubeconfig, settings.kube_context)
+    kube = KubeAdapter(KubeTransport(api_client), instance=instance)
+    directory = EntraDirectory(directory_config(settings), metrics=metrics)
+    return ReconcileContext(
+        kube=kube, directory=directory, policy=Policy.from_settings(settings), metrics=metrics
+    )
