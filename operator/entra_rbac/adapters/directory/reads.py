@@ -162,11 +162,15 @@ class GraphReads:
             budget,
         )
         pages = 1
+        links: set[str] = set()
         while True:
             members.extend(odata.member_from_json(item) for item in _values(page, "transitiveMembers"))
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 break
+            if next_link in links:  # a server bug would otherwise keep us paging forever
+                raise DirectoryUnavailableError(f"Graph transitiveMembers of {group_id}: paging loops")
+            links.add(next_link)
             # Paged by hand: the SDK's PageIterator stops early on an empty page (FACTS).
             try:
                 page = await self.graph.send("transitiveMembers", partial(_get, next_link), budget)
