@@ -12,7 +12,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac.sandbox.entra.server import EntraSandbox, EntraSandboxThread
 from tests.fixtures.entra import graph_client
 from tests.sandbox_entra.tenant import group, guid
 
@@ -183,3 +183,22 @@ def test_env_names_every_setting_the_operator_reads(
         assert Path(env["AZURE_FEDERATED_TOKEN_FILE"]).read_text().count(".") == 2
     with pytest.raises(ValueError, match="credential: must be one of"):
         entra_directory.env("password")
+
+
+async def test_async_form_serves_on_the_callers_loop(tmp_path: Path) -> None:
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(f"groups: [{{id: {guid('Ops')}, displayName: Ops}}]\n", encoding="utf-8")
+    async with EntraSandbox(directory, state_dir=tmp_path / "state") as entra:
+        options = {"authority": entra.authority_host, "connection_verify": str(entra.ca_file)}
+        async with ClientSecretCredential(
+            entra.tenant_id, entra.client_id, entra.client_secret, **options
+        ) as cred:
+            token = (await cred.get_token("https://127.0.0.1/.default")).token
+        async with httpx.AsyncClient(verify=entra.ca.client_ssl_context()) as http:
+            answer = await http.get(
+                f"{entra.graph_url}/groups/{guid('Ops')}", headers={"Authorization": f"Bearer {token}"}
+            )
+        assert answer.json()["displayName"] == "Ops"
+    async with httpx.AsyncClient(verify=entra.ca.client_ssl_context()) as http:
+        with pytest.raises(httpx.ConnectError):  # stopped with the context
+            await http.get(entra.url)
