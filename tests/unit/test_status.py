@@ -249,3 +249,8 @@ def test_a_role_name_at_the_length_limit_still_fits_the_status_schema() -> None:
     bindings = desired_for(body).bindings
     result = status(spec=body, resolutions=[resolved(G1)], bindings=bindings)
     EntraGroupBindingStatus.model_validate(result)
+
+
+def test_resolutions_must_match_the_spec_groups_one_to_one() -> None:
+    with pytest.raises(ValueError, match=r"1 resolutions for 2 spec\.groups entries"):
+        status(resolutions=RESOLUTIONS[:1])

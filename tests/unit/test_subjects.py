@@ -7,7 +7,13 @@ import pytest
 from entra_rbac.core.entra import DirectoryMember, GroupLookup, GroupResolution, MemberType
 from entra_rbac.core.models import GroupRef, GroupState, SubjectsSpec
 from entra_rbac.core.problems import Reason
-from entra_rbac.core.subjects import Subject, build_subjects, group_subjects, user_subjects
+from entra_rbac.core.subjects import (
+    Subject,
+    bound_member_counts,
+    build_subjects,
+    group_subjects,
+    user_subjects,
+)
 from tests.unit.core_builders import G1, G2, G3, not_found, resolved
 
 GROUP_MODE = SubjectsSpec()
@@ -88,3 +94,17 @@ def test_unresolved_groups_become_problems_naming_the_spec_entry() -> None:
 def test_subjects_are_only_ever_groups_or_users_in_the_rbac_api_group() -> None:
     subject = group_subjects([G1], "")[0]
     assert subject.to_manifest() == {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": G1}
+
+
+def test_member_counts_count_only_members_that_become_subjects() -> None:
+    members = {
+        G1.upper(): [
+            DirectoryMember("u1", MemberType.USER, "alice@contoso.com"),
+            DirectoryMember("u1", MemberType.USER, "alice@contoso.com"),  # reached through two nested groups
+            DirectoryMember("d1", MemberType.DEVICE),
+            DirectoryMember("g9", MemberType.GROUP),
+            DirectoryMember("sp1", MemberType.SERVICE_PRINCIPAL),
+        ],
+        G2: [],
+    }
+    assert bound_member_counts(members) == {G1: 2, G2: 0}

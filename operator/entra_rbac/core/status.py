@@ -62,6 +62,8 @@ def group_entries(
     back. Without them (the directory was not read or failed) every group is `Unverified` and
     keeps what the previous status knew of it.
     """
+    if resolutions is not None and len(resolutions) != len(spec.groups):
+        raise ValueError(f"{len(resolutions)} resolutions for {len(spec.groups)} spec.groups entries")
     known = {e.get("ref"): e for e in (previous or {}).get("groups") or [] if isinstance(e, Mapping)}
     counting = spec.subjects.kind is SubjectKind.USER
     entries = []

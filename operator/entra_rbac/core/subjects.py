@@ -68,6 +68,15 @@ def user_subjects(members: Iterable[DirectoryMember], user_prefix: str) -> tuple
     return tuple(sorted(Subject("User", f"{user_prefix}{n}") for n in names if n))
 
 
+def bound_member_counts(members: Mapping[str, Sequence[DirectoryMember]]) -> dict[str, int]:
+    """Per group id, how many of its transitive members become User subjects (status.groups[].members):
+    devices, contacts and nested group objects are not counted, as they are never bound."""
+    return {
+        gid.lower(): len({name for m in found if (name := aks_user_name(m)) is not None})
+        for gid, found in members.items()
+    }
+
+
 def resolution_problems(resolutions: Sequence[GroupResolution]) -> tuple[Problem, ...]:
     """GroupNotFound / AmbiguousGroupName for each reference that did not resolve to one group."""
     problems = []
