@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -34,15 +33,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_env_file(path: Path, env: dict[str, str]) -> Path:
-    """`KEY=value` lines a shell can source; owner-only since it holds a secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items()), encoding="utf-8")
-    return path
-
-
 async def _serve(args: argparse.Namespace) -> None:
     server = EntraSandbox(
         args.directory,
@@ -53,7 +43,7 @@ async def _serve(args: argparse.Namespace) -> None:
         client_secret=args.client_secret,
     )
     async with server:
-        env_file = write_env_file(args.state_dir / "entra.env", server.env(args.credential))
+        env_file = server.write_env_file(args.state_dir / "entra.env", args.credential)
         print(
             f"entra ready: url={server.url} graph={server.graph_url} tenant={server.tenant_id} "
             f"client_id={server.client_id} ca_file={server.ca_file} env={env_file}",

@@ -14,7 +14,8 @@ Helpers: `client_certificate_path` (PEM, certificate and RSA key, registered on 
 token the app's federated credential accepts), `issue_token(roles=None, lifetime=None)` (an access
 token for plain-HTTP tests), `write_directory(document)` (atomic rewrite of the directory file),
 `env(credential=..., federated_token_file=..., certificate_path=...)` (the `ENTRA_RBAC_*`
-settings that reach this server), `request_log()`, `request_counts()`, `count(method, path)`,
+settings that reach this server), `write_env_file(path, credential)` (the same as a file a shell
+can source, mode 0600), `request_log()`, `request_counts()`, `count(method, path)`,
 `reset_requests()`, `add_fault(...)`, `clear_faults()`.
 
 Endpoints besides Graph (`/v1.0/...`): `POST /{tenant}/oauth2/v2.0/token`,
@@ -31,6 +32,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import shutil
 import tempfile
 import threading
@@ -199,6 +201,16 @@ class EntraSandbox:
             )
             env["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file)
         return env
+
+    def write_env_file(self, path: Path | str, credential: str = "client-secret") -> Path:
+        """`env(credential)` as `KEY=value` lines a shell can source; owner-only (it may hold a secret)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        lines = (f"{key}={shlex.quote(value)}\n" for key, value in self.env(credential).items())
+        path.write_text("".join(lines), encoding="utf-8")
+        return path
 
     # Directory and requests ------------------------------------------------------------------
 
