@@ -143,3 +143,21 @@ def test_a_body_of_another_kind_is_a_bad_request(kube_api: client.ApiClient) -> 
     body = {"kind": "Secret", "metadata": {"name": "x"}}
     status, answer = raw(kube_api, "POST", "/api/v1/namespaces/default/configmaps", body=body)
     assert (status, answer["reason"]) == (400, "BadRequest")
+
+
+def test_unknown_fields_of_built_in_kinds_are_dropped_or_refused_when_strict(
+    kube_api: client.ApiClient,
+) -> None:
+    body = {
+        "metadata": {"name": "b", "colour": "red"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subject": [{"kind": "User", "name": "typo"}],
+    }
+    path = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings"
+    status, answer = raw(kube_api, "POST", path, body=body, query=[("fieldValidation", "Strict")])
+    assert (status, answer["reason"]) == (400, "BadRequest")
+    assert 'unknown field "metadata.colour", unknown field "subject"' in answer["message"]
+    status, created = raw(kube_api, "POST", path, body=body)
+    assert status == 201
+    assert "subject" not in created
+    assert "colour" not in created["metadata"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import crds, errors, rbac
 from .errors import FieldError
+from .known_fields import prune_unknown
 from .patch import apply_patch
 from .resources import Registry, ResourceType
 from .selectors import FieldRequirement, Requirement, matches_labels
@@ -325,9 +326,12 @@ class Cluster:
         problems: list[FieldError]
         if rtype.crd_name is not None:
             unknown = crds.unknown_fields(rtype, obj)
-            if strict and unknown:
-                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
-                raise errors.bad_request(f"strict decoding error: {listed}")
+        else:
+            unknown = prune_unknown(rtype.group, rtype.kind, obj)  # decoding into Go types drops them
+        if strict and unknown:
+            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise errors.bad_request(f"strict decoding error: {listed}")
+        if rtype.crd_name is not None:
             obj, problems = crds.validate_custom(rtype, obj, old)
             problems = validate_metadata(rtype, obj) + problems
         else:
