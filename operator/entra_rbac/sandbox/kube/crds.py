@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
+from . import crd_validation
 from .errors import FieldError
 from .resources import ResourceType
 
@@ -81,33 +81,21 @@ def with_controller_status(crd: dict[str, Any]) -> dict[str, Any]:
     return crd
 
 
+def _schema(rtype: ResourceType) -> dict[str, Any]:
+    schema: dict[str, Any] = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
+    return schema
+
+
 def validate_custom(
     rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Default, prune and validate a custom object against its version's structural schema."""
-    schema = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
-    validation = _crd_validation()
-    if validation is None:  # not landed yet: custom objects are stored unvalidated until it does
-        return obj, []
-    validated: tuple[dict[str, Any], list[FieldError]] = validation.validate_object(schema, obj, old)
-    return validated
+    return crd_validation.validate_object(_schema(rtype), obj, old)
 
 
 def unknown_fields(rtype: ResourceType, obj: dict[str, Any]) -> list[str]:
     """The paths pruning would drop from a custom object (for fieldValidation=Strict)."""
-    schema = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema") or {}
-    validation = _crd_validation()
-    unknown: list[str] = [] if validation is None else validation.unknown_fields(schema, obj)
-    return unknown
-
-
-def _crd_validation() -> ModuleType | None:
-    # crd_validation.py is another engineer's module; this server runs (unvalidated) without it.
-    try:
-        from . import crd_validation
-    except ImportError:
-        return None
-    return crd_validation
+    return crd_validation.unknown_fields(_schema(rtype), obj)
 
 
 def spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
