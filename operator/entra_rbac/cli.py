@@ -15,3 +15,22 @@ from entra_rbac import __version__
 @click.version_option(__version__, prog_name="entra-rbac")
 def main() -> None:
     """Keep Kubernetes RBAC bindings following Microsoft Entra ID groups."""
+
+
+@main.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig file (default: in-cluster, else KUBECONFIG).",
+)
+@click.option("--context", help="Kubeconfig context (default: its current context).")
+def run(kubeconfig: str | None, context: str | None) -> None:
+    """Run the operator cluster-wide (settings: ENTRA_RBAC_* variables, see docs/configuration.md)."""
+    from entra_rbac import runner
+
+    try:
+        prepared = runner.prepare(kubeconfig=kubeconfig, context=context)
+    except runner.SettingsError as error:
+        click.echo(f"entra-rbac: invalid settings: {error}", err=True)
+        raise SystemExit(runner.EXIT_INVALID_SETTINGS) from None
+    runner.run_operator(prepared)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -37,6 +38,8 @@ _RESOURCES = f"/apis/{API_VERSION}/{PLURAL}"
 EVENT_NAMESPACE = "default"
 # A page of a list; bounded so one huge cluster never means one huge response.
 PAGE_SIZE = 500
+# Own writes remembered so the watch echo of each can be told from someone else's edit.
+OWN_WRITES_REMEMBERED = 20_000
 
 
 def binding_path(kind: BindingKind, namespace: str | None, name: str | None = None) -> str:
@@ -60,6 +63,21 @@ class KubeAdapter:
         self.transport = transport
         # reportingInstance of Events: which replica wrote them (the pod name in a cluster).
         self.instance = instance
+        self._own_writes: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def _remember(self, obj: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
+        meta = obj.get("metadata") or {}
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if uid:
+            self._own_writes[(str(uid), "deleted" if deleted else str(version))] = None
+            while len(self._own_writes) > OWN_WRITES_REMEMBERED:
+                self._own_writes.popitem(last=False)
+        return obj
+
+    def is_own_write(self, uid: object, resource_version: object, *, deleted: bool = False) -> bool:
+        """Whether a watch event shows a binding exactly as this process wrote (or deleted) it."""
+        key = (str(uid), "deleted" if deleted else str(resource_version))
+        return uid is not None and key in self._own_writes
 
     async def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self.transport.request, method, path, what=what, **kwargs)
@@ -107,19 +125,20 @@ class KubeAdapter:
     async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """POST; 409 AlreadyExists when the name is taken (re-read: it may be foreign)."""
         kind, namespace, name = _identity(manifest)
-        return await self._call(
+        created = await self._call(
             "POST",
             binding_path(kind, namespace),
             what=f"create {_where(kind, namespace, name)}",
             query={"fieldManager": FIELD_MANAGER},
             body=dict(manifest),
         )
+        return self._remember(created)
 
     async def patch_binding(
         self, kind: BindingKind, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         """JSON merge patch; with `metadata.resourceVersion` in it, a changed object answers 409 Conflict."""
-        return await self._call(
+        patched = await self._call(
             "PATCH",
             binding_path(kind, namespace, name),
             what=f"patch {_where(kind, namespace, name)}",
@@ -127,19 +146,21 @@ class KubeAdapter:
             body=dict(patch),
             content_type=MERGE_PATCH,
         )
+        return self._remember(patched)
 
     async def replace_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """PUT the whole object; it must carry `metadata.resourceVersion` (a blind PUT overwrites)."""
         kind, namespace, name = _identity(manifest)
         if not (manifest.get("metadata") or {}).get("resourceVersion"):
             raise ValueError(f"replace {_where(kind, namespace, name)}: metadata.resourceVersion is required")
-        return await self._call(
+        replaced = await self._call(
             "PUT",
             binding_path(kind, namespace, name),
             what=f"replace {_where(kind, namespace, name)}",
             query={"fieldManager": FIELD_MANAGER},
             body=dict(manifest),
         )
+        return self._remember(replaced)
 
     async def delete_binding(
         self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
@@ -164,6 +185,7 @@ class KubeAdapter:
             if error.status == 404 and error.reason == NOT_FOUND:
                 return False
             raise
+        self._remember({"metadata": {"uid": uid}}, deleted=True)
         return True
 
     # --- namespaces and roles ---

@@ -1,0 +1,101 @@
+"""The kopf handlers: decorators and one-line delegations only (glue, layer 1).
+
+`register(registry, config)` declares every trigger of DESIGN section 6 on `registry`; it is a
+function, not module-level decorators, because the timer's interval comes from the settings,
+which `entra-rbac run` loads (and validates) before anything is registered. Every resource
+trigger runs the same idempotent reconcile (`triggers.reconcile_*` -> `reconciler`); the routing
+of namespace and binding events lives in `triggers`. Nothing else belongs here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from entra_rbac import reconciler, triggers
+from entra_rbac.adapters.kube import connection_info, load_configuration
+from entra_rbac.constants import (
+    CONFIRM_REVOCATION_ANNOTATION,
+    GROUP,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    PLURAL,
+    RBAC_GROUP,
+    SYNC_REQUESTED_ANNOTATION,
+    VERSION,
+)
+from entra_rbac.settings import Settings
+
+EGB = (GROUP, VERSION, PLURAL)
+MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+SYNC_FIELD = ("metadata", "annotations", SYNC_REQUESTED_ANNOTATION)
+CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
+
+
+def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
+    """Declare every handler on `registry`."""
+
+    # --- lifecycle of the operator ---
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(load_configuration(config.kubeconfig, config.kube_context))
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        triggers.tune_kopf(settings, config)
+        memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
+        memo.ctx = reconciler.build_context(config, memo.metrics)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        await memo.ctx.aclose()
+
+    # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
+    @kopf.index(*EGB, registry=registry)
+    def egb_by_uid(body: kopf.Body, **_: Any) -> dict[str, triggers.ResourceEntry]:
+        return triggers.index_entry(body)
+
+    @kopf.index(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, registry=registry)
+    def binding_owners(labels: kopf.Labels, namespace: str | None, **_: Any) -> dict[str, str] | None:
+        return triggers.index_binding_owner(labels, namespace)
+
+    # --- the resource: created, changed, resumed, deleted, on-demand sync, and its timer ---
+    @kopf.on.resume(*EGB, registry=registry)
+    @kopf.on.create(*EGB, registry=registry)
+    @kopf.on.update(*EGB, field="spec", registry=registry)
+    async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.reconcile_body(body, memo)
+
+    @kopf.on.field(*EGB, field=CONFIRM_FIELD, registry=registry)
+    async def revocation_confirmed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.reconcile_body(body, memo)
+
+    @kopf.on.field(*EGB, field=SYNC_FIELD, registry=registry)
+    async def sync_requested(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.reconcile_body(body, memo, fresh=True)
+
+    @kopf.on.delete(*EGB, registry=registry)
+    async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.reconcile_body(body, memo, deletion=True)
+
+    @kopf.timer(
+        *EGB,
+        interval=config.refresh_interval,
+        initial_delay=triggers.timer_delay(config.refresh_interval),
+        registry=registry,
+    )
+    async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.reconcile_body(body, memo)
+
+    # --- the world around it: namespaces, and managed bindings changed by someone else ---
+    # Indices arrive as keyword arguments named after their index functions (kopf's protocol
+    # types them as **kwargs, hence `indices`).
+    @kopf.on.event("", "v1", "namespaces", registry=registry)
+    async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
+        await triggers.namespace_changed(type, body, indices["egb_by_uid"], indices["binding_owners"], memo)
+
+    @kopf.on.event(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, registry=registry)
+    @kopf.on.event(RBAC_GROUP, "v1", "clusterrolebindings", labels=MANAGED, registry=registry)
+    async def binding_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
+        await triggers.binding_changed(type, body, indices["egb_by_uid"], memo)

@@ -1,0 +1,95 @@
+"""`entra-rbac run`: settings, logging, metrics, then kopf with our handlers, cluster-wide.
+
+Holds `prepare` (everything that can fail on bad configuration, done before kopf starts so a
+mistake is one clear message and exit code 2) and `run_operator`. It must not hold handler
+logic (handlers, triggers) or reconcile logic (reconciler).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from entra_rbac import handlers
+from entra_rbac.adapters.from_settings import directory_config
+from entra_rbac.adapters.kube import load_configuration
+from entra_rbac.errors import SettingsError
+from entra_rbac.logsetup import configure_logging
+from entra_rbac.metrics import MetricsServer, OperatorMetrics, start_metrics_server
+from entra_rbac.settings import Settings, load_settings
+
+log = logging.getLogger("entra_rbac.run")
+
+EXIT_INVALID_SETTINGS = 2
+
+
+@dataclass
+class Prepared:
+    settings: Settings
+    registry: kopf.OperatorRegistry
+    metrics: OperatorMetrics
+
+
+def prepare(*, kubeconfig: str | None = None, context: str | None = None) -> Prepared:
+    """Load and check everything; raises `SettingsError` with one message naming the problem."""
+    overrides: dict[str, Any] = {}
+    if kubeconfig is not None:
+        overrides["kubeconfig"] = kubeconfig
+    if context is not None:
+        overrides["kube_context"] = context
+    settings = load_settings(**overrides)
+    # Fail now, not inside kopf's startup, where a bad kubeconfig or tenant would be a retry loop.
+    load_configuration(settings.kubeconfig, settings.kube_context)
+    directory_config(settings)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
+    return Prepared(settings=settings, registry=registry, metrics=OperatorMetrics())
+
+
+def run_operator(
+    prepared: Prepared,
+    *,
+    stop_flag: threading.Event | None = None,
+    ready_flag: threading.Event | None = None,
+    metrics_address: str = "0.0.0.0",  # noqa: S104 - Prometheus scrapes the pod IP
+) -> None:
+    """Run until stopped (SIGINT / SIGTERM, or `stop_flag`)."""
+    settings = prepared.settings
+    configure_logging(
+        log_format=settings.log_format, level=settings.log_level, secrets=[settings.client_secret]
+    )
+    server: MetricsServer | None = start_metrics_server(
+        prepared.metrics, settings.metrics_port, address=metrics_address
+    )
+    health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    log.info(
+        "Starting operator",
+        extra={
+            "refresh_interval": settings.refresh_interval,
+            "peering": settings.peering_name or "standalone",
+            "metrics_port": settings.metrics_port,
+            "health_port": settings.health_port,
+        },
+    )
+    try:
+        kopf.run(
+            registry=prepared.registry,
+            clusterwide=True,
+            standalone=settings.peering_name is None,
+            peering_name=settings.peering_name,
+            priority=settings.peering_priority,
+            liveness_endpoint=health,
+            memo=kopf.Memo(metrics=prepared.metrics),
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        if server is not None:
+            server.close()
+
+
+__all__ = ["EXIT_INVALID_SETTINGS", "Prepared", "SettingsError", "prepare", "run_operator"]

@@ -1,0 +1,315 @@
+"""What the kopf handlers delegate to: which resources an event concerns, and kopf's tuning.
+
+Holds `ResourceEntry` (what the resource index keeps), `reconcile_entry` (kopf's view of a
+resource -> the reconciler's one entry point, serialised per resource), the routing of namespace
+and managed-binding events to the resources they concern, and `tune_kopf` (every non-default kopf
+setting, each with its reason). It decides nothing about bindings: the reconciler does. It must
+not be imported by the reconciler or anything below it (glue, layer 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from entra_rbac import reconciler
+from entra_rbac.constants import (
+    GROUP,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    OPERATOR_NAME,
+    OWNER_UID_LABEL,
+    RBAC_GROUP,
+)
+from entra_rbac.core.models import LabelSelector
+from entra_rbac.core.selectors import selector_matches
+from entra_rbac.settings import Settings
+
+log = logging.getLogger("entra_rbac.triggers")
+
+# Re-evaluations started by one namespace event run at most this many at a time, so a namespace
+# matched by hundreds of resources does not open hundreds of API calls at once.
+FAN_OUT = 8
+
+
+@dataclass(frozen=True)
+class ResourceEntry:
+    """An EntraGroupBinding as the resource index keeps it: enough to reconcile it without a GET."""
+
+    name: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    annotations: Mapping[str, str]
+
+
+def resource_entry(body: Mapping[str, Any]) -> ResourceEntry:
+    meta = body.get("metadata") or {}
+    return ResourceEntry(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+@dataclass
+class ResourceLocks:
+    """One lock per resource: kopf serialises its own handlers per object, but namespace and
+    binding events reconcile from other tasks, and two reconciles of one resource would race."""
+
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def of(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        lock = self._locks.get(uid)
+        if lock is not None and not lock.locked():
+            del self._locks[uid]
+
+
+async def reconcile_entry(
+    entry: ResourceEntry, memo: Any, *, deletion: bool = False, fresh: bool = False
+) -> None:
+    """Run the one reconcile for this resource (`memo.ctx`, `memo.locks` set at startup)."""
+    locks: ResourceLocks = memo.locks
+    async with locks.of(entry.uid):
+        await reconciler.reconcile_resource(
+            name=entry.name,
+            uid=entry.uid,
+            generation=entry.generation,
+            spec=entry.spec,
+            status=entry.status,
+            annotations=entry.annotations,
+            deletion=deletion,
+            ctx=memo.ctx,
+            fresh=fresh,
+        )
+    if deletion:
+        locks.forget(entry.uid)
+
+
+async def reconcile_body(
+    body: Mapping[str, Any], memo: Any, *, deletion: bool = False, fresh: bool = False
+) -> None:
+    await reconcile_entry(resource_entry(body), memo, deletion=deletion, fresh=fresh)
+
+
+def index_entry(body: Mapping[str, Any]) -> dict[str, ResourceEntry]:
+    """Value of the resource index: uid -> entry."""
+    entry = resource_entry(body)
+    return {entry.uid: entry}
+
+
+def index_binding_owner(labels: Mapping[str, str], namespace: str | None) -> dict[str, str] | None:
+    """Value of the binding index: namespace -> owner uid (for namespaces losing a match)."""
+    owner = labels.get(OWNER_UID_LABEL)
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not owner or not namespace:
+        return None
+    return {namespace: owner}
+
+
+def _entries(
+    index: Mapping[str, Collection[ResourceEntry]], uids: Iterable[str] | None = None
+) -> list[ResourceEntry]:
+    keys = index.keys() if uids is None else [uid for uid in uids if uid in index]
+    return [entry for key in keys for entry in list(index[key])[:1]]
+
+
+def names_namespace(spec: Mapping[str, Any], namespace: str, label_sets: Iterable[Mapping[str, str]]) -> bool:
+    """Whether a spec could select this namespace, by name or by a selector on any label set given.
+
+    An unparseable selector counts as a match: re-evaluating costs one reconcile, missing one
+    would leave a binding wrong until the next timer.
+    """
+    label_sets = list(label_sets)
+    for entry in spec.get("roleBindings") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        if namespace in (entry.get("namespaces") or []):
+            return True
+        raw = entry.get("namespaceSelector")
+        if raw is None:
+            continue
+        try:
+            selector = LabelSelector.model_validate(raw)
+        except ValidationError:
+            return True
+        if any(selector_matches(selector, labels) for labels in label_sets):
+            return True
+    return False
+
+
+@dataclass
+class NamespaceMemory:
+    """The labels and state each namespace had when last seen: kopf's event handlers get no `old`,
+    and only changes that can alter a selection (labels, termination) are worth a reconcile."""
+
+    _seen: dict[str, tuple[dict[str, str], bool]] = field(default_factory=dict)
+
+    def update(
+        self, name: str, labels: Mapping[str, str], terminating: bool
+    ) -> tuple[dict[str, str], bool] | None:
+        """Record the new state; return the previous one (None if never seen)."""
+        previous = self._seen.get(name)
+        self._seen[name] = (dict(labels), terminating)
+        return previous
+
+    def forget(self, name: str) -> dict[str, str]:
+        return self._seen.pop(name, ({}, False))[0]
+
+
+async def namespace_changed(
+    event_type: str | None,
+    body: Mapping[str, Any],
+    resources: Mapping[str, Collection[ResourceEntry]],
+    binding_owners: Mapping[str, Collection[str]],
+    memo: Any,
+) -> None:
+    """Re-evaluate the resources a namespace event concerns (DESIGN section 6)."""
+    memory: NamespaceMemory = memo.namespaces
+    meta = body.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    labels = dict(meta.get("labels") or {})
+    terminating = (
+        bool(meta.get("deletionTimestamp")) or (body.get("status") or {}).get("phase") == "Terminating"
+    )
+    if event_type == "DELETED":
+        old_labels = memory.forget(name)
+    else:
+        previous = memory.update(name, labels, terminating)
+        # The initial listing (type None) only fills the memory: resume handlers reconcile all.
+        if event_type is None or (previous is not None and previous == (labels, terminating)):
+            return
+        old_labels = previous[0] if previous else {}
+    owners = set(binding_owners.get(name, ()))
+    concerned = {
+        entry.uid: entry
+        for entry in _entries(resources)
+        if entry.uid in owners or names_namespace(entry.spec, name, (labels, old_labels))
+    }
+    await _reconcile_all(list(concerned.values()), memo, why=f"namespace {name} {event_type or ''}".strip())
+
+
+async def binding_changed(
+    event_type: str | None,
+    body: Mapping[str, Any],
+    resources: Mapping[str, Collection[ResourceEntry]],
+    memo: Any,
+) -> None:
+    """Heal a managed binding someone else changed or deleted by reconciling its owner."""
+    meta = body.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(OWNER_UID_LABEL)
+    if event_type is None or not owner:
+        return  # initial listing: the resume handlers reconcile every resource anyway
+    if memo.ctx.kube.is_own_write(
+        meta.get("uid"), meta.get("resourceVersion"), deleted=event_type == "DELETED"
+    ):
+        return  # the echo of our own write, not drift
+    await _reconcile_all(
+        _entries(resources, [owner]),
+        memo,
+        why=f"{body.get('kind', 'binding')} {meta.get('name')} {event_type}",
+    )
+
+
+async def _reconcile_all(entries: list[ResourceEntry], memo: Any, *, why: str) -> None:
+    """Reconcile each, independently: one failing resource never blocks the others.
+
+    Event handlers are not retried by kopf; a resource whose reconcile failed here has its
+    failure in its status (the reconciler writes it) and is retried by its own timer.
+    """
+    if not entries:
+        return
+    gate = asyncio.Semaphore(FAN_OUT)
+
+    async def one(entry: ResourceEntry) -> None:
+        async with gate:
+            await reconcile_entry(entry, memo)
+
+    results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
+    failed = [
+        (entry.name, result)
+        for entry, result in zip(entries, results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    for name, error in failed:
+        log.warning(
+            "Reconcile failed; its timer retries",
+            extra={"resource": name, "trigger": why, "error": str(error)},
+        )
+
+
+def timer_delay(interval: float) -> Callable[..., float]:
+    """First timer tick spread over [interval/2, interval) by uid: 200 resources resumed at once
+    do not all re-read Entra in the same second, and a resource is never re-read right after
+    the resume / create handler has just read it."""
+
+    def delay(*, uid: str, **_: Any) -> float:
+        return interval * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
+
+    return delay
+
+
+def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
+    """Every kopf setting we change, in one place, each with its reason."""
+    # kopf's own marks live under our API group, not kopf.zalando.org: an auditor sees one owner.
+    operator.persistence.finalizer = f"{GROUP}/finalizer"
+    # Progress in annotations, not in .status: status is ours (kstatus conditions) alone.
+    operator.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    operator.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # The audit trail is the reconciler's own Events; kopf's "Handler succeeded" info Events
+    # would bury it. Its warnings and errors (a handler failing) still become Events.
+    operator.posting.level = logging.WARNING
+    operator.posting.reporting_component = OPERATOR_NAME
+    # Standalone by default (one replica, Recreate). With a peering name, a standby waits.
+    operator.peering.standalone = settings.peering_name is None
+    operator.peering.clusterwide = True
+    if settings.peering_name is not None:
+        operator.peering.name = settings.peering_name
+        operator.peering.priority = settings.peering_priority
+        operator.peering.mandatory = True
+    # Watches end server-side every 5 minutes and client-side shortly after: a half-open TCP
+    # connection (a load balancer dropping idle flows) is noticed instead of stalling forever.
+    operator.watching.server_timeout = 300
+    operator.watching.client_timeout = 330
+    operator.watching.connect_timeout = 10
+    # kopf's own API calls (patches of finalizers and annotations) never hang a handler for long.
+    operator.networking.request_timeout = 60
+    # A GitOps sync or `kubectl apply` often changes one resource several times in a burst;
+    # coalesce the burst into one reconcile.
+    operator.batching.batch_window = 0.5
+    # Only managed bindings reach the operator: the server filters, so the cluster's other
+    # RoleBindings are neither sent nor held in memory.
+    managed = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    operator.watching.label_selectors[RBAC_GROUP, "rolebindings"] = managed
+    operator.watching.label_selectors[RBAC_GROUP, "clusterrolebindings"] = managed
+
+
+__all__ = [
+    "NamespaceMemory",
+    "ResourceEntry",
+    "ResourceLocks",
+    "binding_changed",
+    "index_binding_owner",
+    "index_entry",
+    "namespace_changed",
+    "reconcile_body",
+    "reconcile_entry",
+    "resource_entry",
+    "timer_delay",
+    "tune_kopf",
+]
