@@ -197,3 +197,12 @@ def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, apiserver: Ap
         watching.communicate(timeout=10)
     assert lines[0][:2] == ["NAME", "DATA"]
     assert [line[0] for line in lines[1:]] == ["first", "second"]
+
+
+def test_delete_namespace_waits_until_its_contents_and_it_are_gone(kubectl: Kubectl) -> None:
+    ok(kubectl("create", "namespace", "doomed"))
+    ok(kubectl("create", "configmap", "inside", "-n", "doomed"))
+    ok(kubectl("delete", "namespace", "doomed", "--timeout=20s"))
+    missing = kubectl("get", "namespace", "doomed")
+    assert missing.returncode != 0
+    assert "NotFound" in missing.stderr
