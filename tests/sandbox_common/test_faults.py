@@ -139,3 +139,27 @@ async def test_bad_fault_over_http_is_a_400_naming_the_field(served: Any) -> Non
     async with session.post(f"{url}/_sandbox/faults", json={"path": "/a", "count": "x"}) as response:
         assert response.status == 400
         assert (await response.json())["error"].startswith("count: ")
+
+
+async def test_other_sandbox_routes_reach_the_server_and_are_not_counted(served: Any) -> None:
+    url, injector, session = served
+    injector.add_fault("/_sandbox/", status=500, count=-1)  # never applies to /_sandbox/ itself
+    async with session.get(f"{url}/_sandbox/watches") as response:
+        assert response.status == 200
+        assert await response.json() == {"hello": "world"}
+    assert injector.counts() == {}
+
+
+def test_take_consumes_counts_and_minus_one_lasts_until_cleared() -> None:
+    injector = FaultInjector(error_body=_body)
+    injector.add_fault("^/once$", method="get", status=503)
+    injector.add_fault("^/always$", status=500, count=-1)
+    assert injector.take("POST", "/once") is None  # method must match
+    taken = injector.take("GET", "/once")
+    assert taken is not None
+    assert taken.status == 503
+    assert injector.take("GET", "/once") is None
+    assert all(injector.take("PUT", "/always") is not None for _ in range(5))
+    assert [f.path.pattern for f in injector.active()] == ["^/always$"]
+    injector.clear()
+    assert injector.take("PUT", "/always") is None
