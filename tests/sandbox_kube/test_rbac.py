@@ -276,3 +276,38 @@ def test_bind_permission_honours_resource_names(
         create()
     else:
         assert api_error(create).status == 403
+
+
+def test_writing_a_role_needs_its_permissions_or_escalate(
+    namespace_admin: client.ApiClient, team_namespace: str
+) -> None:
+    held = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+    rbac(namespace_admin).create_namespaced_role(
+        team_namespace, {"metadata": {"name": "ok"}, "rules": [held]}
+    )
+    not_held = {"apiGroups": [""], "resources": ["nodes"], "verbs": ["delete"]}
+    error = api_error(
+        lambda: rbac(namespace_admin).create_namespaced_role(
+            team_namespace, {"metadata": {"name": "too-much"}, "rules": [not_held]}
+        )
+    )
+    assert error.status == 403
+
+
+def test_an_aggregation_rule_needs_full_authority(
+    kube_api: client.ApiClient, kube_api_as: MakeClient
+) -> None:
+    rule = {"apiGroups": [RBAC_GROUP], "resources": ["clusterroles"], "verbs": ["create"]}
+    rbac(kube_api).create_cluster_role({"metadata": {"name": "role-writer"}, "rules": [rule]})
+    rbac(kube_api).create_cluster_role_binding(
+        _binding("role-writer", "ClusterRole", "role-writer", [_user("rw")])
+    )
+    aggregated = {
+        "metadata": {"name": "gather"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "y"}}]},
+    }
+    error = api_error(lambda: rbac(kube_api_as("rw")).create_cluster_role(aggregated))
+    assert (
+        "must have cluster-admin privileges to use the aggregationRule" in json.loads(error.body)["message"]
+    )
+    assert rbac(kube_api).create_cluster_role(aggregated).metadata.name == "gather"

@@ -365,8 +365,16 @@ class Cluster:
             if self.authorizer.allowed(user, escalate):
                 return
             servant = list(obj.get("rules") or [])
-            if obj.get("aggregationRule"):
-                servant = rbac.aggregated_rules(self.store, obj) or []
+            full = [
+                {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                {"nonResourceURLs": ["*"], "verbs": ["*"]},
+            ]
+            if obj.get("aggregationRule") and rbac.uncovered(
+                self.authorizer.rules_for(user, namespace), full
+            ):
+                # An aggregation rule can gather anything, so it takes full authority (as upstream).
+                why = "must have cluster-admin privileges to use the aggregationRule"
+                raise errors.forbidden(rtype.plural, name, why, rtype.group)
         else:
             return
         missing = rbac.uncovered(self.authorizer.rules_for(user, namespace), servant)
