@@ -34,48 +34,52 @@ CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
 
 
 def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
-    """Declare every handler on `registry`."""
+    """Declare every handler on `registry`.
+
+    Every handler has an explicit `id`: kopf would otherwise use the qualified name
+    (`register.<locals>.reconcile`), which names the index kwargs and the progress annotations.
+    """
 
     # --- lifecycle of the operator ---
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(load_configuration(config.kubeconfig, config.kube_context))
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="startup", registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         triggers.tune_kopf(settings, config)
         memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
         memo.ctx = reconciler.build_context(config, memo.metrics)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo.ctx.aclose()
 
     # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
-    @kopf.index(*EGB, registry=registry)
+    @kopf.index(*EGB, id="egb_by_uid", registry=registry)
     def egb_by_uid(body: kopf.Body, **_: Any) -> dict[str, triggers.ResourceEntry]:
         return triggers.index_entry(body)
 
-    @kopf.index(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, registry=registry)
+    @kopf.index(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, id="binding_owners", registry=registry)
     def binding_owners(labels: kopf.Labels, namespace: str | None, **_: Any) -> dict[str, str] | None:
         return triggers.index_binding_owner(labels, namespace)
 
     # --- the resource: created, changed, resumed, deleted, on-demand sync, and its timer ---
-    @kopf.on.resume(*EGB, registry=registry)
-    @kopf.on.create(*EGB, registry=registry)
-    @kopf.on.update(*EGB, field="spec", registry=registry)
+    @kopf.on.resume(*EGB, id="reconcile", registry=registry)
+    @kopf.on.create(*EGB, id="reconcile", registry=registry)
+    @kopf.on.update(*EGB, field="spec", id="reconcile", registry=registry)
     async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo)
 
-    @kopf.on.field(*EGB, field=CONFIRM_FIELD, registry=registry)
+    @kopf.on.field(*EGB, field=CONFIRM_FIELD, id="revocation_confirmed", registry=registry)
     async def revocation_confirmed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo)
 
-    @kopf.on.field(*EGB, field=SYNC_FIELD, registry=registry)
+    @kopf.on.field(*EGB, field=SYNC_FIELD, id="sync_requested", registry=registry)
     async def sync_requested(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, fresh=True)
 
-    @kopf.on.delete(*EGB, registry=registry)
+    @kopf.on.delete(*EGB, id="delete", registry=registry)
     async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, deletion=True)
 
@@ -83,19 +87,22 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
         *EGB,
         interval=config.refresh_interval,
         initial_delay=triggers.timer_delay(config.refresh_interval),
+        id="refresh",
         registry=registry,
     )
     async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo)
 
     # --- the world around it: namespaces, and managed bindings changed by someone else ---
-    # Indices arrive as keyword arguments named after their index functions (kopf's protocol
+    # Indices arrive as keyword arguments named after their ids (kopf's protocol
     # types them as **kwargs, hence `indices`).
-    @kopf.on.event("", "v1", "namespaces", registry=registry)
+    @kopf.on.event("", "v1", "namespaces", id="namespace_event", registry=registry)
     async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
         await triggers.namespace_changed(type, body, indices["egb_by_uid"], indices["binding_owners"], memo)
 
-    @kopf.on.event(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, registry=registry)
-    @kopf.on.event(RBAC_GROUP, "v1", "clusterrolebindings", labels=MANAGED, registry=registry)
+    @kopf.on.event(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, id="binding_event", registry=registry)
+    @kopf.on.event(
+        RBAC_GROUP, "v1", "clusterrolebindings", labels=MANAGED, id="binding_event", registry=registry
+    )
     async def binding_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
         await triggers.binding_changed(type, body, indices["egb_by_uid"], memo)
