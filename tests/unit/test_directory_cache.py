@@ -1,4 +1,4 @@
-"""SingleFlightCache: one read per key in flight, answers reused for their lifetime only."""
+"""SingleFlightCache: misses read together and once; answers reused for their lifetime only."""
 
 from __future__ import annotations
 
@@ -22,20 +22,23 @@ class Clock:
 class Loader:
     """Counts calls; each call waits for `release` so tests can overlap callers."""
 
-    def __init__(self) -> None:
+    def __init__(self, released: bool = False) -> None:
         self.calls: list[list[str]] = []
         self.release = asyncio.Event()
+        if released:
+            self.release.set()
         self.fail: Exception | None = None
+        self.per_key: dict[str, BaseException] = {}
         self.changed = asyncio.Condition()
 
-    async def __call__(self, keys: list[str]) -> Mapping[str, str]:
+    async def __call__(self, keys: list[str]) -> Mapping[str, str | BaseException]:
         async with self.changed:
             self.calls.append(keys)
             self.changed.notify_all()
         await self.release.wait()
         if self.fail is not None:
             raise self.fail
-        return {key: key.upper() for key in keys}
+        return {key: self.per_key.get(key, key.upper()) for key in keys}
 
 
 async def wait_for_calls(loader: Loader, count: int) -> None:
@@ -43,12 +46,23 @@ async def wait_for_calls(loader: Loader, count: int) -> None:
         await loader.changed.wait_for(lambda: len(loader.calls) >= count)
 
 
-async def test_concurrent_callers_of_one_key_share_one_read() -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60)
+async def test_concurrent_misses_within_the_window_are_read_in_one_call() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, window=0.05)
+    results = await asyncio.gather(
+        cache.get_many(["a", "b"]), cache.get_many(["b", "c"]), cache.get_many(["d"])
+    )
+    assert [r[0] for r in results] == [{"a": "A", "b": "B"}, {"b": "B", "c": "C"}, {"d": "D"}]
+    assert loader.calls == [["a", "b", "c", "d"]]
+    assert [served for _, served in results] == [0, 1, 0]
+
+
+async def test_key_being_read_is_not_read_again() -> None:
     loader = Loader()
-    first = asyncio.create_task(cache.get_many(["a", "b"], loader))
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader)
+    first = asyncio.create_task(cache.get_many(["a", "b"]))
     await wait_for_calls(loader, 1)
-    second = asyncio.create_task(cache.get_many(["b", "c"], loader))
+    second = asyncio.create_task(cache.get_many(["b", "c"]))
     await wait_for_calls(loader, 2)
     loader.release.set()
     assert (await first)[0] == {"a": "A", "b": "B"}
@@ -58,64 +72,71 @@ async def test_concurrent_callers_of_one_key_share_one_read() -> None:
 
 async def test_answer_is_reused_within_lifetime_and_reread_after() -> None:
     clock = Clock()
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60, clock)
-    loader = Loader()
-    loader.release.set()
-    await cache.get_many(["a"], loader)
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, clock=clock)
+    await cache.get_many(["a"])
     clock.now = 59.9
-    assert await cache.get_many(["a"], loader) == ({"a": "A"}, 1)
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 1)
     assert len(loader.calls) == 1
     clock.now = 60.0
-    await cache.get_many(["a"], loader)
+    await cache.get_many(["a"])
     assert len(loader.calls) == 2
 
 
 async def test_failed_read_reaches_every_waiter_and_is_not_cached() -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60)
     loader = Loader()
     loader.fail = DirectoryUnavailableError("boom")
-    first = asyncio.create_task(cache.get_many(["a"], loader))
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader)
+    first = asyncio.create_task(cache.get_many(["a"]))
     await wait_for_calls(loader, 1)
-    second = asyncio.create_task(cache.get_many(["a"], loader))
+    second = asyncio.create_task(cache.get_many(["a"]))
     loader.release.set()
     for task in (first, second):
         with pytest.raises(DirectoryUnavailableError, match="boom"):
             await task
     loader.fail = None
-    assert await cache.get_many(["a"], loader) == ({"a": "A"}, 0)
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 0)
 
 
-async def test_cancelled_waiter_does_not_cancel_the_shared_read() -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60)
+async def test_one_keys_failure_is_its_own() -> None:
+    loader = Loader(released=True)
+    loader.per_key["b"] = DirectoryUnavailableError("b failed")
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, window=0.05)
+    good, bad = await asyncio.gather(cache.get_many(["a"]), cache.get_many(["b"]), return_exceptions=True)
+    assert good == ({"a": "A"}, 0)
+    assert isinstance(bad, DirectoryUnavailableError)
+    del loader.per_key["b"]
+    assert await cache.get_many(["a", "b"]) == ({"a": "A", "b": "B"}, 1)
+
+
+async def test_cancelled_caller_does_not_cancel_the_shared_read() -> None:
     loader = Loader()
-    owner = asyncio.create_task(cache.get_many(["a"], loader))
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader)
+    owner = asyncio.create_task(cache.get_many(["a"]))
     await wait_for_calls(loader, 1)
-    waiter = asyncio.create_task(cache.get_many(["a"], loader))
-    await asyncio.sleep(0)
-    waiter.cancel()
-    loader.release.set()
-    assert (await owner)[0] == {"a": "A"}
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-
-
-async def test_cancelled_owner_fails_its_waiters_instead_of_hanging_them() -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60)
-    loader = Loader()
-    owner = asyncio.create_task(cache.get_many(["a"], loader))
-    await wait_for_calls(loader, 1)
-    waiter = asyncio.create_task(cache.get_many(["a"], loader))
+    waiter = asyncio.create_task(cache.get_many(["a"]))
     await asyncio.sleep(0)
     owner.cancel()
+    loader.release.set()
+    assert (await waiter)[0] == {"a": "A"}
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+
+
+async def test_closing_fails_waiters_instead_of_hanging_them() -> None:
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader)
+    waiter = asyncio.create_task(cache.get_many(["a"]))
+    await wait_for_calls(loader, 1)
+    await cache.aclose()
     with pytest.raises(DirectoryUnavailableError, match="cancelled"):
         await waiter
 
 
 async def test_loader_answer_missing_a_key_is_a_failure() -> None:
-    cache: SingleFlightCache[str, str] = SingleFlightCache(60)
-
-    async def partial(keys: list[str]) -> Mapping[str, str]:
+    async def partial(keys: list[str]) -> Mapping[str, str | BaseException]:
         return {}
 
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, partial)
     with pytest.raises(DirectoryUnavailableError, match="no answer"):
-        await cache.get_many(["a"], partial)
+        await cache.get_many(["a"])

@@ -60,6 +60,23 @@ async def test_concurrent_lookups_of_one_group_make_one_request(graph: GraphSand
     assert metrics.cache[("id", True)] == 9
 
 
+async def test_concurrent_reconciles_share_one_bulk_read(graph: GraphSandbox) -> None:
+    tenant = Tenant()
+    ids = [tenant.group(f"Team {n}") for n in range(30)]
+    graph.write(tenant)
+    metrics = Recorder()
+    async with EntraDirectory(graph.config(), metrics=metrics) as directory:
+        # 30 resources, each verifying its own pinned id and looking up one name, at once.
+        by_id = [directory.lookup_groups([GroupLookup(GroupRef(id=group_id))]) for group_id in ids]
+        by_name = [
+            directory.lookup_groups([GroupLookup(GroupRef(display_name=f"Team {n}"))]) for n in range(30)
+        ]
+        results = await asyncio.gather(*by_id, *by_name)
+    assert all(r[0].state is GroupState.RESOLVED for r in results)
+    assert metrics.total_requests("getByIds") == 1
+    assert metrics.total_requests("batch") == 2  # 30 names: 20 + 10
+
+
 async def test_second_resolution_within_lifetime_makes_no_call(graph: GraphSandbox) -> None:
     tenant = Tenant()
     tenant.group("Cached")

@@ -26,6 +26,9 @@ from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, 
 from entra_rbac.errors import DirectoryError, GroupNotFoundError
 
 T = TypeVar("T")
+# Misses from concurrent reconciles within this many seconds are read together (one getByIds
+# or $batch for many resources, e.g. at startup); small next to a Graph round trip.
+COALESCE_WINDOW = 0.01
 
 
 class EntraDirectory:
@@ -55,15 +58,16 @@ class EntraDirectory:
             max_retry_wait=config.max_retry_wait,
             secrets=(config.client_secret,),
         )
-        self._reads = GraphReads(self.graph, self._client)
+        reads = GraphReads(self.graph, self._client)
+        lifetime = config.cache_lifetime
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
-            config.cache_lifetime, clock
+            lifetime, reads.read_ids, window=COALESCE_WINDOW, clock=clock
         )
         self._by_name: SingleFlightCache[NameKey, tuple[DirectoryGroup, ...]] = SingleFlightCache(
-            config.cache_lifetime, clock
+            lifetime, reads.read_names, window=COALESCE_WINDOW, clock=clock
         )
         self._members: SingleFlightCache[str, tuple[DirectoryMember, ...] | None] = SingleFlightCache(
-            config.cache_lifetime, clock
+            lifetime, reads.read_members, window=COALESCE_WINDOW, clock=clock
         )
 
     async def __aenter__(self) -> EntraDirectory:
@@ -80,6 +84,8 @@ class EntraDirectory:
     async def aclose(self) -> None:
         """Close the Graph connections and the credential (and its token connections)."""
         try:
+            for cache in (self._by_id, self._by_name, self._members):
+                await cache.aclose()
             await self._http.aclose()
         finally:
             await self._credential.close()
@@ -94,8 +100,8 @@ class EntraDirectory:
         id_keys = [key for lookup in lookups if (key := _id_key(lookup)) is not None]
         name_keys = [name_of(lookup) for lookup in lookups if _id_key(lookup) is None]
         by_id, by_name = await _both(
-            self._cached(self._by_id, "id", id_keys, self._reads.read_ids),
-            self._cached(self._by_name, "name", name_keys, self._reads.read_names),
+            self._cached(self._by_id, "id", id_keys),
+            self._cached(self._by_name, "name", name_keys),
         )
         resolutions = []
         for lookup in lookups:
@@ -109,22 +115,16 @@ class EntraDirectory:
     async def transitive_members(self, group_id: str) -> list[DirectoryMember]:
         """Every transitive member (nested groups flattened); `GroupNotFoundError` on 404."""
         key = group_id.lower()
-        found = await self._cached(self._members, "members", [key], self._reads.read_members)
+        found = await self._cached(self._members, "members", [key])
         members = found[key]
         if members is None:
             raise GroupNotFoundError(key)
         return list(members)
 
-    async def _cached(
-        self,
-        cache: SingleFlightCache[Any, T],
-        kind: str,
-        keys: Sequence[Any],
-        loader: Callable[[list[Any]], Any],
-    ) -> dict[Any, T]:
+    async def _cached(self, cache: SingleFlightCache[Any, T], kind: str, keys: Sequence[Any]) -> dict[Any, T]:
         if not keys:
             return {}
-        values, served = await cache.get_many(keys, loader)
+        values, served = await cache.get_many(keys)
         unique = len(set(keys))
         for hit in (True, False):
             for _ in range(served if hit else unique - served):

@@ -6,6 +6,7 @@ Holds `GraphReads`. Each read returns a value for every key it was given or rais
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from functools import partial
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 GET_BY_IDS_LIMIT = 1000  # ids per getByIds call (Graph's limit)
 BATCH_LIMIT = 20  # requests per $batch (Graph's limit)
+MEMBER_READS_AT_ONCE = 4  # paged member reads in parallel: latency without a burst
 T = TypeVar("T")
 K = TypeVar("K")
 
@@ -138,14 +140,21 @@ class GraphReads:
             error = DirectoryUnavailableError(f"Graph $batch item failed: {detail}")
         raise error
 
-    async def read_members(self, keys: list[str]) -> dict[str, tuple[DirectoryMember, ...] | None]:
-        found: dict[str, tuple[DirectoryMember, ...] | None] = {}
-        for key in keys:
-            try:
-                found[key] = await self._read_member_pages(key)
-            except NotFoundResponse:
-                found[key] = None
-        return found
+    async def read_members(
+        self, keys: list[str]
+    ) -> dict[str, tuple[DirectoryMember, ...] | BaseException | None]:
+        """Each group's members (None: the group is gone); one group's failure is its own."""
+        limit = asyncio.Semaphore(MEMBER_READS_AT_ONCE)
+
+        async def one(key: str) -> tuple[DirectoryMember, ...] | None:
+            async with limit:
+                try:
+                    return await self._read_member_pages(key)
+                except NotFoundResponse:
+                    return None
+
+        results = await asyncio.gather(*(one(key) for key in keys), return_exceptions=True)
+        return dict(zip(keys, results, strict=True))
 
     async def _read_member_pages(self, group_id: str) -> tuple[DirectoryMember, ...]:
         builder = self._client.groups.by_group_id(group_id).transitive_members
