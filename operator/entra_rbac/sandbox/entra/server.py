@@ -18,7 +18,7 @@ settings that reach this server), `write_env_file(path, credential)` (the same a
 can source, mode 0600), `request_log()`, `request_counts()`, `count(method, path)`,
 `reset_requests()`, `add_fault(...)`, `clear_faults()`.
 
-Endpoints besides Graph (`/v1.0/...`): `POST /{tenant}/oauth2/v2.0/token`,
+Endpoints besides Graph (`/v1.0/...`), in `identity.py`: `POST /{tenant}/oauth2/v2.0/token`,
 `GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form without `/v2.0`),
 `GET /{tenant}/discovery/v2.0/keys`, `GET /common/discovery/instance`, and `/_sandbox/faults`,
 `/_sandbox/requests` (see `sandbox.common.faults`). Inner `$batch` requests are counted, logged
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import os
 import shlex
@@ -53,6 +52,7 @@ from entra_rbac.sandbox.entra.batch import run_batch
 from entra_rbac.sandbox.entra.directory import DirectoryFile
 from entra_rbac.sandbox.entra.errors import GraphError
 from entra_rbac.sandbox.entra.graph import Graph, GraphRequest, GraphResponse
+from entra_rbac.sandbox.entra.identity import IdentityEndpoints
 from entra_rbac.sandbox.entra.tokens import (
     DEFAULT_ROLES,
     DEFAULT_SUBJECT,
@@ -60,11 +60,9 @@ from entra_rbac.sandbox.entra.tokens import (
     Application,
     FederatedCredential,
     ServiceAccountIssuer,
-    TokenRequestError,
     TokenService,
 )
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 GRAPH_CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
@@ -248,11 +246,7 @@ class EntraSandbox:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self.faults.middleware], client_max_size=16 * 1024 * 1024)
-        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
-        app.router.add_get("/{tenant}/.well-known/openid-configuration", self._openid)
-        app.router.add_get("/{tenant}/discovery/v2.0/keys", self._keys)
-        app.router.add_get("/common/discovery/instance", self._instance_discovery)
+        IdentityEndpoints(self.tokens, lambda: self.token_url).add_routes(app.router)
         app.router.add_route("*", "/v1.0/{tail:.*}", self._graph)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -274,54 +268,6 @@ class EntraSandbox:
 
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
-
-    # Identity endpoints ----------------------------------------------------------------------
-
-    async def _token(self, request: web.Request) -> web.Response:
-        tenant = request.match_info["tenant"]
-        form = {key: str(value) for key, value in (await request.post()).items()}
-        base = f"https://{request.host}"
-        audiences = [f"{base}/{tenant}/oauth2/v2.0/token", f"{base}/{tenant}/oauth2/token", self.token_url]
-        try:
-            answer = self.tokens.grant(tenant, form, audiences)
-        except TokenRequestError as refused:
-            log.info("Refused a token: %s", refused)
-            return web.json_response(refused.body(), status=refused.status)
-        return web.json_response(answer, headers={"Cache-Control": "no-store"})
-
-    async def _openid(self, request: web.Request) -> web.Response:
-        tenant = request.match_info["tenant"]
-        if tenant.lower() not in (self.tenant_id, "organizations", "common"):
-            refused = TokenRequestError(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
-            return web.json_response(refused.body(), status=400)
-        base = f"https://{request.host}/{self.tenant_id}"
-        return web.json_response(
-            {
-                "issuer": f"{base}/v2.0",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "jwks_uri": f"{base}/discovery/v2.0/keys",
-                "response_types_supported": ["code", "id_token", "token"],
-                "subject_types_supported": ["pairwise"],
-                "id_token_signing_alg_values_supported": ["ES256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-                "tenant_region_scope": "NA",
-                "cloud_instance_name": "sandbox.invalid",
-            }
-        )
-
-    async def _keys(self, _: web.Request) -> web.Response:
-        return web.json_response(self.tokens.jwks())
-
-    async def _instance_discovery(self, request: web.Request) -> web.Response:
-        host = request.host
-        return web.json_response(
-            {
-                "tenant_discovery_endpoint": f"https://{host}/{self.tenant_id}/v2.0/.well-known/openid-configuration",
-                "api-version": "1.1",
-                "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
-            }
-        )
 
     # Graph -----------------------------------------------------------------------------------
 
