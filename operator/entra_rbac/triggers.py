@@ -289,9 +289,8 @@ def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
     operator.watching.connect_timeout = 10
     # kopf's own API calls (patches of finalizers and annotations) never hang a handler for long.
     operator.networking.request_timeout = 60
-    # A GitOps sync or `kubectl apply` often changes one resource several times in a burst;
-    # coalesce the burst into one reconcile.
-    operator.batching.batch_window = 0.5
+    # No batch window: kopf 1.45 removed time-based batching (each object's worker always takes
+    # the latest state of its queue, so a burst of changes still costs few reconciles).
     # Only managed bindings reach the operator: the server filters, so the cluster's other
     # RoleBindings are neither sent nor held in memory.
     managed = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"

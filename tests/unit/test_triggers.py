@@ -1,0 +1,265 @@
+"""The glue's routing: which resources a namespace or binding event concerns, and kopf's tuning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+import pytest
+
+from entra_rbac import handlers, triggers
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+from entra_rbac.settings import Settings
+from entra_rbac.triggers import NamespaceMemory, ResourceEntry, ResourceLocks, names_namespace
+
+SETTINGS = Settings(
+    tenant_id="contoso.onmicrosoft.com",
+    client_id="6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f",
+    credential="client-secret",
+    client_secret="secret-value",
+    refresh_interval="2m",
+)
+
+
+def entry(name: str, role_bindings: list[dict[str, Any]]) -> ResourceEntry:
+    return ResourceEntry(
+        name=name,
+        uid=f"uid-{name}",
+        generation=1,
+        spec={"roleBindings": role_bindings},
+        status={},
+        annotations={},
+    )
+
+
+@dataclass
+class FakeKube:
+    own: set[tuple[str, str]] = field(default_factory=set)
+
+    def is_own_write(self, uid: object, resource_version: object, *, deleted: bool = False) -> bool:
+        return (str(uid), "deleted" if deleted else str(resource_version)) in self.own
+
+
+@dataclass
+class FakeMemo:
+    kube: FakeKube = field(default_factory=FakeKube)
+    locks: ResourceLocks = field(default_factory=ResourceLocks)
+    namespaces: NamespaceMemory = field(default_factory=NamespaceMemory)
+    ctx: Any = None
+
+    def __post_init__(self) -> None:
+        self.ctx = type("Ctx", (), {"kube": self.kube})()
+
+
+@pytest.fixture
+def reconciled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, bool]]:
+    """The reconciles the glue started: (name, deletion, fresh)."""
+    calls: list[tuple[str, bool, bool]] = []
+
+    async def fake(*, name: str, deletion: bool, fresh: bool = False, **_: Any) -> None:
+        calls.append((name, deletion, fresh))
+        if name == "broken":
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile_resource", fake)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("role_bindings", "namespace", "labels", "expected"),
+    [
+        ([{"clusterRole": "edit", "namespaces": ["payments"]}], "payments", {}, True),
+        ([{"clusterRole": "edit", "namespaces": ["payments"]}], "billing", {}, False),
+        (
+            [{"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"team": "a"}}}],
+            "x",
+            {"team": "a"},
+            True,
+        ),
+        (
+            [{"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"team": "a"}}}],
+            "x",
+            {"team": "b"},
+            False,
+        ),
+        (
+            [
+                {
+                    "role": "r",
+                    "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Exists"}]},
+                }
+            ],
+            "x",
+            {"env": "prod"},
+            True,
+        ),
+        ([{"clusterRole": "edit", "namespaceSelector": {"matchLabels": "not-a-map"}}], "x", {}, True),
+        ([], "payments", {"team": "a"}, False),
+    ],
+)
+def test_names_namespace_by_explicit_name_or_selector(
+    role_bindings: list[dict[str, Any]], namespace: str, labels: dict[str, str], expected: bool
+) -> None:
+    assert names_namespace({"roleBindings": role_bindings}, namespace, [labels]) is expected
+
+
+def index(*entries: ResourceEntry) -> dict[str, list[ResourceEntry]]:
+    return {e.uid: [e] for e in entries}
+
+
+def namespace(name: str, labels: dict[str, str] | None = None, *, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels or {}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-28T10:00:00Z"
+    return {"metadata": meta, "status": {"phase": "Terminating" if deleting else "Active"}}
+
+
+SELECTING = entry("selecting", [{"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"team": "a"}}}])
+NAMING = entry("naming", [{"clusterRole": "edit", "namespaces": ["payments"]}])
+UNRELATED = entry("unrelated", [{"clusterRole": "edit", "namespaces": ["other"]}])
+RESOURCES = index(SELECTING, NAMING, UNRELATED)
+
+
+async def test_initial_listing_of_namespaces_reconciles_nothing(reconciled: list[Any]) -> None:
+    await triggers.namespace_changed(None, namespace("payments"), RESOURCES, {}, FakeMemo())
+    assert reconciled == []
+
+
+async def test_new_namespace_reconciles_the_resources_that_select_or_name_it(reconciled: list[Any]) -> None:
+    await triggers.namespace_changed("ADDED", namespace("payments", {"team": "a"}), RESOURCES, {}, FakeMemo())
+    assert sorted(name for name, _, _ in reconciled) == ["naming", "selecting"]
+
+
+async def test_label_removed_reconciles_the_resource_that_selected_it_before(reconciled: list[Any]) -> None:
+    memo = FakeMemo()
+    await triggers.namespace_changed(None, namespace("x", {"team": "a"}), RESOURCES, {}, memo)
+    await triggers.namespace_changed("MODIFIED", namespace("x", {}), RESOURCES, {}, memo)
+    assert [name for name, _, _ in reconciled] == ["selecting"]
+
+
+async def test_unchanged_labels_reconcile_nothing(reconciled: list[Any]) -> None:
+    memo = FakeMemo()
+    await triggers.namespace_changed(None, namespace("x", {"team": "a"}), RESOURCES, {}, memo)
+    await triggers.namespace_changed("MODIFIED", namespace("x", {"team": "a"}), RESOURCES, {}, memo)
+    assert reconciled == []
+
+
+async def test_terminating_namespace_reconciles_owners_of_bindings_in_it(reconciled: list[Any]) -> None:
+    memo = FakeMemo()
+    await triggers.namespace_changed(None, namespace("x"), RESOURCES, {}, memo)
+    await triggers.namespace_changed(
+        "MODIFIED", namespace("x", deleting=True), RESOURCES, {"x": ["uid-unrelated"]}, memo
+    )
+    assert [name for name, _, _ in reconciled] == ["unrelated"]
+
+
+async def test_one_failing_reconcile_does_not_stop_the_others(reconciled: list[Any]) -> None:
+    broken = entry("broken", [{"clusterRole": "edit", "namespaces": ["payments"]}])
+    await triggers.namespace_changed("ADDED", namespace("payments"), index(broken, NAMING), {}, FakeMemo())
+    assert sorted(name for name, _, _ in reconciled) == ["broken", "naming"]
+
+
+def binding(event_uid: str = "b1", version: str = "7", owner: str = "uid-naming") -> dict[str, Any]:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, OWNER_UID_LABEL: owner}
+    return {
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": "egb:naming:clusterrole:edit",
+            "uid": event_uid,
+            "resourceVersion": version,
+            "labels": labels,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_type", "own", "expected"),
+    [
+        ("MODIFIED", set(), ["naming"]),  # someone edited it: heal
+        ("DELETED", set(), ["naming"]),  # someone deleted it: heal
+        (None, set(), []),  # initial listing: resume handles it
+        ("MODIFIED", {("b1", "7")}, []),  # the echo of our own patch
+        ("DELETED", {("b1", "deleted")}, []),  # the echo of our own delete
+        ("MODIFIED", {("b1", "6")}, ["naming"]),  # changed again after our write
+    ],
+)
+async def test_binding_events_reconcile_the_owner_unless_they_echo_our_own_write(
+    reconciled: list[Any], event_type: str | None, own: set[tuple[str, str]], expected: list[str]
+) -> None:
+    memo = FakeMemo(kube=FakeKube(own=own))
+    await triggers.binding_changed(event_type, binding(), RESOURCES, memo)
+    assert [name for name, _, _ in reconciled] == expected
+
+
+async def test_binding_of_an_unknown_owner_reconciles_nothing(reconciled: list[Any]) -> None:
+    await triggers.binding_changed("DELETED", binding(owner="uid-gone"), RESOURCES, FakeMemo())
+    assert reconciled == []
+
+
+async def test_reconcile_body_passes_deletion_and_fresh(reconciled: list[Any]) -> None:
+    body = {"metadata": {"name": "team", "uid": "u", "generation": 3}, "spec": {}}
+    await triggers.reconcile_body(body, FakeMemo(), fresh=True)
+    await triggers.reconcile_body(body, FakeMemo(), deletion=True)
+    assert reconciled == [("team", False, True), ("team", True, False)]
+
+
+def test_index_binding_owner_needs_both_labels_and_a_namespace() -> None:
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, OWNER_UID_LABEL: "u"}
+    assert triggers.index_binding_owner(labels, "payments") == {"payments": "u"}
+    assert triggers.index_binding_owner({OWNER_UID_LABEL: "u"}, "payments") is None
+    assert triggers.index_binding_owner(labels, None) is None
+
+
+def test_timer_first_tick_is_spread_over_the_second_half_of_the_interval() -> None:
+    delay = triggers.timer_delay(300)
+    delays = {delay(uid=f"uid-{i}") for i in range(200)}
+    assert all(150 <= d < 300 for d in delays)
+    assert len(delays) > 100
+    assert delay(uid="same") == delay(uid="same")
+
+
+@pytest.mark.parametrize(("peering_name", "standalone"), [(None, True), ("entra-rbac", False)])
+def test_kopf_is_tuned_under_our_api_group(peering_name: str | None, standalone: bool) -> None:
+    operator = kopf.OperatorSettings()
+    triggers.tune_kopf(
+        operator, SETTINGS.model_copy(update={"peering_name": peering_name, "peering_priority": 100})
+    )
+    assert operator.persistence.finalizer == "entra-rbac.io/finalizer"
+    assert isinstance(operator.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert operator.persistence.progress_storage.prefix == "entra-rbac.io"
+    assert operator.persistence.diffbase_storage.prefix == "entra-rbac.io"
+    assert operator.peering.standalone is standalone
+    assert operator.peering.clusterwide is True
+    if peering_name:
+        assert (operator.peering.name, operator.peering.priority) == (peering_name, 100)
+    assert operator.posting.level >= 30
+    assert operator.watching.server_timeout is not None
+    assert len(list(operator.watching.label_selectors)) == 2
+
+
+def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() -> None:
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, SETTINGS)
+    ids = {handler.id for handler in registry._changing.get_all_handlers()}
+    ids |= {handler.id for handler in registry._watching.get_all_handlers()}
+    ids |= {handler.id for handler in registry._spawning.get_all_handlers()}
+    ids |= {handler.id for handler in registry._indexing.get_all_handlers()}
+    ids |= {handler.id for handler in registry._activities.get_all_handlers()}
+    assert {
+        "reconcile",
+        "reconcile/spec",
+        "sync_requested/metadata.annotations.entra-rbac.io/sync-requested",
+        "delete",
+        "refresh",
+        "namespace_event",
+        "binding_event",
+        "egb_by_uid",
+        "binding_owners",
+        "startup",
+        "cleanup",
+        "login",
+    } <= ids, ids
+    assert not any("<locals>" in handler_id for handler_id in ids)
+    timers = [h for h in registry._spawning.get_all_handlers() if h.id == "refresh"]
+    assert timers[0].interval == 120
