@@ -8,6 +8,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,3 +135,13 @@ def test_process_form_refuses_a_bad_directory_naming_the_field(tmp_path: Path) -
     )
     assert done.returncode != 0
     assert "groups[0].displayName: Field required" in done.stderr
+
+
+def test_thread_form_that_cannot_listen_raises_and_leaves_no_thread(
+    entra_directory: EntraSandboxThread, tmp_path: Path
+) -> None:
+    before = threading.active_count()
+    second = EntraSandboxThread(port=entra_directory.port, state_dir=tmp_path / "second")
+    with pytest.raises(OSError, match="address already in use"):
+        second.start()
+    assert threading.active_count() == before

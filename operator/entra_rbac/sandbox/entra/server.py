@@ -348,7 +348,11 @@ class EntraSandboxThread:
 
     def start(self) -> EntraSandboxThread:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=30)
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=30)
+        except BaseException:
+            self.stop()  # e.g. the port is taken: leave no thread or loop behind
+            raise
         return self
 
     def stop(self) -> None:
