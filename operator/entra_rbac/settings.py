@@ -8,6 +8,7 @@ clients (layer 5): the mapping onto the directory adapter's config lives in
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -268,6 +269,11 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value is not None and not value.startswith("https://"):
                 problems.append((name, f"{value!r} must be an https URL (tokens are never sent in clear)"))
+        for name in ("ca_file", "certificate_path"):
+            value = getattr(self, name)
+            # Checked here so a typo stops startup with the variable's name, not a TLS error later.
+            if value is not None and not (Path(value).is_file() and os.access(value, os.R_OK)):
+                problems.append((name, f"{value!r} is not a readable file"))
         return problems
 
     @property

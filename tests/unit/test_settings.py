@@ -152,6 +152,14 @@ def test_secret_is_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> 
         ({"ENTRA_RBAC_CREDENTIAL": "client-secret"}, "ENTRA_RBAC_CLIENT_SECRET: is required"),
         ({"ENTRA_RBAC_CREDENTIAL": "certificate"}, "ENTRA_RBAC_CERTIFICATE_PATH: is required"),
         (
+            {"ENTRA_RBAC_CREDENTIAL": "certificate", "ENTRA_RBAC_CERTIFICATE_PATH": "/nonexistent/cert.pem"},
+            "ENTRA_RBAC_CERTIFICATE_PATH: '/nonexistent/cert.pem' is not a readable file",
+        ),
+        (
+            {"ENTRA_RBAC_CA_FILE": "/nonexistent/ca.pem"},
+            "ENTRA_RBAC_CA_FILE: '/nonexistent/ca.pem' is not a readable",
+        ),
+        (
             {"AZURE_FEDERATED_TOKEN_FILE": ""},
             "ENTRA_RBAC_FEDERATED_TOKEN_FILE: is required for workload-identity",
         ),
