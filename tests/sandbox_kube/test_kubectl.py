@@ -206,3 +206,17 @@ def test_delete_namespace_waits_until_its_contents_and_it_are_gone(kubectl: Kube
     missing = kubectl("get", "namespace", "doomed")
     assert missing.returncode != 0
     assert "NotFound" in missing.stderr
+
+
+def test_validate_warn_drops_unknown_fields_and_prints_the_warning(kubectl: Kubectl) -> None:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "w"},
+        "data": {},
+        "dta": {"k": "v"},
+    }
+    result = kubectl("apply", "--validate=warn", "-f", "-", stdin=yaml.safe_dump(manifest))
+    assert result.returncode == 0, result.stderr
+    assert 'unknown field "dta"' in result.stderr
+    assert "dta" not in json.loads(ok(kubectl("get", "configmap", "w", "-o", "json")))

@@ -57,6 +57,9 @@ class Cluster:
         self.store = store or Store()
         self.registry = Registry()
         self.authorizer = rbac.Authorizer(self.store)
+        # Warnings of the request being served (the HTTP layer clears them and sends them as
+        # `Warning` headers); safe because a request's write runs without yielding the loop.
+        self.warnings: list[str] = []
         # Called after every write that may leave garbage (set by the garbage collector).
         self.on_garbage: Callable[[], None] = lambda: None
 
@@ -91,7 +94,7 @@ class Cluster:
         user: rbac.UserInfo,
         *,
         dry_run: bool = False,
-        strict: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         obj = self.prepare_new(rtype, namespace, body)
         name = obj["metadata"]["name"]
@@ -100,7 +103,7 @@ class Cluster:
             raise errors.already_exists(rtype.plural, name, rtype.group)
         if rtype.has_status and rtype.crd_name is not None:
             obj.pop("status", None)  # the main endpoint ignores status on custom objects
-        obj = self._validated(rtype, obj, None, strict)
+        obj = self._validated(rtype, obj, None, field_validation)
         self._check_escalation(rtype, obj, user)
         if dry_run:
             return obj
@@ -179,7 +182,7 @@ class Cluster:
         *,
         subresource: str = "",
         dry_run: bool = False,
-        strict: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -196,7 +199,7 @@ class Cluster:
         if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, name, errors.STALE_OBJECT, rtype.group)
         new = self._merge_server_fields(rtype, old, new, subresource)
-        new = self._validated(rtype, new, old, strict)
+        new = self._validated(rtype, new, old, field_validation)
         self._check_escalation(rtype, new, user)
         if dry_run:
             return new
@@ -248,7 +251,7 @@ class Cluster:
         *,
         subresource: str = "",
         dry_run: bool = False,
-        strict: bool = False,
+        field_validation: str = "Warn",
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -260,7 +263,14 @@ class Cluster:
             raise errors.bad_request("metadata must be an object")
         patched["metadata"].setdefault("resourceVersion", old["metadata"]["resourceVersion"])
         return self.update(
-            rtype, namespace, name, patched, user, subresource=subresource, dry_run=dry_run, strict=strict
+            rtype,
+            namespace,
+            name,
+            patched,
+            user,
+            subresource=subresource,
+            dry_run=dry_run,
+            field_validation=field_validation,
         )
 
     def delete(
@@ -320,17 +330,19 @@ class Cluster:
     # Internals ----------------------------------------------------------------------------
 
     def _validated(
-        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool
+        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str
     ) -> dict[str, Any]:
-        """Validate (custom objects: also prune and default); `strict` = fieldValidation=Strict."""
+        """Validate (custom objects: also prune and default); unknown fields per `fieldValidation`."""
         problems: list[FieldError]
         if rtype.crd_name is not None:
             unknown = crds.unknown_fields(rtype, obj)
         else:
             unknown = prune_unknown(rtype.group, rtype.kind, obj)  # decoding into Go types drops them
-        if strict and unknown:
+        if field_validation == "Strict" and unknown:
             listed = ", ".join(f'unknown field "{path}"' for path in unknown)
             raise errors.bad_request(f"strict decoding error: {listed}")
+        if field_validation == "Warn":
+            self.warnings += [f'unknown field "{path}"' for path in unknown]
         if rtype.crd_name is not None:
             obj, problems = crds.validate_custom(rtype, obj, old)
             problems = validate_metadata(rtype, obj) + problems

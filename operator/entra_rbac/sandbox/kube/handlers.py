@@ -274,10 +274,29 @@ class ApiHandler:
 
     async def _write(self, request: web.Request, target: Target, verb: str, user: UserInfo) -> web.Response:
         body = await self._body(request)
-        rtype, cluster = target.rtype, self.cluster
+        cluster = self.cluster
         dry_run = "All" in request.query.getall("dryRun", [])
-        # Unknown fields of custom objects: Strict refuses them; Warn and Ignore prune them silently.
-        strict = request.query.get("fieldValidation") == "Strict"
+        # Unknown fields: Strict refuses them; Warn (the default) and Ignore drop them, Warn saying so.
+        field_validation = request.query.get("fieldValidation") or "Warn"
+        if field_validation not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(f'fieldValidation: "{field_validation}" must be Strict, Warn or Ignore')
+        cluster.warnings = []
+        response = self._written(request, target, verb, user, body, dry_run, field_validation)
+        for warning in cluster.warnings:
+            response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+        return response
+
+    def _written(
+        self,
+        request: web.Request,
+        target: Target,
+        verb: str,
+        user: UserInfo,
+        body: Any,
+        dry_run: bool,
+        field_validation: str,
+    ) -> web.Response:
+        rtype, cluster = target.rtype, self.cluster
         if verb != "patch" and not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         if not rtype.persisted:
@@ -286,7 +305,10 @@ class ApiHandler:
             if target.name:
                 raise errors.method_not_allowed()
             return _json(
-                cluster.create(rtype, target.namespace, body, user, dry_run=dry_run, strict=strict), 201
+                cluster.create(
+                    rtype, target.namespace, body, user, dry_run=dry_run, field_validation=field_validation
+                ),
+                201,
             )
         if verb == "update":
             return _json(
@@ -298,7 +320,7 @@ class ApiHandler:
                     user,
                     subresource=target.subresource,
                     dry_run=dry_run,
-                    strict=strict,
+                    field_validation=field_validation,
                 )
             )
         return _json(
@@ -311,7 +333,7 @@ class ApiHandler:
                 user,
                 subresource=target.subresource,
                 dry_run=dry_run,
-                strict=strict,
+                field_validation=field_validation,
             )
         )
 
