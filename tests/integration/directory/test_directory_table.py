@@ -172,8 +172,11 @@ async def test_dropped_connection_is_unavailable(graph: GraphSandbox, tenant: Te
             await directory.lookup_groups([by_id(guid("Payments Developers"))])
 
 
-async def test_throttling_honours_retry_after_then_succeeds(graph: GraphSandbox, tenant: Tenant) -> None:
-    graph.fault(r"/directoryObjects/getByIds", method="POST", status=429, retry_after=1, count=2)
+@pytest.mark.parametrize("status", [429, 503])
+async def test_throttling_honours_retry_after_then_succeeds(
+    graph: GraphSandbox, tenant: Tenant, status: int
+) -> None:
+    graph.fault(r"/directoryObjects/getByIds", method="POST", status=status, retry_after=1, count=2)
     metrics = Recorder()
     async with EntraDirectory(graph.config(), metrics=metrics) as directory:
         [resolution] = await directory.lookup_groups([by_id(guid("Payments Developers"))])
