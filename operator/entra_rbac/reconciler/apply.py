@@ -149,7 +149,7 @@ async def _record(kube: KubeAdapter, owner: Owner, action: Action, groups: Seque
     log.info(
         "%s",
         text,
-        extra={"resource": owner.name, "namespace": action.namespace, "name": action.name},
+        extra={"resource": owner.name, "binding_namespace": action.namespace, "binding": action.name},
     )
     reason = {Verb.CREATE: "Created", Verb.PATCH: "Updated", Verb.REPLACE: "Replaced", Verb.DELETE: "Deleted"}
     try:

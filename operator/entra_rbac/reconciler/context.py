@@ -61,6 +61,8 @@ class ReconcileContext:
     policy: Policy
     metrics: OperatorMetrics
     clock: Callable[[], datetime] = utc_now
+    # When each resource's groups were last verified in Entra (status is written only on change).
+    verified_at: dict[str, datetime] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         """Close the directory's connections and the Kubernetes client."""

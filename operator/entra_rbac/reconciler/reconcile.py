@@ -77,6 +77,7 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
             )
             log.info("Deleted %s %s", observed.kind, observed.name, extra={"resource": owner.name})
     ctx.metrics.forget_resource(owner.uid)
+    ctx.verified_at.pop(owner.uid, None)
 
 
 async def _reconcile(
@@ -198,7 +199,7 @@ async def _directory_failed(
     reason = Reason(error.reason)
     message = f"Entra could not be read, bindings are kept unchanged: {error}"
     bindings: Sequence[ObservedBinding] = observed
-    if _stale(previous, now, ctx) and observed:
+    if _stale(owner, previous, now, ctx) and observed:
         revoke = make_plan(compute_desired(owner, spec, SubjectSet((), ()), []), observed)
         applied = await apply_plan(ctx.kube, owner, revoke, ())
         bindings = _after(observed, applied)
@@ -221,13 +222,16 @@ async def _directory_failed(
     raise kopf.TemporaryError(message, delay=max(delay, 1.0))
 
 
-def _stale(previous: Mapping[str, Any], now: datetime, ctx: ReconcileContext) -> bool:
+def _stale(owner: Owner, previous: Mapping[str, Any], now: datetime, ctx: ReconcileContext) -> bool:
+    """Whether the last verified read (in memory, or in status after a restart) is past maxStaleness."""
     limit = ctx.policy.max_staleness
     last = previous.get("lastDirectorySync")
-    if limit is None or not isinstance(last, str):
+    known = [ctx.verified_at[owner.uid]] if owner.uid in ctx.verified_at else []
+    if isinstance(last, str):
+        known.append(datetime.fromisoformat(last.replace("Z", "+00:00")))
+    if limit is None or not known:
         return False
-    synced = datetime.fromisoformat(last.replace("Z", "+00:00"))
-    return (now - synced).total_seconds() > limit
+    return (now - max(known)).total_seconds() > limit
 
 
 def _revocation_hold(
@@ -322,7 +326,15 @@ async def _finish(
         directory_synced_at=synced,
     )
     new[HOLD_KEY] = dict(hold) if hold is not None else (previous.get(HOLD_KEY) if keep_hold else None)
-    if status_changed(previous, new):
+    if synced is not None:
+        ctx.verified_at[owner.uid] = synced
+    # A newer sync time alone is no reason to write: an idle resync must send nothing. The exact
+    # time lives in memory (maxStaleness) and in the metrics; status gets it with the next change.
+    unchanged_but_time = {
+        **new,
+        "lastDirectorySync": previous.get("lastDirectorySync", new["lastDirectorySync"]),
+    }
+    if status_changed(previous, unchanged_but_time):
         await ctx.kube.patch_status(owner.name, new)
     cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
     ctx.metrics.set_managed_bindings(

@@ -101,8 +101,10 @@ def _prune(schema: Schema, value: Any, path: str, dropped: list[str], *, root: b
     keeps_unknown = bool(schema.get("x-kubernetes-preserve-unknown-fields")) or additional is True
     keeps_resource = root or bool(schema.get("x-kubernetes-embedded-resource"))
     for key in list(value):
-        if keeps_resource and key in _RESOURCE_FIELDS and key not in properties:
-            continue  # metadata is the API server's to validate, not the schema's
+        if keeps_resource and key in _RESOURCE_FIELDS and (key == "metadata" or key not in properties):
+            # metadata is the API server's to validate, not the schema's, even when the schema
+            # lists it (a CRD may only constrain metadata.name / generateName).
+            continue
         if key in properties:
             _prune(properties[key], value[key], _child(path, key), dropped)
         elif isinstance(additional, dict):

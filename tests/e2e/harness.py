@@ -1,0 +1,146 @@
+"""The end-to-end harness: the operator as a real `entra-rbac run` process against the sandbox.
+
+`Cluster` wraps the launcher's `Sandbox` (API server + Entra directory on one CA, the CRD and the
+operator's least-privileged RBAC from deploy/ installed) and gives tests what a person at a
+terminal has: kubectl, the official client as cluster admin, the directory file, request counts
+and a deadline-bounded `wait_for`. Nothing here sleeps and hopes: every wait polls a condition.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client
+
+from entra_rbac.sandbox.launcher import Sandbox, kubectl_path
+
+T = TypeVar("T")
+MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def guid(n: int) -> str:
+    """A readable lower-case GUID for test fixtures: guid(1) -> 00000000-0000-0000-0000-000000000001."""
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+class Cluster:
+    def __init__(self, sandbox: Sandbox, log_path: Path) -> None:
+        self.sandbox = sandbox
+        self.log_path = log_path
+        self.api = sandbox.admin_client()
+        self.core = client.CoreV1Api(self.api)
+        self.rbac = client.RbacAuthorizationV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+
+    # --- kubectl and objects ---
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [kubectl_path(), "--kubeconfig", str(self.sandbox.kubeconfig), *args]
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
+        return done
+
+    def apply(self, *documents: Mapping[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(list(documents)), check=check)
+
+    def namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}})
+
+    def egb(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings", name)
+        return found
+
+    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
+        for condition in self.egb(name).get("status", {}).get("conditions") or []:
+            if condition.get("type") == kind:
+                return dict(condition)
+        return {}
+
+    def managed_bindings(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Every managed binding by (kind, namespace, name), as plain dicts."""
+        found: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for item in self.rbac.list_cluster_role_binding(label_selector=MANAGED).items:
+            found[("ClusterRoleBinding", "", item.metadata.name)] = self.api.sanitize_for_serialization(item)
+        for item in self.rbac.list_role_binding_for_all_namespaces(label_selector=MANAGED).items:
+            key = ("RoleBinding", item.metadata.namespace, item.metadata.name)
+            found[key] = self.api.sanitize_for_serialization(item)
+        return found
+
+    def subjects(self, kind: str, namespace: str, name: str) -> list[str]:
+        binding = self.managed_bindings().get((kind, namespace, name))
+        return [s["name"] for s in (binding or {}).get("subjects") or []]
+
+    def can_i(self, verb: str, resource: str, *, user: str, groups: tuple[str, ...] = (), namespace: str = "") -> bool:
+        args = ["auth", "can-i", verb, resource, "--as", user, *[f"--as-group={g}" for g in groups]]
+        if namespace:
+            args += ["-n", namespace]
+        done = self.kubectl(*args, check=False)
+        return done.stdout.strip() == "yes"
+
+    def request_sync(self, name: str) -> None:
+        """The on-demand sync annotation, with a new value each time."""
+        self.kubectl("annotate", "egb", name, "--overwrite", f"entra-rbac.io/sync-requested={time.monotonic_ns()}")
+
+    # --- the directory ---
+    def directory(self, document: Mapping[str, Any]) -> None:
+        self.sandbox.entra.write_directory(dict(document))
+
+    # --- requests ---
+    def operator_writes(self, path: str = r"^/apis/rbac|/status$") -> int:
+        faults = self.sandbox.kube.faults
+        return sum(faults.count(method, path) for method in WRITES)
+
+    # --- waiting ---
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+        """Poll `probe` until it returns something truthy; fail naming `what` and the operator log."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            self.assert_operator_alive()
+            try:
+                last = probe()
+            except client.exceptions.ApiException as error:
+                last = error
+            if last and not isinstance(last, Exception):
+                return last  # type: ignore[no-any-return]
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{self.log_tail()}")
+
+    def wait_ready(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            resource = self.egb(name)
+            condition = self.condition(name)
+            fresh = resource.get("status", {}).get("observedGeneration") == resource["metadata"]["generation"]
+            return condition if fresh and condition.get("status") == "True" else None
+
+        return self.wait_for(f"{name} to be Ready", ready, timeout)
+
+    def wait_reason(self, name: str, reason: str, timeout: float = 30.0) -> dict[str, Any]:
+        return self.wait_for(
+            f"{name} Ready reason {reason}",
+            lambda: (c := self.condition(name)) and c.get("reason") == reason and c,
+            timeout,
+        )
+
+    def assert_operator_alive(self) -> None:
+        process = self.sandbox.process
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the operator exited with {process.returncode}\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return "operator log (tail):\n" + "\n".join(text.splitlines()[-lines:])
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        items = self.core.list_event_for_all_namespaces(field_selector=f"involvedObject.name={name}").items
+        return [self.api.sanitize_for_serialization(e) for e in items]
+
+    def dump(self, name: str) -> str:
+        return json.dumps(self.egb(name).get("status"), indent=2)
