@@ -87,7 +87,9 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
         _make(config, certificate, options)
     if context is not None:
         connector = aiohttp.TCPConnector(ssl=context)
-        options["transport"] = AioHttpTransport(session=aiohttp.ClientSession(connector=connector))
+        # trust_env as azure-core's own session does: HTTPS_PROXY / NO_PROXY still apply.
+        session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        options["transport"] = AioHttpTransport(session=session)
     if kind is CredentialKind.CLIENT_SECRET:
         logger.warning(
             "Using a client secret for Entra: discouraged; prefer workload identity or a certificate",
