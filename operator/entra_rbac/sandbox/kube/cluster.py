@@ -20,6 +20,7 @@ from typing import Any
 
 from . import crds, errors, rbac
 from .errors import FieldError
+from .escalation import check_escalation
 from .known_fields import prune_unknown
 from .patch import apply_patch
 from .resources import Registry, ResourceType
@@ -104,7 +105,7 @@ class Cluster:
         if rtype.has_status and rtype.crd_name is not None:
             obj.pop("status", None)  # the main endpoint ignores status on custom objects
         obj = self._validated(rtype, obj, None, field_validation)
-        self._check_escalation(rtype, obj, user)
+        check_escalation(self.authorizer, rtype, obj, user)
         if dry_run:
             return obj
         return self._commit(rtype, obj)
@@ -200,7 +201,7 @@ class Cluster:
             raise errors.conflict(rtype.plural, name, errors.STALE_OBJECT, rtype.group)
         new = self._merge_server_fields(rtype, old, new, subresource)
         new = self._validated(rtype, new, old, field_validation)
-        self._check_escalation(rtype, new, user)
+        check_escalation(self.authorizer, rtype, new, user)
         if dry_run:
             return new
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
@@ -352,53 +353,6 @@ class Cluster:
             raise errors.invalid(rtype.kind, obj["metadata"].get("name", ""), problems, rtype.group)
         return obj
 
-    def _check_escalation(self, rtype: ResourceType, obj: dict[str, Any], user: rbac.UserInfo) -> None:
-        """Bindings need `bind` on the role or every permission in it; roles need `escalate` or theirs."""
-        if rtype.group != rbac.RBAC:
-            return
-        namespace = obj["metadata"].get("namespace", "")
-        name = obj["metadata"]["name"]
-        if rtype.kind in ("RoleBinding", "ClusterRoleBinding"):
-            ref = obj.get("roleRef") or {}
-            plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
-            bind = rbac.Attributes("bind", rbac.RBAC, plural, "", namespace, ref.get("name", ""))
-            if self.authorizer.allowed(user, bind):
-                return
-            servant = self.authorizer.role_ref_rules(ref, namespace)
-            if servant is None:
-                raise errors.forbidden(
-                    rtype.plural,
-                    name,
-                    f'{_escalating(user)} {plural} "{ref.get("name")}" not found',
-                    rtype.group,
-                )
-        elif rtype.kind in ("Role", "ClusterRole"):
-            escalate = rbac.Attributes("escalate", rbac.RBAC, rtype.plural, "", namespace, name)
-            if self.authorizer.allowed(user, escalate):
-                return
-            servant = list(obj.get("rules") or [])
-            full = [
-                {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-                {"nonResourceURLs": ["*"], "verbs": ["*"]},
-            ]
-            if obj.get("aggregationRule") and rbac.uncovered(
-                self.authorizer.rules_for(user, namespace), full
-            ):
-                # An aggregation rule can gather anything, so it takes full authority (as upstream).
-                why = "must have cluster-admin privileges to use the aggregationRule"
-                raise errors.forbidden(rtype.plural, name, why, rtype.group)
-        else:
-            return
-        missing = rbac.uncovered(self.authorizer.rules_for(user, namespace), servant)
-        if missing:
-            shown = "; ".join(_describe_rule(m) for m in missing[:10])
-            raise errors.forbidden(
-                rtype.plural,
-                name,
-                f"{_escalating(user)}\n{shown}",
-                rtype.group,
-            )
-
     def _commit(
         self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -437,16 +391,3 @@ class Cluster:
 
     def type_for_key(self, key: tuple[str, str]) -> ResourceType | None:
         return next((t for t in self.registry.types() if t.storage_key == key), None)
-
-
-def _escalating(user: rbac.UserInfo) -> str:
-    groups = list(user.groups)
-    return f'user "{user.name}" (groups={groups}) is attempting to grant RBAC permissions not currently held:'
-
-
-def _describe_rule(piece: rbac.Attributes) -> str:
-    if piece.path is not None:
-        return f"{{NonResourceURLs:[{piece.path}], Verbs:[{piece.verb}]}}"
-    resource = f"{piece.resource}/{piece.subresource}" if piece.subresource else piece.resource
-    names = f" ResourceNames:[{piece.name}]" if piece.name else ""
-    return f'{{APIGroups:["{piece.api_group}"], Resources:["{resource}"],{names} Verbs:["{piece.verb}"]}}'
