@@ -214,3 +214,23 @@ async def test_role_existence_checks(adapter: KubeAdapter) -> None:
         "payments": frozenset({"deployer"}),
         "default": frozenset(),
     }
+
+
+async def test_own_writes_are_recognised_and_others_edits_are_not(adapter: KubeAdapter) -> None:
+    created = await adapter.create_binding(binding("ClusterRoleBinding", "egb:team:clusterrole:view"))
+    meta = created["metadata"]
+    assert adapter.is_own_write(meta["uid"], meta["resourceVersion"])
+    # Someone else's edit (a raw call, not through the adapter's write methods) has a new version.
+    edited = await adapter._call(
+        "PATCH",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/egb:team:clusterrole:view",
+        what="edit by hand",
+        body={"subjects": []},
+        content_type="application/merge-patch+json",
+    )
+    assert not adapter.is_own_write(meta["uid"], edited["metadata"]["resourceVersion"])
+    assert not adapter.is_own_write(meta["uid"], None, deleted=True)
+    await adapter.delete_binding(
+        "ClusterRoleBinding", None, meta["name"], uid=meta["uid"], resource_version=None
+    )
+    assert adapter.is_own_write(meta["uid"], None, deleted=True)
