@@ -133,7 +133,8 @@ class EntraDirectory:
 
 
 def _id_key(lookup: GroupLookup) -> str | None:
-    key = lookup.pinned_id or lookup.ref.id
+    """The id to verify: the spec's own id wins over any pin (the spec may have changed)."""
+    key = lookup.ref.id or lookup.pinned_id
     return key.lower() if key else None
 
 
