@@ -49,7 +49,7 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         triggers.tune_kopf(settings, config)
         memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
-        memo.ctx = reconciler.build_context(config, memo.metrics)
+        memo.ctx = reconciler.build_context(config, memo.metrics, instance=memo.instance)
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:

@@ -8,6 +8,7 @@ logic (handlers, triggers) or reconcile logic (reconciler).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,8 @@ def run_operator(
             peering_name=settings.peering_name,
             priority=settings.peering_priority,
             liveness_endpoint=health,
-            memo=kopf.Memo(metrics=prepared.metrics),
+            # instance: the pod name (HOSTNAME), reported on every Event as reportingInstance.
+            memo=kopf.Memo(metrics=prepared.metrics, instance=socket.gethostname()),
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )
