@@ -4,7 +4,8 @@
   `.config(**changes)` a `DirectoryConfig` reaching it (client secret by default, short timeouts),
   `.write(Tenant)` replaces the directory file (`write_directory`), `.fault(...)` injects a fault
   (DESIGN section 8),
-  `.request_times(method, path_regex)` when matching requests arrived (from the sandbox's log).
+  `.request_times(method, path_regex)` when matching requests arrived and `.request_queries(...)`
+  what they asked (from the sandbox's log).
 - `Tenant`: a small builder of directory files with deterministic GUIDs.
 - `Recorder`: a `DirectoryMetrics` that also keeps the time of every attempt and can call a
   hook after each (to change the sandbox between two pages of one read).
@@ -168,13 +169,20 @@ class GraphSandbox:
     def request_times(self, method: str, path: str) -> list[float]:
         """Arrival times (wall clock, from the sandbox's request log) of requests whose path
         matches the regex `path`."""
+        return sorted(float(entry["time"]) for entry in self._log(method, path))
+
+    def request_queries(self, method: str, path: str) -> list[str]:
+        """Raw query strings the sandbox received (inner `$batch` requests included)."""
+        return [str(entry["query"]) for entry in self._log(method, path)]
+
+    def _log(self, method: str, path: str) -> list[dict[str, Any]]:
         response = self._http.get(f"{self.server.url}/_sandbox/requests", params={"log": "true"})
         response.raise_for_status()
-        return sorted(
-            float(entry["time"])
+        return [
+            entry
             for entry in response.json()["log"]
             if entry["method"] == method and re.search(path, entry["path"])
-        )
+        ]
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 
-from entra_rbac.adapters.directory import EntraDirectory
+from entra_rbac.adapters.directory import EntraDirectory, odata
 from entra_rbac.core.entra import GroupLookup
 from entra_rbac.core.models import GroupRef, GroupState
 from tests.integration.directory.conftest import GraphSandbox, Tenant
@@ -45,6 +47,9 @@ async def test_hostile_display_name_matches_only_itself(
     assert resolution.state is GroupState.RESOLVED, resolution.message
     assert resolution.group is not None
     assert resolution.group.display_name == name
+    # The server received exactly the one comparison we meant, literal intact.
+    [query] = graph.request_queries("GET", r"/groups$")
+    assert parse_qs(query)["$filter"] == [odata.name_filter("displayName", name)]
 
 
 @pytest.mark.parametrize("name", ["' or '1' eq '1", "x') or (displayName eq 'Admins", "Admins' or true or '"])
