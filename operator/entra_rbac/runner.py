@@ -8,6 +8,7 @@ logic (handlers, triggers) or reconcile logic (reconciler).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
 from entra_rbac.logsetup import configure_logging
 from entra_rbac.metrics import MetricsServer, OperatorMetrics, start_metrics_server
-from entra_rbac.settings import Settings, load_settings
+from entra_rbac.settings import Settings, load_settings, unknown_variables
 
 log = logging.getLogger("entra_rbac.run")
 
@@ -67,6 +68,8 @@ def run_operator(
         prepared.metrics, settings.metrics_port, address=metrics_address
     )
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    for name in unknown_variables(os.environ):
+        log.warning("Ignored unknown setting %s (see docs/configuration.md)", name)
     log.info(
         "Starting operator",
         extra={

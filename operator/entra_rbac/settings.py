@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -301,6 +302,14 @@ class _FieldProblem(ValueError):
 def env_name(field: str) -> str:
     """The environment variable that sets `field`."""
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`ENTRA_RBAC_*` variables no setting reads: usually a typo that would silently change nothing."""
+    known = {env_name(name) for name in Settings.model_fields}
+    return sorted(
+        name for name in environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    )
 
 
 def load_settings(**overrides: Any) -> Settings:

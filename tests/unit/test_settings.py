@@ -219,3 +219,15 @@ def test_every_field_is_documented_where_declared_and_in_configuration_md() -> N
 
 def test_every_field_has_a_description() -> None:
     assert [name for name, field in Settings.model_fields.items() if not field.description] == []
+
+
+def test_unknown_variables_are_reported_for_typos() -> None:
+    from entra_rbac.settings import unknown_variables
+
+    environ = {
+        "ENTRA_RBAC_REFRESH_INTERVALL": "1m",
+        "ENTRA_RBAC_LOG_FORMAT": "json",
+        "AZURE_CLIENT_ID": "x",
+        "HOME": "/",
+    }
+    assert unknown_variables(environ) == ["ENTRA_RBAC_REFRESH_INTERVALL"]
