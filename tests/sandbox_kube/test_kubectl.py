@@ -220,3 +220,13 @@ def test_validate_warn_drops_unknown_fields_and_prints_the_warning(kubectl: Kube
     assert result.returncode == 0, result.stderr
     assert 'unknown field "dta"' in result.stderr
     assert "dta" not in json.loads(ok(kubectl("get", "configmap", "w", "-o", "json")))
+
+
+def test_secrets_pods_and_deployments_are_served_as_storage(kubectl: Kubectl) -> None:
+    ok(kubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret"))
+    secret = json.loads(ok(kubectl("get", "secret", "creds", "-o", "json")))
+    assert secret["data"] == {"password": "czNjcmV0"}
+    assert ok(kubectl("get", "secrets")).split()[:4] == ["NAME", "TYPE", "DATA", "AGE"]
+    answer = kubectl("auth", "can-i", "list", "pods", "--as", "bob")
+    assert (answer.stdout.strip(), answer.stderr) == ("no", "")
+    assert "No resources found" in kubectl("get", "all").stderr

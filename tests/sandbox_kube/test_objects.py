@@ -161,3 +161,10 @@ def test_unknown_fields_of_built_in_kinds_are_dropped_or_refused_when_strict(
     assert status == 201
     assert "subject" not in created
     assert "colour" not in created["metadata"]
+
+
+def test_secret_string_data_is_merged_into_data(kube_api: client.ApiClient) -> None:
+    body = {"metadata": {"name": "s"}, "stringData": {"user": "alice"}, "data": {"other": "eA=="}}
+    created = core(kube_api).create_namespaced_secret("default", body)
+    assert created.data == {"other": "eA==", "user": "YWxpY2U="}
+    assert created.string_data is None

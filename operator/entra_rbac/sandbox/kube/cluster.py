@@ -11,6 +11,7 @@ request's own authorization happen in the HTTP layer; garbage collection in gc.p
 
 from __future__ import annotations
 
+import base64
 import copy
 import secrets
 import uuid
@@ -335,6 +336,12 @@ class Cluster:
     ) -> dict[str, Any]:
         """Validate (custom objects: also prune and default); unknown fields per `fieldValidation`."""
         problems: list[FieldError]
+        if rtype.kind == "Secret" and obj.get("stringData"):
+            # stringData is write-only: the server merges it into data, base64-encoded.
+            encoded = {
+                k: base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()
+            }
+            obj["data"] = {**(obj.get("data") or {}), **encoded}
         if rtype.crd_name is not None:
             unknown = crds.unknown_fields(rtype, obj)
         else:

@@ -38,6 +38,7 @@ def _kind(fields: str = "", **nested: Any) -> Tree:
 
 KNOWN: dict[tuple[str, str], Tree] = {
     ("", "ConfigMap"): _kind("data binaryData immutable"),
+    ("", "Secret"): _kind("data stringData type immutable"),
     ("", "Namespace"): _kind(spec=_any("finalizers"), status=_any("phase conditions")),
     ("", "ServiceAccount"): _kind(
         "automountServiceAccountToken", secrets=[_OBJECT_REFERENCE], imagePullSecrets=[_any("name")]

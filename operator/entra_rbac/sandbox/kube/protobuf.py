@@ -81,6 +81,13 @@ SCHEMAS: dict[str, dict[int, Field]] = {
         3: ("binaryData", "map:bytes", _S),
         4: ("immutable", "bool", _S),
     },
+    "Secret": {
+        1: ("metadata", "ObjectMeta", _S),
+        2: ("data", "map:bytes", _S),
+        3: ("type", "string", _S),
+        4: ("stringData", "map:string", _S),
+        5: ("immutable", "bool", _S),
+    },
     "Namespace": {1: ("metadata", "ObjectMeta", _S), 2: ("spec", "NamespaceSpec", _S)},
     "NamespaceSpec": {1: ("finalizers", "string", _R)},
     "ServiceAccount": {

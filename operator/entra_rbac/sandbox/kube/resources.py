@@ -94,6 +94,12 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("v1", "ServiceAccount", "serviceaccounts", True, "sa"),
     _builtin("v1", "Event", "events", True, "ev"),
     _builtin("events.k8s.io/v1", "Event", "events", True, "ev"),
+    # Stored, listed and authorized like any object, but nothing runs them (no scheduler, no
+    # controllers): served so that `kubectl auth can-i ... pods` and demos read as on a cluster.
+    _builtin("v1", "Pod", "pods", True, "po", has_status=True, categories=("all",)),
+    _builtin("v1", "Secret", "secrets", True),
+    _builtin("v1", "Service", "services", True, "svc", has_status=True, categories=("all",)),
+    _builtin("apps/v1", "Deployment", "deployments", True, "deploy", has_status=True, categories=("all",)),
     _builtin("rbac.authorization.k8s.io/v1", "Role", "roles", True),
     _builtin("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
     _builtin("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False),

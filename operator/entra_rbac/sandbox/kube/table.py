@@ -102,6 +102,12 @@ _BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
         _AGE,
     ],
+    "Secret": [
+        _NAME,
+        ("Type", "string", 0, lambda o: o.get("type", "Opaque")),
+        ("Data", "integer", 0, lambda o: len(o.get("data") or {})),
+        _AGE,
+    ],
     "ServiceAccount": [_NAME, ("Secrets", "integer", 0, lambda o: len(o.get("secrets") or [])), _AGE],
     "Role": [_NAME, ("Created At", "string", 0, lambda o: o["metadata"].get("creationTimestamp"))],
     "ClusterRole": [_NAME, ("Created At", "string", 0, lambda o: o["metadata"].get("creationTimestamp"))],
