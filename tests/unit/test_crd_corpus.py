@@ -1,0 +1,191 @@
+"""The CRD and the pydantic models give the same verdict on every spec of a corpus, and both
+name the offending field.
+
+The CRD side is what a real API server does with `kubectl apply` (strict field validation):
+the structural schema and its CEL rules, through the sandbox's crd_validation, and unknown
+fields refused. The model side is `EntraGroupBindingSpec.model_validate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from entra_rbac.core.models import EntraGroupBindingSpec, describe_errors, error_path
+from entra_rbac.sandbox.kube.crd_validation import unknown_fields, validate_object
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = yaml.safe_load((ROOT / "crds" / "entragroupbindings.yaml").read_text())
+SCHEMA: dict[str, Any] = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+GUID = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
+VIEW = [{"clusterRole": "view"}]
+
+
+def _guid(n: int) -> str:
+    return f"{n:08x}-0000-4000-8000-000000000000"
+
+
+def _selector(**selector: Any) -> list[dict[str, Any]]:
+    return [{"clusterRole": "view", "namespaceSelector": selector}]
+
+
+def _generated() -> list[dict[str, Any]]:
+    """Size boundaries: the largest valid list or string, and one more."""
+    cases = []
+    sizes: list[tuple[str, int, Any, str]] = [
+        (
+            "groups",
+            100,
+            lambda n: {"groups": [{"id": _guid(i)} for i in range(n)], "clusterRoleBindings": VIEW},
+            "spec.groups",
+        ),
+        (
+            "cluster role bindings",
+            50,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "clusterRoleBindings": [{"clusterRole": f"r{i}"} for i in range(n)],
+            },
+            "spec.clusterRoleBindings",
+        ),
+        (
+            "role bindings",
+            50,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "roleBindings": [{"clusterRole": "view", "namespaces": ["a"]}] * n,
+            },
+            "spec.roleBindings",
+        ),
+        (
+            "namespaces",
+            256,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "roleBindings": [{"role": "r", "namespaces": [f"ns{i}" for i in range(n)]}],
+            },
+            "spec.roleBindings[0].namespaces",
+        ),
+        (
+            "display name length",
+            256,
+            lambda n: {"groups": [{"displayName": "x" * n}], "clusterRoleBindings": VIEW},
+            "spec.groups[0].displayName",
+        ),
+        (
+            "mail nickname length",
+            64,
+            lambda n: {"groups": [{"mailNickname": "x" * n}], "clusterRoleBindings": VIEW},
+            "spec.groups[0].mailNickname",
+        ),
+        (
+            "selector labels",
+            32,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "roleBindings": _selector(matchLabels={f"k{i}": "v" for i in range(n)}),
+            },
+            "spec.roleBindings[0].namespaceSelector.matchLabels",
+        ),
+        (
+            "selector expressions",
+            32,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "roleBindings": _selector(
+                    matchExpressions=[{"key": f"k{i}", "operator": "Exists"} for i in range(n)]
+                ),
+            },
+            "spec.roleBindings[0].namespaceSelector.matchExpressions",
+        ),
+        (
+            "selector values",
+            64,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "roleBindings": _selector(
+                    matchExpressions=[{"key": "k", "operator": "In", "values": [f"v{i}" for i in range(n)]}]
+                ),
+            },
+            "spec.roleBindings[0].namespaceSelector.matchExpressions[0].values",
+        ),
+        (
+            "group prefix length",
+            63,
+            lambda n: {
+                "groups": [{"id": GUID}],
+                "subjects": {"groupPrefix": "p" * n},
+                "clusterRoleBindings": VIEW,
+            },
+            "spec.subjects.groupPrefix",
+        ),
+    ]
+    for what, limit, build, path in sizes:
+        cases.append({"name": f"{what}: {limit} is the most", "valid": True, "spec": build(limit)})
+        cases.append({"name": f"{what}: {limit + 1} is too many", "path": path, "spec": build(limit + 1)})
+    return cases
+
+
+CORPUS: list[dict[str, Any]] = yaml.safe_load(
+    (Path(__file__).parent / "crd_corpus" / "specs.yaml").read_text()
+)
+CASES = CORPUS + _generated()
+
+
+def crd_errors(spec: Any) -> list[tuple[str, str]]:
+    """(field, message) for every cause the API server would give, unknown fields included."""
+    obj = {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "x"},
+        "spec": spec,
+    }
+    _, errors = validate_object(SCHEMA, obj)
+    causes = [(e.field, e.full()) for e in errors if e.field != "<nil>"]
+    return causes + [(path, f'{path}: unknown field "{path}"') for path in unknown_fields(SCHEMA, obj)]
+
+
+def model_errors(spec: Any) -> list[tuple[str, str]]:
+    try:
+        EntraGroupBindingSpec.model_validate(spec)
+    except ValidationError as error:
+        paths = [error_path(tuple(d["loc"])) for d in error.errors()]
+        return list(zip(paths, describe_errors(error), strict=True))
+    return []
+
+
+def _names(path: str, causes: list[tuple[str, str]]) -> bool:
+    # A duplicate list item is named by its index in the CRD (`namespaces[1]`), by the list in pydantic.
+    return any(field == path or field.startswith(path + "[") for field, _ in causes)
+
+
+def test_the_corpus_is_large_enough_and_has_both_verdicts() -> None:
+    valid = [c for c in CASES if c.get("valid")]
+    assert len(CASES) >= 40
+    assert len(valid) >= 15
+    assert len(CASES) - len(valid) >= 25
+    assert len({c["name"] for c in CASES}) == len(CASES), "case names must be unique"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_crd_and_models_agree(case: dict[str, Any]) -> None:
+    from_crd, from_models = crd_errors(case["spec"]), model_errors(case["spec"])
+    if case.get("valid"):
+        assert from_crd == [], from_crd
+        assert from_models == [], from_models
+        return
+    assert from_crd, "the CRD accepted an invalid spec"
+    assert from_models, "the models accepted an invalid spec"
+    assert _names(case["path"], from_crd), from_crd
+    assert _names(case["path"], from_models), from_models
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.get("valid")], ids=lambda c: c["name"])
+def test_every_error_message_names_the_field_and_what_is_wrong(case: dict[str, Any]) -> None:
+    for field, message in crd_errors(case["spec"]) + model_errors(case["spec"]):
+        assert message.startswith(f"{field}: "), message
+        assert len(message) > len(field) + 10, f"says nothing of what is wrong: {message}"
