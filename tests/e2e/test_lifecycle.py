@@ -223,3 +223,38 @@ def test_killed_operator_converges_after_restart(cluster: Cluster) -> None:
     }
     cluster.wait_for("exactly the desired set", lambda: set(cluster.managed_bindings()) == wanted)
     cluster.wait_ready("payments")
+
+
+def test_suspended_resource_leaves_bindings_exactly_as_they_are(cluster: Cluster) -> None:
+    cluster.directory(directory())
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("payments")
+    before = cluster.managed_bindings()
+
+    cluster.apply(binding(suspend=True))
+    cluster.wait_reason("payments", "Suspended")
+    cluster.directory(directory(deleted=True))
+    cluster.request_sync("payments")
+    cluster.wait_for("the sync request handled", lambda: cluster.sandbox.entra.count() > 0)
+    assert cluster.managed_bindings() == before
+
+    cluster.apply(binding(suspend=False))
+    cluster.wait_reason("payments", "GroupNotFound")
+    cluster.wait_for("the revocation after resuming", lambda: RB not in cluster.managed_bindings())
+
+
+def test_fail_closed_after_max_staleness_when_configured(cluster: Cluster) -> None:
+    cluster.sandbox.stop_operator()
+    cluster.sandbox.operator_env["ENTRA_RBAC_MAX_STALENESS"] = "3s"
+    cluster.sandbox.start_operator()
+    cluster.directory(directory())
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("payments")
+
+    cluster.sandbox.entra.add_fault("/v1.0/", status=503, count=-1)
+    cluster.wait_for("every binding revoked after maxStaleness", lambda: not cluster.managed_bindings() or None, timeout=30)
+    condition = cluster.condition("payments")
+    assert condition["reason"] == "DirectoryUnavailable"
+    assert "maxStaleness" in condition["message"]

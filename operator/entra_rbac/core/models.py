@@ -282,6 +282,16 @@ class Condition(_Model):
     last_transition_time: str
 
 
+class RevocationHold(_Model):
+    """A sync held back by the mass-revocation guard (DESIGN section 4)."""
+
+    fingerprint: Annotated[str, StringConstraints(max_length=64)]
+    since: str
+    removed: Annotated[int, Field(ge=0)] | None = None
+    current: Annotated[int, Field(ge=0)] | None = None
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
 class EntraGroupBindingStatus(_Model):
     observed_generation: Count | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
@@ -289,6 +299,7 @@ class EntraGroupBindingStatus(_Model):
     bindings: list[BindingStatus] = Field(default_factory=list, max_length=MAX_BINDINGS)
     summary: Summary = Field(default_factory=Summary)
     last_directory_sync: str | None = None
+    revocation_hold: RevocationHold | None = None
     kopf: dict[str, Any] | None = None  # kopf's own bookkeeping, when it keeps any in status
 
 

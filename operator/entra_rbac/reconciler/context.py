@@ -49,6 +49,8 @@ class Policy:
                 cluster_roles=frozenset(settings.allowed_cluster_roles),
                 roles=frozenset(settings.allowed_roles),
             ),
+            # Retry a failed write (or re-check a held revocation) within one refresh interval.
+            retry_delay=min(10.0, settings.refresh_interval),
         )
 
 

@@ -26,7 +26,7 @@ from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
 from entra_rbac.core.revocation import apply_plan as planned_result
 from entra_rbac.core.revocation import check_revocation
 from entra_rbac.core.status import build_status, status_changed, timestamp
-from entra_rbac.core.subjects import Subject, SubjectSet, build_subjects
+from entra_rbac.core.subjects import Subject, SubjectSet, bound_member_counts, build_subjects
 from entra_rbac.errors import KubeError
 from entra_rbac.reconciler.apply import ApplyResult, apply_plan
 from entra_rbac.reconciler.context import ReconcileContext
@@ -311,7 +311,7 @@ async def _finish(
     """Build the status and write it only if it changed; returns the Ready reason (for metrics)."""
     members = None
     if outcome is not None and spec is not None and spec.subjects.kind is SubjectKind.USER:
-        members = {gid: len(found) for gid, found in outcome.members.items()}
+        members = bound_member_counts(outcome.members)
     new = build_status(
         previous,
         now=now,

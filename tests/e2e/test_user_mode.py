@@ -1,0 +1,106 @@
+"""End to end, user mode: the groups' transitive members become User subjects, named as AKS names them,
+and a membership change in Entra reaches the cluster within a refresh interval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import Cluster, guid
+
+pytestmark = pytest.mark.e2e
+
+TEAM, NESTED = guid(200), guid(201)
+USERS = [
+    {"id": guid(1), "userPrincipalName": "alice@contoso.com", "userType": "Member"},
+    {"id": guid(2), "userPrincipalName": "bob@contoso.com", "userType": "Member"},
+    {"id": guid(3), "userPrincipalName": "carol_fabrikam.com#EXT#@contoso.onmicrosoft.com", "userType": "Guest"},
+    *({"id": guid(10 + i), "userPrincipalName": f"dev{i}@contoso.com", "userType": "Member"} for i in range(6)),
+]
+DEPLOYER_SP = {"id": guid(50), "appId": guid(51), "displayName": "ci-deployer"}
+RB = ("RoleBinding", "payments", "egb:team:clusterrole:edit")
+
+
+def directory(team: list[str], nested: list[str]) -> dict[str, Any]:
+    return {
+        "users": USERS,
+        "servicePrincipals": [DEPLOYER_SP],
+        "groups": [
+            {"id": TEAM, "displayName": "Team", "mailNickname": "team", "securityEnabled": True, "members": team},
+            {"id": NESTED, "displayName": "Nested", "mailNickname": "nested", "securityEnabled": True, "members": nested},
+        ],
+    }
+
+
+def binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "team"},
+        "spec": {
+            "groups": [{"mailNickname": "team"}],
+            "subjects": {"kind": "User"},
+            "roleBindings": [{"clusterRole": "edit", "namespaces": ["payments"]}],
+        },
+    }
+
+
+def test_members_become_users_named_as_aks_names_them(cluster: Cluster) -> None:
+    cluster.directory(directory([guid(1), NESTED, guid(50)], [guid(3)]))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+
+    assert sorted(cluster.subjects(*RB)) == sorted(["alice@contoso.com", guid(3), guid(50)])
+    assert cluster.can_i("create", "configmaps", user="alice@contoso.com", namespace="payments")
+    assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+    assert cluster.egb("team")["status"]["groups"][0]["members"] == 3
+
+
+def test_member_removed_in_entra_loses_access(cluster: Cluster) -> None:
+    cluster.directory(directory([guid(1), guid(2)], []))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+    assert cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+
+    cluster.directory(directory([guid(1)], []))
+    cluster.wait_for("bob's subject removed", lambda: cluster.subjects(*RB) == ["alice@contoso.com"])
+    assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+
+
+def test_mass_revocation_is_held_then_applied_when_seen_again(cluster: Cluster) -> None:
+    everyone = [guid(10 + i) for i in range(6)]
+    cluster.directory(directory(everyone, []))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+
+    cluster.sandbox.kube.faults.reset_requests()
+    cluster.directory(directory(everyone[:1], []))  # 5 of 6 removed: more than half, at least 5
+    held = cluster.wait_reason("team", "RevocationHeld")
+    assert "5 of 6" in held["message"]
+    assert len(cluster.subjects(*RB)) == 6 or cluster.subjects(*RB) == [f"dev0@contoso.com"]
+    # Seen again on a later read (after the hold's re-check delay): applied.
+    cluster.wait_for("the revocation applied", lambda: cluster.subjects(*RB) == ["dev0@contoso.com"])
+    cluster.wait_ready("team")
+
+
+def test_mass_revocation_can_be_confirmed_by_annotation(cluster: Cluster) -> None:
+    everyone = [guid(10 + i) for i in range(6)]
+    cluster.sandbox.stop_operator()
+    cluster.sandbox.operator_env["ENTRA_RBAC_REFRESH_INTERVAL"] = "60s"  # no second read soon
+    cluster.sandbox.start_operator()
+    cluster.directory(directory(everyone, []))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+
+    cluster.directory(directory(everyone[:1], []))
+    cluster.request_sync("team")
+    held = cluster.wait_reason("team", "RevocationHeld")
+    assert len(cluster.subjects(*RB)) == 6
+    fingerprint = held["message"].split("entra-rbac.io/confirm-revocation=")[1].split()[0].rstrip(".,;")
+    cluster.kubectl("annotate", "egb", "team", f"entra-rbac.io/confirm-revocation={fingerprint}")
+    cluster.wait_for("the confirmed revocation", lambda: cluster.subjects(*RB) == ["dev0@contoso.com"])
