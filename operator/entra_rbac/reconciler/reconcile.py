@@ -199,10 +199,10 @@ async def _directory_failed(
     reason = Reason(error.reason)
     message = f"Entra could not be read, bindings are kept unchanged: {error}"
     bindings: Sequence[ObservedBinding] = observed
-    if _stale(owner, previous, now, ctx) and observed:
-        revoke = make_plan(compute_desired(owner, spec, SubjectSet((), ()), []), observed)
-        applied = await apply_plan(ctx.kube, owner, revoke, ())
-        bindings = _after(observed, applied)
+    if _stale(owner, previous, now, ctx):
+        if observed:
+            revoke = make_plan(compute_desired(owner, spec, SubjectSet((), ()), []), observed)
+            bindings = _after(observed, await apply_plan(ctx.kube, owner, revoke, ()))
         message = (
             f"Entra could not be read for longer than maxStaleness "
             f"({ctx.policy.max_staleness:.0f}s), so every binding was revoked: {error}"
