@@ -23,9 +23,16 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     directory = tmp_path / "directory.yaml"
     directory.write_text("{}\n", encoding="utf-8")
     log_path = tmp_path / "operator.log"
-    with log_path.open("w", encoding="utf-8") as log, Sandbox(
-        directory, state_dir=tmp_path / "sandbox", operator=True, operator_env=OPERATOR_ENV, operator_output=log
-    ) as sandbox:
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        Sandbox(
+            directory,
+            state_dir=tmp_path / "sandbox",
+            operator=True,
+            operator_env=OPERATOR_ENV,
+            operator_output=log,
+        ) as sandbox,
+    ):
         cluster = Cluster(sandbox, log_path)
         yield cluster
         cluster.api.close()

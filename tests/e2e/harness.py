@@ -40,9 +40,11 @@ class Cluster:
         self.custom = client.CustomObjectsApi(self.api)
 
     # --- kubectl and objects ---
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         command = [kubectl_path(), "--kubeconfig", str(self.sandbox.kubeconfig), *args]
-        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
         return done
@@ -51,10 +53,18 @@ class Cluster:
         return self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(list(documents)), check=check)
 
     def namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
-        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}})
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": dict(labels or {})},
+            }
+        )
 
     def egb(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings", name)
+        found: dict[str, Any] = self.custom.get_cluster_custom_object(
+            "entra-rbac.io", "v1alpha1", "entragroupbindings", name
+        )
         return found
 
     def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
@@ -77,7 +87,9 @@ class Cluster:
         binding = self.managed_bindings().get((kind, namespace, name))
         return [s["name"] for s in (binding or {}).get("subjects") or []]
 
-    def can_i(self, verb: str, resource: str, *, user: str, groups: tuple[str, ...] = (), namespace: str = "") -> bool:
+    def can_i(
+        self, verb: str, resource: str, *, user: str, groups: tuple[str, ...] = (), namespace: str = ""
+    ) -> bool:
         args = ["auth", "can-i", verb, resource, "--as", user, *[f"--as-group={g}" for g in groups]]
         if namespace:
             args += ["-n", namespace]
@@ -86,7 +98,9 @@ class Cluster:
 
     def request_sync(self, name: str) -> None:
         """The on-demand sync annotation, with a new value each time."""
-        self.kubectl("annotate", "egb", name, "--overwrite", f"entra-rbac.io/sync-requested={time.monotonic_ns()}")
+        self.kubectl(
+            "annotate", "egb", name, "--overwrite", f"entra-rbac.io/sync-requested={time.monotonic_ns()}"
+        )
 
     # --- the directory ---
     def directory(self, document: Mapping[str, Any]) -> None:
@@ -111,7 +125,9 @@ class Cluster:
             if last and not isinstance(last, Exception):
                 return last  # type: ignore[no-any-return]
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{self.log_tail()}")
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{self.log_tail()}"
+        )
 
     def wait_ready(self, name: str, timeout: float = 30.0) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ through the API server (kubectl, SubjectAccessReview via `kubectl auth can-i`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -19,8 +20,16 @@ ALICE = {"id": guid(1), "userPrincipalName": "alice@contoso.com", "userType": "M
 BOB = {"id": guid(2), "userPrincipalName": "bob@contoso.com", "userType": "Member"}
 
 
-def directory(*, name: str = "Payments Developers", members: tuple[str, ...] = (guid(1),), deleted: bool = False) -> dict[str, Any]:
-    group = {"id": PAYMENTS, "displayName": name, "mailNickname": "payments-devs", "securityEnabled": True, "members": list(members)}
+def directory(
+    *, name: str = "Payments Developers", members: tuple[str, ...] = (guid(1),), deleted: bool = False
+) -> dict[str, Any]:
+    group = {
+        "id": PAYMENTS,
+        "displayName": name,
+        "mailNickname": "payments-devs",
+        "securityEnabled": True,
+        "members": list(members),
+    }
     if deleted:
         group["deleted"] = True
     return {"users": [ALICE, BOB], "groups": [group]}
@@ -32,7 +41,12 @@ def binding(name: str = "payments", **spec: Any) -> dict[str, Any]:
         "roleBindings": [{"clusterRole": "edit", "namespaces": ["payments"]}],
     }
     body.update(spec)
-    return {"apiVersion": "entra-rbac.io/v1alpha1", "kind": "EntraGroupBinding", "metadata": {"name": name}, "spec": body}
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": name},
+        "spec": body,
+    }
 
 
 RB = ("RoleBinding", "payments", "egb:payments:clusterrole:edit")
@@ -45,7 +59,9 @@ def test_create_grants_access_through_the_group(cluster: Cluster) -> None:
     cluster.wait_ready("payments")
 
     assert cluster.subjects(*RB) == [PAYMENTS]
-    assert cluster.can_i("create", "configmaps", user="alice@contoso.com", groups=(PAYMENTS,), namespace="payments")
+    assert cluster.can_i(
+        "create", "configmaps", user="alice@contoso.com", groups=(PAYMENTS,), namespace="payments"
+    )
     assert cluster.can_i("list", "pods", user="alice@contoso.com", groups=(PAYMENTS,), namespace="default")
     assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
     status = cluster.egb("payments")["status"]
@@ -75,7 +91,11 @@ def test_display_name_is_resolved_then_pinned(cluster: Cluster) -> None:
 
 def test_selected_namespaces_follow_their_labels(cluster: Cluster) -> None:
     cluster.directory(directory())
-    cluster.apply(binding(roleBindings=[{"clusterRole": "view", "namespaceSelector": {"matchLabels": {"team": "payments"}}}]))
+    cluster.apply(
+        binding(
+            roleBindings=[{"clusterRole": "view", "namespaceSelector": {"matchLabels": {"team": "payments"}}}]
+        )
+    )
     cluster.wait_ready("payments")
     key = ("RoleBinding", "shop", "egb:payments:clusterrole:view")
 
@@ -86,7 +106,9 @@ def test_selected_namespaces_follow_their_labels(cluster: Cluster) -> None:
     # Reserved namespaces are never selected, even when labelled.
     cluster.kubectl("label", "namespace", "kube-system", "team=payments")
     cluster.namespace("shop2", {"team": "payments"})
-    cluster.wait_for("the second namespace", lambda: ("RoleBinding", "shop2", key[2]) in cluster.managed_bindings())
+    cluster.wait_for(
+        "the second namespace", lambda: ("RoleBinding", "shop2", key[2]) in cluster.managed_bindings()
+    )
     assert ("RoleBinding", "kube-system", key[2]) not in cluster.managed_bindings()
 
 
@@ -99,7 +121,8 @@ def test_bindings_changed_or_deleted_by_hand_are_healed(cluster: Cluster) -> Non
     cluster.kubectl("delete", "rolebinding", "-n", "payments", RB[2])
     cluster.wait_for("the deleted binding back", lambda: cluster.subjects(*RB) == [PAYMENTS])
 
-    patch = '[{"op": "add", "path": "/subjects/-", "value": {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory"}}]'
+    mallory = {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory"}
+    patch = json.dumps([{"op": "add", "path": "/subjects/-", "value": mallory}])
     cluster.kubectl("patch", "rolebinding", "-n", "payments", RB[2], "--type=json", "-p", patch)
     cluster.wait_for("the extra subject removed", lambda: cluster.subjects(*RB) == [PAYMENTS])
     assert not cluster.can_i("create", "configmaps", user="mallory", namespace="payments")
@@ -115,9 +138,15 @@ def test_role_change_creates_the_new_binding_before_deleting_the_old(cluster: Cl
     cluster.apply(binding(roleBindings=[{"clusterRole": "view", "namespaces": ["payments"]}]))
     new = ("RoleBinding", "payments", "egb:payments:clusterrole:view")
     cluster.wait_for("only the new binding", lambda: set(cluster.managed_bindings()) == {new})
-    log = [(r.method, r.path) for r in cluster.sandbox.kube.faults.request_log() if r.method in ("POST", "DELETE")]
+    log = [
+        (r.method, r.path)
+        for r in cluster.sandbox.kube.faults.request_log()
+        if r.method in ("POST", "DELETE")
+    ]
     created = log.index(("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings"))
-    deleted = log.index(("DELETE", f"/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings/{RB[2]}"))
+    deleted = log.index(
+        ("DELETE", f"/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings/{RB[2]}")
+    )
     assert created < deleted, log
 
 
@@ -130,7 +159,9 @@ def test_deleted_group_is_revoked_and_restored_group_comes_back(cluster: Cluster
     cluster.directory(directory(deleted=True))
     cluster.wait_reason("payments", "GroupNotFound")
     cluster.wait_for("the binding revoked", lambda: RB not in cluster.managed_bindings())
-    assert not cluster.can_i("create", "configmaps", user="alice@contoso.com", groups=(PAYMENTS,), namespace="payments")
+    assert not cluster.can_i(
+        "create", "configmaps", user="alice@contoso.com", groups=(PAYMENTS,), namespace="payments"
+    )
 
     cluster.directory(directory())
     cluster.wait_ready("payments")
@@ -201,7 +232,9 @@ def test_idle_resync_writes_nothing(cluster: Cluster) -> None:
     synced = cluster.egb("payments")["status"]["lastDirectorySync"]
     cluster.sandbox.kube.faults.reset_requests()
     graph_before = cluster.sandbox.entra.count()
-    cluster.wait_for("three more directory reads", lambda: cluster.sandbox.entra.count() >= graph_before + 3, timeout=20)
+    cluster.wait_for(
+        "three more directory reads", lambda: cluster.sandbox.entra.count() >= graph_before + 3, timeout=20
+    )
     assert cluster.operator_writes(r".*") == 0, cluster.sandbox.kube.faults.counts()
     assert cluster.egb("payments")["status"]["lastDirectorySync"] == synced
 
@@ -254,7 +287,9 @@ def test_fail_closed_after_max_staleness_when_configured(cluster: Cluster) -> No
     cluster.wait_ready("payments")
 
     cluster.sandbox.entra.add_fault("/v1.0/", status=503, count=-1)
-    cluster.wait_for("every binding revoked after maxStaleness", lambda: not cluster.managed_bindings() or None, timeout=30)
+    cluster.wait_for(
+        "every binding revoked after maxStaleness", lambda: not cluster.managed_bindings() or None, timeout=30
+    )
     condition = cluster.condition("payments")
     assert condition["reason"] == "DirectoryUnavailable"
     assert "maxStaleness" in condition["message"]
