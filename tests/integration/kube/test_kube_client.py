@@ -48,3 +48,11 @@ async def test_a_client_from_the_kubeconfig_talks_to_the_api_server(apiserver: A
         assert api.configuration.retries.total == 0  # KubeTransport owns the retry policy
         names = {ns.name for ns in await KubeAdapter(KubeTransport(api)).list_namespaces()}
     assert {"default", "kube-system"} <= names
+
+
+async def test_close_stops_further_calls(apiserver: ApiServerThread) -> None:
+    adapter = KubeAdapter(KubeTransport(build_api_client(str(apiserver.kubeconfig))))
+    assert await adapter.list_namespaces()
+    adapter.close()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        await adapter.list_namespaces()

@@ -1,17 +1,20 @@
 """The operator's view of the Kubernetes API: bindings, namespaces, roles, status, events.
 
-Holds `KubeAdapter`, async methods over `KubeTransport` (each call runs in a worker thread,
-since the official client is synchronous). Objects go in and out as plain manifests (dicts),
-the shape the pure core plans with. Failures are raised as `KubeError` (see `errors` for the
-reasons); nothing is logged and dropped here, and nothing is decided: the reconciler does that.
+Holds `KubeAdapter`, async methods over `KubeTransport` (each call runs in one of the adapter's
+own worker threads, since the official client is synchronous; `close()` stops them). Objects
+go in and out as plain manifests (dicts), the shape the pure core plans with. Failures are
+raised as `KubeError` (see `errors` for the reasons); nothing is logged and dropped here, and
+nothing is decided: the reconciler does that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -40,6 +43,9 @@ EVENT_NAMESPACE = "default"
 PAGE_SIZE = 500
 # Own writes remembered so the watch echo of each can be told from someone else's edit.
 OWN_WRITES_REMEMBERED = 20_000
+# Kubernetes calls in flight at once. Their own threads, not the loop's default executor: that
+# one also resolves host names for aiohttp (Graph), which a backlog of API calls must not delay.
+MAX_CONCURRENT_CALLS = 16
 
 
 def binding_path(kind: BindingKind, namespace: str | None, name: str | None = None) -> str:
@@ -59,8 +65,15 @@ def _where(kind: str, namespace: str | None, name: str) -> str:
 class KubeAdapter:
     """Async access to what the reconciler reads and writes. One instance per operator."""
 
-    def __init__(self, transport: KubeTransport, *, instance: str = OPERATOR_NAME) -> None:
+    def __init__(
+        self,
+        transport: KubeTransport,
+        *,
+        instance: str = OPERATOR_NAME,
+        max_concurrency: int = MAX_CONCURRENT_CALLS,
+    ) -> None:
         self.transport = transport
+        self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kube-api")
         # reportingInstance of Events: which replica wrote them (the pod name in a cluster).
         self.instance = instance
         self._own_writes: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -79,8 +92,14 @@ class KubeAdapter:
         key = (str(uid), "deleted" if deleted else str(resource_version))
         return uid is not None and key in self._own_writes
 
+    def close(self) -> None:
+        """Stop the worker threads and close the client's connections."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.transport.api_client.close()  # type: ignore[no-untyped-call]
+
     async def _call(self, method: str, path: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(self.transport.request, method, path, what=what, **kwargs)
+        call = functools.partial(self.transport.request, method, path, what=what, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _list(
         self, path: str, *, what: str, query: Mapping[str, str] | None = None
