@@ -6,6 +6,8 @@ image never loads them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from entra_rbac import __version__
@@ -34,3 +36,25 @@ def run(kubeconfig: str | None, context: str | None) -> None:
         click.echo(f"entra-rbac: invalid settings: {error}", err=True)
         raise SystemExit(runner.EXIT_INVALID_SETTINGS) from None
     runner.run_operator(prepared)
+
+
+@main.command()
+@click.option(
+    "--directory",
+    "directory",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The sandbox Entra directory (YAML; re-read whenever it changes on disk).",
+)
+@click.option("--port", default=0, show_default=True, help="API server port (0: a free one).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the admin kubeconfig (default: .sandbox/kubeconfig); sandbox.env goes beside it.",
+)
+@click.option("--no-operator", is_flag=True, help="Start the servers only; run `entra-rbac run` yourself.")
+def sandbox(directory: Path, port: int, kubeconfig: Path | None, no_operator: bool) -> None:
+    """Start a local API server, a local Entra directory and the operator (no cluster, no tenant)."""
+    from entra_rbac.sandbox import launcher
+
+    raise SystemExit(launcher.run(directory, port=port, kubeconfig=kubeconfig, operator=not no_operator))
