@@ -8,9 +8,12 @@ fields refused. The model side is `EntraGroupBindingSpec.model_validate`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import celpy
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -189,3 +192,107 @@ def test_every_error_message_names_the_field_and_what_is_wrong(case: dict[str, A
     for field, message in crd_errors(case["spec"]) + model_errors(case["spec"]):
         assert message.startswith(f"{field}: "), message
         assert len(message) > len(field) + 10, f"says nothing of what is wrong: {message}"
+
+
+# The CRD itself: what a real API server requires before it accepts it ---------------------------
+
+
+def _nodes(
+    schema: dict[str, Any], path: str = "", ancestors: tuple[dict[str, Any], ...] = ()
+) -> Iterator[tuple[str, dict[str, Any], tuple[dict[str, Any], ...]]]:
+    yield path, schema, ancestors
+    for name, child in (schema.get("properties") or {}).items():
+        yield from _nodes(child, f"{path}.{name}", (*ancestors, schema))
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _nodes(schema["additionalProperties"], f"{path}.*", (*ancestors, schema))
+    if isinstance(schema.get("items"), dict):
+        yield from _nodes(schema["items"], f"{path}[]", (*ancestors, schema))
+
+
+NODES = list(_nodes(SCHEMA))
+
+
+def test_the_schema_is_structural() -> None:
+    for path, node, _ in NODES:
+        untyped_ok = node.get("x-kubernetes-int-or-string") or node.get(
+            "x-kubernetes-preserve-unknown-fields"
+        )
+        assert node.get("type") or untyped_ok, f"{path}: every node needs a type"
+        assert not (node.get("properties") and "additionalProperties" in node), (
+            f"{path}: properties or additionalProperties"
+        )
+        assert set(node.get("required") or []) <= set(node.get("properties") or {}), (
+            f"{path}: required names a missing field"
+        )
+        if path == ".metadata":
+            assert node == {"type": "object"}, "metadata may only be typed (or restrict name/generateName)"
+        if node.get("x-kubernetes-list-type") == "map":
+            assert set(node["x-kubernetes-list-map-keys"]) <= set(node["items"].get("required") or [])
+
+
+def _bounded(node: dict[str, Any]) -> bool:
+    kind = node.get("type")
+    if kind == "array":
+        return "maxItems" in node
+    if kind == "string":
+        return "maxLength" in node or "enum" in node
+    if kind == "object" and "additionalProperties" in node:
+        return "maxProperties" in node
+    return True
+
+
+def test_every_list_string_and_map_a_cel_rule_touches_is_bounded() -> None:
+    # The API server estimates each rule's worst-case cost from these bounds and refuses a CRD
+    # whose rules could cost too much; unbounded lists above a rule multiply its cost too.
+    # has(self.x) costs the same whatever x holds.
+    ruled = [(p, n, a) for p, n, a in NODES if n.get("x-kubernetes-validations")]
+    assert len(ruled) >= 6
+    for path, node, ancestors in ruled:
+        for rule in node["x-kubernetes-validations"]:
+            touched = [node] + [
+                child
+                for name, child in (node.get("properties") or {}).items()
+                if re.search(rf"(?<!has\()\bself\.{name}\b", rule["rule"])
+            ]
+            for schema in touched + [a for a in ancestors if a.get("type") == "array"]:
+                assert _bounded(schema), f"{path}: rule {rule['rule']!r} touches an unbounded value"
+
+
+def test_every_cel_rule_compiles() -> None:
+    environment = celpy.Environment()
+    for _, node, _ in NODES:
+        for rule in node.get("x-kubernetes-validations") or []:
+            environment.compile(rule["rule"])
+
+
+def test_every_default_is_valid_for_its_own_schema() -> None:
+    for path, node, _ in NODES:
+        if "default" in node:
+            _, errors = validate_object({"type": "object", "properties": {"v": node}}, {"v": node["default"]})
+            assert [e.full() for e in errors] == [], path
+
+
+def test_names_subresources_and_printer_columns() -> None:
+    spec = CRD["spec"]
+    version = spec["versions"][0]
+    assert (spec["scope"], spec["names"]["shortNames"], spec["names"]["categories"]) == (
+        "Cluster",
+        ["egb"],
+        ["entra"],
+    )
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert [n for n, c in columns.items() if not c.get("priority")] == [
+        "Ready",
+        "Groups",
+        "Bindings",
+        "Subjects",
+        "Age",
+    ]
+    assert columns["Message"]["priority"] == 1
+    known = {p for p, _, _ in NODES}
+    for column in columns.values():
+        field = re.sub(r"\[\?\(.*\)\]", "[]", column["jsonPath"])
+        assert field in known or field.startswith(".metadata."), (
+            f"{column['name']}: {field} is not in the schema"
+        )
