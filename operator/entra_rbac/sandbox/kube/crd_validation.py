@@ -9,7 +9,7 @@ object with a list of causes (`FieldError`) for a 422 `Invalid`. Also `unknown_f
 (those the API server checks), `x-kubernetes-int-or-string`, `x-kubernetes-preserve-unknown-fields`,
 `x-kubernetes-embedded-resource`, `x-kubernetes-list-type` set/map duplicates, `allOf`/`anyOf`/
 `oneOf`/`not`, and CEL `x-kubernetes-validations` (crd_cel.py, incl. `oldSelf` transition rules
-on objects and maps).
+on objects and maps). Formats live in crd_formats.py.
 
 Causes are worded as apiextensions-apiserver words them: the field path as `spec.groups[0].id`,
 the kube-openapi detail (`spec.groups[0].id in body should match '^...'`) and the
@@ -25,16 +25,13 @@ schema is structural (the CRD's own validation does that).
 
 from __future__ import annotations
 
-import base64
 import copy
-import ipaddress
 import math
 import re
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from . import crd_cel
+from . import crd_cel, crd_formats
 from .errors import FieldError
 
 Schema = dict[str, Any]
@@ -300,7 +297,7 @@ def _string_errors(schema: Schema, value: str, path: str, name: str) -> list[Fie
             FieldError(path, "FieldValueInvalid", f"{name} in body should match '{pattern}'", value)
         )
     fmt = schema.get("format")
-    if fmt in _FORMATS and not _FORMATS[fmt](value):
+    if isinstance(fmt, str) and not crd_formats.conforms(fmt, value):
         detail = f'{name} in body must be of type {fmt}: "{value}"'
         errors.append(FieldError(path, "FieldValueTypeInvalid", detail, value))
     return errors
@@ -409,70 +406,3 @@ def _combinator_errors(schema: Schema, value: Any, path: str, name: str) -> list
             FieldError(path, "FieldValueInvalid", f"{name} in body must not validate the schema (not)", value)
         )
     return errors
-
-
-# Formats the API server checks (apiextensions' strfmt registry); others are accepted as is.
-
-
-def _is_date_time(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return False
-    return "T" in text.upper() or " " in text
-
-
-def _is_date(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == 10
-
-
-def _is_byte(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_ip(version: int) -> Any:
-    def check(text: str) -> bool:
-        try:
-            return ipaddress.ip_address(text).version == version
-        except ValueError:
-            return False
-
-    return check
-
-
-def _is_cidr(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return "/" in text
-
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_HOSTNAME = re.compile(
-    r"^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*\.?$"
-)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_DURATION = re.compile(r"^[-+]?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d|w))+$")
-
-_FORMATS: dict[str, Any] = {
-    "date-time": _is_date_time,
-    "datetime": _is_date_time,
-    "date": _is_date,
-    "byte": _is_byte,
-    "ipv4": _is_ip(4),
-    "ipv6": _is_ip(6),
-    "cidr": _is_cidr,
-    "uuid": lambda text: bool(_UUID.match(text)),
-    "hostname": lambda text: len(text) <= 253 and bool(_HOSTNAME.match(text)),
-    "email": lambda text: bool(_EMAIL.match(text)),
-    "duration": lambda text: bool(_DURATION.match(text)),
-}
