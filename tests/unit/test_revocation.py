@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, compute_desired
 from entra_rbac.core.entra import DirectoryMember, MemberType
-from entra_rbac.core.plan import make_plan
-from entra_rbac.core.revocation import check_revocation, is_mass_revocation, removed_subjects
+from entra_rbac.core.plan import ObservedBinding, make_plan
+from entra_rbac.core.revocation import (
+    after_plan,
+    apply_plan,
+    check_revocation,
+    is_mass_revocation,
+    removed_subjects,
+)
 from entra_rbac.core.subjects import Subject, build_subjects
 from tests.unit.core_builders import G1, OWNER, UID, resolved, spec
 
@@ -98,3 +105,23 @@ def test_foreign_bindings_do_not_count_as_the_owners_subjects() -> None:
         obj["metadata"]["ownerReferences"][0]["uid"] = "someone-else"
     check = check_revocation(actual, make_plan(desired_with([]), actual, UID), UID)
     assert (check.current, check.held) == (0, False)
+
+
+def test_after_plan_keeps_untouched_bindings_and_agrees_with_apply_plan() -> None:
+    actual = [ObservedBinding.from_manifest(m) for m in cluster_with(users(3))]
+    plan = make_plan(desired_with(users(4)), actual, UID)
+    assert [a.verb.value for a in plan.actions] == ["patch", "patch"]
+    after = after_plan(actual, plan)
+    assert [o.subjects for o in after] == [
+        ObservedBinding.from_manifest(m).subjects for m in apply_plan(actual, plan)
+    ]
+    assert len(after[0].subjects) == 4
+    unchanged = make_plan(desired_with(users(3)), actual, UID)
+    assert all(a is b for a, b in zip(after_plan(actual, unchanged), actual, strict=True))
+
+
+def test_apply_plan_leaves_its_input_unchanged() -> None:
+    actual = cluster_with(users(3))
+    snapshot = copy.deepcopy(actual)
+    apply_plan(actual, make_plan(desired_with(users(1)), actual, UID))
+    assert actual == snapshot

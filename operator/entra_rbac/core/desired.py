@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 from entra_rbac.constants import (
@@ -177,7 +178,7 @@ def build_binding(
         namespace=namespace,
         name=binding_name(owner.name, role_kind, role),
         role_ref=RoleRef(role_kind, role),
-        subjects=tuple(sorted(set(subject_set.subjects))),
+        subjects=_sorted_unique(subject_set.subjects),
         labels=owner_labels(owner.uid),
         annotations={
             OWNER_NAME_ANNOTATION: owner.name,
@@ -239,19 +240,28 @@ def compute_desired(
                 problems.append(problem)
             targets.append((rb.role_kind, rb.role_name, namespace))
 
+    # Sorted once here: build_binding then finds them in order (thousands in user mode).
+    subjects = tuple(sorted(set(subject_set.subjects)))
+    sorted_set = SubjectSet(subjects, subject_set.group_ids)
     bindings: dict[BindingKey, Binding] = {}
-    if subject_set.subjects:
+    if subjects:
         for role_kind, role, target in targets:
-            binding = build_binding(owner, role_kind, role, target, subject_set)
+            binding = build_binding(owner, role_kind, role, target, sorted_set)
             bindings[binding.key] = binding
     return DesiredState(
         owner=owner,
         bindings=tuple(bindings[key] for key in sorted(bindings)),
         problems=sort_problems(problems),
-        subjects=tuple(sorted(set(subject_set.subjects))),
+        subjects=subjects,
         group_ids=subject_set.group_ids,
         frozen_namespaces=frozen,
     )
+
+
+def _sorted_unique(subjects: tuple[Subject, ...]) -> tuple[Subject, ...]:
+    if all(a < b for a, b in pairwise(subjects)):
+        return subjects
+    return tuple(sorted(set(subjects)))
 
 
 def _namespaces_of(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RBAC_GROUP
 from entra_rbac.core.desired import Binding, BindingKey, BindingKind, DesiredState, RoleRef
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.core.subjects import Subject
@@ -56,14 +56,14 @@ class ObservedBinding:
             raise ValueError(f"{obj.get('kind')} {meta.get('name')!r} is not a {kind}")
         role_ref = obj.get("roleRef") or {}
         raw_subjects = list(obj.get("subjects") or ())
-        subjects = tuple(Subject.from_manifest(s) for s in raw_subjects)
+        subjects = tuple(map(Subject.from_manifest, raw_subjects))
         return cls(
             kind=kind,
             namespace=namespace if kind == "RoleBinding" else None,
             name=str(meta.get("name", "")),
             role_ref=RoleRef(str(role_ref.get("kind", "")), str(role_ref.get("name", ""))),
             subjects=subjects,
-            canonical_subjects=[dict(s) for s in raw_subjects] == [s.to_manifest() for s in subjects],
+            canonical_subjects=all(map(_is_canonical, raw_subjects)),
             labels=dict(meta.get("labels") or {}),
             annotations=dict(meta.get("annotations") or {}),
             owner_references=tuple(meta.get("ownerReferences") or ()),
@@ -76,6 +76,24 @@ class ObservedBinding:
         return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and any(
             ref.get("controller") is True and ref.get("uid") == owner_uid for ref in self.owner_references
         )
+
+
+def _is_canonical(subject: Mapping[str, Any]) -> bool:
+    """Exactly what we write for a subject: kind, apiGroup rbac.authorization.k8s.io, name."""
+    return (
+        len(subject) == 3
+        and subject.get("apiGroup") == RBAC_GROUP
+        and "kind" in subject
+        and "name" in subject
+    )
+
+
+def binding_key(obj: Mapping[str, Any]) -> BindingKey:
+    """(kind, namespace or "", name) of an API object, without parsing the rest of it."""
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    kind = obj.get("kind") or ("RoleBinding" if namespace else "ClusterRoleBinding")
+    return (str(kind), namespace, str(meta.get("name", "")))
 
 
 class Verb(StrEnum):

@@ -1,84 +1,122 @@
-"""The mass-revocation guard (DESIGN section 4) and the simulation it rests on.
+"""The mass-revocation guard (DESIGN section 4) and the plan simulation it rests on.
 
-Holds `apply_plan` (what the bindings would be once a plan succeeded), `removed_subjects` and
-`check_revocation`. Pure: deciding whether to hold is here; remembering that a plan was already
-held once (to release it on the next agreeing read) and reading the confirming annotation are
-the reconciler's.
+Holds `apply_plan` / `after_plan` (what the bindings are once a plan succeeded), `removed_subjects`
+and `check_revocation`. Pure: deciding whether to hold is here; remembering that a plan was
+already held once (to release it on the next agreeing read) and reading the confirming
+annotation are the reconciler's.
+
+The simulations share unchanged objects with their inputs instead of copying them (a resource in
+user mode may hold thousands of subjects in each of hundreds of bindings): treat results as
+read-only.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from entra_rbac.constants import CONFIRM_REVOCATION_ANNOTATION
-from entra_rbac.core.plan import ObservedBinding, Plan, Verb
+from entra_rbac.core.desired import BindingKey
+from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, binding_key
 from entra_rbac.core.subjects import Subject
 
 DEFAULT_MAX_SHARE = 0.5
 DEFAULT_MIN_COUNT = 5
 
-
-def _manifest(item: Mapping[str, Any] | ObservedBinding) -> dict[str, Any]:
-    if isinstance(item, ObservedBinding):
-        metadata: dict[str, Any] = {
-            "name": item.name,
-            "labels": dict(item.labels),
-            "annotations": dict(item.annotations),
-            "ownerReferences": [dict(r) for r in item.owner_references],
-        }
-        if item.namespace:
-            metadata["namespace"] = item.namespace
-        return {
-            "kind": item.kind,
-            "metadata": metadata,
-            "roleRef": {"kind": item.role_ref.kind, "name": item.role_ref.name},
-            "subjects": [s.to_manifest() for s in item.subjects],
-        }
-    return copy.deepcopy(dict(item))
+Item = Mapping[str, Any] | ObservedBinding
 
 
-def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    """RFC 7386 JSON merge patch, in place (null deletes a key; lists are replaced)."""
+def _as_manifest(item: Item) -> Mapping[str, Any]:
+    if not isinstance(item, ObservedBinding):
+        return item
+    metadata: dict[str, Any] = {
+        "name": item.name,
+        "labels": dict(item.labels),
+        "annotations": dict(item.annotations),
+        "ownerReferences": [dict(r) for r in item.owner_references],
+    }
+    if item.namespace:
+        metadata["namespace"] = item.namespace
+    if item.uid:
+        metadata["uid"] = item.uid
+    if item.resource_version:
+        metadata["resourceVersion"] = item.resource_version
+    return {
+        "kind": item.kind,
+        "metadata": metadata,
+        "roleRef": item.role_ref.to_manifest(),
+        "subjects": [s.to_manifest() for s in item.subjects],
+    }
+
+
+def _merged(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge patch as a new object (null deletes a key; lists are replaced)."""
+    result = dict(target)
     for key, value in patch.items():
         if value is None:
-            target.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merged(result[key], value)
         else:
-            target[key] = copy.deepcopy(value)
+            result[key] = value
+    return result
 
 
-def apply_plan(actual: Iterable[Mapping[str, Any] | ObservedBinding], plan: Plan) -> list[dict[str, Any]]:
-    """The bindings after every action of `plan` succeeded (server-set fields aside)."""
-    objects = {ObservedBinding.from_manifest(m).key: m for m in map(_manifest, actual)}
+def _written(action: Action, before: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The object at the action's name once it succeeded (None: no object)."""
+    if action.verb in (Verb.CREATE, Verb.REPLACE):
+        return action.manifest
+    if action.verb is Verb.PATCH and action.patch is not None and before is not None:
+        metadata = {k: v for k, v in (action.patch.get("metadata") or {}).items() if k != "resourceVersion"}
+        return _merged(before, {**action.patch, "metadata": metadata})
+    return None if action.verb is Verb.DELETE else before
+
+
+def apply_plan(actual: Iterable[Item], plan: Plan) -> list[Mapping[str, Any]]:
+    """The bindings (as manifests, sorted by key) after every action of `plan` succeeded."""
+    objects: dict[BindingKey, Mapping[str, Any]] = {}
+    for item in actual:
+        manifest = _as_manifest(item)
+        objects[binding_key(manifest)] = manifest
     for action in plan.actions:
-        if action.verb in (Verb.CREATE, Verb.REPLACE) and action.manifest is not None:
-            objects[action.key] = copy.deepcopy(dict(action.manifest))
-        elif action.verb is Verb.PATCH and action.patch is not None:
-            patch = copy.deepcopy(dict(action.patch))
-            patch.get("metadata", {}).pop("resourceVersion", None)
-            _merge(objects[action.key], patch)
-        elif action.verb is Verb.DELETE:
+        written = _written(action, objects.get(action.key))
+        if written is None:
             objects.pop(action.key, None)
+        else:
+            objects[action.key] = written
     return [objects[key] for key in sorted(objects)]
 
 
-def owned_subjects(actual: Iterable[Mapping[str, Any] | ObservedBinding], owner_uid: str) -> set[Subject]:
+def after_plan(observed: Iterable[ObservedBinding], plan: Plan) -> list[ObservedBinding]:
+    """Like `apply_plan` for observed bindings: untouched ones are returned as they are, so the
+    status of a large resource is built without converting every binding back and forth."""
+    objects = {o.key: o for o in observed}
+    for action in plan.actions:
+        before = objects.get(action.key)
+        written = _written(action, _as_manifest(before) if before is not None else None)
+        if written is None:
+            objects.pop(action.key, None)
+        else:
+            objects[action.key] = ObservedBinding.from_manifest(written)
+    return [objects[key] for key in sorted(objects)]
+
+
+def owned_subjects(actual: Iterable[Item], owner_uid: str) -> set[Subject]:
     """The distinct subjects of every binding owned by `owner_uid`."""
-    observed = (ObservedBinding.from_manifest(m) for m in map(_manifest, actual))
-    return {s for o in observed if o.owned_by(owner_uid) for s in o.subjects}
+    return {s for o in map(_observed, actual) if o.owned_by(owner_uid) for s in o.subjects}
 
 
-def removed_subjects(
-    actual: Iterable[Mapping[str, Any] | ObservedBinding], plan: Plan, owner_uid: str
-) -> tuple[Subject, ...]:
+def _observed(item: Item) -> ObservedBinding:
+    return item if isinstance(item, ObservedBinding) else ObservedBinding.from_manifest(item)
+
+
+def removed_subjects(actual: Iterable[Item], plan: Plan, owner_uid: str) -> tuple[Subject, ...]:
     """Subjects that hold some binding of this owner now and none once the plan is applied."""
-    current = list(actual)
-    after = owned_subjects(apply_plan(current, plan), owner_uid)
-    return tuple(sorted(owned_subjects(current, owner_uid) - after))
+    observed: Sequence[ObservedBinding] = [_observed(a) for a in actual]
+    before = owned_subjects(observed, owner_uid)
+    after = owned_subjects(after_plan(observed, plan), owner_uid)
+    return tuple(sorted(before - after))
 
 
 @dataclass(frozen=True)
@@ -92,7 +130,7 @@ class RevocationCheck:
 
 
 def check_revocation(
-    actual: Iterable[Mapping[str, Any] | ObservedBinding],
+    actual: Iterable[Item],
     plan: Plan,
     owner_uid: str,
     *,
@@ -101,9 +139,9 @@ def check_revocation(
 ) -> RevocationCheck:
     """Held when the plan would remove more than `max_share` of the owner's current distinct
     subjects AND at least `min_count` of them (so small groups can still shrink freely)."""
-    current_list = list(actual)
-    current = len(owned_subjects(current_list, owner_uid))
-    removed = removed_subjects(current_list, plan, owner_uid)
+    observed = [_observed(a) for a in actual]
+    current = len(owned_subjects(observed, owner_uid))
+    removed = removed_subjects(observed, plan, owner_uid)
     held = is_mass_revocation(current, len(removed), max_share=max_share, min_count=min_count)
     message = ""
     if held:
