@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from entra_rbac.core.models import LabelSelector
 from entra_rbac.core.selectors import selector_matches
+from entra_rbac.sandbox.kube.selectors import matches_labels, structured_selector
 
 
 def expr(key: str, operator: str, *values: str) -> dict[str, Any]:
@@ -53,3 +56,29 @@ def test_empty_selector_matches_everything_as_in_kubernetes() -> None:
     empty = LabelSelector.model_construct(match_labels={}, match_expressions=[])
     assert selector_matches(empty, {}) is True
     assert selector_matches(empty, {"any": "thing"}) is True
+
+
+# --- the same verdicts as an independent implementation (the sandbox API server's) -----------
+
+_keys = st.sampled_from(["team", "env", "example.com/tier"])
+_values = st.sampled_from(["", "a", "b", "prod"])
+_expressions = st.one_of(
+    st.builds(expr, _keys, st.sampled_from(["In", "NotIn"]), _values, _values),
+    st.builds(expr, _keys, st.sampled_from(["Exists", "DoesNotExist"])),
+)
+_selectors = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchLabels": st.dictionaries(_keys, _values, max_size=2),
+        "matchExpressions": st.lists(_expressions, max_size=3),
+    },
+).filter(lambda s: bool(s.get("matchLabels") or s.get("matchExpressions")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_selectors, st.dictionaries(_keys, _values, max_size=3))
+def test_selector_agrees_with_the_sandbox_api_servers_matcher(
+    selector: dict[str, Any], labels: dict[str, str]
+) -> None:
+    expected = matches_labels(structured_selector(selector), labels)
+    assert selector_matches(LabelSelector.model_validate(selector), labels) is expected
