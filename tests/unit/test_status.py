@@ -171,7 +171,7 @@ def test_messages_name_the_field_and_count_the_other_problems() -> None:
         Problem(Reason.GROUP_NOT_FOUND, "no group has displayName 'Ops'", "spec.groups[1]"),
     ]
     ready, stalled = status(problems=problems)["conditions"]
-    assert ready["message"] == "spec.groups[1]: no group has displayName 'Ops' (and 1 more problems)"
+    assert ready["message"] == "spec.groups[1]: no group has displayName 'Ops' (and 1 more problem)"
     assert stalled["message"] == (
         "spec.groups[1]: no group has displayName 'Ops'; "
         "spec.roleBindings[0].namespaces: namespace 'gone' does not exist"
@@ -254,3 +254,11 @@ def test_a_role_name_at_the_length_limit_still_fits_the_status_schema() -> None:
 def test_resolutions_must_match_the_spec_groups_one_to_one() -> None:
     with pytest.raises(ValueError, match=r"1 resolutions for 2 spec\.groups entries"):
         status(resolutions=RESOLUTIONS[:1])
+
+
+@pytest.mark.parametrize(
+    ("count", "suffix"), [(1, ""), (2, " (and 1 more problem)"), (3, " (and 2 more problems)")]
+)
+def test_ready_message_counts_the_problems_it_does_not_show(count: int, suffix: str) -> None:
+    problems = [Problem(Reason.NAMESPACE_NOT_FOUND, f"namespace 'n{i}' does not exist") for i in range(count)]
+    assert status(problems=problems)["conditions"][0]["message"] == "namespace 'n0' does not exist" + suffix

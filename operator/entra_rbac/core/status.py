@@ -138,7 +138,8 @@ def _listing(problems: Sequence[Problem]) -> str:
 
 def _ready_message(problems: Sequence[Problem], counts: Mapping[str, Any], group_count: int) -> str:
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        others = len(problems) - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
         return _bounded(problems[0].text() + more)
     return (
         f"{counts['bindings']} bindings ({counts['clusterRoleBindings']} cluster-wide, "
@@ -175,7 +176,7 @@ def build_conditions(
     transient = [p for p in ordered if p.reason in TRANSIENT]
     if suspended:
         message = "spec.suspend is true: bindings are left exactly as they are; set it to false to resume"
-        return [_condition(READY, False, Reason.SUSPENDED, message, generation)]
+        return [_condition(READY, False, Reason.SUSPENDED.value, message, generation)]
     if ordered:
         ready_reason = ordered[0].reason.value
     elif reconciling:
