@@ -16,6 +16,8 @@ from typing import Any
 import celpy
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from entra_rbac.core.models import EntraGroupBindingSpec, describe_errors, error_path
@@ -296,3 +298,81 @@ def test_names_subresources_and_printer_columns() -> None:
         assert field in known or field.startswith(".metadata."), (
             f"{column['name']}: {field} is not in the schema"
         )
+
+
+# Fuzzing: specs assembled from valid and invalid pieces get the same verdict from both ---------
+
+_OPTIONAL = st.just(None)  # None: the field is left out
+_strings = st.sampled_from(
+    ["", "a", "Payments Developers", "payments-devs", "UPPER", "a b", "a/b", "system:x", "x" * 64, "é"]
+)
+_group = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from([GUID, GUID.upper(), "x", _guid(7)]),
+        "displayName": _strings,
+        "mailNickname": _strings,
+    },
+)
+_requirement = st.fixed_dictionaries(
+    {
+        "key": st.sampled_from(["team", "example.com/team", "-bad", ""]),
+        "operator": st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist", "Equals"]),
+    },
+    optional={"values": st.lists(st.sampled_from(["a", "", "b c", "prod"]), max_size=3)},
+)
+_selector_strategy = st.fixed_dictionaries(
+    {},
+    optional={
+        "matchLabels": st.dictionaries(
+            st.sampled_from(["team", "tier"]), st.sampled_from(["a", "", "a b", "x" * 64]), max_size=2
+        ),
+        "matchExpressions": st.lists(_requirement, max_size=2),
+    },
+)
+_role_binding = st.fixed_dictionaries(
+    {},
+    optional={
+        "clusterRole": st.sampled_from(["edit", "", "a/b"]),
+        "role": st.sampled_from(["deployer", "a%b"]),
+        "namespaces": st.lists(st.sampled_from(["payments", "Payments", "a", "a"]), max_size=3),
+        "namespaceSelector": _selector_strategy,
+    },
+)
+_wild_spec = st.fixed_dictionaries(
+    {},
+    optional={
+        "groups": st.lists(_group, max_size=3),
+        "subjects": st.fixed_dictionaries(
+            {},
+            optional={
+                "kind": st.sampled_from(["Group", "User", "user"]),
+                "groupPrefix": _strings,
+                "userPrefix": _strings,
+            },
+        ),
+        "clusterRoleBindings": st.lists(
+            st.fixed_dictionaries({}, optional={"clusterRole": st.sampled_from(["view", "view", "a/b"])}),
+            max_size=2,
+        ),
+        "roleBindings": st.lists(_role_binding, max_size=2),
+        "suspend": st.sampled_from([True, False, None, "yes", 0]),
+    },
+)
+# Mostly valid: one valid group and target, then a few fields from the wild strategy on top.
+_near_valid_spec = st.builds(
+    lambda base, extra, keys: {**base, **{k: v for k, v in extra.items() if k in keys}},
+    st.just({"groups": [{"id": GUID}], "clusterRoleBindings": [{"clusterRole": "view"}]}),
+    _wild_spec,
+    st.sets(
+        st.sampled_from(["groups", "subjects", "clusterRoleBindings", "roleBindings", "suspend"]), max_size=2
+    ),
+)
+_spec = st.one_of(_near_valid_spec, _wild_spec)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=_spec)
+def test_crd_and_models_agree_on_generated_specs(spec: dict[str, Any]) -> None:
+    from_crd, from_models = crd_errors(spec), model_errors(spec)
+    assert bool(from_crd) == bool(from_models), (from_crd, from_models)

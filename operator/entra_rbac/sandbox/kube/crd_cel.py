@@ -31,10 +31,14 @@ _OLD_SELF = re.compile(r"\boldSelf\b")
 _ROOT_METADATA_FIELDS = ("name", "generateName")
 
 
+# One environment for every rule, made at import: making one raises the interpreter's recursion
+# limit (celpy needs it for deep expressions), which is better done once than mid-request.
+_ENVIRONMENT = celpy.Environment()
+
+
 @lru_cache(maxsize=1024)
 def _program(expression: str) -> celpy.Runner:
-    environment = celpy.Environment()
-    return environment.program(environment.compile(expression))
+    return _ENVIRONMENT.program(_ENVIRONMENT.compile(expression))
 
 
 def _run(expression: str, activation: dict[str, Any]) -> Any:
