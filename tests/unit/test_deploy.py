@@ -44,36 +44,16 @@ def _kubectl() -> str:
     return found
 
 
-CRD = ROOT / "crds" / "entragroupbindings.yaml"
-# Stands in for the EntraGroupBinding CRD while it is written in parallel, so that everything else
-# in deploy/ is still checked; the test that requires the real CRD skips meanwhile.
-PLACEHOLDER_CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: entragroupbindings.entra-rbac.io}
-spec:
-  group: entra-rbac.io
-  scope: Cluster
-  names: {kind: EntraGroupBinding, plural: entragroupbindings}
-  versions:
-    - {name: v1alpha1, served: true, storage: true,
-       schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-"""
-
-
 def _render(workdir: Path, *, standby: bool) -> list[Obj]:
-    """`kubectl kustomize deploy/`, on the tree itself or (placeholder CRD, standby) on a copy."""
+    """`kubectl kustomize deploy/`, on the tree itself or, with the standby enabled, on a copy."""
     root = ROOT
-    if standby or not CRD.exists():
+    if standby:
         root = workdir
         shutil.copytree(ROOT / "deploy", root / "deploy")
         shutil.copytree(ROOT / "crds", root / "crds")
-        if not CRD.exists():
-            (root / "crds" / CRD.name).write_text(PLACEHOLDER_CRD)
-        if standby:
-            # What docs/deployment.md tells users to do: uncomment the component.
-            with (root / "deploy" / "kustomization.yaml").open("a") as kustomization:
-                kustomization.write("components:\n  - standby\n")
+        # What docs/deployment.md tells users to do: uncomment the component.
+        with (root / "deploy" / "kustomization.yaml").open("a") as kustomization:
+            kustomization.write("components:\n  - standby\n")
     result = subprocess.run(
         [_kubectl(), "kustomize", str(root / "deploy")],
         capture_output=True,
@@ -164,8 +144,6 @@ def _bind_names(objects: list[Obj], resource: str) -> set[str]:
 
 
 def test_deploy_renders_every_part_of_the_install(rendered: list[Obj]) -> None:
-    if not CRD.exists():
-        pytest.skip("crds/entragroupbindings.yaml is not there yet (rendered with a placeholder)")
     kinds_and_names = {(o["kind"], o["metadata"]["name"]) for o in rendered}
     expected = {
         ("Namespace", NAMESPACE),
