@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from entra_rbac.constants import MANAGED_BY_LABEL, OWNER_UID_LABEL
@@ -97,3 +99,13 @@ def test_owner_labels_select_exactly_one_owner() -> None:
 )
 def test_binding_name_validator_follows_rbac_path_segment_rules(name: str, valid: bool) -> None:
     assert is_valid_binding_name(name) is valid
+
+
+def test_no_two_resource_role_pairs_share_a_name_exhaustively_over_a_small_alphabet() -> None:
+    # Every role up to 6 characters over {a, :} against resources that differ only slightly:
+    # ':' inside role names never lets one (resource, kind, role) pose as another.
+    roles = ["".join(p) for n in range(1, 7) for p in itertools.product("a:", repeat=n)]
+    resources = ["a", "aa", "a.a", "a-a", "a" * 240]
+    inputs = [(r, k, role) for r in resources for k in ("ClusterRole", "Role") for role in roles]
+    names = {binding_name(r, k, role) for r, k, role in inputs}  # type: ignore[arg-type]
+    assert len(names) == len(inputs)
