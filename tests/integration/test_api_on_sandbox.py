@@ -100,3 +100,11 @@ def test_get_shows_the_printer_columns(installed: Kubectl) -> None:
     header = ok(installed("get", "egb", "-o", "wide")).splitlines()[0].split()
     assert header == ["NAME", "READY", "GROUPS", "BINDINGS", "SUBJECTS", "AGE", "SUSPENDED", "MESSAGE"]
     assert ok(installed("get", "entra", "-o", "name")) == "entragroupbinding.entra-rbac.io/auditors\n"
+
+
+def test_unknown_fields_are_refused_as_kubectl_validates_strictly(installed: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "typo.json"
+    manifest.write_text(_egb({"groups": [{"displayName": "x"}], "clusterRoles": ["view"]}))
+    result = installed("apply", "-f", str(manifest))
+    assert result.returncode != 0
+    assert 'unknown field "spec.clusterRoles"' in result.stderr, result.stderr
