@@ -37,6 +37,8 @@ log = logging.getLogger("entra_rbac.triggers")
 # Re-evaluations started by one namespace event run at most this many at a time, so a namespace
 # matched by hundreds of resources does not open hundreds of API calls at once.
 FAN_OUT = 8
+# Where kopf keeps its per-handler progress and last-handled configuration (annotations).
+KOPF_STATE_PREFIX = f"operator.{GROUP}"
 
 
 @dataclass(frozen=True)
@@ -266,10 +268,13 @@ def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
     """Every kopf setting we change, in one place, each with its reason."""
     # kopf's own marks live under our API group, not kopf.zalando.org: an auditor sees one owner.
     operator.persistence.finalizer = f"{GROUP}/finalizer"
-    # Progress in annotations, not in .status: status is ours (kstatus conditions) alone.
-    operator.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    # Progress in annotations, not in .status: status is ours (kstatus conditions) alone. Under a
+    # sub-domain, never `entra-rbac.io/` itself: kopf hides every annotation under its storage
+    # prefix from change detection, which would hide sync-requested and confirm-revocation too.
+    # (Not `kopf.`-prefixed either: kopf does not mark such prefixes as its own.)
+    operator.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_STATE_PREFIX)
     operator.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
     )
     # The audit trail is the reconciler's own Events; kopf's "Handler succeeded" info Events
     # would bury it. Its warnings and errors (a handler failing) still become Events.

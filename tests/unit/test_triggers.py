@@ -227,8 +227,8 @@ def test_kopf_is_tuned_under_our_api_group(peering_name: str | None, standalone:
     )
     assert operator.persistence.finalizer == "entra-rbac.io/finalizer"
     assert isinstance(operator.persistence.progress_storage, kopf.AnnotationsProgressStorage)
-    assert operator.persistence.progress_storage.prefix == "entra-rbac.io"
-    assert operator.persistence.diffbase_storage.prefix == "entra-rbac.io"
+    assert operator.persistence.progress_storage.prefix == "operator.entra-rbac.io"
+    assert operator.persistence.diffbase_storage.prefix == "operator.entra-rbac.io"
     assert operator.peering.standalone is standalone
     assert operator.peering.clusterwide is True
     if peering_name:
@@ -263,3 +263,28 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
     assert not any("<locals>" in handler_id for handler_id in ids)
     timers = [h for h in registry._spawning.get_all_handlers() if h.id == "refresh"]
     assert timers[0].interval == 120
+
+
+def test_our_own_annotations_stay_visible_to_kopfs_change_detection() -> None:
+    """kopf drops annotations under its storage prefix from the essence it diffs; ours must stay."""
+    operator = kopf.OperatorSettings()
+    triggers.tune_kopf(operator, SETTINGS)
+    body = kopf.Body(
+        {
+            "metadata": {
+                "name": "team",
+                "annotations": {
+                    "entra-rbac.io/sync-requested": "1",
+                    "entra-rbac.io/confirm-revocation": "abc",
+                    "operator.entra-rbac.io/kopf-managed": "yes",
+                    "operator.entra-rbac.io/reconcile": "{}",
+                },
+            },
+            "spec": {},
+        }
+    )
+    essence = operator.persistence.diffbase_storage.build(body=body)
+    assert essence["metadata"]["annotations"] == {
+        "entra-rbac.io/sync-requested": "1",
+        "entra-rbac.io/confirm-revocation": "abc",
+    }

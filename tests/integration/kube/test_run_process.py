@@ -133,7 +133,9 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
     current = await adapter.get_resource("payments")
     assert current is not None
     assert "entra-rbac.io/finalizer" in current["metadata"].get("finalizers", [])
-    assert not any(key.startswith("kopf.zalando.org") for key in current["metadata"].get("annotations", {}))
+    annotations = current["metadata"].get("annotations", {})
+    assert not any(key.startswith("kopf.zalando.org") for key in annotations)
+    assert "operator.entra-rbac.io/kopf-managed" in annotations
 
     process: subprocess.Popen[bytes] = operator_process["process"]
     process.send_signal(signal.SIGTERM)
