@@ -74,8 +74,11 @@ def evaluate(
     errors: list[FieldError] = []
     for rule in rules:
         expression = rule["rule"]
-        if _OLD_SELF.search(expression) and old is None and not rule.get("optionalOldSelf"):
-            continue  # a transition rule only runs on updates that have an old value
+        if _OLD_SELF.search(expression) and old is None:
+            # A transition rule runs only on updates that have an old value. (With
+            # optionalOldSelf the API server would run it with oldSelf unset; celpy has no
+            # optional types, so those rules are skipped on creation here.)
+            continue
         outcome = _run(expression, activation)
         if isinstance(outcome, Exception):
             errors.append(FieldError(path, "FieldValueInvalid", f"{expression}: {outcome}", kind))
