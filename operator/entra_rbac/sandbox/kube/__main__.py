@@ -16,7 +16,8 @@ from .server import ApiServer
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m entra_rbac.sandbox.kube", description=__doc__)
+    description = "Run the sandbox Kubernetes API server on loopback until interrupted."
+    parser = argparse.ArgumentParser(prog="python -m entra_rbac.sandbox.kube", description=description)
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
     parser.add_argument(
         "--kubeconfig", type=Path, default=Path("sandbox/kubeconfig"), help="where to write it"
