@@ -110,7 +110,7 @@ class ApiHandler:
 
     def _non_resource(self, request: web.Request, user: UserInfo) -> web.Response:
         path = request.path.rstrip("/") or "/"
-        verb = request.method.lower()
+        verb = "get" if request.method == "HEAD" else request.method.lower()
         if not self.cluster.authorizer.allowed(user, Attributes(verb=verb, path=request.path)):
             raise errors.ApiError(
                 403,
