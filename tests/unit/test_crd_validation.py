@@ -1,13 +1,16 @@
 """The sandbox's custom-object validation words its causes as the real API server does, and
-prunes, defaults and evaluates CEL as it does."""
+prunes, defaults and evaluates CEL as it does. Causes are rendered here as apimachinery renders
+field errors, so these tests pin the real server's text whatever errors.py does with it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from entra_rbac.sandbox.kube.crd_validation import unknown_fields, validate_object
+from entra_rbac.sandbox.kube.errors import FieldError
 
 Schema = dict[str, Any]
 
@@ -25,10 +28,39 @@ def _object(spec: Any) -> dict[str, Any]:
     }
 
 
+def _go(value: Any) -> str:
+    """A bad value as k8s.io/apimachinery's field.Error prints it (%q for strings, %v for numbers)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)  # maps print as Go structs there; JSON here
+
+
+_TYPES = {
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueTypeInvalid": "Invalid value",
+    "FieldValueNotSupported": "Unsupported value",
+    "FieldValueDuplicate": "Duplicate value",
+    "FieldValueTooMany": "Too many",
+    "FieldValueRequired": "Required value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueTooLong": "Too long",
+}
+
+
+def render(error: FieldError) -> str:
+    """The cause as the real API server prints it (field.Error.Error()): what the sandbox must say."""
+    text = _TYPES[error.reason]
+    if error.reason not in ("FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong"):
+        text += f": {_go(error.value)}"
+    return f"{error.field}: {text}: {error.detail}" if error.detail else f"{error.field}: {text}"
+
+
 def causes(spec_schema: Schema, spec: Any, old_spec: Any = None) -> list[str]:
     old = _object(old_spec) if old_spec is not None else None
     _, errors = validate_object(_root(spec_schema), _object(spec), old)
-    return [e.full() for e in errors]
+    return [render(e) for e in errors]
 
 
 def reasons(spec_schema: Schema, spec: Any) -> list[tuple[str, str]]:
@@ -42,7 +74,7 @@ def _props(**properties: Schema) -> Schema:
 
 GUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 NOT_CHECKED = (
-    "<nil>: Invalid value: 'null': some validation rules were not checked because the object was invalid; "
+    '<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; '
     "correct the existing errors to complete validation"
 )
 
@@ -53,13 +85,13 @@ NOT_CHECKED = (
         (
             _props(id={"type": "string", "pattern": GUID}),
             {"id": "x"},
-            "spec.id: Invalid value: 'x': spec.id in body should match '" + GUID + "'",
+            'spec.id: Invalid value: "x": spec.id in body should match \'' + GUID + "'",
         ),
         ({**_props(a={"type": "string"}), "required": ["a"]}, {}, "spec.a: Required value"),
         (
             _props(k={"type": "string", "enum": ["Group", "User"]}),
             {"k": "Foo"},
-            'spec.k: Unsupported value: \'Foo\': supported values: "Group", "User"',
+            'spec.k: Unsupported value: "Foo": supported values: "Group", "User"',
         ),
         (
             _props(l={"type": "array", "maxItems": 2, "items": {"type": "string"}}),
@@ -79,12 +111,12 @@ NOT_CHECKED = (
         (
             _props(s={"type": "string", "minLength": 2}),
             {"s": "a"},
-            "spec.s: Invalid value: 'a': spec.s in body should be at least 2 chars long",
+            'spec.s: Invalid value: "a": spec.s in body should be at least 2 chars long',
         ),
         (
             _props(b={"type": "boolean"}),
             {"b": "yes"},
-            "spec.b: Invalid value: 'string': spec.b in body must be of type boolean: \"string\"",
+            'spec.b: Invalid value: "string": spec.b in body must be of type boolean: "string"',
         ),
         (
             _props(n={"type": "integer", "minimum": 0}),
@@ -104,7 +136,7 @@ NOT_CHECKED = (
         (
             _props(n={"type": "integer"}),
             {"n": 1.5},
-            "spec.n: Invalid value: 'number': spec.n in body must be of type integer: \"number\"",
+            'spec.n: Invalid value: "number": spec.n in body must be of type integer: "number"',
         ),
         (
             _props(m={"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string"}}),
@@ -124,18 +156,18 @@ NOT_CHECKED = (
         (
             _props(t={"type": "string", "format": "date-time"}),
             {"t": "yesterday"},
-            "spec.t: Invalid value: 'yesterday': spec.t in body must be of type date-time: \"yesterday\"",
+            'spec.t: Invalid value: "yesterday": spec.t in body must be of type date-time: "yesterday"',
         ),
         (
             _props(v={"x-kubernetes-int-or-string": True}),
             {"v": True},
-            "spec.v: Invalid value: 'boolean': spec.v in body must be of type integer,string: \"boolean\"",
+            'spec.v: Invalid value: "boolean": spec.v in body must be of type integer,string: "boolean"',
         ),
         (_props(s={"type": "string"}), {"s": None, "t": 1}, None),
         (
             _props(l={"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}),
             {"l": ["a", "b", "a"]},
-            "spec.l[2]: Duplicate value: 'a'",
+            'spec.l[2]: Duplicate value: "a"',
         ),
         (
             _props(
@@ -147,7 +179,7 @@ NOT_CHECKED = (
                 }
             ),
             {"l": [{"name": "a", "v": 1}, {"name": "a", "v": 2}]},
-            "spec.l[1]: Duplicate value: {'name': 'a'}",
+            'spec.l[1]: Duplicate value: {"name": "a"}',
         ),
         (
             _props(
@@ -158,17 +190,17 @@ NOT_CHECKED = (
                 }
             ),
             {"v": "xy"},
-            "spec.v: Invalid value: 'xy': spec.v in body must not validate the schema (not)",
+            'spec.v: Invalid value: "xy": spec.v in body must not validate the schema (not)',
         ),
         (
             _props(s={"type": "string", "oneOf": [{"minLength": 1}, {"maxLength": 3}]}),
             {"s": "ab"},
-            "spec.s: Invalid value: 'ab': spec.s in body must validate one and only one schema (oneOf)",
+            'spec.s: Invalid value: "ab": spec.s in body must validate one and only one schema (oneOf)',
         ),
         (
             _props(s={"type": "string", "anyOf": [{"pattern": "^a"}, {"pattern": "^b"}]}),
             {"s": "c"},
-            "spec.s: Invalid value: 'c': spec.s in body must validate at least one schema (anyOf)",
+            'spec.s: Invalid value: "c": spec.s in body must validate at least one schema (anyOf)',
         ),
         (
             _props(s={"type": "string", "allOf": [{"maxLength": 1}]}),
@@ -194,13 +226,13 @@ def test_schema_failures_are_worded_as_the_api_server_words_them(
         (
             {"rule": "self.a != 7", "message": "a must not be 7"},
             {"a": 7},
-            "spec: Invalid value: 'object': a must not be 7",
+            'spec: Invalid value: "object": a must not be 7',
         ),
-        ({"rule": "self.a != 7"}, {"a": 7}, "spec: Invalid value: 'object': failed rule: self.a != 7"),
+        ({"rule": "self.a != 7"}, {"a": 7}, 'spec: Invalid value: "object": failed rule: self.a != 7'),
         (
             {"rule": "self.a != 7", "messageExpression": "'a is ' + string(self.a)"},
             {"a": 7},
-            "spec: Invalid value: 'object': a is 7",
+            'spec: Invalid value: "object": a is 7',
         ),
         (
             {"rule": "self.a != 7", "fieldPath": ".a", "reason": "FieldValueForbidden", "message": "no"},
@@ -215,22 +247,22 @@ def test_schema_failures_are_worded_as_the_api_server_words_them(
         (
             {"rule": "[has(self.a), has(self.b)].exists_one(x, x)", "message": "one"},
             {"a": 1, "b": "x"},
-            "spec: Invalid value: 'object': one",
+            'spec: Invalid value: "object": one',
         ),
         (
             {"rule": "!self.b.startsWith('system:')", "message": "no system"},
             {"b": "system:x"},
-            "spec: Invalid value: 'object': no system",
+            'spec: Invalid value: "object": no system',
         ),
         (
             {"rule": "self.b.matches('^[a-z]+$')", "message": "lower"},
             {"b": "ABC"},
-            "spec: Invalid value: 'object': lower",
+            'spec: Invalid value: "object": lower',
         ),
         (
             {"rule": "self.l.all(x, x > 0) && size(self.l) < 3", "message": "positive"},
             {"l": [1, -1]},
-            "spec: Invalid value: 'object': positive",
+            'spec: Invalid value: "object": positive',
         ),
     ],
     ids=lambda v: v["rule"][:30] if isinstance(v, dict) and "rule" in v else "",
@@ -267,8 +299,8 @@ def test_cel_rules_still_run_after_a_pattern_error() -> None:
         "x-kubernetes-validations": [{"rule": "self.a > 1", "message": "small"}],
     }
     assert causes(schema, {"a": 1, "s": "y"}) == [
-        "spec.s: Invalid value: 'y': spec.s in body should match '^x$'",
-        "spec: Invalid value: 'object': small",
+        "spec.s: Invalid value: \"y\": spec.s in body should match '^x$'",
+        'spec: Invalid value: "object": small',
     ]
 
 
@@ -279,7 +311,7 @@ def test_transition_rules_run_only_on_updates() -> None:
     }
     assert causes(schema, {"a": "new"}) == []
     assert causes(schema, {"a": "new"}, old_spec={"a": "old"}) == [
-        "spec: Invalid value: 'object': a is immutable"
+        'spec: Invalid value: "object": a is immutable'
     ]
     assert causes(schema, {"a": "same"}, old_spec={"a": "same"}) == []
 
@@ -290,7 +322,7 @@ def test_rules_in_list_items_name_the_item() -> None:
         "x-kubernetes-validations": [{"rule": "self.a > 0", "message": "pos"}],
     }
     schema = _props(l={"type": "array", "items": item})
-    assert causes(schema, {"l": [{"a": 1}, {"a": 0}]}) == ["spec.l[1]: Invalid value: 'object': pos"]
+    assert causes(schema, {"l": [{"a": 1}, {"a": 0}]}) == ['spec.l[1]: Invalid value: "object": pos']
 
 
 def test_unknown_fields_are_pruned_and_reported_but_metadata_is_kept() -> None:
