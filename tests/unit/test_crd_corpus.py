@@ -237,7 +237,7 @@ def _bounded(node: dict[str, Any]) -> bool:
     if kind == "array":
         return "maxItems" in node
     if kind == "string":
-        return "maxLength" in node or "enum" in node
+        return "maxLength" in node  # the cost estimator does not read enum
     if kind == "object" and "additionalProperties" in node:
         return "maxProperties" in node
     return True
