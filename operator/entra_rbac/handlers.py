@@ -51,6 +51,10 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
         memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
         memo.ctx = reconciler.build_context(config, memo.metrics, instance=memo.instance)
 
+    @kopf.on.probe(id="seconds_since_verified_directory_read", registry=registry)
+    def directory_freshness(memo: kopf.Memo, **_: Any) -> float:
+        return triggers.directory_freshness(memo)
+
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo.ctx.aclose()

@@ -30,6 +30,7 @@ from entra_rbac.constants import (
 )
 from entra_rbac.core.models import LabelSelector
 from entra_rbac.core.selectors import selector_matches
+from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
 
 log = logging.getLogger("entra_rbac.triggers")
@@ -251,6 +252,12 @@ async def _reconcile_all(entries: list[ResourceEntry], memo: Any, *, why: str) -
             "Reconcile failed; its timer retries",
             extra={"resource": name, "trigger": why, "error": str(error)},
         )
+
+
+def directory_freshness(memo: Any) -> float:
+    """For /healthz: seconds since the directory was last verified (informational, never fails)."""
+    metrics: OperatorMetrics = memo.metrics
+    return round(metrics.seconds_since_verified_read(), 1)
 
 
 def timer_delay(interval: float) -> Callable[..., float]:

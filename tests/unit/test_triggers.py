@@ -259,6 +259,7 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
         "startup",
         "cleanup",
         "login",
+        "seconds_since_verified_directory_read",
     } <= ids, ids
     assert not any("<locals>" in handler_id for handler_id in ids)
     timers = [h for h in registry._spawning.get_all_handlers() if h.id == "refresh"]

@@ -106,7 +106,8 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
     await adapter._call(
         "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", what="CRD", body=egb_crd_manifest()
     )
-    wait_for(lambda: http_get(operator_process["health"]), what="the liveness endpoint")
+    _, health = wait_for(lambda: http_get(operator_process["health"]), what="the liveness endpoint")
+    assert "seconds_since_verified_directory_read" in json.loads(health)
     resource = {
         "apiVersion": "entra-rbac.io/v1alpha1",
         "kind": "EntraGroupBinding",
