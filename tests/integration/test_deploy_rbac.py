@@ -1,9 +1,9 @@
-"""The RBAC in deploy/, applied with kubectl to the sandbox API server and exercised as the operator.
+"""The install in deploy/, applied with `kubectl apply -k` to the sandbox API server, used as the operator.
 
 Proves against a real authorizer (with Kubernetes' escalation check) what docs/deployment.md
 claims: the operator's ServiceAccount can create bindings to the allowlisted roles only, and
-cannot read Secrets or write roles. The Deployment and Service are not applied (the sandbox serves
-no workloads); tests/unit/test_deploy.py checks those.
+cannot read Secrets or write roles. The sandbox stores the Deployment but runs no pods;
+tests/unit/test_deploy.py checks the pod spec.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 ROOT = Path(__file__).resolve().parents[2]
-RBAC_FILES = ["namespace.yaml", "serviceaccount.yaml", "clusterrole.yaml", "bind-allowlist.yaml"]
 OPERATOR = "system:serviceaccount:entra-rbac-system:entra-rbac-operator"
 OPERATOR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:entra-rbac-system")
 NAMESPACE = "payments"
@@ -34,9 +33,8 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 def operator_rbac(
     kube_api: client.ApiClient, kubectl: Kubectl, kube_api_as: Callable[..., client.ApiClient]
 ) -> client.RbacAuthorizationV1Api:
-    """deploy/'s RBAC applied by the admin, plus a team namespace with two Roles; the operator's API."""
-    args = [arg for name in RBAC_FILES for arg in ("-f", str(ROOT / "deploy" / name))]
-    applied = kubectl("apply", *args)
+    """`kubectl apply -k deploy/` by the admin, plus a team namespace with two Roles; the operator's API."""
+    applied = kubectl("apply", "-k", str(ROOT / "deploy"))
     assert applied.returncode == 0, applied.stderr
     client.CoreV1Api(kube_api).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
@@ -102,7 +100,7 @@ def test_operator_manages_and_deletes_its_bindings(operator_rbac: client.RbacAut
 @pytest.mark.parametrize(
     "forbidden",
     [
-        # (Secrets: the sandbox serves none; tests/unit/test_deploy.py checks the rules for them.)
+        pytest.param(lambda core, rbac: core.list_secret_for_all_namespaces(), id="list-secrets"),
         pytest.param(
             lambda core, rbac: core.list_service_account_for_all_namespaces(), id="list-serviceaccounts"
         ),
@@ -124,3 +122,11 @@ def test_operator_is_refused_everything_else(
 ) -> None:
     core = client.CoreV1Api(operator_rbac.api_client)
     assert _status_of(lambda: forbidden(core, operator_rbac)) == 403
+
+
+def test_applying_the_install_again_changes_nothing(operator_rbac: object, kubectl: Kubectl) -> None:
+    again = kubectl("apply", "-k", str(ROOT / "deploy"))
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.strip().splitlines()
+    assert lines
+    assert all(line.endswith(" unchanged") for line in lines), again.stdout
