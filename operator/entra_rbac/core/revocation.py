@@ -141,7 +141,10 @@ def check_revocation(
     subjects AND at least `min_count` of them (so small groups can still shrink freely)."""
     observed = [_observed(a) for a in actual]
     current = len(owned_subjects(observed, owner_uid))
-    removed = removed_subjects(observed, plan, owner_uid)
+    # Only an action that takes a subject out of some binding can revoke anyone: an idle or
+    # purely additive plan needs no simulation.
+    removing = any(action.removed for action in plan.actions)
+    removed = removed_subjects(observed, plan, owner_uid) if removing else ()
     held = is_mass_revocation(current, len(removed), max_share=max_share, min_count=min_count)
     message = ""
     if held:
