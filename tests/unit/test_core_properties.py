@@ -18,7 +18,7 @@ from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, Owner, compute_
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name, is_valid_binding_name, is_valid_label_value, label_value
 from entra_rbac.core.plan import ObservedBinding, Verb, make_plan
-from entra_rbac.core.revocation import apply_plan
+from entra_rbac.core.revocation import apply_plan, check_revocation, owned_subjects
 from entra_rbac.core.subjects import build_subjects
 from tests.unit.core_builders import G1, G2, G3, OTHER_UID, UID, resolved
 
@@ -208,3 +208,16 @@ def test_generated_bindings_are_valid_and_creates_come_before_deletes(
         assert ALLOWED.allows(binding.role_ref.kind, binding.role_ref.name)
     verbs = [a.verb for a in make_plan(want, [], UID).actions]
     assert verbs == [Verb.CREATE] * len(want.bindings)
+
+
+@PROFILE
+@given(specs(), group_sets, namespace_lists, clusters())
+def test_the_guard_counts_exactly_the_subjects_that_lose_every_binding(
+    spec: EntraGroupBindingSpec, group_ids: list[str], nss: list[NamespaceInfo], actual: list[dict[str, Any]]
+) -> None:
+    plan = make_plan(desired(spec, group_ids, nss), actual, UID)
+    before = owned_subjects(actual, UID)
+    after = owned_subjects(apply_plan(actual, plan), UID)
+    check = check_revocation(actual, plan, UID)
+    assert set(check.removed) == before - after
+    assert check.current == len(before)
