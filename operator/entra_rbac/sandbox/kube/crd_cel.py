@@ -14,6 +14,7 @@ every list and string a rule touches bounded in the CRD instead), or import the 
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any
@@ -67,24 +68,43 @@ def evaluate(
     rules = schema.get("x-kubernetes-validations") or []
     if not rules:
         return []
-    activation = {"self": json_to_cel(_visible(value, root))}
-    if old is not None:
-        activation["oldSelf"] = json_to_cel(_visible(old, root))
+    self_json = _canonical(_visible(value, root))
+    old_json = _canonical(_visible(old, root)) if old is not None else None
     kind = schema.get("type") or "object"
     errors: list[FieldError] = []
     for rule in rules:
         expression = rule["rule"]
-        if _OLD_SELF.search(expression) and old is None:
+        transition = bool(_OLD_SELF.search(expression))
+        if transition and old_json is None:
             # A transition rule runs only on updates that have an old value. (With
             # optionalOldSelf the API server would run it with oldSelf unset; celpy has no
             # optional types, so those rules are skipped on creation here.)
             continue
-        outcome = _run(expression, activation)
+        outcome = _outcome(expression, self_json, old_json if transition else None)
         if isinstance(outcome, Exception):
             errors.append(FieldError(path, "FieldValueInvalid", f"{expression}: {outcome}", kind))
         elif outcome is not True and outcome != BoolType(True):
+            activation = _activation(self_json, old_json)
             errors.append(_failure(rule, activation, _with_field_path(path, rule.get("fieldPath")), kind))
     return errors
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _activation(self_json: str, old_json: str | None) -> dict[str, Any]:
+    activation = {"self": json_to_cel(json.loads(self_json))}
+    if old_json is not None:
+        activation["oldSelf"] = json_to_cel(json.loads(old_json))
+    return activation
+
+
+# celpy interprets a rule in about a millisecond, and the sandbox validates the same values over
+# and over (every status write re-validates the spec), so outcomes are kept by rule and value.
+@lru_cache(maxsize=8192)
+def _outcome(expression: str, self_json: str, old_json: str | None) -> Any:
+    return _run(expression, _activation(self_json, old_json))
 
 
 def _failure(rule: dict[str, Any], activation: dict[str, Any], path: str, kind: str) -> FieldError:
