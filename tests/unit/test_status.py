@@ -262,3 +262,12 @@ def test_resolutions_must_match_the_spec_groups_one_to_one() -> None:
 def test_ready_message_counts_the_problems_it_does_not_show(count: int, suffix: str) -> None:
     problems = [Problem(Reason.NAMESPACE_NOT_FOUND, f"namespace 'n{i}' does not exist") for i in range(count)]
     assert status(problems=problems)["conditions"][0]["message"] == "namespace 'n0' does not exist" + suffix
+
+
+def test_a_newer_directory_sync_alone_can_be_ignored_so_idle_resyncs_write_nothing() -> None:
+    first = status(directory_synced_at=NOW)
+    idle = status(first, now=LATER, directory_synced_at=LATER)
+    assert status_changed(first, idle)
+    assert not status_changed(first, idle, ignoring=("lastDirectorySync",))
+    changed = status(first, now=LATER, directory_synced_at=LATER, problems=[Problem(Reason.CONFLICT, "x")])
+    assert status_changed(first, changed, ignoring=("lastDirectorySync",))

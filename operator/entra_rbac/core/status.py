@@ -9,7 +9,7 @@ keeps its `lastTransitionTime` while its status does not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -265,8 +265,14 @@ def build_status(
     }
 
 
-def status_changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+def status_changed(
+    previous: Mapping[str, Any] | None, new: Mapping[str, Any], *, ignoring: Collection[str] = ()
+) -> bool:
     """Whether writing `new` would change anything. Only the keys we write count: others that
-    live in status (e.g. kopf's own) are neither compared nor touched by a merge patch."""
+    live in status (e.g. kopf's own) are neither compared nor touched by a merge patch.
+
+    `ignoring` names keys whose change alone is no reason to write, e.g. `("lastDirectorySync",)`
+    so that an idle resync, which verifies the directory but changes nothing else, writes nothing.
+    """
     before = previous or {}
-    return any(before.get(key) != value for key, value in new.items())
+    return any(before.get(key) != value for key, value in new.items() if key not in ignoring)
