@@ -31,6 +31,8 @@ EGB = (GROUP, VERSION, PLURAL)
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 SYNC_FIELD = ("metadata", "annotations", SYNC_REQUESTED_ANNOTATION)
 CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
+# Run for every namespace or managed-binding event in the cluster; their success is not news.
+PER_EVENT_HANDLERS = ("namespace_event", "binding_event")
 
 
 def register(registry: kopf.OperatorRegistry, config: Settings) -> None:

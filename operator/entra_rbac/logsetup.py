@@ -114,6 +114,17 @@ class JsonLinesFormatter(JsonFormatter, _Redacting):
         return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
+class _QuietHandlers(logging.Filter):
+    def __init__(self, handler_ids: Iterable[str]) -> None:
+        super().__init__()
+        self.lines = frozenset(f"Handler '{handler_id}' succeeded." for handler_id in handler_ids)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno <= logging.INFO and record.name == "kopf.objects" and record.msg in self.lines
+        )
+
+
 def _quote(value: object) -> str:
     text = str(value)
     if text == "" or any(char in text for char in ' "=\n'):
@@ -127,10 +138,13 @@ def configure_logging(
     level: str = "info",
     secrets: Iterable[str | None] = (),
     stream: TextIO | None = None,
+    quiet_handlers: Iterable[str] = (),
 ) -> logging.Handler:
     """Route every log record to `stream` (stderr) in the chosen format; returns the handler.
 
     `secrets` (the client secret, ...) are replaced by [REDACTED] wherever they would appear.
+    `quiet_handlers`: kopf handler ids whose "succeeded" lines are dropped unless at debug (the
+    handlers that run for every namespace or binding event in the cluster would drown the rest).
     Replaces a handler installed by an earlier call, so calling it twice does not double lines.
     """
     formatter: _Redacting = JsonLinesFormatter() if log_format == "json" else TextFormatter()
@@ -139,6 +153,8 @@ def configure_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     handler.set_name("entra-rbac")
+    if level != "debug":
+        handler.addFilter(_QuietHandlers(quiet_handlers))
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if h.get_name() != "entra-rbac"]
     root.addHandler(handler)

@@ -62,7 +62,10 @@ def run_operator(
     """Run until stopped (SIGINT / SIGTERM, or `stop_flag`)."""
     settings = prepared.settings
     configure_logging(
-        log_format=settings.log_format, level=settings.log_level, secrets=[settings.client_secret]
+        log_format=settings.log_format,
+        level=settings.log_level,
+        secrets=[settings.client_secret],
+        quiet_handlers=handlers.PER_EVENT_HANDLERS,
     )
     server: MetricsServer | None = start_metrics_server(
         prepared.metrics, settings.metrics_port, address=metrics_address

@@ -64,3 +64,19 @@ def test_configuring_twice_does_not_duplicate_lines(restore_root: None) -> None:
     configure_logging(stream=stream)
     logging.getLogger("entra_rbac.test").warning("Once")
     assert stream.getvalue().count("Once") == 1
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", False), ("debug", True)])
+def test_per_event_handler_successes_are_quiet_unless_debugging(
+    restore_root: None, level: str, shown: bool
+) -> None:
+    stream = io.StringIO()
+    configure_logging(level=level, stream=stream, quiet_handlers=["namespace_event"])
+    kopf_log = logging.getLogger("kopf.objects")
+    kopf_log.info("Handler 'namespace_event' succeeded.")
+    kopf_log.info("Handler 'reconcile' succeeded.")
+    kopf_log.error("Handler 'namespace_event' failed with an exception.")
+    output = stream.getvalue()
+    assert ("'namespace_event' succeeded" in output) is shown
+    assert "'reconcile' succeeded" in output
+    assert "'namespace_event' failed" in output
