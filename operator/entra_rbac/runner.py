@@ -73,6 +73,11 @@ def run_operator(
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     for name in unknown_variables(os.environ):
         log.warning("Ignored unknown setting %s (see docs/configuration.md)", name)
+    if settings.directory_cache_ttl >= settings.refresh_interval:
+        log.warning(
+            "ENTRA_RBAC_DIRECTORY_CACHE_TTL is not below ENTRA_RBAC_REFRESH_INTERVAL: "
+            "some refreshes will reuse cached directory answers instead of reading Entra"
+        )
     log.info(
         "Starting operator",
         extra={
