@@ -134,7 +134,11 @@ class Cluster:
             resource = self.egb(name)
             condition = self.condition(name)
             fresh = resource.get("status", {}).get("observedGeneration") == resource["metadata"]["generation"]
-            return condition if fresh and condition.get("status") == "True" else None
+            # kopf records what it handled after the handler returns; until then a new change
+            # (an annotation) could be folded into the same handling cycle.
+            annotations = resource["metadata"].get("annotations") or {}
+            handled = any(key.endswith("/last-handled-configuration") for key in annotations)
+            return condition if fresh and handled and condition.get("status") == "True" else None
 
         return self.wait_for(f"{name} to be Ready", ready, timeout)
 
