@@ -3,7 +3,7 @@
 Holds `Settings`, the duration and list parsers it needs, and `load_settings()`, which turns any
 invalid value into ONE `SettingsError` naming the variable. It must not import adapters, kopf or
 clients (layer 5): the mapping onto the directory adapter's config lives in
-`entra_rbac.adapters.from_settings`. docs/configuration.md lists every field documented here.
+`entra_rbac.reconciler.directory_config`. docs/configuration.md lists every field documented here.
 """
 
 from __future__ import annotations
