@@ -122,7 +122,7 @@ def test_missing_explicit_namespace_is_reported_and_does_not_block_the_others() 
     desired = desired_for(body, namespaces=namespaces("here"))
     assert [b.namespace for b in desired.bindings] == ["here"]
     assert [(p.reason, p.field) for p in desired.problems] == [
-        (Reason.NAMESPACE_NOT_FOUND, "spec.roleBindings[0].namespaces")
+        (Reason.NAMESPACE_NOT_FOUND, "spec.roleBindings[0].namespaces[0]")
     ]
     assert "'gone' does not exist" in desired.problems[0].message
 

@@ -229,8 +229,12 @@ def compute_desired(
             continue
         chosen, missing = _namespaces_of(rb, by_name, reserved_namespaces)
         problems.extend(
-            Problem(Reason.NAMESPACE_NOT_FOUND, f"namespace {name!r} does not exist", f"{path}.namespaces")
-            for name in missing
+            Problem(
+                Reason.NAMESPACE_NOT_FOUND,
+                f"namespace {name!r} does not exist; create it or remove it from the list",
+                f"{path}.namespaces[{position}]",
+            )
+            for position, name in missing
         )
         for namespace in sorted(chosen - frozen):
             problem = _role_problem(
@@ -266,10 +270,11 @@ def _sorted_unique(subjects: tuple[Subject, ...]) -> tuple[Subject, ...]:
 
 def _namespaces_of(
     rb: RoleBindingSpec, by_name: Mapping[str, NamespaceInfo], reserved: Collection[str]
-) -> tuple[set[str], list[str]]:
-    """(namespaces chosen, explicit names that do not exist): explicit names union selector matches."""
+) -> tuple[set[str], list[tuple[int, str]]]:
+    """(namespaces chosen, (position, name) of explicit names that do not exist): the chosen ones
+    are the explicit names united with the selector's matches."""
     chosen = {name for name in rb.namespaces if name in by_name}
-    missing = sorted({name for name in rb.namespaces if name not in by_name})
+    missing = [(position, name) for position, name in enumerate(rb.namespaces) if name not in by_name]
     if rb.namespace_selector is not None:
         chosen.update(
             name
