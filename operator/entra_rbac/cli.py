@@ -58,3 +58,11 @@ def sandbox(directory: Path, port: int, kubeconfig: Path | None, no_operator: bo
     from entra_rbac.sandbox import launcher
 
     raise SystemExit(launcher.run(directory, port=port, kubeconfig=kubeconfig, operator=not no_operator))
+
+
+@main.command()
+def demo() -> None:
+    """Show the product end to end on the sandbox: examples applied, access table, directory changes."""
+    from entra_rbac.sandbox import demo as demo_script
+
+    raise SystemExit(demo_script.main())

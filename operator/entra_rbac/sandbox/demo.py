@@ -1,0 +1,303 @@
+"""`entra-rbac demo`: the product end to end on the local sandbox, for someone seeing it first.
+
+Holds the demo's script: start the sandbox (API server, Entra directory, the operator as its own
+least-privileged process) on a copy of `examples/directory.yaml`, apply the examples with kubectl,
+show the bindings and a who-can-do-what table, then change the directory three ways (a rename, a
+member removed, a group deleted) and show the cluster following. Every wait polls a condition
+against a deadline; a missed deadline ends the demo with a clear message and the operator's log.
+It must not import the operator's layers: the operator is a separate process, as in a cluster;
+the demo sees it only through kubectl and the API server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client
+
+from entra_rbac.constants import OWNER_UID_LABEL
+from entra_rbac.sandbox import demo_access as access
+from entra_rbac.sandbox.launcher import Sandbox, kubectl_path, project_file
+
+T = TypeVar("T")
+MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
+# Short cadence so that each directory change is followed within a few seconds.
+OPERATOR_ENV = {"ENTRA_RBAC_REFRESH_INTERVAL": "2s", "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "1s"}
+EXAMPLES = (
+    "00-namespaces.yaml",
+    "01-auditors-view-by-id.yaml",
+    "02-payments-edit-by-display-name.yaml",
+    "03-platform-admins-by-mail-nickname.yaml",
+    "04-payments-user-mode.yaml",
+    "05-self-managed-oidc-prefixes.yaml",
+    "06-ci-deployers-role.yaml",
+    "07-ambiguous-display-name.yaml",
+    "08-suspended.yaml",
+)
+# The examples that are deliberately not Ready: an ambiguous display name, a suspended resource.
+NOT_READY = ("developers", "payments-release-freeze")
+ROOT = project_file("examples").parent  # kubectl runs here, so the commands shown read as typed
+TIMEOUT = 30.0  # per step: the operator follows within a refresh interval (2 s) or two
+# The directory changes of step 4 (ids from examples/directory.yaml).
+PAYMENTS_DEVELOPERS = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
+AUDITORS = "a0d17000-0000-4000-8000-000000000012"
+ALICE = "a11ce000-0000-4000-8000-000000000001"
+NEW_NAME = "Payments Engineers"
+
+
+class DemoFailed(Exception):
+    """A step did not complete (a deadline passed, a command failed): the demo stops."""
+
+
+class Demo:
+    """One run: the sandbox, an admin client, the directory copy, and the previous access table."""
+
+    def __init__(self, sandbox: Sandbox, log_path: Path) -> None:
+        self.sandbox = sandbox
+        self.log_path = log_path
+        self.api = sandbox.admin_client()
+        self.custom = client.CustomObjectsApi(self.api)
+        self.rbac = client.RbacAuthorizationV1Api(self.api)
+        self.answers: access.Answers | None = None
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def kubectl(self, *args: str, show: bool = True) -> str:
+        """Run kubectl as the admin, printing the command and its output; fail if it fails."""
+        command = [kubectl_path(), "--kubeconfig", str(self.sandbox.kubeconfig), *args]
+        if show:
+            print(f"$ kubectl {' '.join(args)}", flush=True)
+        process = subprocess.Popen(  # noqa: S603 - kubectl with our arguments
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        # Poll rather than block, so that an operator that died fails the demo at once.
+        try:
+            outputs = self.wait_for(f"kubectl {args[0]}", lambda: _finished(process), TIMEOUT + 30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        stdout, stderr = outputs
+        if process.returncode != 0:
+            raise DemoFailed(f"kubectl {' '.join(args)} failed:\n{indent((stderr or stdout).strip())}")
+        if show:
+            print(indent(stdout))
+        return stdout
+
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
+        """Poll `probe` until it returns something truthy, or fail naming `what` after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            process = self.sandbox.process
+            if process is not None and process.poll() is not None:
+                raise DemoFailed(
+                    f"the operator exited with code {process.returncode} while waiting for {what}"
+                )
+            found = probe()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(0.1)
+
+    def directory(self) -> dict[str, Any]:
+        loaded = yaml.safe_load(self.sandbox.entra.directory_file.read_text(encoding="utf-8"))
+        return dict(loaded or {})
+
+    def egb(self, name: str) -> dict[str, Any]:
+        found: Any = self.custom.get_cluster_custom_object(
+            "entra-rbac.io", "v1alpha1", "entragroupbindings", name
+        )
+        return dict(found)
+
+    def condition(self, name: str, kind: str = "Ready") -> dict[str, Any]:
+        resource = self.egb(name)
+        status = resource.get("status") or {}
+        if status.get("observedGeneration") != resource["metadata"]["generation"]:
+            return {}
+        return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+    def managed_bindings(self, selector: str = MANAGED) -> dict[str, Any]:
+        """The managed bindings by `Kind namespace/name`, as the API server holds them."""
+        found: dict[str, Any] = {}
+        cluster_wide: list[Any] = self.rbac.list_cluster_role_binding(label_selector=selector).items
+        namespaced: list[Any] = self.rbac.list_role_binding_for_all_namespaces(label_selector=selector).items
+        for item in cluster_wide:
+            found[f"ClusterRoleBinding {item.metadata.name}"] = item
+        for item in namespaced:
+            found[f"RoleBinding {item.metadata.namespace}/{item.metadata.name}"] = item
+        return found
+
+    def owned_by(self, owner: str) -> dict[str, Any]:
+        """The managed bindings of one EntraGroupBinding, found by its owner-uid label."""
+        uid = self.egb(owner)["metadata"]["uid"]
+        return self.managed_bindings(f"{MANAGED},{OWNER_UID_LABEL}={uid}")
+
+    def access_table(self, title: str) -> None:
+        who = access.principals(self.directory())
+        answers = access.review(self.api, who)
+        print(f"{title} (SubjectAccessReviews as each principal, with its transitive Entra groups):")
+        print(indent(access.render(who, answers, self.answers)))
+        if self.answers is not None:
+            changed = access.changes(who, answers, self.answers)
+            print(indent("\n".join(changed) if changed else "no access changed"))
+        self.answers = answers
+
+    # --- the steps --------------------------------------------------------------------------
+
+    def apply_examples(self) -> None:
+        heading(2, "Apply the examples with kubectl and wait for the operator")
+        self.kubectl("apply", *(arg for name in EXAMPLES for arg in ("-f", f"examples/{name}")))
+        names = sorted(
+            doc["metadata"]["name"]
+            for name in EXAMPLES
+            for doc in yaml.safe_load_all(project_file("examples", name).read_text(encoding="utf-8"))
+            if doc and doc.get("kind") == "EntraGroupBinding"
+        )
+        ready = [f"egb/{name}" for name in names if name not in NOT_READY]
+        self.kubectl("wait", "--for=condition=Ready", *ready, f"--timeout={TIMEOUT:.0f}s")
+        print("Deliberately not Ready (their condition says why):")
+        for name in NOT_READY:
+            found = self.wait_for(f"{name} to report its Ready condition", partial(self.condition, name))
+            print(indent(f"{name}: {describe(found)}"))
+        print()
+        self.kubectl("get", "egb", "-o", "wide")
+        self.kubectl("get", "rolebindings,clusterrolebindings", "-A", "-l", MANAGED)
+
+    def rename(self) -> None:
+        heading(4, f"a. Rename the group 'Payments Developers' to '{NEW_NAME}' in Entra")
+        before = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
+        self.edit_group(PAYMENTS_DEVELOPERS, lambda group: group.update(displayName=NEW_NAME))
+
+        def followed() -> str | None:
+            groups = (self.egb("payments-developers").get("status") or {}).get("groups") or []
+            return next((g["displayName"] for g in groups if g.get("displayName") == NEW_NAME), None)
+
+        shown = self.wait_for("status.groups[].displayName of payments-developers to follow", followed)
+        print(indent(f"payments-developers status.groups[0].displayName: 'Payments Developers' -> '{shown}'"))
+        print(indent("(the spec still says displayName: Payments Developers: the group was pinned by id)"))
+        after = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
+        if after != before:
+            changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+            raise DemoFailed(f"a rename rewrote bindings it should not have touched: {', '.join(changed)}")
+        print(indent(f"all {len(after)} managed bindings keep their resourceVersion: nothing was written"))
+
+    def remove_member(self) -> None:
+        heading(4, "b. Remove Alice from 'Payments Developers' (payments-oncall binds its members as Users)")
+        self.edit_group(PAYMENTS_DEVELOPERS, lambda group: group["members"].remove(ALICE))
+
+        def subjects() -> dict[str, list[str]]:
+            return {
+                key: [s.name for s in item.subjects or []]
+                for key, item in self.owned_by("payments-oncall").items()
+            }
+
+        before = subjects()
+
+        def alice_gone() -> dict[str, list[str]] | None:
+            now = subjects()
+            gone = all("alice@contoso.com" not in names for names in now.values())
+            return now if now and gone else None
+
+        after = self.wait_for("alice@contoso.com to leave payments-oncall's RoleBindings", alice_gone)
+        for key in sorted(after):
+            print(indent(f"{key}: {', '.join(before.get(key, []))}\n    -> {', '.join(after[key])}"))
+        self.access_table("Access now")
+
+    def delete_group(self) -> None:
+        heading(4, "c. Delete the group 'Auditors' from Entra")
+        before = sorted(self.owned_by("auditors"))
+        document = self.directory()
+        document["groups"] = [g for g in document["groups"] if g["id"] != AUDITORS]
+        for group in document["groups"]:  # a deleted group also leaves the groups it was nested in
+            group["members"] = [m for m in group.get("members") or [] if m != AUDITORS]
+        self.sandbox.entra.write_directory(document)
+
+        def revoked() -> dict[str, Any] | None:
+            found = self.condition("auditors")
+            return found if found.get("reason") == "GroupNotFound" and not self.owned_by("auditors") else None
+
+        found = self.wait_for("auditors to report GroupNotFound with its bindings removed", revoked)
+        print(indent(f"auditors: {describe(found)}"))
+        print(indent(f"removed: {', '.join(before) or 'nothing'}"))
+        self.access_table("Access now")
+
+    def edit_group(self, group_id: str, change: Callable[[dict[str, Any]], object]) -> None:
+        document = self.directory()
+        change(next(g for g in document["groups"] if g["id"] == group_id))
+        self.sandbox.entra.write_directory(document)
+
+
+def _finished(process: subprocess.Popen[str]) -> tuple[str, str] | None:
+    try:
+        return process.communicate(timeout=0.1)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def describe(condition: dict[str, Any]) -> str:
+    return f"Ready={condition.get('status')} {condition.get('reason')}: {condition.get('message')}"
+
+
+def heading(step: int, title: str) -> None:
+    print(f"\n== {step}. {title}\n", flush=True)
+
+
+def indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line if line else line for line in text.rstrip("\n").splitlines())
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run_demo(state_dir: Path) -> None:
+    heading(1, "Start the sandbox: a local API server, a local Entra directory and the operator")
+    directory = state_dir / "directory.yaml"
+    shutil.copyfile(project_file("examples", "directory.yaml"), directory)
+    log_path = state_dir / "operator.log"
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        Sandbox(
+            directory, state_dir=state_dir / "sandbox", operator_env=OPERATOR_ENV, operator_output=log
+        ) as sandbox,
+    ):
+        print(indent(sandbox.ready_line()))
+        print(indent(f"directory (a copy of examples/directory.yaml): {directory}"))
+        print(indent(f"operator log: {log_path}"))
+        demo = Demo(sandbox, log_path)
+        try:
+            demo.apply_examples()
+            heading(3, "Who can do what")
+            demo.access_table("Access")
+            demo.rename()
+            demo.remove_member()
+            demo.delete_group()
+        except (DemoFailed, client.exceptions.ApiException) as error:
+            raise DemoFailed(f"{error}\n\noperator log ({log_path}), last lines:\n{tail(log_path)}") from None
+        finally:
+            demo.api.close()  # type: ignore[no-untyped-call]
+        heading(5, "Stop the operator and the sandbox")
+
+
+def main() -> int:
+    """Run the demo; 0 when every step completed, 1 (with the reason) when one did not."""
+    started = time.monotonic()
+    state_dir = Path(tempfile.mkdtemp(prefix="entra-rbac-demo-"))
+    try:
+        run_demo(state_dir)
+    except DemoFailed as error:
+        print(f"\ndemo FAILED: {error}", file=sys.stderr)
+        return 1
+    print(f"Done in {time.monotonic() - started:.1f}s. State (kubeconfig, logs) kept in {state_dir}")
+    return 0
