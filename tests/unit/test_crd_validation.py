@@ -415,3 +415,18 @@ def test_formats_the_api_server_checks(fmt: str, good: str, bad: str) -> None:
 def test_unknown_formats_and_int_formats_are_accepted() -> None:
     schema = _props(v={"type": "string", "format": "something-new"}, n={"type": "integer", "format": "int64"})
     assert causes(schema, {"v": "whatever", "n": 3}) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("^a$", "a", True),
+        ("^a$", "a\n", False),
+        ("^[$]+$", "$$", True),
+        (r"^\$x$", "$x", True),
+        ("b", "abc", True),
+    ],
+)
+def test_patterns_mean_what_they_mean_to_go(pattern: str, value: str, matches: bool) -> None:
+    # RE2's `$` is the end of the text; Python's also matches before a final newline.
+    assert (causes(_props(s={"type": "string", "pattern": pattern}), {"s": value}) == []) is matches

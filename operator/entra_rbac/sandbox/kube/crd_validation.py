@@ -305,7 +305,24 @@ def _string_errors(schema: Schema, value: str, path: str, name: str) -> list[Fie
 
 @lru_cache(maxsize=512)
 def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    """The pattern for Python's `re` with Go RE2's meaning of `$`: the end of the text. (In
+    Python `$` also matches before a final newline, which would let "abc" and a newline pass
+    '^abc$'.)"""
+    translated: list[str] = []
+    in_class = escaped = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        translated.append(char)
+    return re.compile("".join(translated))
 
 
 def _array_errors(schema: Schema, value: list[Any], path: str, name: str) -> list[FieldError]:
