@@ -221,3 +221,32 @@ def test_the_guard_counts_exactly_the_subjects_that_lose_every_binding(
     check = check_revocation(actual, plan, UID)
     assert set(check.removed) == before - after
     assert check.current == len(before)
+
+
+@PROFILE
+@given(
+    st.tuples(resources, resources).filter(lambda pair: pair[0] != pair[1]),
+    st.lists(roles, min_size=1, max_size=3, unique=True),
+    st.lists(roles, min_size=1, max_size=3, unique=True),
+)
+def test_two_resources_never_want_a_binding_of_the_same_name(
+    names: tuple[str, str], first_roles: list[str], second_roles: list[str]
+) -> None:
+    namespaces_ = [NamespaceInfo("a")]
+    wanted = []
+    for name, uid, role_names in ((names[0], UID, first_roles), (names[1], OTHER_UID, second_roles)):
+        spec = EntraGroupBindingSpec.model_validate(
+            {
+                "groups": [{"id": G1}],
+                "clusterRoleBindings": [{"clusterRole": r} for r in role_names],
+                "roleBindings": [{"role": r, "namespaces": ["a"]} for r in role_names],
+            }
+        )
+        subjects = build_subjects(spec.subjects, [resolved(G1)])
+        state = compute_desired(Owner(name, uid), spec, subjects, namespaces_)
+        for binding in state.bindings:
+            assert is_valid_binding_name(binding.name)
+            assert all(is_valid_label_value(v) for v in binding.labels.values())
+        wanted.append({b.key for b in state.bindings})
+    assert len(wanted[0]) == 2 * len(first_roles)  # distinct roles never share a name either
+    assert not wanted[0] & wanted[1]
