@@ -192,8 +192,10 @@ async def namespace_changed(
         old_labels = memory.forget(name)
     else:
         previous = memory.update(name, labels, terminating)
-        # The initial listing (type None) only fills the memory: resume handlers reconcile all.
-        if event_type is None or (previous is not None and previous == (labels, terminating)):
+        # The first listing (type None, never seen) only fills the memory: the resume handlers
+        # reconcile everything. A re-listing after a watch reconnect (type None again) that
+        # shows a change made while the watch was down is a change like any other.
+        if (event_type is None and previous is None) or previous == (labels, terminating):
             return
         old_labels = previous[0] if previous else {}
     owners = set(binding_owners.get(name, ()))
@@ -215,7 +217,9 @@ async def binding_changed(
     meta = body.get("metadata") or {}
     owner = (meta.get("labels") or {}).get(OWNER_UID_LABEL)
     if event_type is None or not owner:
-        return  # initial listing: the resume handlers reconcile every resource anyway
+        # A listing: at startup the resume handlers reconcile every resource; after a watch
+        # reconnect, an edit made meanwhile cannot be told from no edit, and the timer heals it.
+        return
     if memo.ctx.kube.is_own_write(
         meta.get("uid"), meta.get("resourceVersion"), deleted=event_type == "DELETED"
     ):

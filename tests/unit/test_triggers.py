@@ -138,6 +138,15 @@ async def test_label_removed_reconciles_the_resource_that_selected_it_before(rec
     assert [name for name, _, _ in reconciled] == ["selecting"]
 
 
+async def test_relisting_after_a_watch_reconnect_shows_changes_made_meanwhile(reconciled: list[Any]) -> None:
+    memo = FakeMemo()
+    await triggers.namespace_changed(None, namespace("x", {"team": "a"}), RESOURCES, {}, memo)
+    await triggers.namespace_changed(None, namespace("x", {"team": "a"}), RESOURCES, {}, memo)
+    assert reconciled == []
+    await triggers.namespace_changed(None, namespace("x", {}), RESOURCES, {}, memo)
+    assert [name for name, _, _ in reconciled] == ["selecting"]
+
+
 async def test_unchanged_labels_reconcile_nothing(reconciled: list[Any]) -> None:
     memo = FakeMemo()
     await triggers.namespace_changed(None, namespace("x", {"team": "a"}), RESOURCES, {}, memo)
