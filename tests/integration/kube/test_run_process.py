@@ -145,3 +145,51 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert any(record.get("message") == "Starting operator" for record in records)
     assert operator_process["secret"] not in operator_process["log"].read_text()
+
+
+async def test_watches_dropped_by_the_api_server_resume_and_namespaces_are_still_followed(
+    operator_process: dict[str, Any], adapter: KubeAdapter, apiserver: ApiServerThread
+) -> None:
+    import asyncio
+
+    await adapter._call(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", what="CRD", body=egb_crd_manifest()
+    )
+    wait_for(lambda: http_get(operator_process["health"]), what="the liveness endpoint")
+    resource = {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "selected"},
+        "spec": {
+            "groups": [{"id": GROUP_ID}],
+            "roleBindings": [
+                {"clusterRole": "view", "namespaceSelector": {"matchLabels": {"team": "payments"}}}
+            ],
+        },
+    }
+    created = await adapter._call(
+        "POST", "/apis/entra-rbac.io/v1alpha1/entragroupbindings", what="EGB", body=resource
+    )
+    uid = created["metadata"]["uid"]
+    await adapter._call("POST", "/api/v1/namespaces", what="namespace", body={"metadata": {"name": "before"}})
+
+    async def wait_bound(namespace: str) -> None:
+        deadline = time.monotonic() + 30
+        while namespace not in {
+            b["metadata"].get("namespace") for b in await adapter.list_owned_bindings(uid)
+        }:
+            assert time.monotonic() < deadline, (
+                f"no binding in {namespace}; log:\n" + operator_process["log"].read_text()[-3000:]
+            )
+            await asyncio.sleep(0.1)  # polling a condition with a deadline
+
+    # Wait until the operator has seen the namespace (its first reconcile ran), then cut every watch.
+    deadline = time.monotonic() + 30
+    while not (await adapter.get_resource("selected") or {}).get("status"):
+        assert time.monotonic() < deadline, "the resource was never reconciled"
+        await asyncio.sleep(0.1)  # polling a condition with a deadline
+    assert apiserver.drop_watches() > 0
+    merge = "application/merge-patch+json"
+    body = {"metadata": {"labels": {"team": "payments"}}}
+    await adapter._call("PATCH", "/api/v1/namespaces/before", what="label", body=body, content_type=merge)
+    await wait_bound("before")
