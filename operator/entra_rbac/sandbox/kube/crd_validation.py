@@ -1,8 +1,8 @@
 """Custom objects checked against a CRD version's structural schema, as the real API server does.
 
-Holds `validate_object(schema, obj, old)`: it prunes unknown fields, applies `default`s, then
-validates the object against the version's `openAPIV3Schema` and returns the pruned, defaulted
-object with a list of causes (`FieldError`) for a 422 `Invalid`. Also `unknown_fields(schema, obj)`
+Holds `validate_object(schema, obj, old)`: it prunes unknown fields, applies `default`s
+(crd_pruning.py), then validates the object against the version's `openAPIV3Schema` and returns
+the pruned, defaulted object with a list of causes (`FieldError`) for a 422 `Invalid`. Also `unknown_fields(schema, obj)`
 (the paths pruning drops, for `fieldValidation=Strict|Warn`). Checked: `type`, `nullable`,
 `required`, `enum`, `pattern`, `minLength`/`maxLength`, `minItems`/`maxItems`,
 `minProperties`/`maxProperties`, `minimum`/`maximum` (and exclusive), `multipleOf`, `format`
@@ -32,11 +32,10 @@ from functools import lru_cache
 from typing import Any
 
 from . import crd_cel, crd_formats
+from .crd_pruning import child, default, prune
 from .errors import FieldError
 
 Schema = dict[str, Any]
-# Fields every object keeps at its root (and an embedded resource keeps at its own root).
-_RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")
 # Schema failures after which the API server does not evaluate CEL rules (hasBlockingErr).
 _BLOCKING = frozenset(
     (
@@ -58,8 +57,8 @@ def validate_object(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Prune, default and validate `obj` (not modified); `old` is the stored object on updates."""
     new = copy.deepcopy(obj)
-    _prune(schema, new, "", [], root=True)
-    _default(schema, new)
+    prune(schema, new, "", [], root=True)
+    default(schema, new)
     errors: list[FieldError] = []
     _validate(schema, new, old, "", errors, root=True)
     if any(error.reason in _BLOCKING for error in errors):
@@ -73,66 +72,8 @@ def validate_object(
 def unknown_fields(schema: Schema, obj: dict[str, Any]) -> list[str]:
     """The paths of the fields pruning would drop, e.g. `spec.foo` (worded `unknown field "spec.foo"`)."""
     dropped: list[str] = []
-    _prune(schema, copy.deepcopy(obj), "", dropped, root=True)
+    prune(schema, copy.deepcopy(obj), "", dropped, root=True)
     return dropped
-
-
-def _child(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-# Pruning and defaulting ----------------------------------------------------------------------
-
-
-def _prune(schema: Schema, value: Any, path: str, dropped: list[str], *, root: bool = False) -> None:
-    if isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for index, item in enumerate(value):
-                _prune(items, item, f"{path}[{index}]", dropped)
-        return
-    if not isinstance(value, dict):
-        return
-    properties: dict[str, Schema] = schema.get("properties") or {}
-    additional = schema.get("additionalProperties")
-    keeps_unknown = bool(schema.get("x-kubernetes-preserve-unknown-fields")) or additional is True
-    keeps_resource = root or bool(schema.get("x-kubernetes-embedded-resource"))
-    for key in list(value):
-        if keeps_resource and key in _RESOURCE_FIELDS and (key == "metadata" or key not in properties):
-            # metadata is the API server's to validate, not the schema's, even when the schema
-            # lists it (a CRD may only constrain metadata.name / generateName).
-            continue
-        if key in properties:
-            _prune(properties[key], value[key], _child(path, key), dropped)
-        elif isinstance(additional, dict):
-            _prune(additional, value[key], _child(path, key), dropped)
-        elif not keeps_unknown:
-            dropped.append(_child(path, key))
-            del value[key]
-
-
-def _default(schema: Schema, value: Any) -> None:
-    if isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for item in value:
-                _default(items, item)
-        return
-    if not isinstance(value, dict):
-        return
-    for name, prop in (schema.get("properties") or {}).items():
-        # A null in a non-nullable field is replaced by the default, or dropped without one.
-        if value.get(name) is None and not prop.get("nullable"):
-            if "default" in prop:
-                value[name] = copy.deepcopy(prop["default"])
-            else:
-                value.pop(name, None)
-        if name in value:
-            _default(prop, value[name])
-    additional = schema.get("additionalProperties")
-    if isinstance(additional, dict):
-        for item in value.values():
-            _default(additional, item)
 
 
 # Validation ------------------------------------------------------------------------------------
@@ -230,15 +171,15 @@ def _validate_object(
 ) -> None:
     for name in [] if rules else schema.get("required") or []:
         if name not in value:
-            errors.append(FieldError(_child(path, name), "FieldValueRequired", ""))
+            errors.append(FieldError(child(path, name), "FieldValueRequired", ""))
     properties: dict[str, Schema] = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
     for key, item in value.items():
         old_item = old.get(key) if old is not None else None
         if key in properties:
-            _validate(properties[key], item, old_item, _child(path, key), errors, rules=rules)
+            _validate(properties[key], item, old_item, child(path, key), errors, rules=rules)
         elif isinstance(additional, dict):
-            _validate(additional, item, old_item, _child(path, key), errors, rules=rules)
+            _validate(additional, item, old_item, child(path, key), errors, rules=rules)
 
 
 def _old_item(schema: Schema, item: Any, old: Any) -> Any:
