@@ -2,9 +2,9 @@
 
 Holds `validate_object(schema, obj, old)`: it prunes unknown fields, applies `default`s
 (crd_pruning.py), then validates the object against the version's `openAPIV3Schema` and returns
-the pruned, defaulted object with a list of causes (`FieldError`) for a 422 `Invalid`. Also `unknown_fields(schema, obj)`
-(the paths pruning drops, for `fieldValidation=Strict|Warn`). Checked: `type`, `nullable`,
-`required`, `enum`, `pattern`, `minLength`/`maxLength`, `minItems`/`maxItems`,
+the pruned, defaulted object with a list of causes (`FieldError`) for a 422 `Invalid`. Also
+`unknown_fields(schema, obj)` (the paths pruning drops, for `fieldValidation=Strict|Warn`).
+Checked: `type`, `nullable`, `required`, `enum`, `pattern`, `minLength`/`maxLength`, `minItems`/`maxItems`,
 `minProperties`/`maxProperties`, `minimum`/`maximum` (and exclusive), `multipleOf`, `format`
 (those the API server checks), `x-kubernetes-int-or-string`, `x-kubernetes-preserve-unknown-fields`,
 `x-kubernetes-embedded-resource`, `x-kubernetes-list-type` set/map duplicates, `allOf`/`anyOf`/
