@@ -6,6 +6,7 @@ never exceptions: one bad namespace or group is reported and the rest proceeds. 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -74,10 +75,19 @@ class Problem:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
+def _in_spec_order(field: str) -> tuple[tuple[int, str], ...]:
+    """`spec.groups[2]` before `spec.groups[10]`: indexes compare as numbers."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", field))
+
+
 def sort_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
-    """Deduplicated, most severe first, then by field and message: a deterministic order."""
+    """Deduplicated, most severe first, then in spec order, then by message: a deterministic order."""
     rank = {reason: i for i, reason in enumerate(SEVERITY)}
-    return tuple(sorted(set(problems), key=lambda p: (rank.get(p.reason, len(rank)), p.field, p.message)))
+    return tuple(
+        sorted(
+            set(problems), key=lambda p: (rank.get(p.reason, len(rank)), _in_spec_order(p.field), p.message)
+        )
+    )
 
 
 def invalid_spec_problems(error: ValidationError, root: str = "spec") -> tuple[Problem, ...]:
