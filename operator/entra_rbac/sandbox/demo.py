@@ -68,6 +68,7 @@ class Demo:
         self.custom = client.CustomObjectsApi(self.api)
         self.rbac = client.RbacAuthorizationV1Api(self.api)
         self.answers: access.Answers | None = None
+        self.changed_at = time.monotonic()
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -149,7 +150,8 @@ class Demo:
         print(indent(access.render(who, answers, self.answers)))
         if self.answers is not None:
             changed = access.changes(who, answers, self.answers)
-            print(indent("\n".join(changed) if changed else "no access changed"))
+            print("Changed:" if changed else "No access changed.")
+            print(indent("\n".join(changed)))
         self.answers = answers
 
     # --- the steps --------------------------------------------------------------------------
@@ -184,6 +186,7 @@ class Demo:
 
         shown = self.wait_for("status.groups[].displayName of payments-developers to follow", followed)
         print(indent(f"payments-developers status.groups[0].displayName: 'Payments Developers' -> '{shown}'"))
+        print(indent(f"(followed {self.since_change()})"))
         print(indent("(the spec still says displayName: Payments Developers: the group was pinned by id)"))
         after = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
         if after != before:
@@ -192,7 +195,7 @@ class Demo:
         print(indent(f"all {len(after)} managed bindings keep their resourceVersion: nothing was written"))
 
     def remove_member(self) -> None:
-        heading(4, "b. Remove Alice from 'Payments Developers' (payments-oncall binds its members as Users)")
+        heading(4, f"b. Remove Alice from '{NEW_NAME}' (payments-oncall binds its members as Users)")
         self.edit_group(PAYMENTS_DEVELOPERS, lambda group: group["members"].remove(ALICE))
 
         def subjects() -> dict[str, list[str]]:
@@ -209,8 +212,10 @@ class Demo:
             return now if now and gone else None
 
         after = self.wait_for("alice@contoso.com to leave payments-oncall's RoleBindings", alice_gone)
+        print(f"payments-oncall's User subjects, {self.since_change()}:")
         for key in sorted(after):
-            print(indent(f"{key}: {', '.join(before.get(key, []))}\n    -> {', '.join(after[key])}"))
+            removed = sorted(set(before.get(key, [])) - set(after[key]))
+            print(indent(f"{key}: removed {', '.join(removed)}; kept {', '.join(after[key])}"))
         self.access_table("Access now")
 
     def delete_group(self) -> None:
@@ -220,21 +225,44 @@ class Demo:
         document["groups"] = [g for g in document["groups"] if g["id"] != AUDITORS]
         for group in document["groups"]:  # a deleted group also leaves the groups it was nested in
             group["members"] = [m for m in group.get("members") or [] if m != AUDITORS]
-        self.sandbox.entra.write_directory(document)
+        self.write_directory(document)
 
         def revoked() -> dict[str, Any] | None:
             found = self.condition("auditors")
             return found if found.get("reason") == "GroupNotFound" and not self.owned_by("auditors") else None
 
         found = self.wait_for("auditors to report GroupNotFound with its bindings removed", revoked)
+        print(f"Revoked {self.since_change()}:")
         print(indent(f"auditors: {describe(found)}"))
         print(indent(f"removed: {', '.join(before) or 'nothing'}"))
+
+        def other_group_kept() -> dict[str, Any] | None:
+            found = self.condition("auditors-oidc")
+            subjects = [
+                s.name for item in self.owned_by("auditors-oidc").values() for s in item.subjects or []
+            ]
+            kept = found.get("reason") == "GroupNotFound" and f"oidc:{AUDITORS}" not in subjects and subjects
+            return {**found, "subjects": subjects} if kept else None
+
+        found = self.wait_for(
+            "auditors-oidc to lose the Auditors group and keep its other one", other_group_kept
+        )
+        print(indent(f"auditors-oidc: {describe(found)}"))
+        print(indent(f"auditors-oidc keeps its other group's subject: {', '.join(found['subjects'])}"))
         self.access_table("Access now")
 
     def edit_group(self, group_id: str, change: Callable[[dict[str, Any]], object]) -> None:
         document = self.directory()
         change(next(g for g in document["groups"] if g["id"] == group_id))
+        self.write_directory(document)
+
+    def write_directory(self, document: dict[str, Any]) -> None:
+        """Replace the sandbox directory (the Entra server serves it at once) and note when."""
         self.sandbox.entra.write_directory(document)
+        self.changed_at = time.monotonic()
+
+    def since_change(self) -> str:
+        return f"{time.monotonic() - self.changed_at:.1f}s after the directory changed"
 
 
 def _finished(process: subprocess.Popen[str]) -> tuple[str, str] | None:
@@ -296,8 +324,9 @@ def main() -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="entra-rbac-demo-"))
     try:
         run_demo(state_dir)
-    except DemoFailed as error:
-        print(f"\ndemo FAILED: {error}", file=sys.stderr)
+    except (DemoFailed, OSError, client.exceptions.ApiException) as error:  # OSError: TimeoutError too
+        print(f"\ndemo FAILED: {error}\n(state kept in {state_dir})", file=sys.stderr)
         return 1
-    print(f"Done in {time.monotonic() - started:.1f}s. State (kubeconfig, logs) kept in {state_dir}")
+    shutil.rmtree(state_dir, ignore_errors=True)  # kept on failure, for its operator log
+    print(f"Done in {time.monotonic() - started:.1f}s: every step completed, everything stopped.")
     return 0

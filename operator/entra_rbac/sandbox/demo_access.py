@@ -36,7 +36,7 @@ class Check:
 
     @property
     def header(self) -> tuple[str, str]:
-        return f"{self.verb} {self.resource}", self.namespace or "(all)"
+        return f"{self.verb} {self.resource}", self.namespace or "cluster-wide"
 
 
 CHECKS = (
@@ -48,6 +48,7 @@ CHECKS = (
     Check("list", "secrets"),
 )
 
+SP_KINDS = {"Application": "app", "ManagedIdentity": "managed identity"}
 Answers = dict[tuple[str, Check], bool]
 
 
@@ -79,10 +80,11 @@ def principals(directory: Mapping[str, Any]) -> list[Principal]:
     found: list[Principal] = []
     for kind, key in (("user", "users"), ("service principal", "servicePrincipals")):
         for entry in directory.get(key) or []:
-            guest = entry.get("userType") == "Guest"
-            label = f"{entry.get('displayName', '')}{' (guest)' if guest else ''}"
-            if kind != "user":
-                label = f"{label} ({entry.get('servicePrincipalType') or 'app'})"
+            label = str(entry.get("displayName") or entry["id"])
+            if entry.get("userType") == "Guest":
+                label = f"{label}, guest"
+            elif kind != "user":
+                label = f"{label} ({SP_KINDS.get(entry.get('servicePrincipalType'), 'app')})"
             found.append(
                 Principal(label, aks_user_name(entry, kind), transitive_groups(directory, entry["id"]))
             )
@@ -122,9 +124,9 @@ def render(
         return f"{'yes' if before else 'no'} -> {now}"
 
     rows = [
-        ["WHO (AKS user name)", *(c.header[0] for c in checks)],
-        ["", *(c.header[1] for c in checks)],
-        *([f"{p.name}  {p.label}", *(cell(p, c) for c in checks)] for p in who),
+        ["WHO", "AKS USER NAME", *(c.header[0] for c in checks)],
+        ["", "", *(c.header[1] for c in checks)],
+        *([p.label, p.name, *(cell(p, c) for c in checks)] for p in who),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
@@ -139,5 +141,5 @@ def changes(who: Sequence[Principal], answers: Answers, previous: Answers) -> li
             if key in previous and previous[key] != answers[key]:
                 verb, where = check.header
                 old, new = ("yes" if previous[key] else "no"), ("yes" if answers[key] else "no")
-                lines.append(f"{principal.name}: {verb} in {where}: {old} -> {new}")
+                lines.append(f"{principal.name}: {verb} ({where}) {old} -> {new}")
     return lines
