@@ -175,6 +175,10 @@ class Demo:
         self.kubectl("get", "egb", "-o", "wide")
         self.kubectl("get", "rolebindings,clusterrolebindings", "-A", "-l", MANAGED)
 
+    def initial_access(self) -> None:
+        heading(3, "Who can do what")
+        self.access_table("Access")
+
     def rename(self) -> None:
         heading(4, f"a. Rename the group 'Payments Developers' to '{NEW_NAME}' in Entra")
         before = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
@@ -304,15 +308,20 @@ def run_demo(state_dir: Path) -> None:
         print(indent(f"directory (a copy of examples/directory.yaml): {directory}"))
         print(indent(f"operator log: {log_path}"))
         demo = Demo(sandbox, log_path)
+        steps: tuple[tuple[str, Callable[[], None]], ...] = (
+            ("2 (apply the examples)", demo.apply_examples),
+            ("3 (who can do what)", demo.initial_access),
+            ("4a (rename a group)", demo.rename),
+            ("4b (remove a member)", demo.remove_member),
+            ("4c (delete a group)", demo.delete_group),
+        )
         try:
-            demo.apply_examples()
-            heading(3, "Who can do what")
-            demo.access_table("Access")
-            demo.rename()
-            demo.remove_member()
-            demo.delete_group()
-        except (DemoFailed, client.exceptions.ApiException) as error:
-            raise DemoFailed(f"{error}\n\noperator log ({log_path}), last lines:\n{tail(log_path)}") from None
+            for name, step in steps:
+                try:
+                    step()
+                except (DemoFailed, client.exceptions.ApiException) as error:
+                    last = f"operator log ({log_path}), last lines:\n{tail(log_path)}"
+                    raise DemoFailed(f"step {name}: {error}\n\n{last}") from None
         finally:
             demo.api.close()  # type: ignore[no-untyped-call]
         heading(5, "Stop the operator and the sandbox")
