@@ -32,19 +32,8 @@ T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
 # Short cadence so that each directory change is followed within a few seconds.
 OPERATOR_ENV = {"ENTRA_RBAC_REFRESH_INTERVAL": "2s", "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "1s"}
-EXAMPLES = (
-    "00-namespaces.yaml",
-    "01-auditors-view-by-id.yaml",
-    "02-payments-edit-by-display-name.yaml",
-    "03-platform-admins-by-mail-nickname.yaml",
-    "04-payments-user-mode.yaml",
-    "05-self-managed-oidc-prefixes.yaml",
-    "06-ci-deployers-role.yaml",
-    "07-ambiguous-display-name.yaml",
-    "08-suspended.yaml",
-)
-# The examples that are deliberately not Ready: an ambiguous display name, a suspended resource.
-NOT_READY = ("developers", "payments-release-freeze")
+# Deliberately not Ready besides suspended ones: a display name two groups share (Ambiguous).
+AMBIGUOUS = ("developers",)
 ROOT = project_file("examples").parent  # kubectl runs here, so the commands shown read as typed
 TIMEOUT = 30.0  # per step: the operator follows within a refresh interval (2 s) or two
 # The directory changes of step 4 (ids from examples/directory.yaml).
@@ -143,32 +132,44 @@ class Demo:
         uid = self.egb(owner)["metadata"]["uid"]
         return self.managed_bindings(f"{MANAGED},{OWNER_UID_LABEL}={uid}")
 
-    def access_table(self, title: str) -> None:
+    def access_table(self, title: str, *, table: bool = True) -> None:
+        """Ask the API server again; print the table (or only what changed since the last one)."""
         who = access.principals(self.directory())
         answers = access.review(self.api, who)
-        print(f"{title} (SubjectAccessReviews as each principal, with its transitive Entra groups):")
-        print(indent(access.render(who, answers, self.answers)))
+        if table:
+            print(f"{title} (SubjectAccessReviews as each principal, with its transitive Entra groups):")
+            print(indent(access.render(who, answers, self.answers)))
         if self.answers is not None:
             changed = access.changes(who, answers, self.answers)
-            print("Changed:" if changed else "No access changed.")
-            print(indent("\n".join(changed)))
+            print("Changed:" if changed else "No access changed (every SubjectAccessReview asked again).")
+            if changed:
+                print(indent("\n".join(changed)))
         self.answers = answers
 
     # --- the steps --------------------------------------------------------------------------
 
     def apply_examples(self) -> None:
         heading(2, "Apply the examples with kubectl and wait for the operator")
-        self.kubectl("apply", *(arg for name in EXAMPLES for arg in ("-f", f"examples/{name}")))
-        names = sorted(
-            doc["metadata"]["name"]
-            for name in EXAMPLES
+        # The files kustomization.yaml lists, in its order (namespaces first), one -f each.
+        kustomization = yaml.safe_load(
+            project_file("examples", "kustomization.yaml").read_text(encoding="utf-8")
+        )
+        files = [str(name) for name in kustomization["resources"]]
+        self.kubectl("apply", *(arg for name in files for arg in ("-f", f"examples/{name}")))
+        resources = [
+            doc
+            for name in files
             for doc in yaml.safe_load_all(project_file("examples", name).read_text(encoding="utf-8"))
             if doc and doc.get("kind") == "EntraGroupBinding"
+        ]
+        names = sorted(doc["metadata"]["name"] for doc in resources)
+        not_ready = sorted(
+            {*AMBIGUOUS, *(doc["metadata"]["name"] for doc in resources if doc["spec"].get("suspend"))}
         )
-        ready = [f"egb/{name}" for name in names if name not in NOT_READY]
+        ready = [f"egb/{name}" for name in names if name not in not_ready]
         self.kubectl("wait", "--for=condition=Ready", *ready, f"--timeout={TIMEOUT:.0f}s")
         print("Deliberately not Ready (their condition says why):")
-        for name in NOT_READY:
+        for name in not_ready:
             found = self.wait_for(f"{name} to report its Ready condition", partial(self.condition, name))
             print(indent(f"{name}: {describe(found)}"))
         print()
@@ -184,19 +185,24 @@ class Demo:
         before = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
         self.edit_group(PAYMENTS_DEVELOPERS, lambda group: group.update(displayName=NEW_NAME))
 
-        def followed() -> str | None:
-            groups = (self.egb("payments-developers").get("status") or {}).get("groups") or []
+        def followed(name: str) -> str | None:
+            groups = (self.egb(name).get("status") or {}).get("groups") or []
             return next((g["displayName"] for g in groups if g.get("displayName") == NEW_NAME), None)
 
-        shown = self.wait_for("status.groups[].displayName of payments-developers to follow", followed)
+        # Both resources naming the group (by display name and by id) have reconciled since.
+        shown = self.wait_for(
+            "payments-developers' status to show the new name", partial(followed, "payments-developers")
+        )
         print(indent(f"payments-developers status.groups[0].displayName: 'Payments Developers' -> '{shown}'"))
         print(indent(f"(followed {self.since_change()})"))
         print(indent("(the spec still says displayName: Payments Developers: the group was pinned by id)"))
+        self.wait_for("payments-oncall's status to show the new name", partial(followed, "payments-oncall"))
         after = {key: item.metadata.resource_version for key, item in self.managed_bindings().items()}
         if after != before:
             changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
             raise DemoFailed(f"a rename rewrote bindings it should not have touched: {', '.join(changed)}")
         print(indent(f"all {len(after)} managed bindings keep their resourceVersion: nothing was written"))
+        self.access_table("Access now", table=False)
 
     def remove_member(self) -> None:
         heading(4, f"b. Remove Alice from '{NEW_NAME}' (payments-oncall binds its members as Users)")
@@ -333,6 +339,9 @@ def main() -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="entra-rbac-demo-"))
     try:
         run_demo(state_dir)
+    except KeyboardInterrupt:
+        print(f"\ndemo interrupted; everything stopped (state kept in {state_dir})", file=sys.stderr)
+        return 130
     except (DemoFailed, OSError, client.exceptions.ApiException) as error:  # OSError: TimeoutError too
         print(f"\ndemo FAILED: {error}\n(state kept in {state_dir})", file=sys.stderr)
         return 1
