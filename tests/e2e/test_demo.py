@@ -22,7 +22,7 @@ EXPECTED = (
     ("access table", "Alice Martin"),
     ("rename followed", "'Payments Developers' -> 'Payments Engineers'"),
     ("rename wrote nothing", "managed bindings keep their resourceVersion: nothing was written"),
-    ("rename changed no access", "No access changed."),
+    ("rename changed no access", "No access changed"),
     ("member's User subject removed", "egb:payments-oncall:clusterrole:view: removed alice@contoso.com;"),
     ("member's row flipped", "alice@contoso.com: get pods (payments) yes -> no"),
     ("deleted group revoked", "auditors: Ready=False GroupNotFound:"),
