@@ -313,6 +313,7 @@ def run_demo(state_dir: Path) -> None:
         print(indent(sandbox.ready_line()))
         print(indent(f"directory (a copy of examples/directory.yaml): {directory}"))
         print(indent(f"operator log: {log_path}"))
+        print(indent("kubectl below runs as the sandbox's admin: --kubeconfig <the kubeconfig above>"))
         demo = Demo(sandbox, log_path)
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
             ("2 (apply the examples)", demo.apply_examples),
