@@ -23,8 +23,7 @@ from entra_rbac.core.desired import DesiredState, Owner, RoleInventory, compute_
 from entra_rbac.core.models import EntraGroupBindingSpec, SubjectKind
 from entra_rbac.core.plan import ObservedBinding, Plan, make_plan
 from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
-from entra_rbac.core.revocation import apply_plan as planned_result
-from entra_rbac.core.revocation import check_revocation
+from entra_rbac.core.revocation import after_plan, check_revocation
 from entra_rbac.core.status import build_status, status_changed, timestamp
 from entra_rbac.core.subjects import Subject, SubjectSet, bound_member_counts, build_subjects
 from entra_rbac.errors import KubeError
@@ -60,7 +59,17 @@ async def reconcile_resource(
             return
         if fresh:
             ctx.directory.invalidate()
-        result = await _reconcile(owner, spec, status, annotations, ctx)
+        # Act on the object as it is now, not as the event that woke us saw it: a stale status
+        # would move lastTransitionTime (a needless write), a stale spec would undo a newer one.
+        current = await ctx.kube.get_resource(name)
+        if current is None or current.get("metadata", {}).get("uid") != uid:
+            result = "Gone"
+            return
+        meta = current["metadata"]
+        owner = Owner(name=name, uid=uid, generation=int(meta.get("generation") or generation))
+        result = await _reconcile(
+            owner, current.get("spec") or {}, current.get("status") or {}, meta.get("annotations") or {}, ctx
+        )
     except KubeError as error:
         raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=ctx.policy.retry_delay) from error
     finally:
@@ -289,7 +298,7 @@ def _fingerprint(subjects: Sequence[Subject]) -> str:
 
 def _after(observed: list[ObservedBinding], applied: ApplyResult) -> list[ObservedBinding]:
     """The owned bindings as they stand once the successful writes took effect."""
-    return [ObservedBinding.from_manifest(m) for m in planned_result(observed, applied.executed)]
+    return after_plan(observed, applied.executed)
 
 
 async def _finish(
@@ -330,11 +339,7 @@ async def _finish(
         ctx.verified_at[owner.uid] = synced
     # A newer sync time alone is no reason to write: an idle resync must send nothing. The exact
     # time lives in memory (maxStaleness) and in the metrics; status gets it with the next change.
-    unchanged_but_time = {
-        **new,
-        "lastDirectorySync": previous.get("lastDirectorySync", new["lastDirectorySync"]),
-    }
-    if status_changed(previous, unchanged_but_time):
+    if status_changed(previous, new, ignoring=("lastDirectorySync",)):
         await ctx.kube.patch_status(owner.name, new)
     cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
     ctx.metrics.set_managed_bindings(
