@@ -52,6 +52,8 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
         triggers.tune_kopf(settings, config)
         memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
         memo.ctx = reconciler.build_context(config, memo.metrics, instance=memo.instance)
+        memo.refresher = triggers.Refresher(memo, config.refresh_interval)
+        memo.refresher.start()
 
     @kopf.on.probe(id="seconds_since_verified_directory_read", registry=registry)
     def directory_freshness(memo: kopf.Memo, **_: Any) -> float:
@@ -59,6 +61,7 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        await memo.refresher.stop()
         await memo.ctx.aclose()
 
     # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
@@ -85,19 +88,16 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     async def sync_requested(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, fresh=True)
 
-    @kopf.on.delete(*EGB, id="delete", registry=registry)
+    # No finalizer (optional=True): deleting a resource never waits for the operator, and the
+    # garbage collector removes its bindings through their ownerReferences even when it is down.
+    # While it runs, the DELETED event cleans up at once.
+    @kopf.on.delete(*EGB, id="delete", optional=True, registry=registry)
     async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, deletion=True)
 
-    @kopf.timer(
-        *EGB,
-        interval=config.refresh_interval,
-        initial_delay=triggers.timer_delay(config.refresh_interval),
-        id="refresh",
-        registry=registry,
-    )
-    async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        await triggers.reconcile_body(body, memo)
+    @kopf.on.event(*EGB, id="deleted", registry=registry)
+    async def deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        await triggers.resource_event(type, body, memo)
 
     # --- the world around it: namespaces, and managed bindings changed by someone else ---
     # Indices arrive as keyword arguments named after their ids (kopf's protocol

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     # --- reconcile cadence and safety ---
     refresh_interval: float = 300.0
-    """How often each EntraGroupBinding re-reads Entra (its kopf timer); `30s`, `5m`, `1h` or seconds."""
+    """How often each EntraGroupBinding re-reads Entra (periodic refresh); `30s`, `5m`, `1h` or seconds."""
     max_staleness: float | None = None
     """Revoke a resource's bindings after this long without a verified directory read (fail-closed).
     `off` (default) keeps them while Entra cannot be read (fail-static)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,12 @@ async def reconcile_body(
     body: Mapping[str, Any], memo: Any, *, deletion: bool = False, fresh: bool = False
 ) -> None:
     await reconcile_entry(resource_entry(body), memo, deletion=deletion, fresh=fresh)
+
+
+async def resource_event(event_type: str | None, body: Mapping[str, Any], memo: Any) -> None:
+    """A resource is gone: remove its bindings now (the garbage collector would, a little later)."""
+    if event_type == "DELETED":
+        await reconcile_body(body, memo, deletion=True)
 
 
 def index_entry(body: Mapping[str, Any]) -> dict[str, ResourceEntry]:
@@ -264,15 +270,74 @@ def directory_freshness(memo: Any) -> float:
     return round(metrics.seconds_since_verified_read(), 1)
 
 
-def timer_delay(interval: float) -> Callable[..., float]:
-    """First timer tick spread over [interval/2, interval) by uid: 200 resources resumed at once
+def first_refresh_delay(uid: str, interval: float) -> float:
+    """First refresh spread over [interval/2, interval) by uid: 200 resources resumed at once
     do not all re-read Entra in the same second, and a resource is never re-read right after
     the resume / create handler has just read it."""
+    return interval * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
 
-    def delay(*, uid: str, **_: Any) -> float:
-        return interval * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
 
-    return delay
+class Refresher:
+    """The periodic directory refresh of every resource: one operator-wide task.
+
+    Why not a kopf timer per resource: kopf puts a finalizer on every object with a timer, so
+    deleting an EntraGroupBinding would hang whenever the operator is down or uninstalled. This
+    task lists the resources (one LIST per tick) and reconciles each one whose refresh is due,
+    at most `concurrency` at a time, never the same resource twice at once.
+    """
+
+    def __init__(self, memo: Any, interval: float, *, concurrency: int = 8) -> None:
+        self.memo = memo
+        self.interval = interval
+        self.tick = min(max(interval / 4, 0.25), 5.0)
+        self._due: dict[str, float] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="entra-rbac-refresh")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                bodies = await self.memo.ctx.kube.list_resources()
+            except Exception as error:
+                log.warning("Failed to list EntraGroupBindings for the refresh: %s", error)
+                continue
+            self._schedule(bodies, loop.time())
+
+    def _schedule(self, bodies: Iterable[Mapping[str, Any]], now: float) -> None:
+        alive = set()
+        for body in bodies:
+            entry = resource_entry(body)
+            alive.add(entry.uid)
+            due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.interval))
+            if now >= due and entry.uid not in self._running:
+                self._due[entry.uid] = now + self.interval
+                task = asyncio.create_task(self._refresh(entry), name=f"refresh-{entry.name}")
+                self._running[entry.uid] = task
+        for uid in set(self._due) - alive:
+            del self._due[uid]
+
+    async def _refresh(self, entry: ResourceEntry) -> None:
+        try:
+            async with self._slots:
+                await reconcile_entry(entry, self.memo)
+        except kopf.TemporaryError as error:
+            log.info("Refresh of %s will be retried: %s", entry.name, error)
+        except Exception:
+            log.exception("Refresh of %s failed", entry.name)
+        finally:
+            self._running.pop(entry.uid, None)
 
 
 def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
@@ -316,15 +381,16 @@ def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
 
 __all__ = [
     "NamespaceMemory",
+    "Refresher",
     "ResourceEntry",
     "ResourceLocks",
     "binding_changed",
+    "first_refresh_delay",
     "index_binding_owner",
     "index_entry",
     "namespace_changed",
     "reconcile_body",
     "reconcile_entry",
     "resource_entry",
-    "timer_delay",
     "tune_kopf",
 ]

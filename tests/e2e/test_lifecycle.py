@@ -293,3 +293,17 @@ def test_fail_closed_after_max_staleness_when_configured(cluster: Cluster) -> No
     condition = cluster.condition("payments")
     assert condition["reason"] == "DirectoryUnavailable"
     assert "maxStaleness" in condition["message"]
+
+
+def test_resource_deletes_while_the_operator_is_down_and_bindings_are_collected(cluster: Cluster) -> None:
+    cluster.directory(directory())
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("payments")
+    assert not cluster.egb("payments")["metadata"].get("finalizers")
+
+    cluster.sandbox.stop_operator()
+    cluster.kubectl("delete", "egb", "payments", "--timeout=20s")
+    cluster.wait_for(
+        "the garbage collector to remove the bindings", lambda: not cluster.managed_bindings() or None
+    )

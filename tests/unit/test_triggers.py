@@ -220,12 +220,11 @@ def test_index_binding_owner_needs_both_labels_and_a_namespace() -> None:
     assert triggers.index_binding_owner(labels, None) is None
 
 
-def test_timer_first_tick_is_spread_over_the_second_half_of_the_interval() -> None:
-    delay = triggers.timer_delay(300)
-    delays = {delay(uid=f"uid-{i}") for i in range(200)}
+def test_first_refresh_is_spread_over_the_second_half_of_the_interval() -> None:
+    delays = {triggers.first_refresh_delay(f"uid-{i}", 300) for i in range(200)}
     assert all(150 <= d < 300 for d in delays)
     assert len(delays) > 100
-    assert delay(uid="same") == delay(uid="same")
+    assert triggers.first_refresh_delay("same", 300) == triggers.first_refresh_delay("same", 300)
 
 
 @pytest.mark.parametrize(("peering_name", "standalone"), [(None, True), ("entra-rbac", False)])
@@ -260,7 +259,7 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
         "reconcile/spec",
         "sync_requested/metadata.annotations.entra-rbac.io/sync-requested",
         "delete",
-        "refresh",
+        "deleted",
         "namespace_event",
         "binding_event",
         "egb_by_uid",
@@ -271,8 +270,13 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
         "seconds_since_verified_directory_read",
     } <= ids, ids
     assert not any("<locals>" in handler_id for handler_id in ids)
-    timers = [h for h in registry._spawning.get_all_handlers() if h.id == "refresh"]
-    assert timers[0].interval == 120
+    # No handler may make kopf put a finalizer on resources: deletion must never wait for us.
+    resource_handlers = [
+        *registry._changing.get_all_handlers(),
+        *registry._watching.get_all_handlers(),
+        *registry._spawning.get_all_handlers(),
+    ]
+    assert not [h.id for h in resource_handlers if getattr(h, "requires_finalizer", False)]
 
 
 def test_our_own_annotations_stay_visible_to_kopfs_change_detection() -> None:

@@ -70,7 +70,7 @@ class ReconcileContext:
         """Close the directory's connections and the Kubernetes client."""
         if isinstance(self.directory, EntraDirectory):
             await self.directory.aclose()
-        self.kube.transport.api_client.close()  # type: ignore[no-untyped-call]
+        self.kube.close()
 
 
 def directory_config(settings: Settings) -> DirectoryConfig:

@@ -207,6 +207,11 @@ class KubeAdapter:
         self._remember({"metadata": {"uid": uid}}, deleted=True)
         return True
 
+    # --- the resources ---
+    async def list_resources(self) -> list[dict[str, Any]]:
+        """Every EntraGroupBinding (paged): the periodic directory refresh walks them."""
+        return await self._list(_RESOURCES, what=f"list {KIND}s")
+
     # --- namespaces and roles ---
     async def list_namespaces(self) -> list[NamespaceInfo]:
         items = await self._list("/api/v1/namespaces", what="list namespaces")
