@@ -61,32 +61,22 @@ async def apply_plan(kube: KubeAdapter, owner: Owner, plan: Plan, groups: Sequen
 async def _apply_one(kube: KubeAdapter, action: Action, result: ApplyResult) -> bool:
     """True when the action took effect; otherwise the reason lands in `result`."""
     try:
-        if action.verb is Verb.CREATE:
+        if action.verb in (Verb.REPLACE, Verb.DELETE):
+            # A replace deletes the object of the wrong roleRef first: Kubernetes cannot change it.
+            assert action.uid is not None
+            await kube.delete_binding(
+                action.kind,
+                action.namespace,
+                action.name,
+                uid=action.uid,
+                resource_version=action.resource_version,
+            )
+        if action.verb in (Verb.CREATE, Verb.REPLACE):
             assert action.manifest is not None
             await kube.create_binding(action.manifest)
         elif action.verb is Verb.PATCH:
             assert action.patch is not None
             await kube.patch_binding(action.kind, action.namespace, action.name, action.patch)
-        elif action.verb is Verb.REPLACE:
-            assert action.manifest is not None
-            assert action.uid is not None
-            await kube.delete_binding(
-                action.kind,
-                action.namespace,
-                action.name,
-                uid=action.uid,
-                resource_version=action.resource_version,
-            )
-            await kube.create_binding(action.manifest)
-        else:
-            assert action.uid is not None
-            await kube.delete_binding(
-                action.kind,
-                action.namespace,
-                action.name,
-                uid=action.uid,
-                resource_version=action.resource_version,
-            )
     except KubeError as error:
         await _failed(kube, action, error, result)
         return False
