@@ -7,6 +7,7 @@ through the handlers, and stops cleanly on SIGTERM.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -124,7 +125,7 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
         assert time.monotonic() < deadline, (
             "no binding within 30s; log:\n" + operator_process["log"].read_text()[-3000:]
         )
-        await __import__("asyncio").sleep(0.1)  # polling a condition with a deadline
+        await asyncio.sleep(0.1)  # polling a condition with a deadline
 
     status, body = wait_for(lambda: http_get(operator_process["metrics"]), what="metrics")
     assert status == 200
@@ -151,7 +152,6 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
 async def test_watches_dropped_by_the_api_server_resume_and_namespaces_are_still_followed(
     operator_process: dict[str, Any], adapter: KubeAdapter, apiserver: ApiServerThread
 ) -> None:
-    import asyncio
 
     await adapter._call(
         "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", what="CRD", body=egb_crd_manifest()
