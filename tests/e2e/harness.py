@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 from kubernetes import client
 
+from entra_rbac.sandbox.common.faults import FaultInjector
 from entra_rbac.sandbox.launcher import Sandbox, kubectl_path
 
 T = TypeVar("T")
@@ -34,6 +36,7 @@ class Cluster:
     def __init__(self, sandbox: Sandbox, log_path: Path) -> None:
         self.sandbox = sandbox
         self.log_path = log_path
+        self.created_namespaces: list[str] = []
         self.api = sandbox.admin_client()
         self.core = client.CoreV1Api(self.api)
         self.rbac = client.RbacAuthorizationV1Api(self.api)
@@ -52,7 +55,15 @@ class Cluster:
     def apply(self, *documents: Mapping[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(list(documents)), check=check)
 
+    @property
+    def faults(self) -> FaultInjector:
+        """The sandbox API server's request counts and faults; tests that need them skip on a real cluster."""
+        if self.sandbox.kube is None:
+            pytest.skip("needs the sandbox API server's request counts (not available on a real cluster)")
+        return self.sandbox.kube.faults
+
     def namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        self.created_namespaces.append(name)
         self.apply(
             {
                 "apiVersion": "v1",
@@ -108,7 +119,7 @@ class Cluster:
 
     # --- requests ---
     def operator_writes(self, path: str = r"^/apis/rbac|/status$") -> int:
-        faults = self.sandbox.kube.faults
+        faults = self.faults
         return sum(faults.count(method, path) for method in WRITES)
 
     # --- waiting ---
@@ -164,3 +175,17 @@ class Cluster:
 
     def dump(self, name: str) -> str:
         return json.dumps(self.egb(name).get("status"), indent=2)
+
+    def clean_up(self) -> None:
+        """On a shared real cluster: remove what the test created (the sandbox is simply dropped)."""
+        self.kubectl("delete", "egb", "--all", "--wait=true", "--timeout=60s", check=False)
+        self.kubectl("label", "namespace", "kube-system", "team-", check=False)
+        if self.created_namespaces:
+            self.kubectl(
+                "delete",
+                "namespace",
+                *set(self.created_namespaces),
+                "--wait=true",
+                "--timeout=120s",
+                check=False,
+            )

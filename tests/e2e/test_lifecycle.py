@@ -79,7 +79,7 @@ def test_display_name_is_resolved_then_pinned(cluster: Cluster) -> None:
 
     # Renamed in Entra: the pinned id keeps the grant, status shows the new name, nothing is written.
     before = cluster.managed_bindings()[RB]["metadata"]["resourceVersion"]
-    cluster.sandbox.kube.faults.reset_requests()
+    cluster.faults.reset_requests()
     cluster.directory(directory(name="Payments Engineers"))
     cluster.wait_for(
         "the new display name in status",
@@ -133,16 +133,12 @@ def test_role_change_creates_the_new_binding_before_deleting_the_old(cluster: Cl
     cluster.namespace("payments")
     cluster.apply(binding())
     cluster.wait_ready("payments")
-    cluster.sandbox.kube.faults.reset_requests()
+    cluster.faults.reset_requests()
 
     cluster.apply(binding(roleBindings=[{"clusterRole": "view", "namespaces": ["payments"]}]))
     new = ("RoleBinding", "payments", "egb:payments:clusterrole:view")
     cluster.wait_for("only the new binding", lambda: set(cluster.managed_bindings()) == {new})
-    log = [
-        (r.method, r.path)
-        for r in cluster.sandbox.kube.faults.request_log()
-        if r.method in ("POST", "DELETE")
-    ]
+    log = [(r.method, r.path) for r in cluster.faults.request_log() if r.method in ("POST", "DELETE")]
     created = log.index(("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings"))
     deleted = log.index(
         ("DELETE", f"/apis/rbac.authorization.k8s.io/v1/namespaces/payments/rolebindings/{RB[2]}")
@@ -230,12 +226,12 @@ def test_idle_resync_writes_nothing(cluster: Cluster) -> None:
     cluster.wait_ready("payments")
     # Let the first timer ticks settle, then count: several refresh intervals (2 s) must write nothing.
     synced = cluster.egb("payments")["status"]["lastDirectorySync"]
-    cluster.sandbox.kube.faults.reset_requests()
+    cluster.faults.reset_requests()
     graph_before = cluster.sandbox.entra.count()
     cluster.wait_for(
         "three more directory reads", lambda: cluster.sandbox.entra.count() >= graph_before + 3, timeout=20
     )
-    assert cluster.operator_writes(r".*") == 0, cluster.sandbox.kube.faults.counts()
+    assert cluster.operator_writes(r".*") == 0, cluster.faults.counts()
     assert cluster.egb("payments")["status"]["lastDirectorySync"] == synced
 
 

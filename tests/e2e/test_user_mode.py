@@ -96,7 +96,7 @@ def test_mass_revocation_is_held_then_applied_when_seen_again(cluster: Cluster) 
     cluster.apply(binding())
     cluster.wait_ready("team")
 
-    cluster.sandbox.kube.faults.reset_requests()
+    cluster.faults.reset_requests()
     cluster.directory(directory(everyone[:1], []))  # 5 of 6 removed: more than half, at least 5
     held = cluster.wait_reason("team", "RevocationHeld")
     assert "5 of 6" in held["message"]

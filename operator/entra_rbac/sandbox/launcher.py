@@ -78,7 +78,11 @@ class Sandbox:
         operator: bool = True,
         operator_env: Mapping[str, str] | None = None,
         operator_output: IO[str] | None = None,
+        cluster: Path | None = None,
+        cluster_operator_kubeconfig: Path | None = None,
     ) -> None:
+        """`cluster`: the admin kubeconfig of a real cluster (e.g. kind) to use instead of the
+        sandbox API server; the operator then signs in with `cluster_operator_kubeconfig`."""
         self.directory = directory
         self.state_dir = state_dir
         self.kubeconfig = kubeconfig or state_dir / "kubeconfig"
@@ -88,7 +92,15 @@ class Sandbox:
         self.operator_env = dict(operator_env or {})
         self.operator_output = operator_output
         self.entra = EntraSandboxThread(directory, state_dir=state_dir / "entra")
-        self.kube = ApiServerThread(port=port, tls=True, ca=self.entra.server.ca, cert_dir=state_dir / "pki")
+        self.cluster = cluster
+        self.kube: ApiServerThread | None = None
+        if cluster is None:
+            self.kube = ApiServerThread(
+                port=port, tls=True, ca=self.entra.server.ca, cert_dir=state_dir / "pki"
+            )
+        else:
+            self.kubeconfig = cluster
+            self.operator_kubeconfig = cluster_operator_kubeconfig or cluster
         self.process: subprocess.Popen[str] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -96,8 +108,9 @@ class Sandbox:
     def start(self) -> Sandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.entra.start()
-        self.kube.start()
-        self.kube.write_kubeconfig(self.kubeconfig)
+        if self.kube is not None:
+            self.kube.start()
+            self.kube.write_kubeconfig(self.kubeconfig)
         allowed = self._install()
         self._write_env_file(allowed)
         if self.with_operator:
@@ -106,7 +119,8 @@ class Sandbox:
 
     def stop(self) -> None:
         self.stop_operator()
-        self.kube.stop()
+        if self.kube is not None:
+            self.kube.stop()
         self.entra.stop()
 
     def __enter__(self) -> Sandbox:
@@ -116,7 +130,8 @@ class Sandbox:
         self.stop()
 
     def ready_line(self) -> str:
-        urls = f"apiserver={self.kube.url} graph={self.entra.graph_url}"
+        apiserver = self.kube.url if self.kube is not None else f"(cluster of {self.kubeconfig})"
+        urls = f"apiserver={apiserver} graph={self.entra.graph_url}"
         return f"sandbox ready: kubeconfig={self.kubeconfig} {urls}"
 
     # --- the operator process ---------------------------------------------------------------
@@ -167,8 +182,9 @@ class Sandbox:
         with self.admin_client() as api:
             apply(api, load_manifests([project_file("crds", CRD_MANIFEST)]))
             apply(api, rbac)
-        self.kube.add_identity(OPERATOR_USER, OPERATOR_GROUPS)
-        self.kube.write_kubeconfig(self.operator_kubeconfig, user=OPERATOR_USER)
+        if self.kube is not None:
+            self.kube.add_identity(OPERATOR_USER, OPERATOR_GROUPS)
+            self.kube.write_kubeconfig(self.operator_kubeconfig, user=OPERATOR_USER)
         return bind_allowlist(rbac)
 
     def _write_env_file(self, allowed: tuple[list[str], list[str]]) -> None:
