@@ -211,6 +211,18 @@ def test_foreign_binding_at_a_target_name_is_never_touched(cluster: Cluster) -> 
     assert after.metadata.resource_version == before
     assert [s.name for s in after.subjects] == ["someone"]
 
+    # Later syncs read the taken name instead of trying to create it again.
+    if cluster.sandbox.kube is not None:
+        cluster.faults.reset_requests()
+        reads = cluster.sandbox.entra.count()
+        cluster.wait_for("two more syncs", lambda: cluster.sandbox.entra.count() >= reads + 2 or None)
+        assert cluster.faults.count("POST", r"/rolebindings$") == 0, cluster.faults.counts()
+        assert cluster.condition("payments")["reason"] == "Conflict"
+    # Once the foreign object is gone, the operator creates its own.
+    cluster.kubectl("delete", "rolebinding", "-n", "payments", RB[2])
+    cluster.wait_for("our binding in its place", lambda: cluster.subjects(*RB) == [PAYMENTS])
+    cluster.wait_ready("payments")
+
 
 def test_invalid_resource_is_refused_with_the_field_named(cluster: Cluster) -> None:
     bad = binding(groups=[{"id": PAYMENTS, "displayName": "Payments Developers"}])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.adapters.kube import errors as kube_errors
-from entra_rbac.core.desired import Owner
+from entra_rbac.core.desired import BindingKey, Owner
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.errors import KubeError
@@ -33,6 +33,8 @@ class ApplyResult:
     problems: list[Problem] = field(default_factory=list)
     retry: bool = False
     skipped_deletes: int = 0
+    # Desired names found taken by foreign objects: read (not re-created) on the next reconcile.
+    conflicts: list[BindingKey] = field(default_factory=list)
 
     @property
     def executed(self) -> Plan:
@@ -122,6 +124,7 @@ async def _already_exists(kube: KubeAdapter, action: Action, where: str, result:
     if found is None or ObservedBinding.from_manifest(found).owned_by(owner_uid):
         result.retry = True
         return
+    result.conflicts.append(action.key)
     result.problems.append(
         Problem(
             Reason.CONFLICT,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES, OPERATOR_NAME
-from entra_rbac.core.desired import AllowedRoles
+from entra_rbac.core.desired import AllowedRoles, BindingKey
 from entra_rbac.core.entra import Directory
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
@@ -65,6 +65,9 @@ class ReconcileContext:
     clock: Callable[[], datetime] = utc_now
     # When each resource's groups were last verified in Entra (status is written only on change).
     verified_at: dict[str, datetime] = field(default_factory=dict)
+    # Per resource, the desired names a foreign object held at the last reconcile: those few are
+    # read again (one GET each) instead of answering every reconcile's create with 409.
+    conflicts: dict[str, set[BindingKey]] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         """Close the directory's connections and the Kubernetes client."""

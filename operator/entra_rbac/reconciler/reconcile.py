@@ -87,6 +87,7 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
             log.info("Deleted %s %s", observed.kind, observed.name, extra={"resource": owner.name})
     ctx.metrics.forget_resource(owner.uid)
     ctx.verified_at.pop(owner.uid, None)
+    ctx.conflicts.pop(owner.uid, None)
 
 
 async def _reconcile(
@@ -114,7 +115,7 @@ async def _reconcile(
     ctx.metrics.directory_verified()
     subjects = build_subjects(spec.subjects, outcome.resolutions or [], outcome.members)
     desired = await _desired(owner, spec, subjects, ctx)
-    plan = make_plan(desired, observed)
+    plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
 
     hold = _revocation_hold(owner, observed, plan, previous, annotations, now, ctx)
@@ -137,6 +138,8 @@ async def _reconcile(
 
     applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids)
     problems.extend(applied.problems)
+    conflicts = {(c.kind, c.namespace or "", c.name) for c in plan.conflicts} | set(applied.conflicts)
+    ctx.conflicts[owner.uid] = conflicts
     bindings = _after(observed, applied)
     reason = await _finish(
         owner,
@@ -153,6 +156,19 @@ async def _reconcile(
     if applied.retry:
         raise kopf.TemporaryError("some writes must be retried", delay=ctx.policy.retry_delay)
     return reason
+
+
+async def _known_foreign(owner: Owner, desired: DesiredState, ctx: ReconcileContext) -> list[ObservedBinding]:
+    """The foreign objects still holding names this resource wants (known from earlier 409s)."""
+    wanted = {b.key for b in desired.bindings}
+    found = []
+    for kind, namespace, name in sorted(ctx.conflicts.get(owner.uid, set()) & wanted):
+        current = await ctx.kube.get_binding(kind, namespace or None, name)  # type: ignore[arg-type]
+        if current is not None:
+            observed = ObservedBinding.from_manifest(current)
+            if not observed.owned_by(owner.uid):
+                found.append(observed)
+    return found
 
 
 async def _desired(
