@@ -298,9 +298,13 @@ def test_fail_closed_after_max_staleness_when_configured(cluster: Cluster) -> No
     cluster.wait_for(
         "every binding revoked after maxStaleness", lambda: not cluster.managed_bindings() or None, timeout=30
     )
-    condition = cluster.condition("payments")
+    # The status is written after the deletes: wait for it rather than race it.
+    condition = cluster.wait_for(
+        "the status to say why",
+        lambda: (c := cluster.condition("payments")) and "maxStaleness" in c["message"] and c,
+    )
     assert condition["reason"] == "DirectoryUnavailable"
-    assert "maxStaleness" in condition["message"]
+    assert condition["status"] == "False"
 
 
 def test_resource_deletes_while_the_operator_is_down_and_bindings_are_collected(cluster: Cluster) -> None:
