@@ -170,6 +170,10 @@ class Conflict:
     name: str
     message: str
 
+    @property
+    def key(self) -> BindingKey:
+        return (self.kind, self.namespace or "", self.name)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -219,15 +223,11 @@ def make_plan(
         if key not in wanted and current.owned_by(uid) and current.namespace not in desired.frozen_namespaces:
             actions.append(_delete(current))
     actions.sort(key=lambda a: (_VERB_ORDER[a.verb], a.key))
-    return Plan(actions=tuple(actions), conflicts=tuple(sorted(conflicts, key=_conflict_key)))
+    return Plan(actions=tuple(actions), conflicts=tuple(sorted(conflicts, key=lambda c: c.key)))
 
 
 def _observed(item: Mapping[str, Any] | ObservedBinding) -> ObservedBinding:
     return item if isinstance(item, ObservedBinding) else ObservedBinding.from_manifest(item)
-
-
-def _conflict_key(conflict: Conflict) -> BindingKey:
-    return (conflict.kind, conflict.namespace or "", conflict.name)
 
 
 def _create(binding: Binding) -> Action:

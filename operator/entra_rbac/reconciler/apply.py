@@ -144,12 +144,11 @@ async def _record(kube: KubeAdapter, owner: Owner, action: Action, groups: Seque
         text,
         extra={"resource": owner.name, "binding_namespace": action.namespace, "binding": action.name},
     )
-    reason = {Verb.CREATE: "Created", Verb.PATCH: "Updated", Verb.REPLACE: "Replaced", Verb.DELETE: "Deleted"}
     try:
         await kube.emit_event(
             owner_name=owner.name,
             owner_uid=owner.uid,
-            reason=f"{reason[action.verb]}{action.kind}",
+            reason=f"{action.event_reason}{action.kind}",
             message=text,
             action=action.verb.value.capitalize(),
         )

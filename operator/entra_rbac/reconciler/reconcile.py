@@ -78,9 +78,8 @@ async def reconcile_resource(
 
 async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
     """Delete every binding this resource owns (the garbage collector would, a little later)."""
-    for item in await ctx.kube.list_owned_bindings(owner.uid):
-        observed = ObservedBinding.from_manifest(item)
-        if observed.owned_by(owner.uid) and observed.uid is not None:
+    for observed in await _owned(owner, ctx):
+        if observed.uid is not None:
             await ctx.kube.delete_binding(
                 observed.kind, observed.namespace, observed.name, uid=observed.uid, resource_version=None
             )
@@ -88,6 +87,12 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
     ctx.metrics.forget_resource(owner.uid)
     ctx.verified_at.pop(owner.uid, None)
     ctx.conflicts.pop(owner.uid, None)
+
+
+async def _owned(owner: Owner, ctx: ReconcileContext) -> list[ObservedBinding]:
+    """The bindings carrying this resource's label that it really owns (label AND controller ref)."""
+    listed = [ObservedBinding.from_manifest(o) for o in await ctx.kube.list_owned_bindings(owner.uid)]
+    return [o for o in listed if o.owned_by(owner.uid)]
 
 
 async def _reconcile(
@@ -98,8 +103,7 @@ async def _reconcile(
     ctx: ReconcileContext,
 ) -> str:
     now = ctx.clock()
-    observed = [ObservedBinding.from_manifest(o) for o in await ctx.kube.list_owned_bindings(owner.uid)]
-    observed = [o for o in observed if o.owned_by(owner.uid)]
+    observed = await _owned(owner, ctx)
     try:
         spec = EntraGroupBindingSpec.model_validate(raw_spec)
     except ValidationError as error:
@@ -138,8 +142,7 @@ async def _reconcile(
 
     applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids)
     problems.extend(applied.problems)
-    conflicts = {(c.kind, c.namespace or "", c.name) for c in plan.conflicts} | set(applied.conflicts)
-    ctx.conflicts[owner.uid] = conflicts
+    ctx.conflicts[owner.uid] = {c.key for c in plan.conflicts} | set(applied.conflicts)
     bindings = _after(observed, applied)
     reason = await _finish(
         owner,
@@ -226,7 +229,8 @@ async def _directory_failed(
     bindings: Sequence[ObservedBinding] = observed
     if _stale(owner, previous, now, ctx):
         if observed:
-            revoke = make_plan(compute_desired(owner, spec, SubjectSet((), ()), []), observed)
+            nothing = DesiredState(owner=owner, bindings=(), problems=(), subjects=(), group_ids=())
+            revoke = make_plan(nothing, observed)
             bindings = _after(observed, await apply_plan(ctx.kube, owner, revoke, ()))
         message = (
             f"Entra could not be read for longer than maxStaleness "
@@ -253,7 +257,7 @@ def _stale(owner: Owner, previous: Mapping[str, Any], now: datetime, ctx: Reconc
     last = previous.get("lastDirectorySync")
     known = [ctx.verified_at[owner.uid]] if owner.uid in ctx.verified_at else []
     if isinstance(last, str):
-        known.append(datetime.fromisoformat(last.replace("Z", "+00:00")))
+        known.append(datetime.fromisoformat(last))
     if limit is None or not known:
         return False
     return (now - max(known)).total_seconds() > limit
@@ -289,7 +293,7 @@ def _revocation_hold(
         return None
     earlier = previous.get(HOLD_KEY) or {}
     if earlier.get("fingerprint") == fingerprint:
-        since = datetime.fromisoformat(str(earlier.get("since", "")).replace("Z", "+00:00"))
+        since = datetime.fromisoformat(str(earlier.get("since", "")))
         if (now - since).total_seconds() >= ctx.policy.retry_delay:
             log.info("Revocation of %d subjects seen again on a later read; applying", len(check.removed))
             return None
