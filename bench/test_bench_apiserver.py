@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 pytestmark = pytest.mark.bench
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from entra_rbac.sandbox.kube.crd_validation import validate_object
+from entra_rbac_sandbox.kube.crd_validation import validate_object
 
 pytestmark = pytest.mark.bench
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from entra_rbac.adapters.directory import (
 )
 from entra_rbac.core.entra import GroupLookup
 from entra_rbac.core.models import GroupRef, GroupState
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 
 pytestmark = pytest.mark.bench
 

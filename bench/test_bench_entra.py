@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 
 pytestmark = pytest.mark.bench
 USERS = 20_000

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from tests.e2e.harness import Cluster, guid
 
-from entra_rbac.sandbox.launcher import Sandbox
+from entra_rbac_sandbox.launcher import Sandbox
 
 RESOURCES = 200
 NAMESPACES = 10

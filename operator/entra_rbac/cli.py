@@ -1,12 +1,12 @@
 """The `entra-rbac` command line: glue only, each command a short delegation.
 
-Commands that need optional pieces (the sandbox) import them lazily so that the operator's
-image never loads them.
+`sandbox` and `demo` come from the sandbox distribution through an entry point; the product
+never imports it, and without it the two commands say what to install.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.metadata import entry_points
 
 import click
 
@@ -38,31 +38,38 @@ def run(kubeconfig: str | None, context: str | None) -> None:
     runner.run_operator(prepared)
 
 
-@main.command()
-@click.option(
-    "--directory",
-    "directory",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The sandbox Entra directory (YAML; re-read whenever it changes on disk).",
+# Commands other distributions add to `entra-rbac` (the sandbox adds `sandbox` and `demo`).
+PLUGIN_GROUP = "entra_rbac.commands"
+# Commands scripts call that live in the sandbox distribution, and how to get it.
+SANDBOX_COMMANDS = ("sandbox", "demo")
+SANDBOX_HINT = (
+    "needs the sandbox, which is not installed: from a checkout of entra-rbac-operator run "
+    "`make sandbox` (or `pip install -e ./sandbox`)"
 )
-@click.option("--port", default=0, show_default=True, help="API server port (0: a free one).")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the admin kubeconfig (default: .sandbox/kubeconfig); sandbox.env goes beside it.",
-)
-@click.option("--no-operator", is_flag=True, help="Start the servers only; run `entra-rbac run` yourself.")
-def sandbox(directory: Path, port: int, kubeconfig: Path | None, no_operator: bool) -> None:
-    """Start a local API server, a local Entra directory and the operator (no cluster, no tenant)."""
-    from entra_rbac.sandbox import launcher
-
-    raise SystemExit(launcher.run(directory, port=port, kubeconfig=kubeconfig, operator=not no_operator))
 
 
-@main.command()
-def demo() -> None:
-    """Show the product end to end on the sandbox: examples applied, access table, directory changes."""
-    from entra_rbac.sandbox import demo as demo_script
+def _missing(name: str) -> click.Command:
+    """A stand-in for a plugin command that is not installed: says what to install, exits 2."""
 
-    raise SystemExit(demo_script.main())
+    def explain() -> None:
+        click.echo(f"entra-rbac {name}: {SANDBOX_HINT}", err=True)
+        raise SystemExit(2)
+
+    return click.Command(
+        name,
+        callback=explain,
+        help=f"(not installed) {SANDBOX_HINT}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+def _add_plugins(group: click.Group) -> None:
+    """Add the commands that installed distributions register under PLUGIN_GROUP."""
+    for entry in entry_points(group=PLUGIN_GROUP):
+        group.add_command(entry.load(), entry.name)
+    for name in SANDBOX_COMMANDS:
+        if name not in group.commands:
+            group.add_command(_missing(name))
+
+
+_add_plugins(main)

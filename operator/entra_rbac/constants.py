@@ -20,7 +20,7 @@ RBAC_API_VERSION: Final = f"{RBAC_GROUP}/v1"
 OPERATOR_NAME: Final = "entra-rbac-operator"
 
 # Ownership: both the label and a controller ownerReference to the resource's UID are required
-# before the operator changes or deletes anything (DESIGN section 3).
+# before the operator changes or deletes anything (docs/design.md, Ownership).
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = OPERATOR_NAME
 # The owning resource's UID (always a valid label value), so one label-selected list finds

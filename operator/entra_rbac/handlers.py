@@ -1,6 +1,6 @@
 """The kopf handlers: decorators and one-line delegations only (glue, layer 1).
 
-`register(registry, config)` declares every trigger of DESIGN section 6 on `registry`; it is a
+`register(registry, config)` declares every trigger of docs/design.md, Triggers on `registry`; it is a
 function, not module-level decorators, because the timer's interval comes from the settings,
 which `entra-rbac run` loads (and validates) before anything is registered. Every resource
 trigger runs the same idempotent reconcile (`triggers.reconcile_*` -> `reconciler`); the routing

@@ -186,7 +186,7 @@ async def namespace_changed(
     binding_owners: Mapping[str, Collection[str]],
     memo: Any,
 ) -> None:
-    """Re-evaluate the resources a namespace event concerns (DESIGN section 6)."""
+    """Re-evaluate the resources a namespace event concerns (docs/design.md, Triggers)."""
     memory: NamespaceMemory = memo.namespaces
     meta = body.get("metadata") or {}
     name = str(meta.get("name", ""))

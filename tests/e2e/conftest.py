@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_rbac.sandbox.launcher import Sandbox
+from entra_rbac_sandbox.launcher import Sandbox
 from tests.e2e.harness import Cluster
 
 # Short cadence so that directory changes are followed within seconds.

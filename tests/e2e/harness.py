@@ -19,8 +19,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from entra_rbac.sandbox.common.faults import FaultInjector
-from entra_rbac.sandbox.launcher import Sandbox, kubectl_path
+from entra_rbac_sandbox.common.faults import FaultInjector
+from entra_rbac_sandbox.launcher import Sandbox, kubectl_path
 
 T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"

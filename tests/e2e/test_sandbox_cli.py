@@ -1,4 +1,5 @@
-"""The sandbox contract of DESIGN section 8, as a user meets it: `entra-rbac sandbox` as a process,
+"""The sandbox contract of docs/design.md, The sandbox contract, as a user meets it: `entra-rbac sandbox`
+as a process,
 its ready line, its kubeconfig, and `sandbox.env` with which anyone can start `entra-rbac run`."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entra_rbac.sandbox.launcher import kubectl_path
+from entra_rbac_sandbox.launcher import kubectl_path
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from entra_rbac.sandbox.common import tls
-from entra_rbac.sandbox.common.faults import Fault, FaultInjector, FaultSpecError
+from entra_rbac_sandbox.common import tls
+from entra_rbac_sandbox.common.faults import Fault, FaultInjector, FaultSpecError
 
 
 def _body(status: int, retry_after: int | None) -> Mapping[str, Any]:

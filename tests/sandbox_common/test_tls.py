@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_rbac.sandbox.common.tls import CertificateAuthority
+from entra_rbac_sandbox.common.tls import CertificateAuthority
 
 
 def _handshake(ca: CertificateAuthority, host: str) -> bytes:

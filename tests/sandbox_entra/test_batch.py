@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.sandbox_entra.tenant import guid, sample
 
 

@@ -12,7 +12,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
-from entra_rbac.sandbox.entra.server import EntraSandbox, EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandbox, EntraSandboxThread
 from tests.fixtures.entra import graph_client
 from tests.sandbox_entra.tenant import group, guid
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from entra_rbac.sandbox.entra.directory import DirectoryFile, DirectoryFileError, parse_directory
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.directory import DirectoryFile, DirectoryFileError, parse_directory
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.sandbox_entra.tenant import group, guid, sample, user
 
 
@@ -89,7 +89,7 @@ def test_malformed_rewrite_keeps_the_last_good_directory_and_says_why(
 ) -> None:
     entra_directory.write_directory({"groups": [group("Ops")]})
     assert _display_name(graph_http, guid("Ops")) == "Ops"
-    caplog.set_level(logging.WARNING, logger="entra_rbac.sandbox.entra.directory")
+    caplog.set_level(logging.WARNING, logger="entra_rbac_sandbox.entra.directory")
     entra_directory.write_directory({"groups": [{"id": guid("Ops")}]})
     for _ in range(3):
         assert _display_name(graph_http, guid("Ops")) == "Ops"

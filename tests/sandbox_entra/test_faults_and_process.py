@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.sandbox_entra.tenant import group, guid
 
 
@@ -89,7 +89,7 @@ def _wait_for_line(process: subprocess.Popen[str], deadline: float) -> str:
 def test_process_form_prints_one_ready_line_and_serves(tmp_path: Path) -> None:
     directory = tmp_path / "directory.yaml"
     directory.write_text(yaml.safe_dump({"groups": [group("Ops")]}), encoding="utf-8")
-    command = [sys.executable, "-m", "entra_rbac.sandbox.entra", "--directory", str(directory)]
+    command = [sys.executable, "-m", "entra_rbac_sandbox.entra", "--directory", str(directory)]
     command += ["--state-dir", str(tmp_path / "state")]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         try:
@@ -125,7 +125,7 @@ def test_process_form_prints_one_ready_line_and_serves(tmp_path: Path) -> None:
 def test_process_form_refuses_a_bad_directory_naming_the_field(tmp_path: Path) -> None:
     directory = tmp_path / "directory.yaml"
     directory.write_text(yaml.safe_dump({"groups": [{"id": guid("x")}]}), encoding="utf-8")
-    command = [sys.executable, "-m", "entra_rbac.sandbox.entra", "--directory", str(directory)]
+    command = [sys.executable, "-m", "entra_rbac_sandbox.entra", "--directory", str(directory)]
     done = subprocess.run(
         [*command, "--state-dir", str(tmp_path / "s")],
         capture_output=True,

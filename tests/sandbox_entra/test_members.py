@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.fixtures.entra import graph_client
 from tests.sandbox_entra.tenant import group, guid, sample, user
 

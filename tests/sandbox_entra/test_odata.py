@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from entra_rbac.sandbox.entra.graph import GROUP_FILTER_PROPERTIES
-from entra_rbac.sandbox.entra.odata import ODataError, parse_filter, parse_select, parse_top, select, tokenize
+from entra_rbac_sandbox.entra.graph import GROUP_FILTER_PROPERTIES
+from entra_rbac_sandbox.entra.odata import ODataError, parse_filter, parse_select, parse_top, select, tokenize
 
 GROUPS = [
     {"id": "1", "displayName": "A", "mailNickname": "x", "securityEnabled": True},

@@ -7,7 +7,7 @@ import json
 import pytest
 from kubernetes import client
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .crd_fixture import GROUP, widget, widget_crd
 from .helpers import api_error, custom, gone, raw

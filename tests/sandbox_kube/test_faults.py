@@ -1,4 +1,5 @@
-"""Fault injection, request counts and dropped watches (DESIGN section 8), over HTTP and in-process."""
+"""Fault injection, request counts and dropped watches (docs/design.md, The sandbox contract), over HTTP
+and in-process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import aiohttp
 import pytest
 from kubernetes import client
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .helpers import api_error, core, raw
 

@@ -12,7 +12,7 @@ import kopf
 import pytest
 from kubernetes import client
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .crd_fixture import GROUP, widget, widget_crd
 from .helpers import core, custom, eventually, gone

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .crd_fixture import widget, widget_crd
 from .helpers import eventually

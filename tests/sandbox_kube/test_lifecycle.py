@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from entra_rbac.sandbox.kube.server import ApiServer, ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServer, ApiServerThread
 
 from .helpers import raw
 
@@ -50,7 +50,7 @@ def test_the_kubeconfig_names_the_admin_as_current_context(apiserver: ApiServerT
 
 def test_the_process_form_prints_one_ready_line_and_writes_a_kubeconfig(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc" / "kubeconfig"
-    command = [sys.executable, "-m", "entra_rbac.sandbox.kube", "--kubeconfig", str(kubeconfig)]
+    command = [sys.executable, "-m", "entra_rbac_sandbox.kube", "--kubeconfig", str(kubeconfig)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -106,7 +106,7 @@ def test_unknown_paths_are_404_status(kube_api: client.ApiClient) -> None:
 
 
 def test_a_shared_certificate_authority_is_used_when_given(tmp_path: Path) -> None:
-    from entra_rbac.sandbox.common import tls
+    from entra_rbac_sandbox.common import tls
 
     ca = tls.generate(tmp_path / "shared")
     with ApiServerThread(ca=ca) as server:

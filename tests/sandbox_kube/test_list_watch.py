@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client, watch
 
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .helpers import api_error, configmap, core, raw
 

@@ -7,8 +7,8 @@ import json
 
 from kubernetes import client
 
-from entra_rbac.sandbox.kube.protobuf import MAGIC, decode
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.protobuf import MAGIC, decode
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .helpers import configmap, core, raw
 

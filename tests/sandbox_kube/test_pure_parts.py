@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from entra_rbac.sandbox.kube import errors
-from entra_rbac.sandbox.kube.patch import merge_patch, strategic_merge
-from entra_rbac.sandbox.kube.rbac import Attributes, rule_allows, uncovered
-from entra_rbac.sandbox.kube.selectors import matches_labels, parse_label_selector, structured_selector
-from entra_rbac.sandbox.kube.table import human_age, jsonpath
+from entra_rbac_sandbox.kube import errors
+from entra_rbac_sandbox.kube.patch import merge_patch, strategic_merge
+from entra_rbac_sandbox.kube.rbac import Attributes, rule_allows, uncovered
+from entra_rbac_sandbox.kube.selectors import matches_labels, parse_label_selector, structured_selector
+from entra_rbac_sandbox.kube.table import human_age, jsonpath
 
 LABELS = {"team": "payments", "tier": "web", "example.com/owner": "a"}
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from entra_rbac.core.models import EntraGroupBindingSpec, describe_errors, error_path
-from entra_rbac.sandbox.kube.crd_validation import unknown_fields, validate_object
+from entra_rbac_sandbox.kube.crd_validation import unknown_fields, validate_object
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((ROOT / "crds" / "entragroupbindings.yaml").read_text())

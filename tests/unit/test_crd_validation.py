@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from entra_rbac.sandbox.kube.crd_validation import unknown_fields, validate_object
-from entra_rbac.sandbox.kube.errors import FieldError
+from entra_rbac_sandbox.kube.crd_validation import unknown_fields, validate_object
+from entra_rbac_sandbox.kube.errors import FieldError
 
 Schema = dict[str, Any]
 

@@ -386,7 +386,7 @@ def test_settings_use_only_known_names_and_reserve_the_own_namespace(rendered: l
     assert env["ENTRA_RBAC_OPERATOR_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
 
-# What the workload identity webhook injects into the pod (FACTS: workload identity).
+# What the workload identity webhook injects into the pod (docs/design.md, Platform facts: workload identity).
 WEBHOOK_ENV = {
     "AZURE_CLIENT_ID": "3f2b8a4e-6c1d-4e5f-9a7b-0c1d2e3f4a5b",
     "AZURE_TENANT_ID": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
@@ -459,7 +459,7 @@ def test_standby_joins_the_peering_object_with_a_lower_priority(
     primary = _load_settings(_pod_env(rendered_with_standby, OPERATOR), monkeypatch)
     standby = _load_settings(_pod_env(rendered_with_standby, STANDBY), monkeypatch)
     assert primary.peering_name == standby.peering_name == peering["metadata"]["name"]
-    # Equal priorities make both replicas pause (FACTS: kopf peering).
+    # Equal priorities make both replicas pause (docs/design.md, Platform facts: kopf peering).
     assert primary.peering_priority > standby.peering_priority
 
 

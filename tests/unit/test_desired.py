@@ -1,4 +1,5 @@
-"""Desired bindings from a resource, its subjects and the cluster's namespaces (DESIGN 2, 3, 6)."""
+"""Desired bindings from a resource, its subjects and the cluster's namespaces (docs/design.md: The API;
+Ownership; Triggers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Deciding a resolution from what Graph returned: the DESIGN section 4 rows, without I/O."""
+"""Deciding a resolution from what Graph returned: the docs/design.md (Directory semantics) rows, without
+I/O."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupRef, SelectorOperator, SubjectKind
-from entra_rbac.sandbox.entra.directory import parse_directory
-from entra_rbac.sandbox.kube.crd_validation import unknown_fields, validate_object
+from entra_rbac_sandbox.entra.directory import parse_directory
+from entra_rbac_sandbox.kube.crd_validation import unknown_fields, validate_object
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -17,7 +17,7 @@ from entra_rbac.core.models import (
     describe_errors,
     error_path,
 )
-from entra_rbac.sandbox.kube.crd_validation import validate_object
+from entra_rbac_sandbox.kube.crd_validation import validate_object
 
 
 def test_group_ref_key_names_the_kind_of_reference() -> None:

@@ -1,4 +1,4 @@
-"""Binding names and label values (DESIGN section 3)."""
+"""Binding names and label values (docs/design.md, Ownership)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The plan: create / patch / replace / delete, ownership and ordering (DESIGN section 3)."""
+"""The plan: create / patch / replace / delete, ownership and ordering (docs/design.md, Ownership)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The mass-revocation guard (DESIGN section 4) and the plan simulation it rests on."""
+"""The mass-revocation guard (docs/design.md, Directory semantics) and the plan simulation it rests on."""
 
 from __future__ import annotations
 

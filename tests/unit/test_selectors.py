@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from entra_rbac.core.models import LabelSelector
 from entra_rbac.core.selectors import selector_matches
-from entra_rbac.sandbox.kube.selectors import matches_labels, structured_selector
+from entra_rbac_sandbox.kube.selectors import matches_labels, structured_selector
 
 
 def expr(key: str, operator: str, *values: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Status builders: kstatus conditions, groups, bindings, summary (DESIGN sections 2 and 5)."""
+"""Status builders: kstatus conditions, groups, bindings, summary (docs/design.md: The API; Conditions)."""
 
 from __future__ import annotations
 

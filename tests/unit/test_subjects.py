@@ -1,4 +1,4 @@
-"""RBAC subjects from directory results (DESIGN section 2)."""
+"""RBAC subjects from directory results (docs/design.md, The API)."""
 
 from __future__ import annotations
 

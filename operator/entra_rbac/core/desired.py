@@ -1,4 +1,5 @@
-"""The bindings a resource asks for (DESIGN sections 2, 3 and 6), computed from plain inputs.
+"""The bindings a resource asks for (docs/design.md: The API; Ownership; Triggers), computed from plain
+inputs.
 
 Holds the `Binding` value (with `to_manifest()`), the inputs that describe the cluster
 (`Owner`, `NamespaceInfo`, `AllowedRoles`, `RoleInventory`) and `compute_desired`, the one entry

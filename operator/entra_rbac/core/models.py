@@ -1,4 +1,4 @@
-"""Pydantic models of the EntraGroupBinding spec and status (DESIGN section 2).
+"""Pydantic models of the EntraGroupBinding spec and status (docs/design.md, The API).
 
 These models and `crds/entragroupbindings.yaml` must agree on every verdict; a corpus test
 (tests/unit/test_crd_corpus.py) holds them to it, and to naming the same field path. Field names
@@ -283,7 +283,7 @@ class Condition(_Model):
 
 
 class RevocationHold(_Model):
-    """A sync held back by the mass-revocation guard (DESIGN section 4)."""
+    """A sync held back by the mass-revocation guard (docs/design.md, Directory semantics)."""
 
     fingerprint: Annotated[str, StringConstraints(max_length=64)]
     since: str

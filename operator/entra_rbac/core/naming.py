@@ -1,4 +1,4 @@
-"""Names of managed bindings and label values (DESIGN section 3).
+"""Names of managed bindings and label values (docs/design.md, Ownership).
 
 Holds pure functions that turn (resource, role) into a binding name and any text into a valid
 label value, and the validators the tests use. Must not depend on anything but constants.

@@ -1,4 +1,4 @@
-"""The plan: what to write so the cluster holds exactly the desired bindings (DESIGN section 3).
+"""The plan: what to write so the cluster holds exactly the desired bindings (docs/design.md, Ownership).
 
 Holds `ObservedBinding` (a binding as read from the API), the `Action`s (create / patch /
 replace / delete), `Conflict`, `Plan` and `make_plan`, the one entry point. Pure: the reconciler

@@ -1,6 +1,6 @@
 """Problems found while computing what a resource asks for, and the reasons status reports.
 
-Holds the `Reason` vocabulary of DESIGN section 5 and the `Problem` value. Problems are values,
+Holds the `Reason` vocabulary of docs/design.md, Conditions and the `Problem` value. Problems are values,
 never exceptions: one bad namespace or group is reported and the rest proceeds. Pure: no I/O.
 """
 
@@ -17,7 +17,7 @@ from entra_rbac.core.models import error_path
 
 
 class Reason(StrEnum):
-    """Condition reasons (DESIGN section 5). The order of STALLING / WAITING sets severity."""
+    """Condition reasons (docs/design.md, Conditions). The order of STALLING / WAITING sets severity."""
 
     RECONCILED = "Reconciled"
     PROGRESSING = "Progressing"

@@ -1,4 +1,4 @@
-"""The mass-revocation guard (DESIGN section 4) and the plan simulation it rests on.
+"""The mass-revocation guard (docs/design.md, Directory semantics) and the plan simulation it rests on.
 
 Holds `apply_plan` / `after_plan` (what the bindings are once a plan succeeded), `removed_subjects`
 and `check_revocation`. Pure: deciding whether to hold is here; remembering that a plan was

@@ -1,4 +1,4 @@
-"""Status builders: what `status` says after a reconcile (DESIGN sections 2 and 5).
+"""Status builders: what `status` says after a reconcile (docs/design.md: The API; Conditions).
 
 Holds `build_status` (the whole status as a camelCase dict, ready to patch), its parts (group
 entries, bindings list, summary, kstatus conditions) and `status_changed`, which says whether a

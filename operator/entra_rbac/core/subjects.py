@@ -1,4 +1,4 @@
-"""RBAC subjects from what the directory resolved (DESIGN section 2, "Subjects the operator emits").
+"""RBAC subjects from what the directory resolved (docs/design.md, The API, "Subjects the operator emits").
 
 Holds the `Subject` value and pure functions that derive a resource's subjects from its group
 resolutions (group mode) or their transitive members (user mode), plus the problems the

@@ -3,7 +3,7 @@
 - `graph`: a `GraphSandbox` around the suite's `entra_directory` server (tests/fixtures/entra.py):
   `.config(**changes)` a `DirectoryConfig` reaching it (client secret by default, short timeouts),
   `.write(Tenant)` replaces the directory file (`write_directory`), `.fault(...)` injects a fault
-  (DESIGN section 8),
+  (docs/design.md, The sandbox contract),
   `.request_times(method, path_regex)` when matching requests arrived and `.request_queries(...)`
   what they asked (from the sandbox's log).
 - `Tenant`: a small builder of directory files with deterministic GUIDs.
@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, Outcome
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 
 NAMESPACE = uuid.UUID("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f")
 
@@ -36,7 +36,7 @@ def guid(name: str) -> str:
 
 @dataclass
 class Tenant:
-    """A directory file (DESIGN section 8) built in code."""
+    """A directory file (docs/design.md, The sandbox contract) built in code."""
 
     users: list[dict[str, Any]] = field(default_factory=list)
     service_principals: list[dict[str, Any]] = field(default_factory=list)

@@ -1,4 +1,5 @@
-"""Every row of DESIGN section 4's table, through msgraph-sdk against the sandbox over HTTPS."""
+"""Every row of the table in docs/design.md (Directory semantics), through msgraph-sdk against the sandbox
+over HTTPS."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import GROUP, KIND, PLURAL, VERSION
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 
 class RecordingTransport(KubeTransport):

@@ -14,7 +14,7 @@ from entra_rbac.adapters.kube import (
     load_configuration,
 )
 from entra_rbac.errors import SettingsError
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 
 def test_kopf_gets_the_same_server_token_and_ca_as_the_client(apiserver: ApiServerThread) -> None:

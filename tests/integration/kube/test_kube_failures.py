@@ -8,7 +8,7 @@ import pytest
 
 from entra_rbac.adapters.kube import KubeAdapter, errors
 from entra_rbac.errors import KubeError
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .conftest import RecordingTransport
 from .test_kube_bindings import OWNER, binding, create_namespace

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import pytest
 
 from entra_rbac.adapters.kube import KubeAdapter
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .conftest import egb_crd_manifest
 

@@ -4,7 +4,8 @@ Holds `build_graph_client` only; it must not send requests. Choices made here, a
 - kiota's own retry handler is switched off: it gives up silently on `Retry-After` >= 180 s and
   cannot retry items inside a `$batch`, so `graph.GraphCaller` retries with one bounded budget.
 - the auth provider gets the Graph host as its only allowed host (a bare name) and an explicit
-  `.default` scope on that host: a host not in the list silently gets no token (FACTS).
+  `.default` scope on that host: a host not in the list silently gets no token (docs/design.md, Platform
+  facts).
 - the httpx client trusts `ca_file` (when set) and has the configured timeout.
 """
 

@@ -42,7 +42,7 @@ class CloudEndpoints:
 
 
 # Authority and Graph host always travel together: a token for one cloud's Graph is useless on
-# another's (FACTS, "Sovereign clouds"; Graph "deployments" docs).
+# another's (docs/design.md, Platform facts: "Sovereign clouds"; Graph "deployments" docs).
 CLOUD_ENDPOINTS: Mapping[Cloud, CloudEndpoints] = {
     Cloud.PUBLIC: CloudEndpoints("https://login.microsoftonline.com", "https://graph.microsoft.com"),
     Cloud.USGOV: CloudEndpoints("https://login.microsoftonline.us", "https://graph.microsoft.us"),

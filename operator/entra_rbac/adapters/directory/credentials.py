@@ -35,7 +35,8 @@ def tls_context(config: DirectoryConfig) -> ssl.SSLContext | None:
 
 class KeepOpenCredential:
     """Hands tokens to kiota but ignores its `close()`: older msgraph-core closed the caller's
-    credential after each token (FACTS); the directory closes the real one itself, once."""
+    credential after each token (docs/design.md, Platform facts); the directory closes the real one itself,
+    once."""
 
     def __init__(self, inner: AsyncTokenCredential) -> None:
         self._inner = inner

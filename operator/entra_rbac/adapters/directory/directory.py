@@ -1,4 +1,4 @@
-"""`EntraDirectory`: the operator's one view of Entra (DESIGN section 4), over msgraph-sdk.
+"""`EntraDirectory`: the operator's one view of Entra (docs/design.md, Directory semantics), over msgraph-sdk.
 
 Holds the lookups the reconciler calls: `lookup_groups` (ids verified in bulk with `getByIds`,
 names looked up in `$batch`es of `$filter`s) and `transitive_members` (every page, or nothing),

@@ -1,4 +1,5 @@
-"""Turning what Graph returned into a `GroupResolution`: the decision rows of DESIGN section 4.
+"""Turning what Graph returned into a `GroupResolution`: the decision rows of docs/design.md (Directory
+semantics).
 
 Holds pure functions (no I/O): by id (present or absent) and by name (0, 1 or many exact
 matches). Graph's `eq` ignores case and a long name is fetched by prefix, so the exact,

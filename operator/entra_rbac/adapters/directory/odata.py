@@ -2,7 +2,7 @@
 
 Holds functions only, no I/O. Every string that reaches a `$filter` goes through
 `odata_literal`, the one place where quoting happens, so a name can never change the filter's
-structure (DESIGN section 4: `'` becomes `''`, then the whole value is percent-encoded).
+structure (docs/design.md, Directory semantics: `'` becomes `''`, then the whole value is percent-encoded).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
 
-# Graph rejects an `eq` literal longer than this (FACTS, Graph known issues); longer names are
+# Graph rejects an `eq` literal longer than this (docs/design.md, Platform facts; Graph known issues);
+# longer names are
 # matched by a `startswith` on a prefix and then compared exactly here.
 MAX_EQ_LITERAL = 120
 GROUP_SELECT = "id,displayName,mailNickname"

@@ -66,7 +66,7 @@ class GraphReads:
 
     async def _confirm_absent(self, ids: list[str], budget: RetryBudget) -> dict[str, DirectoryGroup | None]:
         """Read each id getByIds left out by itself: absence revokes access, so it must be the
-        404 `Request_ResourceNotFound` of DESIGN section 4, not a gap in a bulk answer."""
+        404 `Request_ResourceNotFound` of docs/design.md, Directory semantics, not a gap in a bulk answer."""
         urls = {group_id: odata.group_url(group_id) for group_id in ids}
         bodies = await self._batch_get(urls, budget, not_found_ok=True)
         found: dict[str, DirectoryGroup | None] = {}
@@ -180,7 +180,8 @@ class GraphReads:
             if next_link in links:  # a server bug would otherwise keep us paging forever
                 raise DirectoryUnavailableError(f"Graph transitiveMembers of {group_id}: paging loops")
             links.add(next_link)
-            # Paged by hand: the SDK's PageIterator stops early on an empty page (FACTS).
+            # Paged by hand: the SDK's PageIterator stops early on an empty page (docs/design.md, Platform
+            # facts).
             try:
                 page = await self.graph.send("transitiveMembers", partial(_get, next_link), budget)
             except NotFoundResponse:
@@ -208,7 +209,7 @@ def _require_user_names(group_id: str, members: list[DirectoryMember]) -> None:
 
 def _batch_request(requests: dict[str, str]) -> RequestInformation:
     # Built by hand: the SDK's batch helper serialises dependsOn wrongly, does not retry inner
-    # 429s, and its model parsing is slow (FACTS; see graph.py).
+    # 429s, and its model parsing is slow (docs/design.md, Platform facts; see graph.py).
     body = {"requests": [{"id": item_id, "method": "GET", "url": url} for item_id, url in requests.items()]}
     info = RequestInformation(Method.POST, "{+baseurl}/$batch", {})
     info.headers.try_add("Accept", "application/json")

@@ -1,4 +1,4 @@
-"""Fault injection and request accounting for the sandbox servers (DESIGN section 8).
+"""Fault injection and request accounting for the sandbox servers (docs/design.md, The sandbox contract).
 
 Holds `FaultInjector`: an aiohttp middleware plus the `/_sandbox/faults` and `/_sandbox/requests`
 endpoints, and the same operations as methods for tests in the same process. It knows no server's

@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from multidict import CIMultiDict, MultiDict
 
-from entra_rbac.sandbox.entra import errors
-from entra_rbac.sandbox.entra.errors import GraphError
-from entra_rbac.sandbox.entra.graph import Graph, GraphRequest, GraphResponse
+from entra_rbac_sandbox.entra import errors
+from entra_rbac_sandbox.entra.errors import GraphError
+from entra_rbac_sandbox.entra.graph import Graph, GraphRequest, GraphResponse
 
 MAX_REQUESTS = 20
 

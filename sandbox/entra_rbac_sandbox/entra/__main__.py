@@ -1,4 +1,4 @@
-"""`python -m entra_rbac.sandbox.entra`: the sandbox Entra directory as a process.
+"""`python -m entra_rbac_sandbox.entra`: the sandbox Entra directory as a process.
 
 Serves the directory file until interrupted (SIGINT/SIGTERM), writes `entra.env` (the
 `ENTRA_RBAC_*` settings, secret included, readable by the owner only) in the state directory and
@@ -20,7 +20,7 @@ from .server import CREDENTIALS, EntraSandbox
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m entra_rbac.sandbox.entra", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m entra_rbac_sandbox.entra", description=__doc__)
     parser.add_argument("--directory", type=Path, required=True, help="the directory YAML file")
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
     parser.add_argument(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from entra_rbac.sandbox.common import faults, tls
+from entra_rbac_sandbox.common import faults, tls
 
 from . import errors
 from .auth import Authenticator
@@ -63,7 +63,7 @@ class ApiServer:
         self._identities: dict[str, str] = {ADMIN_USER.name: self.admin_token}
         self.handler = ApiHandler(self.cluster, self.authenticator, bookmark_interval=bookmark_interval)
         self.ca_file: Path | None = None
-        # Fault injection and request counts (DESIGN section 8), also usable in-process.
+        # Fault injection and request counts (docs/design.md, The sandbox contract), also usable in-process.
         self.faults = faults.FaultInjector(error_body=_fault_status)
         self._runner: web.AppRunner | None = None
         self._gc: GarbageCollector | None = None

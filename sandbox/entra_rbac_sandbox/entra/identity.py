@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from entra_rbac.sandbox.entra.tokens import TokenRequestError, TokenService
+from entra_rbac_sandbox.entra.tokens import TokenRequestError, TokenService
 
 log = logging.getLogger(__name__)
 

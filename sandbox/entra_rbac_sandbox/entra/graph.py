@@ -4,7 +4,8 @@ Holds `Graph.dispatch(GraphRequest) -> GraphResponse` for: `GET /groups` ($filte
 $top, $count, paging), `GET /groups/{id}`, `GET /groups/{id}/members` and `/transitiveMembers`
 (with the `/microsoft.graph.<type>` casts), `GET /users/{id}`, `/servicePrincipals/{id}`,
 `/directoryObjects/{id}` and `POST /directoryObjects/getByIds`. `$batch` lives in `batch.py`,
-HTTP and tokens in `server.py`. Behaviour follows Graph v1.0 (see FACTS.md), including its known
+HTTP and tokens in `server.py`. Behaviour follows Graph v1.0 (see docs/design.md, Platform facts),
+including its known
 issue that `/members` does not list service principals (they do appear in `/transitiveMembers`).
 
 Paging: at most `$top` (default 100, at most 999) items a page, then `@odata.nextLink`: the same
@@ -26,9 +27,9 @@ from urllib.parse import quote, urlencode
 
 from multidict import CIMultiDict, MultiDict
 
-from entra_rbac.sandbox.entra import errors, odata
-from entra_rbac.sandbox.entra.directory import Directory, DirectoryObject
-from entra_rbac.sandbox.entra.errors import GraphError
+from entra_rbac_sandbox.entra import errors, odata
+from entra_rbac_sandbox.entra.directory import Directory, DirectoryObject
+from entra_rbac_sandbox.entra.errors import GraphError
 
 GROUP_READ_ROLES = frozenset({"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"})
 USER_READ_ROLES = frozenset({"User.ReadBasic.All", "User.Read.All", "Directory.Read.All"})

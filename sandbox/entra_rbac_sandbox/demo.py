@@ -25,8 +25,8 @@ import yaml
 from kubernetes import client
 
 from entra_rbac.constants import OWNER_UID_LABEL
-from entra_rbac.sandbox import demo_access as access
-from entra_rbac.sandbox.launcher import Sandbox, kubectl_path, project_file
+from entra_rbac_sandbox import demo_access as access
+from entra_rbac_sandbox.launcher import Sandbox, kubectl_path, project_file
 
 T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"

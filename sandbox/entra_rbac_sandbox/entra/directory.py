@@ -1,4 +1,5 @@
-"""The sandbox tenant: the directory YAML file (DESIGN section 8), parsed, validated and watched.
+"""The sandbox tenant: the directory YAML file (docs/design.md, The sandbox contract), parsed, validated
+and watched.
 
 Holds the file's schema (pydantic, so a bad file gets errors naming the field), the in-memory
 `Directory` (objects by id, direct members, transitive expansion) and `DirectoryFile`, which

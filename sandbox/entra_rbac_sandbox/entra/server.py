@@ -45,15 +45,15 @@ import yaml
 from aiohttp import web
 from multidict import CIMultiDict, MultiDict
 
-from entra_rbac.sandbox.common import tls
-from entra_rbac.sandbox.common.faults import FaultInjector, RequestRecord
-from entra_rbac.sandbox.entra import errors
-from entra_rbac.sandbox.entra.batch import run_batch
-from entra_rbac.sandbox.entra.directory import DirectoryFile
-from entra_rbac.sandbox.entra.errors import GraphError
-from entra_rbac.sandbox.entra.graph import Graph, GraphRequest, GraphResponse
-from entra_rbac.sandbox.entra.identity import IdentityEndpoints
-from entra_rbac.sandbox.entra.tokens import (
+from entra_rbac_sandbox.common import tls
+from entra_rbac_sandbox.common.faults import FaultInjector, RequestRecord
+from entra_rbac_sandbox.entra import errors
+from entra_rbac_sandbox.entra.batch import run_batch
+from entra_rbac_sandbox.entra.directory import DirectoryFile
+from entra_rbac_sandbox.entra.errors import GraphError
+from entra_rbac_sandbox.entra.graph import Graph, GraphRequest, GraphResponse
+from entra_rbac_sandbox.entra.identity import IdentityEndpoints
+from entra_rbac_sandbox.entra.tokens import (
     DEFAULT_ROLES,
     DEFAULT_SUBJECT,
     AccessTokenError,

@@ -1,4 +1,4 @@
-"""`python -m entra_rbac.sandbox.kube`: the sandbox API server as a process.
+"""`python -m entra_rbac_sandbox.kube`: the sandbox API server as a process.
 
 Starts the server, writes the admin kubeconfig, prints one line
 `apiserver ready: kubeconfig=PATH url=URL` and serves until interrupted. Holds no API logic.
@@ -17,7 +17,7 @@ from .server import ApiServer
 
 def _parser() -> argparse.ArgumentParser:
     description = "Run the sandbox Kubernetes API server on loopback until interrupted."
-    parser = argparse.ArgumentParser(prog="python -m entra_rbac.sandbox.kube", description=description)
+    parser = argparse.ArgumentParser(prog="python -m entra_rbac_sandbox.kube", description=description)
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
     parser.add_argument(
         "--kubeconfig", type=Path, default=Path("sandbox/kubeconfig"), help="where to write it"
