@@ -34,9 +34,20 @@ format: $(STAMP) ## Rewrite the code in the project's format and apply safe lint
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+.PHONY: controlplane
+controlplane: ## Build the real kube-apiserver, kube-controller-manager, etcd (Go 1.26+; or KUBEBUILDER_ASSETS)
+	./hack/controlplane/build.sh
+
+# The folder holding the control plane: build.sh prints it last (KUBEBUILDER_ASSETS wins).
+CONTROLPLANE_ENV = set -o pipefail; dir="$$(./hack/controlplane/build.sh | tail -1)" && ENTRA_RBAC_CONTROLPLANE="$$dir"
+
 .PHONY: test
-test: lint ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
-	$(BIN)/pytest
+test: lint controlplane ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
+	@$(CONTROLPLANE_ENV) $(BIN)/pytest
+
+.PHONY: cluster
+cluster: $(STAMP) controlplane ## Run the real control plane in the foreground with the CRD installed; Ctrl-C stops
+	@$(CONTROLPLANE_ENV) $(BIN)/python -m tests.controlplane
 
 .PHONY: unit
 unit: $(STAMP) ## Run the unit tests only (fast, no servers)
