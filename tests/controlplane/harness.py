@@ -1,0 +1,300 @@
+"""`ControlPlane`: real etcd, kube-apiserver and kube-controller-manager as local processes.
+
+    with ControlPlane() as cp:                       # binaries found by `binaries.find_binaries`
+        cp.admin_kubeconfig                          # Path: cluster admin (O=system:masters)
+        cp.kubeconfig_for("alice", ["payments"])     # Path: a least-privileged person, for real
+        cp.url, cp.ca_file, cp.startup_seconds
+
+Everything lives in one temporary folder (certificates, etcd's data, logs, kubeconfigs) removed
+on stop. Ports are free loopback ports picked at start. `start` returns when `/readyz` is ok and
+the aggregated ClusterRoles `admin`, `edit` and `view` have rules (so kube-controller-manager is
+working), or raises `StartupError` naming the binary that failed, why, and the tail of its log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from tests.controlplane import pki
+from tests.controlplane.binaries import find_binaries
+from tests.controlplane.processes import ManagedProcess, StartupError, wait_until
+
+__all__ = ["CONTROLLERS", "ControlPlane", "StartupError"]
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Garbage collection, namespace termination and ClusterRole aggregation are what a cluster without
+# a kubelet still needs from kube-controller-manager; the service-account controllers give each
+# namespace its `default` ServiceAccount (so Pods pass admission) as on a real cluster.
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "clusterrole-aggregation-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+)
+AGGREGATED_CLUSTER_ROLES = ("admin", "edit", "view")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _kubeconfig(server: str, ca_pem: bytes, user: str, client: pki.KeyPair) -> dict[str, Any]:
+    cluster = {"server": server, "certificate-authority-data": _b64(ca_pem)}
+    credentials = {"client-certificate-data": _b64(client.cert_pem), "client-key-data": _b64(client.key_pem)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "controlplane", "cluster": cluster}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": "controlplane", "context": {"cluster": "controlplane", "user": user}}],
+        "current-context": "controlplane",
+    }
+
+
+class ControlPlane:
+    """Real etcd + kube-apiserver + kube-controller-manager, started and stopped as one."""
+
+    def __init__(
+        self, binaries: Path | None = None, workdir: Path | None = None, timeout: float = 90.0
+    ) -> None:
+        self.binaries = binaries if binaries is not None else find_binaries()
+        self._own_workdir = workdir is None
+        self.workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="entra-rbac-cp-"))
+        self.timeout = timeout
+        self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.startup_seconds: float | None = None
+        self._ca = pki.CertificateAuthority()
+        self._admin = self._ca.client("entra-rbac-admin", ["system:masters"])
+        self._processes: list[ManagedProcess] = []
+        self._users = 0
+        self.pki_dir = self.workdir / "pki"
+        self.ca_file = self.pki_dir / "ca.crt"
+        self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start etcd, kube-apiserver and kube-controller-manager; return when all are working."""
+        began = time.monotonic()
+        deadline = began + self.timeout
+        try:
+            self._write_pki()
+            self._write_kubeconfig(self.admin_kubeconfig, "entra-rbac-admin", self._admin)
+            etcd = self._start(self._etcd())
+            wait_until(self._etcd_healthy, deadline, "etcd /health", [etcd])
+            apiserver = self._start(self._apiserver())
+            wait_until(
+                lambda: self._get("/readyz")[0] == 200, deadline, "kube-apiserver /readyz", [etcd, apiserver]
+            )
+            kcm = self._start(self._controller_manager())
+            wait_until(
+                self._aggregated, deadline, "aggregated ClusterRoles admin/edit/view", [etcd, apiserver, kcm]
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+
+    def stop(self) -> None:
+        """Stop every process started (controller manager first, etcd last); remove the workdir."""
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the running binaries."""
+        return [p.pid for p in self._processes if p.pid is not None and p.running()]
+
+    def running_names(self) -> set[str]:
+        """The names of the binaries running now."""
+        return {p.name for p in self._processes if p.running()}
+
+    @property
+    def logs(self) -> dict[str, Path]:
+        """Each binary's log file, by name."""
+        return {p.name: p.log for p in self._processes}
+
+    # -- users -----------------------------------------------------------------------------------
+
+    def kubeconfig_for(self, user: str, groups: list[str] | tuple[str, ...] = ()) -> Path:
+        """A kubeconfig signed in as `user` in `groups` (a client certificate from the client CA)."""
+        self._users += 1
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", user)[:60]
+        path = self.workdir / "users" / f"{self._users:03d}-{safe}.kubeconfig"
+        path.parent.mkdir(exist_ok=True)
+        self._write_kubeconfig(path, user, self._ca.client(user, groups))
+        return path
+
+    # -- HTTP to the API server as admin ----------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        context.load_cert_chain(self.pki_dir / "admin.crt", self.pki_dir / "admin.key")
+        return context
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, context=self._ssl_context(), timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def get_json(self, path: str) -> Any:
+        """GET `path` from the API server as admin; the decoded JSON (raises on a non-200)."""
+        status, body = self._get(path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def _etcd_healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.etcd_port}/health"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(json.loads(response.read()).get("health") == "true")
+
+    def _aggregated(self) -> bool:
+        for name in AGGREGATED_CLUSTER_ROLES:
+            status, body = self._get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}")
+            if status != 200 or not json.loads(body).get("rules"):
+                return False
+        return True
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def _write_pki(self) -> None:
+        self.pki_dir.mkdir(parents=True, exist_ok=True)
+        self.ca_file.write_bytes(self._ca.cert_pem)
+        dns = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+               "kubernetes.default.svc.cluster.local"]  # fmt: skip
+        self._ca.serving(dns, ["127.0.0.1", "10.0.0.1"]).write(self.pki_dir, "apiserver")
+        self._admin.write(self.pki_dir, "admin")
+        pki.service_account_keys().write(self.pki_dir, "sa")  # sa.crt holds the public key
+        self._write_kubeconfig(
+            self.pki_dir / "controller-manager.kubeconfig",
+            "system:kube-controller-manager",
+            self._ca.client("system:kube-controller-manager"),
+        )
+
+    def _write_kubeconfig(self, path: Path, user: str, client: pki.KeyPair) -> None:
+        path.touch(mode=0o600)
+        path.write_text(
+            yaml.safe_dump(_kubeconfig(self.url, self._ca.cert_pem, user, client), sort_keys=False)
+        )
+
+    # -- the three binaries ----------------------------------------------------------------------
+
+    def _start(self, process: ManagedProcess) -> ManagedProcess:
+        self._processes.append(process)
+        try:
+            process.start()
+        except OSError as error:
+            raise StartupError(process, f"could not be executed: {error}") from error
+        return process
+
+    def _process(self, name: str, args: list[str]) -> ManagedProcess:
+        return ManagedProcess(name, [str(self.binaries / name), *args], self.workdir / "logs" / f"{name}.log")
+
+    def _etcd(self) -> ManagedProcess:
+        client, peer = f"http://127.0.0.1:{self.etcd_port}", f"http://127.0.0.1:{self.etcd_peer_port}"
+        return self._process("etcd", [
+            "--name=controlplane",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=controlplane={peer}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ])  # fmt: skip
+
+    def _apiserver(self) -> ManagedProcess:
+        p = self.pki_dir
+        return self._process("kube-apiserver", [
+            f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            f"--cert-dir={p}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={self.ca_file}",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={p / 'sa.crt'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--allow-privileged=true",
+            # The default admission plugins all work without a kubelet; none is disabled.
+            "--profiling=false",
+        ])  # fmt: skip
+
+    def _controller_manager(self) -> ManagedProcess:
+        p = self.pki_dir
+        kubeconfig = p / "controller-manager.kubeconfig"
+        return self._process("kube-controller-manager", [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={self.ca_file}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={p / 'controller-manager'}",
+        ])  # fmt: skip
+
+
+def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `condition()` until it returns a truthy value (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = "never checked"
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as error:
+            last = f"last error: {error!r}"
+        else:
+            if value:
+                return value
+            last = f"last value: {value!r}"
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} ({last})")
