@@ -28,8 +28,8 @@ from entra_rbac.constants import (
     OWNER_UID_LABEL,
     RBAC_GROUP,
 )
-from entra_rbac.core.models import LabelSelector
-from entra_rbac.core.selectors import selector_matches
+from entra_rbac.core.desired import namespace_selected
+from entra_rbac.core.models import RoleBindingSpec
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
 
@@ -136,26 +136,25 @@ def _entries(
     return [entry for key in keys for entry in list(index[key])[:1]]
 
 
-def names_namespace(spec: Mapping[str, Any], namespace: str, label_sets: Iterable[Mapping[str, str]]) -> bool:
-    """Whether a spec could select this namespace, by name or by a selector on any label set given.
+def names_namespace(
+    spec: Mapping[str, Any],
+    namespace: str,
+    label_sets: Iterable[Mapping[str, str]],
+    reserved: Collection[str] = (),
+) -> bool:
+    """Whether a spec could select this namespace with any of the label sets given (old, new),
+    by the core's own rule (`namespace_selected`).
 
-    An unparseable selector counts as a match: re-evaluating costs one reconcile, missing one
-    would leave a binding wrong until the next timer.
+    An entry that does not parse counts as a match: re-evaluating costs one reconcile, missing
+    one would leave a binding wrong until the next refresh.
     """
     label_sets = list(label_sets)
-    for entry in spec.get("roleBindings") or []:
-        if not isinstance(entry, Mapping):
-            continue
-        if namespace in (entry.get("namespaces") or []):
-            return True
-        raw = entry.get("namespaceSelector")
-        if raw is None:
-            continue
+    for raw in spec.get("roleBindings") or []:
         try:
-            selector = LabelSelector.model_validate(raw)
+            entry = RoleBindingSpec.model_validate(raw)
         except ValidationError:
             return True
-        if any(selector_matches(selector, labels) for labels in label_sets):
+        if any(namespace_selected(entry, namespace, labels, reserved) for labels in label_sets):
             return True
     return False
 
@@ -188,6 +187,7 @@ async def namespace_changed(
 ) -> None:
     """Re-evaluate the resources a namespace event concerns (docs/design.md, Triggers)."""
     memory: NamespaceMemory = memo.namespaces
+    reserved = memo.ctx.policy.reserved_namespaces
     meta = body.get("metadata") or {}
     name = str(meta.get("name", ""))
     labels = dict(meta.get("labels") or {})
@@ -208,7 +208,7 @@ async def namespace_changed(
     concerned = {
         entry.uid: entry
         for entry in _entries(resources)
-        if entry.uid in owners or names_namespace(entry.spec, name, (labels, old_labels))
+        if entry.uid in owners or names_namespace(entry.spec, name, (labels, old_labels), reserved)
     }
     await _reconcile_all(list(concerned.values()), memo, why=f"namespace {name} {event_type or ''}".strip())
 

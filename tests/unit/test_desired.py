@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, Owner, RoleInventory
+from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, Owner, RoleInventory, namespace_selected
+from entra_rbac.core.models import RoleBindingSpec
 from entra_rbac.core.naming import is_valid_binding_name, is_valid_label_value
 from entra_rbac.core.problems import Reason
 from tests.unit.core_builders import G1, G2, OWNER, UID, desired_for, namespaces, spec
@@ -210,3 +211,44 @@ def test_namespace_info_reads_labels_and_termination_from_the_api_object(
 def test_owner_comes_from_the_resource_body() -> None:
     body = {"metadata": {"name": "payments", "uid": UID, "generation": 3}}
     assert Owner.from_manifest(body) == OWNER
+
+
+SELECTOR = {"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "namespace", "labels", "reserved", "expected"),
+    [
+        ({"clusterRole": "edit", "namespaces": ["payments"]}, "payments", {}, (), True),
+        ({"clusterRole": "edit", "namespaces": ["payments"]}, "billing", {}, (), False),
+        # An explicit name is honoured even for a reserved namespace: someone asked for it.
+        ({"clusterRole": "edit", "namespaces": ["kube-system"]}, "kube-system", {}, ("kube-system",), True),
+        (
+            {"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}},
+            "x",
+            {"t": "a"},
+            (),
+            True,
+        ),
+        (
+            {"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}},
+            "x",
+            {"t": "b"},
+            (),
+            False,
+        ),
+        # A selector never reaches a reserved namespace.
+        (
+            {"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}},
+            "kube-system",
+            {"t": "a"},
+            ("kube-system",),
+            False,
+        ),
+    ],
+)
+def test_namespace_selected_by_explicit_name_or_by_selector_outside_reserved(
+    entry: dict[str, Any], namespace: str, labels: dict[str, str], reserved: tuple[str, ...], expected: bool
+) -> None:
+    rule = RoleBindingSpec.model_validate(entry)
+    assert namespace_selected(rule, namespace, labels, reserved) is expected

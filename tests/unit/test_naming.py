@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
 from entra_rbac.constants import MANAGED_BY_LABEL, OWNER_UID_LABEL
 from entra_rbac.core.naming import (
+    BindingKey,
     binding_name,
     is_valid_binding_name,
     is_valid_label_value,
@@ -109,3 +111,37 @@ def test_no_two_resource_role_pairs_share_a_name_exhaustively_over_a_small_alpha
     inputs = [(r, k, role) for r in resources for k in ("ClusterRole", "Role") for role in roles]
     names = {binding_name(r, k, role) for r, k, role in inputs}  # type: ignore[arg-type]
     assert len(names) == len(inputs)
+
+
+def test_binding_keys_sort_cluster_wide_first_then_by_namespace_and_name() -> None:
+    keys = [
+        BindingKey.of("RoleBinding", "b", "x"),
+        BindingKey.of("RoleBinding", "a", "y"),
+        BindingKey.of("ClusterRoleBinding", None, "z"),
+    ]
+    assert sorted(keys) == [
+        ("ClusterRoleBinding", "", "z"),
+        ("RoleBinding", "a", "y"),
+        ("RoleBinding", "b", "x"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        ({"metadata": {"name": "n", "namespace": "ns"}}, ("RoleBinding", "ns", "n")),
+        ({"metadata": {"name": "n"}}, ("ClusterRoleBinding", "", "n")),
+        ({"kind": "ClusterRoleBinding", "metadata": {"name": "n"}}, ("ClusterRoleBinding", "", "n")),
+    ],
+)
+def test_binding_key_of_a_manifest_infers_the_kind_of_list_items(
+    manifest: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    key = BindingKey.from_manifest(manifest)
+    assert key == expected
+    assert key.namespace_or_none == (expected[1] or None)
+
+
+def test_binding_key_refuses_an_object_that_is_no_binding() -> None:
+    with pytest.raises(ValueError, match="ConfigMap"):
+        BindingKey.from_manifest({"kind": "ConfigMap", "metadata": {"name": "n"}})

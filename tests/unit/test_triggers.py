@@ -10,6 +10,7 @@ import pytest
 
 from entra_rbac import handlers, triggers
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+from entra_rbac.reconciler import Policy
 from entra_rbac.settings import Settings
 from entra_rbac.triggers import NamespaceMemory, ResourceEntry, ResourceLocks, names_namespace
 
@@ -49,7 +50,7 @@ class FakeMemo:
     ctx: Any = None
 
     def __post_init__(self) -> None:
-        self.ctx = type("Ctx", (), {"kube": self.kube})()
+        self.ctx = type("Ctx", (), {"kube": self.kube, "policy": Policy()})()
 
 
 @pytest.fixture
@@ -302,3 +303,9 @@ def test_our_own_annotations_stay_visible_to_kopfs_change_detection() -> None:
         "entra-rbac.io/sync-requested": "1",
         "entra-rbac.io/confirm-revocation": "abc",
     }
+
+
+def test_a_selector_never_routes_a_reserved_namespace() -> None:
+    selecting = {"roleBindings": [{"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}}]}
+    assert names_namespace(selecting, "kube-system", [{"t": "a"}]) is True
+    assert names_namespace(selecting, "kube-system", [{"t": "a"}], ("kube-system",)) is False

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
 from entra_rbac.constants import (
     API_VERSION,
@@ -25,12 +25,10 @@ from entra_rbac.constants import (
     RBAC_GROUP,
 )
 from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
-from entra_rbac.core.naming import RoleKind, binding_name, owner_labels
+from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, owner_labels
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
 from entra_rbac.core.subjects import Subject, SubjectSet
-
-BindingKind = Literal["ClusterRoleBinding", "RoleBinding"]
 
 
 @dataclass(frozen=True)
@@ -119,9 +117,6 @@ class RoleRef:
         return f"{self.kind}/{self.name}"
 
 
-BindingKey = tuple[str, str, str]  # (kind, namespace or "", name): sorts cluster-wide first
-
-
 @dataclass(frozen=True)
 class Binding:
     """One RoleBinding (namespace set) or ClusterRoleBinding (namespace None) to write."""
@@ -137,7 +132,7 @@ class Binding:
 
     @property
     def key(self) -> BindingKey:
-        return (self.kind, self.namespace or "", self.name)
+        return BindingKey.of(self.kind, self.namespace, self.name)
 
     def to_manifest(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -269,19 +264,29 @@ def _sorted_unique(subjects: tuple[Subject, ...]) -> tuple[Subject, ...]:
     return tuple(sorted(set(subjects)))
 
 
+def namespace_selected(
+    rb: RoleBindingSpec, name: str, labels: Mapping[str, str], reserved: Collection[str] = ()
+) -> bool:
+    """The namespace-selection rule, the one place it is stated: a namespace is chosen when it
+    is named explicitly, or when the selector matches its labels and it is not reserved.
+
+    The triggers ask it too, to find the resources a namespace event concerns.
+    """
+    if name in rb.namespaces:
+        return True
+    return (
+        rb.namespace_selector is not None
+        and name not in reserved
+        and selector_matches(rb.namespace_selector, labels)
+    )
+
+
 def _namespaces_of(
     rb: RoleBindingSpec, by_name: Mapping[str, NamespaceInfo], reserved: Collection[str]
 ) -> tuple[set[str], list[tuple[int, str]]]:
-    """(namespaces chosen, (position, name) of explicit names that do not exist): the chosen ones
-    are the explicit names united with the selector's matches."""
-    chosen = {name for name in rb.namespaces if name in by_name}
+    """(namespaces chosen, (position, name) of explicit names that do not exist)."""
+    chosen = {name for name, ns in by_name.items() if namespace_selected(rb, name, ns.labels, reserved)}
     missing = [(position, name) for position, name in enumerate(rb.namespaces) if name not in by_name]
-    if rb.namespace_selector is not None:
-        chosen.update(
-            name
-            for name, ns in by_name.items()
-            if name not in reserved and selector_matches(rb.namespace_selector, ns.labels)
-        )
     return chosen, missing
 
 

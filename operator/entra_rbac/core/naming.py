@@ -1,7 +1,8 @@
 """Names of managed bindings and label values (docs/design.md, Ownership).
 
-Holds pure functions that turn (resource, role) into a binding name and any text into a valid
-label value, and the validators the tests use. Must not depend on anything but constants.
+Holds `BindingKey` (the one identity of a binding: kind, namespace, name), pure functions that
+turn (resource, role) into a binding name and any text into a valid label value, and the
+validators the tests use. Must not depend on anything but constants.
 
 Why the names are collision-free: a binding name is `egb:<resource>:<kind>:<role>` where kind is
 `clusterrole` or `role`. A resource name (DNS-1123 subdomain) never holds ':', so the text up to
@@ -16,11 +17,47 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal, NamedTuple, cast, get_args
 
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 
 RoleKind = Literal["ClusterRole", "Role"]
+BindingKind = Literal["ClusterRoleBinding", "RoleBinding"]
+_BINDING_KINDS: Final = get_args(BindingKind)
+
+
+class BindingKey(NamedTuple):
+    """Which binding: kind, namespace ("" for a ClusterRoleBinding) and name.
+
+    A tuple, so keys sort cluster-wide first (`ClusterRoleBinding` < `RoleBinding`), then by
+    namespace and name: the order of plans, logs and status. Build it with `of` or
+    `from_manifest`, which spell the namespace the one way.
+    """
+
+    kind: BindingKind
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, kind: BindingKind, namespace: str | None, name: str) -> BindingKey:
+        return cls(kind, namespace or "", name)
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> BindingKey:
+        """The key of an API object, without parsing the rest of it (list items may lack `kind`)."""
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        kind = obj.get("kind") or ("RoleBinding" if namespace else "ClusterRoleBinding")
+        if kind not in _BINDING_KINDS:
+            raise ValueError(f"{kind} {meta.get('name')!r} is not a RoleBinding or ClusterRoleBinding")
+        return cls(cast(BindingKind, kind), namespace, str(meta.get("name", "")))
+
+    @property
+    def namespace_or_none(self) -> str | None:
+        """The namespace as the API paths take it: None for a ClusterRoleBinding."""
+        return self.namespace or None
+
 
 PREFIX: Final = "egb"
 MAX_NAME_LENGTH: Final = 253

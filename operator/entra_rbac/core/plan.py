@@ -20,7 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RBAC_GROUP
-from entra_rbac.core.desired import Binding, BindingKey, BindingKind, DesiredState, RoleRef
+from entra_rbac.core.desired import Binding, DesiredState, RoleRef
+from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.core.subjects import Subject
 
@@ -44,7 +45,7 @@ class ObservedBinding:
 
     @property
     def key(self) -> BindingKey:
-        return (self.kind, self.namespace or "", self.name)
+        return BindingKey.of(self.kind, self.namespace, self.name)
 
     @classmethod
     def from_manifest(cls, obj: Mapping[str, Any]) -> ObservedBinding:
@@ -86,14 +87,6 @@ def _is_canonical(subject: Mapping[str, Any]) -> bool:
         and "kind" in subject
         and "name" in subject
     )
-
-
-def binding_key(obj: Mapping[str, Any]) -> BindingKey:
-    """(kind, namespace or "", name) of an API object, without parsing the rest of it."""
-    meta = obj.get("metadata") or {}
-    namespace = meta.get("namespace") or ""
-    kind = obj.get("kind") or ("RoleBinding" if namespace else "ClusterRoleBinding")
-    return (str(kind), namespace, str(meta.get("name", "")))
 
 
 class Verb(StrEnum):
@@ -141,7 +134,7 @@ class Action:
 
     @property
     def key(self) -> BindingKey:
-        return (self.kind, self.namespace or "", self.name)
+        return BindingKey.of(self.kind, self.namespace, self.name)
 
     @property
     def event_reason(self) -> str:
@@ -172,7 +165,7 @@ class Conflict:
 
     @property
     def key(self) -> BindingKey:
-        return (self.kind, self.namespace or "", self.name)
+        return BindingKey.of(self.kind, self.namespace, self.name)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from entra_rbac.constants import CONFIRM_REVOCATION_ANNOTATION
-from entra_rbac.core.desired import BindingKey
-from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, binding_key
+from entra_rbac.core.naming import BindingKey
+from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.subjects import Subject
 
 DEFAULT_MAX_SHARE = 0.5
@@ -78,7 +78,7 @@ def apply_plan(actual: Iterable[Item], plan: Plan) -> list[Mapping[str, Any]]:
     objects: dict[BindingKey, Mapping[str, Any]] = {}
     for item in actual:
         manifest = _as_manifest(item)
-        objects[binding_key(manifest)] = manifest
+        objects[BindingKey.from_manifest(manifest)] = manifest
     for action in plan.actions:
         written = _written(action, objects.get(action.key))
         if written is None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from entra_rbac.core.desired import RoleRef
 from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupState, SubjectKind
+from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
 from entra_rbac.core.subjects import Subject
 
@@ -29,7 +30,7 @@ class BindingView(Protocol):
     """What status needs of a binding: `desired.Binding` and `plan.ObservedBinding` both fit."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> BindingKind: ...
     @property
     def namespace(self) -> str | None: ...
     @property
@@ -89,8 +90,8 @@ def group_entries(
 # --- bindings and summary -----------------------------------------------------------------
 
 
-def _binding_key(binding: BindingView) -> tuple[str, str, str]:
-    return (binding.kind, binding.namespace or "", binding.name)
+def _binding_key(binding: BindingView) -> BindingKey:
+    return BindingKey.of(binding.kind, binding.namespace, binding.name)
 
 
 def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.adapters.kube import errors as kube_errors
-from entra_rbac.core.desired import BindingKey, Owner
+from entra_rbac.core.desired import Owner
+from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.errors import KubeError
@@ -22,7 +23,7 @@ from entra_rbac.errors import KubeError
 log = logging.getLogger("entra_rbac.apply")
 
 # Writes into a namespace that is gone or going: nothing to do there, and nothing to report.
-_NAMESPACE_GONE = (kube_errors.NOT_FOUND, kube_errors.NAMESPACE_TERMINATING)
+_NAMESPACE_GONE = (kube_errors.NotFoundError, kube_errors.NamespaceTerminatingError)
 
 
 @dataclass
@@ -87,11 +88,11 @@ async def _apply_one(kube: KubeAdapter, action: Action, result: ApplyResult) -> 
 
 async def _failed(kube: KubeAdapter, action: Action, error: KubeError, result: ApplyResult) -> None:
     where = f"{action.kind} {action.namespace + '/' if action.namespace else ''}{action.name}"
-    if action.verb is Verb.CREATE and error.reason == kube_errors.ALREADY_EXISTS:
+    if action.verb is Verb.CREATE and isinstance(error, kube_errors.AlreadyExistsError):
         await _already_exists(kube, action, where, result)
-    elif error.reason in _NAMESPACE_GONE and action.namespace is not None:
+    elif isinstance(error, _NAMESPACE_GONE) and action.namespace is not None:
         log.info("Skipped %s: namespace %s is gone or terminating", where, action.namespace)
-    elif error.status == 403:
+    elif isinstance(error, kube_errors.ForbiddenError):
         result.problems.append(
             Problem(
                 Reason.ROLE_NOT_ALLOWED,
@@ -99,7 +100,7 @@ async def _failed(kube: KubeAdapter, action: Action, error: KubeError, result: A
                 f"({action.role_ref}): add the role to the operator's bind allowlist ({error})",
             )
         )
-    elif error.status in (404, 409):
+    elif isinstance(error, kube_errors.NotFoundError | kube_errors.ConflictError):
         # Changed or removed since it was read: read again and plan again.
         log.info("Retrying %s: it changed since it was read (%s)", where, error.reason)
         result.retry = True

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES, OPERATOR_NAME
-from entra_rbac.core.desired import AllowedRoles, BindingKey
+from entra_rbac.core.desired import AllowedRoles
 from entra_rbac.core.entra import Directory
+from entra_rbac.core.naming import BindingKey
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
 

@@ -165,8 +165,8 @@ async def _known_foreign(owner: Owner, desired: DesiredState, ctx: ReconcileCont
     """The foreign objects still holding names this resource wants (known from earlier 409s)."""
     wanted = {b.key for b in desired.bindings}
     found = []
-    for kind, namespace, name in sorted(ctx.conflicts.get(owner.uid, set()) & wanted):
-        current = await ctx.kube.get_binding(kind, namespace or None, name)  # type: ignore[arg-type]
+    for key in sorted(ctx.conflicts.get(owner.uid, set()) & wanted):
+        current = await ctx.kube.get_binding(key.kind, key.namespace_or_none, key.name)
         if current is not None:
             observed = ObservedBinding.from_manifest(current)
             if not observed.owned_by(owner.uid):

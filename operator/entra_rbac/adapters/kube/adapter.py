@@ -3,8 +3,8 @@
 Holds `KubeAdapter`, async methods over `KubeTransport` (each call runs in one of the adapter's
 own worker threads, since the official client is synchronous; `close()` stops them). Objects
 go in and out as plain manifests (dicts), the shape the pure core plans with. Failures are
-raised as `KubeError` (see `errors` for the reasons); nothing is logged and dropped here, and
-nothing is decided: the reconciler does that.
+raised as the typed `KubeError`s of `errors` (callers catch `NotFoundError`, `ConflictError`,
+...); nothing is logged and dropped here, and nothing is decided: the reconciler does that.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from entra_rbac.adapters.kube.errors import NOT_FOUND
+from entra_rbac.adapters.kube.errors import NotFoundError
 from entra_rbac.adapters.kube.transport import MERGE_PATCH, KubeTransport
 from entra_rbac.constants import (
     API_VERSION,
@@ -32,9 +32,8 @@ from entra_rbac.constants import (
     RBAC_API_VERSION,
 )
 from entra_rbac.core.desired import NamespaceInfo
-from entra_rbac.errors import KubeError
+from entra_rbac.core.naming import BindingKind
 
-BindingKind = Literal["ClusterRoleBinding", "RoleBinding"]
 _RBAC = f"/apis/{RBAC_API_VERSION}"
 _RESOURCES = f"/apis/{API_VERSION}/{PLURAL}"
 # Events about a cluster-scoped object live in `default`, where kubectl describe looks for them.
@@ -135,10 +134,8 @@ class KubeAdapter:
             found = await self._call(
                 "GET", binding_path(kind, namespace, name), what=f"get {_where(kind, namespace, name)}"
             )
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        except NotFoundError:
+            return None
         return {**found, "kind": kind}
 
     async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,10 +197,8 @@ class KubeAdapter:
                 what=f"delete {_where(kind, namespace, name)}",
                 body=body,
             )
-        except KubeError as error:
-            if error.status == 404 and error.reason == NOT_FOUND:
-                return False
-            raise
+        except NotFoundError:
+            return False
         self._remember({"metadata": {"uid": uid}}, deleted=True)
         return True
 
@@ -233,19 +228,15 @@ class KubeAdapter:
             await self._call(
                 "GET", f"{_RBAC}/namespaces/{namespace}/roles/{name}", what=f"get Role {namespace}/{name}"
             )
-        except KubeError as error:
-            if error.status == 404:
-                return False
-            raise
+        except NotFoundError:
+            return False
         return True
 
     async def cluster_role_exists(self, name: str) -> bool:
         try:
             await self._call("GET", f"{_RBAC}/clusterroles/{name}", what=f"get ClusterRole {name}")
-        except KubeError as error:
-            if error.status == 404:
-                return False
-            raise
+        except NotFoundError:
+            return False
         return True
 
     async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
@@ -262,10 +253,8 @@ class KubeAdapter:
     async def get_resource(self, name: str) -> dict[str, Any] | None:
         try:
             return await self._call("GET", f"{_RESOURCES}/{name}", what=f"get {KIND} {name}")
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        except NotFoundError:
+            return None
 
     async def patch_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource (the main endpoint would ignore `.status`)."""

@@ -1,8 +1,13 @@
-"""Turns Kubernetes API failures into the project's `KubeError` values, with the reason that matters.
+"""Turns Kubernetes API failures into typed `KubeError`s: callers catch a class, not a status code.
 
-Holds the reason names the reconciler branches on and the mapping from an HTTP status and a
-`Status` body (or an `ApiException`, or a connection failure) to `KubeError`. It must not
-retry, log or decide anything: callers do.
+Holds the error classes (one per answer a caller treats differently), the `reason` names of a
+Kubernetes `Status` they carry, and the mapping from an HTTP status and a `Status` body (or an
+`ApiException`, or a connection failure) to an error. It must not retry, log or decide
+anything: callers do.
+
+The classes mirror HTTP: `AlreadyExistsError` is a `ConflictError` (both 409) and
+`NamespaceTerminatingError` a `ForbiddenError` (both 403), so a caller that does not care about
+the refinement catches the broader class. Every error keeps `status` and `reason` for messages.
 """
 
 from __future__ import annotations
@@ -22,15 +27,68 @@ CONFLICT: Final = "Conflict"  # 409 on update/delete: stale resourceVersion or f
 INVALID: Final = "Invalid"  # 422: e.g. a roleRef change, which Kubernetes refuses
 FORBIDDEN: Final = "Forbidden"  # 403: RBAC (no `bind` on the role, or a missing verb)
 NAMESPACE_TERMINATING: Final = "NamespaceTerminating"  # 403 while the namespace is being deleted
+GONE: Final = "Gone"  # 410: a list's continue token (or a watch's version) expired
 TOO_MANY_REQUESTS: Final = "TooManyRequests"  # 429: priority and fairness asked us to wait
 UNAVAILABLE: Final = "Unavailable"  # no answer at all: connection refused, reset, timed out
 
-# Worth trying again after a pause; everything else is an answer.
-RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+class NotFoundError(KubeError):
+    """404: the object, or the namespace it would live in, does not exist."""
+
+
+class ConflictError(KubeError):
+    """409: the object changed since it was read, or a precondition (uid, resourceVersion) failed."""
+
+
+class AlreadyExistsError(ConflictError):
+    """409 on create: something already holds the name (ours after a race, or a foreign object)."""
+
+
+class ForbiddenError(KubeError):
+    """403: RBAC refused the call (a missing verb, or no `bind` on the role being granted)."""
+
+
+class NamespaceTerminatingError(ForbiddenError):
+    """403 for a write into a namespace that is being deleted: nothing to do there any more."""
+
+
+class InvalidError(KubeError):
+    """422: the API server rejected the object itself (e.g. a changed roleRef)."""
+
+
+class GoneError(KubeError):
+    """410: a paging token or resource version the server no longer keeps; start the read again."""
+
+
+class UnavailableError(KubeError):
+    """No answer, 429 or 5xx: the call may succeed later (the transport retries these)."""
+
+
+class UnexpectedError(KubeError):
+    """Any other answer (400, 401, ...): a bug or a misconfiguration, reported as it is."""
+
+
+_BY_STATUS: Final[Mapping[int, type[KubeError]]] = {
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: InvalidError,
+    429: UnavailableError,
+    500: UnavailableError,
+    502: UnavailableError,
+    503: UnavailableError,
+    504: UnavailableError,
+}
+# Refinements chosen by the Status `reason` where one HTTP code means two things.
+_BY_REASON: Final[Mapping[str, type[KubeError]]] = {
+    ALREADY_EXISTS: AlreadyExistsError,
+    NAMESPACE_TERMINATING: NamespaceTerminatingError,
+}
 
 
 def error_from_response(status: int, body: bytes | str | None, what: str) -> KubeError:
-    """A `KubeError` for an HTTP answer; `what` says what was being done ("create RoleBinding a/b")."""
+    """A typed error for an HTTP answer; `what` says what was being done ("create RoleBinding a/b")."""
     document = _status_document(body)
     reason = str(document.get("reason") or _default_reason(status))
     causes = (document.get("details") or {}).get("causes") or []
@@ -40,7 +98,11 @@ def error_from_response(status: int, body: bytes | str | None, what: str) -> Kub
     ):
         reason = NAMESPACE_TERMINATING
     message = str(document.get("message") or (body.decode() if isinstance(body, bytes) else body) or "")
-    return KubeError(f"{what}: {status} {reason}: {message.strip()}", status=status, reason=reason)
+    cls = _BY_STATUS.get(status, UnexpectedError)
+    refined = _BY_REASON.get(reason)
+    if refined is not None and issubclass(refined, cls):
+        cls = refined
+    return cls(f"{what}: {status} {reason}: {message.strip()}", status=status, reason=reason)
 
 
 def error_from_api_exception(exception: ApiException, what: str) -> KubeError:
@@ -51,13 +113,9 @@ def error_from_api_exception(exception: ApiException, what: str) -> KubeError:
     return error_from_response(status, exception.body, what)
 
 
-def unavailable(problem: str, what: str) -> KubeError:
+def unavailable(problem: str, what: str) -> UnavailableError:
     """No HTTP answer (connection refused, TLS failure, timeout): status None."""
-    return KubeError(f"{what}: API server unavailable: {problem}", status=None, reason=UNAVAILABLE)
-
-
-def is_retryable(error: KubeError) -> bool:
-    return error.reason == UNAVAILABLE or error.status in RETRYABLE_STATUSES
+    return UnavailableError(f"{what}: API server unavailable: {problem}", status=None, reason=UNAVAILABLE)
 
 
 def _status_document(body: bytes | str | None) -> dict[str, Any]:
@@ -77,7 +135,7 @@ def _default_reason(status: int) -> str:
         403: FORBIDDEN,
         404: NOT_FOUND,
         409: CONFLICT,
-        410: "Gone",
+        410: GONE,
         422: INVALID,
         429: TOO_MANY_REQUESTS,
         500: "InternalError",

@@ -24,9 +24,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from entra_rbac.adapters.kube.errors import (
+    UnavailableError,
     error_from_api_exception,
     error_from_response,
-    is_retryable,
     unavailable,
 )
 from entra_rbac.errors import KubeError
@@ -127,7 +127,7 @@ class _Retryable(Exception):
 
 
 def _retry_or_raise(error: KubeError, retry_after: float | None) -> Exception:
-    return _Retryable(error, retry_after) if is_retryable(error) else error
+    return _Retryable(error, retry_after) if isinstance(error, UnavailableError) else error
 
 
 def _retry_after(value: str | None) -> float | None:
