@@ -14,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from entra_rbac.adapters.directory import (
-    Cloud,
-    CountingMetrics,
-    CredentialKind,
-    DirectoryConfig,
-    EntraDirectory,
-)
+from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, EntraDirectory
 from entra_rbac.core.entra import GroupLookup
 from entra_rbac.core.models import GroupRef, GroupState
 from entra_rbac_sandbox.entra.server import EntraSandboxThread
@@ -58,12 +52,13 @@ def _config(server: EntraSandboxThread) -> DirectoryConfig:
     return DirectoryConfig(
         tenant_id=server.tenant_id,
         client_id=server.client_id,
-        cloud=Cloud.CUSTOM,
-        credential=CredentialKind.CLIENT_SECRET,
+        cloud="custom",
+        credential="client-secret",
         client_secret=server.client_secret,
         authority_host=server.authority_host,
         graph_url=server.graph_url,
         ca_file=str(server.ca_file),
+        cache_ttl=60.0,
         request_timeout=60,
     )
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import kopf
 
-from entra_rbac import handlers, reconciler
+from entra_rbac import handlers
 from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
 from entra_rbac.logsetup import configure_logging
 from entra_rbac.metrics import MetricsServer, OperatorMetrics, start_metrics_server
-from entra_rbac.settings import Settings, env_name, load_settings, unknown_variables
+from entra_rbac.settings import Settings, load_settings, unknown_variables
 
 log = logging.getLogger("entra_rbac.run")
 
@@ -45,20 +45,9 @@ def prepare(*, kubeconfig: str | None = None, context: str | None = None) -> Pre
     settings = load_settings(**overrides)
     # Fail now, not inside kopf's startup, where a bad kubeconfig or tenant would be a retry loop.
     load_configuration(settings.kubeconfig, settings.kube_context)
-    _check_directory(settings)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
     return Prepared(settings=settings, registry=registry, metrics=OperatorMetrics())
-
-
-def _check_directory(settings: Settings) -> None:
-    """The directory adapter's own checks, its messages naming the `ENTRA_RBAC_*` variable."""
-    try:
-        reconciler.directory_config(settings)
-    except SettingsError as error:
-        # "directory setting graph_url: ..." -> "ENTRA_RBAC_GRAPH_URL: ..."
-        field, _, problem = str(error).removeprefix("directory setting ").partition(": ")
-        raise SettingsError(f"{env_name(field)}: {problem}" if problem else str(error)) from None
 
 
 def run_operator(

@@ -2,8 +2,9 @@
 
 Holds `Settings`, the duration and list parsers it needs, and `load_settings()`, which turns any
 invalid value into ONE `SettingsError` naming the variable. It must not import adapters, kopf or
-clients (layer 5): the mapping onto the directory adapter's config lives in
-`entra_rbac.reconciler.directory_config`. docs/configuration.md lists every field documented here.
+clients (layer 5). It is the one reader and validator of the environment: the directory adapter's
+configuration is derived from a `Settings` (`entra_rbac.adapters.directory.directory_config`) and
+checks nothing again. docs/configuration.md lists every field documented here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -158,9 +160,9 @@ class Settings(BaseSettings):
     authority_host: str | None = Field(
         default=None, validation_alias=AliasChoices("ENTRA_RBAC_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST")
     )
-    """Override the login host (custom clouds, the sandbox); https only."""
+    """Override the login host (custom clouds, the sandbox); an https URL without a path."""
     graph_url: str | None = None
-    """Override the Graph base URL (custom clouds, the sandbox); https only."""
+    """Override the Graph base URL (custom clouds, the sandbox); https, no path but an optional `/v1.0`."""
     ca_file: str | None = None
     """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
 
@@ -267,9 +269,9 @@ class Settings(BaseSettings):
                 if getattr(self, name) is None:
                     problems.append((name, "is required when ENTRA_RBAC_CLOUD=custom"))
         for name in ("authority_host", "graph_url"):
-            value = getattr(self, name)
-            if value is not None and not value.startswith("https://"):
-                problems.append((name, f"{value!r} must be an https URL (tokens are never sent in clear)"))
+            problem = _endpoint_problem(name, getattr(self, name))
+            if problem is not None:
+                problems.append((name, problem))
         for name in ("ca_file", "certificate_path"):
             value = getattr(self, name)
             # Checked here so a typo stops startup with the variable's name, not a TLS error later.
@@ -288,6 +290,25 @@ class Settings(BaseSettings):
 
     def allows_role(self, name: str) -> bool:
         return "*" in self.allowed_roles or name in self.allowed_roles
+
+
+# Paths an endpoint override may carry: Graph's version is added by the adapter (the sandbox names
+# its base with it), and an authority is a bare host.
+_ENDPOINT_PATHS = {"authority_host": ("", "/"), "graph_url": ("", "/", "/v1.0", "/v1.0/")}
+
+
+def _endpoint_problem(name: str, value: str | None) -> str | None:
+    """What is wrong with an endpoint override, or None (unset is fine)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    # Tokens are only ever sent over https (azure-identity and kiota both insist).
+    if parts.scheme != "https" or not parts.hostname:
+        return f"{value!r} must be an https URL (tokens are never sent in clear)"
+    if parts.path not in _ENDPOINT_PATHS[name]:
+        added = " (v1.0 is added)" if name == "graph_url" else ""
+        return f"{value!r} must have no path{added}"
+    return None
 
 
 class _FieldProblem(ValueError):

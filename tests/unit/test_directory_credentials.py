@@ -18,7 +18,14 @@ CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
 
 def config(**changes: Any) -> DirectoryConfig:
-    values: dict[str, Any] = {"tenant_id": "contoso.onmicrosoft.com", "client_id": CLIENT, **changes}
+    values: dict[str, Any] = {
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": CLIENT,
+        "cloud": "public",
+        "credential": "workload-identity",
+        "cache_ttl": 60.0,
+        **changes,
+    }
     return DirectoryConfig(**values)
 
 

@@ -6,14 +6,13 @@ project's errors to kopf's TemporaryError / PermanentError; the glue (handlers) 
 
 from __future__ import annotations
 
-from entra_rbac.reconciler.context import Policy, ReconcileContext, build_context, directory_config
+from entra_rbac.reconciler.context import Policy, ReconcileContext, build_context
 from entra_rbac.reconciler.reconcile import reconcile_resource, remove_all
 
 __all__ = [
     "Policy",
     "ReconcileContext",
     "build_context",
-    "directory_config",
     "reconcile_resource",
     "remove_all",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from entra_rbac.adapters.directory import DirectoryConfig, EntraDirectory
+from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES, OPERATOR_NAME
 from entra_rbac.core.desired import AllowedRoles
@@ -75,23 +75,6 @@ class ReconcileContext:
         if isinstance(self.directory, EntraDirectory):
             await self.directory.aclose()
         self.kube.close()
-
-
-def directory_config(settings: Settings) -> DirectoryConfig:
-    """The directory adapter's configuration from the operator's settings."""
-    return DirectoryConfig(
-        tenant_id=settings.tenant_id or "",
-        client_id=settings.client_id or "",
-        cloud=settings.cloud,  # type: ignore[arg-type]  # validated again by DirectoryConfig
-        credential=settings.credential,  # type: ignore[arg-type]
-        client_secret=settings.client_secret,
-        certificate_path=settings.certificate_path,
-        federated_token_file=settings.federated_token_file,
-        authority_host=settings.authority_host,
-        graph_url=settings.graph_url,
-        ca_file=settings.ca_file,
-        cache_lifetime=settings.directory_cache_ttl,
-    )
 
 
 def build_context(

@@ -132,6 +132,7 @@ class GraphSandbox:
             "authority_host": self.server.authority_host,
             "graph_url": self.server.graph_url,
             "ca_file": str(self.server.ca_file),
+            "cache_ttl": 60.0,
             "request_timeout": 3.0,
             "max_retries": 3,
             "max_retry_wait": 5.0,

@@ -82,7 +82,7 @@ async def test_second_resolution_within_lifetime_makes_no_call(graph: GraphSandb
     tenant.group("Cached")
     graph.write(tenant)
     metrics = Recorder()
-    async with EntraDirectory(graph.config(cache_lifetime=60), metrics=metrics) as directory:
+    async with EntraDirectory(graph.config(cache_ttl=60), metrics=metrics) as directory:
         lookup = [GroupLookup(GroupRef(display_name="Cached"))]
         first = await directory.lookup_groups(lookup)
         calls = metrics.total_requests()
@@ -98,9 +98,7 @@ async def test_answers_expire_after_the_lifetime(graph: GraphSandbox) -> None:
     graph.write(tenant)
     now = [0.0]
     metrics = Recorder()
-    async with EntraDirectory(
-        graph.config(cache_lifetime=60), metrics=metrics, clock=lambda: now[0]
-    ) as directory:
+    async with EntraDirectory(graph.config(cache_ttl=60), metrics=metrics, clock=lambda: now[0]) as directory:
         lookup = [GroupLookup(GroupRef(display_name="Cached"))]
         await directory.lookup_groups(lookup)
         now[0] = 61.0

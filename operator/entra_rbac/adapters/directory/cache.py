@@ -1,4 +1,4 @@
-"""A keyed cache with a lifetime whose misses are read together, once, by a background flush.
+"""A keyed cache with a time to live (TTL) whose misses are read together, once, by a background flush.
 
 Holds `SingleFlightCache`. Keys missed by concurrent callers within a short window go to the
 loader in one call (so 50 reconciles starting together cost one `getByIds`, not 50), and a key
@@ -23,17 +23,17 @@ Loader = Callable[[list[K]], Awaitable[Mapping[K, V | BaseException]]]
 
 
 class SingleFlightCache(Generic[K, V]):
-    """Values by key for `lifetime` seconds, read by `loader` in flushes `window` seconds apart."""
+    """Values by key for `ttl` seconds, read by `loader` in flushes `window` seconds apart."""
 
     def __init__(
         self,
-        lifetime: float,
+        ttl: float,
         loader: Loader[K, V],
         *,
         window: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lifetime = lifetime
+        self._ttl = ttl
         self._loader = loader
         self._window = window
         self._clock = clock
@@ -107,12 +107,12 @@ class SingleFlightCache(Generic[K, V]):
             if not isinstance(exc, Exception):
                 raise
             return
-        expires = self._clock() + self._lifetime
+        expires = self._clock() + self._ttl
         for key, future in batch.items():
             outcome: V | BaseException = loaded.get(key, _MISSING)
             if outcome is _MISSING:
                 outcome = DirectoryUnavailableError(f"directory read returned no answer for {key!r}")
-            elif not isinstance(outcome, BaseException) and self._lifetime > 0:
+            elif not isinstance(outcome, BaseException) and self._ttl > 0:
                 self._values[key] = (expires, outcome)
             self._settle(key, future, outcome)
 

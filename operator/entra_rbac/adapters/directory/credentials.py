@@ -18,7 +18,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 
-from entra_rbac.adapters.directory.config import Cloud, CredentialKind, DirectoryConfig
+from entra_rbac.adapters.directory.config import DirectoryConfig
 from entra_rbac.errors import SettingsError
 
 logger = logging.getLogger(__name__)
@@ -77,11 +77,11 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
         "retry_backoff_factor": 0.5,
         "retry_backoff_max": 4,
     }
-    if config.cloud is Cloud.CUSTOM:
+    if config.cloud == "custom":
         # A private authority (the sandbox, a test double) has no instance-discovery endpoint.
         options["disable_instance_discovery"] = True
     kind = config.credential
-    if kind is CredentialKind.CERTIFICATE:
+    if kind == "certificate":
         # Load the certificate before any connection exists: a bad file is a settings error,
         # raised without leaving an aiohttp session behind.
         certificate = _read_certificate(config)
@@ -91,12 +91,12 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
         # trust_env as azure-core's own session does: HTTPS_PROXY / NO_PROXY still apply.
         session = aiohttp.ClientSession(connector=connector, trust_env=True)
         options["transport"] = AioHttpTransport(session=session)
-    if kind is CredentialKind.CLIENT_SECRET:
+    if kind == "client-secret":
         logger.warning(
             "Using a client secret for Entra: discouraged; prefer workload identity or a certificate",
             extra={"client_id": config.client_id},
         )
-    return _make(config, certificate if kind is CredentialKind.CERTIFICATE else b"", options)
+    return _make(config, certificate if kind == "certificate" else b"", options)
 
 
 def _read_certificate(config: DirectoryConfig) -> bytes:
@@ -111,11 +111,11 @@ def _read_certificate(config: DirectoryConfig) -> bytes:
 
 def _make(config: DirectoryConfig, certificate: bytes, options: dict[str, Any]) -> AsyncTokenCredential:
     kind = config.credential
-    if kind is CredentialKind.CLIENT_SECRET:
+    if kind == "client-secret":
         return ClientSecretCredential(
             config.tenant_id, config.client_id, config.client_secret or "", **options
         )
-    if kind is CredentialKind.CERTIFICATE:
+    if kind == "certificate":
         try:
             return CertificateCredential(
                 config.tenant_id, config.client_id, certificate_data=certificate, **options

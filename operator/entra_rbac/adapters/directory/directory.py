@@ -59,15 +59,15 @@ class EntraDirectory:
             secrets=(config.client_secret,),
         )
         reads = GraphReads(self.graph, self._client)
-        lifetime = config.cache_lifetime
+        ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
-            lifetime, reads.read_ids, window=COALESCE_WINDOW, clock=clock
+            ttl, reads.read_ids, window=COALESCE_WINDOW, clock=clock
         )
         self._by_name: SingleFlightCache[NameKey, tuple[DirectoryGroup, ...]] = SingleFlightCache(
-            lifetime, reads.read_names, window=COALESCE_WINDOW, clock=clock
+            ttl, reads.read_names, window=COALESCE_WINDOW, clock=clock
         )
         self._members: SingleFlightCache[str, tuple[DirectoryMember, ...] | None] = SingleFlightCache(
-            lifetime, reads.read_members, window=COALESCE_WINDOW, clock=clock
+            ttl, reads.read_members, window=COALESCE_WINDOW, clock=clock
         )
 
     async def __aenter__(self) -> EntraDirectory:
