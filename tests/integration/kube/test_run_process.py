@@ -32,6 +32,8 @@ from .conftest import egb_crd_manifest
 T = TypeVar("T")
 GROUP_ID = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
 ENTRA_RBAC = Path(sys.executable).parent / "entra-rbac"
+# kopf's mark on a resource it handled, under the operator's own prefix (not kopf.zalando.org).
+KOPF_MARK = "operator.entra-rbac.io/kopf-managed"
 
 
 def free_port() -> int:
@@ -132,13 +134,19 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
     assert "entra_rbac_reconciles_total" in body
     assert "entra_rbac_graph_requests_total" in body
 
+    # kopf marks the resource once the handler has returned, a moment after the binding exists.
     current = await adapter.get_resource("payments")
+    deadline = time.monotonic() + 30
+    while KOPF_MARK not in ((current or {}).get("metadata") or {}).get("annotations", {}):
+        assert time.monotonic() < deadline, f"kopf never marked the resource: {current}"
+        await asyncio.sleep(0.1)  # polling a condition with a deadline
+        current = await adapter.get_resource("payments")
     assert current is not None
     # No finalizer: deleting a resource must never wait for the operator (GC removes bindings).
     assert not current["metadata"].get("finalizers")
     annotations = current["metadata"].get("annotations", {})
     assert not any(key.startswith("kopf.zalando.org") for key in annotations)
-    assert "operator.entra-rbac.io/kopf-managed" in annotations
+    assert KOPF_MARK in annotations
 
     process: subprocess.Popen[bytes] = operator_process["process"]
     process.send_signal(signal.SIGTERM)
