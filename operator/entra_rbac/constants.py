@@ -37,4 +37,10 @@ CONFIRM_REVOCATION_ANNOTATION: Final = f"{GROUP}/confirm-revocation"
 # Namespaces a selector never matches; they can still be named explicitly.
 DEFAULT_RESERVED_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
 
+# The mass-revocation guard (docs/design.md, Directory semantics): a sync that would remove more
+# than this share of a resource's subjects, and at least this many of them, is held back. The
+# settings' defaults, and what the core's check and the reconcile policy fall back to.
+DEFAULT_REVOCATION_GUARD_SHARE: Final = 0.5
+DEFAULT_REVOCATION_GUARD_MIN: Final = 5
+
 FIELD_MANAGER: Final = OPERATOR_NAME

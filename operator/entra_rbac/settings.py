@@ -19,7 +19,11 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES
+from entra_rbac.constants import (
+    DEFAULT_RESERVED_NAMESPACES,
+    DEFAULT_REVOCATION_GUARD_MIN,
+    DEFAULT_REVOCATION_GUARD_SHARE,
+)
 from entra_rbac.errors import SettingsError
 
 ENV_PREFIX = "ENTRA_RBAC_"
@@ -94,9 +98,9 @@ class Settings(BaseSettings):
     max_staleness: float | None = None
     """Revoke a resource's bindings after this long without a verified directory read (fail-closed).
     `off` (default) keeps them while Entra cannot be read (fail-static)."""
-    revocation_guard_share: float = 0.5
+    revocation_guard_share: float = DEFAULT_REVOCATION_GUARD_SHARE
     """Hold back a reconcile that would remove more than this share of a resource's subjects."""
-    revocation_guard_min: int = 5
+    revocation_guard_min: int = DEFAULT_REVOCATION_GUARD_MIN
     """...and at least this many subjects (small groups may shrink freely)."""
     directory_cache_ttl: float = 60.0
     """How long a verified directory answer is shared between resources; keep it below the interval."""

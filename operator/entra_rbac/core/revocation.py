@@ -16,13 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from entra_rbac.constants import CONFIRM_REVOCATION_ANNOTATION
+from entra_rbac.constants import (
+    CONFIRM_REVOCATION_ANNOTATION,
+    DEFAULT_REVOCATION_GUARD_MIN,
+    DEFAULT_REVOCATION_GUARD_SHARE,
+)
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.subjects import Subject
-
-DEFAULT_MAX_SHARE = 0.5
-DEFAULT_MIN_COUNT = 5
 
 Item = Mapping[str, Any] | ObservedBinding
 
@@ -134,8 +135,8 @@ def check_revocation(
     plan: Plan,
     owner_uid: str,
     *,
-    max_share: float = DEFAULT_MAX_SHARE,
-    min_count: int = DEFAULT_MIN_COUNT,
+    max_share: float = DEFAULT_REVOCATION_GUARD_SHARE,
+    min_count: int = DEFAULT_REVOCATION_GUARD_MIN,
 ) -> RevocationCheck:
     """Held when the plan would remove more than `max_share` of the owner's current distinct
     subjects AND at least `min_count` of them (so small groups can still shrink freely)."""

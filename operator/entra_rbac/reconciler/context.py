@@ -12,12 +12,21 @@ from datetime import UTC, datetime
 
 from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
-from entra_rbac.constants import DEFAULT_RESERVED_NAMESPACES, OPERATOR_NAME
+from entra_rbac.constants import (
+    DEFAULT_RESERVED_NAMESPACES,
+    DEFAULT_REVOCATION_GUARD_MIN,
+    DEFAULT_REVOCATION_GUARD_SHARE,
+    OPERATOR_NAME,
+)
 from entra_rbac.core.desired import AllowedRoles
 from entra_rbac.core.entra import Directory
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
+
+# Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
+# intervals shorten it (see `Policy.from_settings`).
+RETRY_DELAY = 10.0
 
 
 def utc_now() -> datetime:
@@ -28,20 +37,18 @@ def utc_now() -> datetime:
 class Policy:
     """The operator-wide rules a reconcile applies (all from settings; see docs/configuration.md)."""
 
-    refresh_interval: float = 300.0
     # Seconds without a verified directory read after which bindings are revoked; None = never.
     max_staleness: float | None = None
-    revocation_guard_share: float = 0.5
-    revocation_guard_min: int = 5
+    revocation_guard_share: float = DEFAULT_REVOCATION_GUARD_SHARE
+    revocation_guard_min: int = DEFAULT_REVOCATION_GUARD_MIN
     reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES
     allowed_roles: AllowedRoles = field(default_factory=AllowedRoles)
     # Pause before retrying after a failed write or a stale read (seconds).
-    retry_delay: float = 10.0
+    retry_delay: float = RETRY_DELAY
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
-            refresh_interval=settings.refresh_interval,
             max_staleness=settings.max_staleness,
             revocation_guard_share=settings.revocation_guard_share,
             revocation_guard_min=settings.revocation_guard_min,
@@ -51,7 +58,7 @@ class Policy:
                 roles=frozenset(settings.allowed_roles),
             ),
             # Retry a failed write (or re-check a held revocation) within one refresh interval.
-            retry_delay=min(10.0, settings.refresh_interval),
+            retry_delay=min(RETRY_DELAY, settings.refresh_interval),
         )
 
 

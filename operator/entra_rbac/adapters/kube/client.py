@@ -13,11 +13,8 @@ import kopf
 import urllib3
 from kubernetes import client, config
 
+from entra_rbac.adapters.kube.adapter import MAX_CONCURRENT_CALLS
 from entra_rbac.errors import SettingsError
-
-# Enough connections for the threads KubeAdapter runs calls in; the client defaults to
-# cpu_count * 5, which is small on a 1-CPU pod limit.
-POOL_SIZE = 32
 
 
 def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> client.Configuration:
@@ -39,7 +36,9 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     except (config.ConfigException, OSError, TypeError, ValueError) as error:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise SettingsError(f"cannot load the Kubernetes configuration from {where}: {error}") from None
-    configuration.connection_pool_maxsize = POOL_SIZE
+    # One connection per thread KubeAdapter runs calls in (every call goes through them): the
+    # client's default, cpu_count * 5, is small on a 1-CPU pod limit, and more are never used.
+    configuration.connection_pool_maxsize = MAX_CONCURRENT_CALLS
     # One retry policy, KubeTransport's (bounded, every method): urllib3 would otherwise retry
     # idempotent calls on its own and sleep for any Retry-After, however long, in our threads.
     configuration.retries = urllib3.Retry(total=0, respect_retry_after_header=False, raise_on_redirect=False)
