@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from tests.controlplane import pki
+from tests.controlplane import audit, pki
 from tests.controlplane.binaries import find_binaries
 from tests.controlplane.processes import ManagedProcess, StartupError, wait_until
 
@@ -95,6 +95,7 @@ class ControlPlane:
         self.pki_dir = self.workdir / "pki"
         self.ca_file = self.pki_dir / "ca.crt"
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
+        self.audit_log = self.workdir / "logs" / "audit.log"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -263,7 +264,22 @@ class ControlPlane:
             "--allow-privileged=true",
             # The default admission plugins all work without a kubelet; none is disabled.
             "--profiling=false",
+            *self._audit_args(),
         ])  # fmt: skip
+
+    def _audit_args(self) -> list[str]:
+        """Every request in `audit_log` (JSON lines, see tests/controlplane/audit.py for the reader)."""
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(audit.POLICY, encoding="utf-8")
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",  # written before the request is served: counts never lag
+            "--audit-log-maxsize=0",
+            "--audit-log-maxbackup=0",
+        ]
 
     def _controller_manager(self) -> ManagedProcess:
         p = self.pki_dir

@@ -1,10 +1,20 @@
-"""Fixtures of the end-to-end suite: a fresh sandbox and operator process per test.
+"""Fixtures of the end-to-end suite: a fresh operator process per test, on each API server.
 
-`make e2e-kind` (hack/e2e-kind.sh) points the suite at a real cluster through
+`cluster` is parametrised over the servers (test ids `[sandbox]` and `[real]`):
+
+- `sandbox`: a fresh sandbox API server and Entra directory per test;
+- `real`: the session's real control plane (tests.controlplane: kube-apiserver,
+  kube-controller-manager, etcd), prepared once by `tests.e2e.real.prepare` (CRD, deploy/'s
+  ServiceAccount and RBAC, the operator signed in with that ServiceAccount's token, the garbage
+  collector proven to know the CRD), and a fresh sandbox Entra directory per test. Request counts
+  come from the audit log. After each test the operator is stopped first, then what the test
+  created is removed and waited for, so the next test starts from a clean cluster.
+
+`ENTRA_RBAC_E2E_SERVERS=sandbox` (or `real`) runs one of them only; `-k real` selects too.
+`make e2e-kind` (hack/e2e-kind.sh) points the suite at an external cluster instead, through
 `ENTRA_RBAC_E2E_KUBECONFIG` (cluster admin) and `ENTRA_RBAC_E2E_OPERATOR_KUBECONFIG` (the
-operator's ServiceAccount): the operator then runs on this machine as a process against that
-cluster's API server, with the sandbox Entra directory on loopback, and each test removes what it
-created. Tests that need the sandbox API server's request counts skip there. Unset: the sandbox.
+operator's ServiceAccount): one server, id `[cluster]`; the operator runs on this machine against
+it, and the checks that need request counts skip there (its audit log is out of reach).
 """
 
 from __future__ import annotations
@@ -16,7 +26,9 @@ from pathlib import Path
 import pytest
 
 from entra_rbac_sandbox.launcher import Sandbox
+from tests.controlplane.harness import ControlPlane
 from tests.e2e.harness import Cluster
+from tests.e2e.real import RealServer, prepare
 
 # Short cadence so that directory changes are followed within seconds.
 OPERATOR_ENV = {
@@ -24,20 +36,40 @@ OPERATOR_ENV = {
     "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
     "ENTRA_RBAC_LOG_LEVEL": "debug",
 }
-REAL_CLUSTER = os.environ.get("ENTRA_RBAC_E2E_KUBECONFIG")
-REAL_OPERATOR = os.environ.get("ENTRA_RBAC_E2E_OPERATOR_KUBECONFIG")
+EXTERNAL_CLUSTER = os.environ.get("ENTRA_RBAC_E2E_KUBECONFIG")
+EXTERNAL_OPERATOR = os.environ.get("ENTRA_RBAC_E2E_OPERATOR_KUBECONFIG")
+SERVERS = (
+    ["cluster"]
+    if EXTERNAL_CLUSTER
+    else [s.strip() for s in os.environ.get("ENTRA_RBAC_E2E_SERVERS", "sandbox,real").split(",") if s.strip()]
+)
+_real_servers: list[RealServer] = []
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@pytest.fixture(scope="session")
+def real_server(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> RealServer:
+    """The session's real control plane, prepared for the operator (fails, never skips)."""
+    server = prepare(control_plane, tmp_path_factory.mktemp("e2e-real"))
+    _real_servers.append(server)
+    return server
+
+
+@pytest.fixture(params=SERVERS)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    server: str = request.param
     directory = tmp_path / "directory.yaml"
     directory.write_text("{}\n", encoding="utf-8")
     log_path = tmp_path / "operator.log"
-    real: dict[str, Path] = {}
-    if REAL_CLUSTER:
-        real = {
-            "cluster": Path(REAL_CLUSTER),
-            "cluster_operator_kubeconfig": Path(REAL_OPERATOR or REAL_CLUSTER),
+    kube: dict[str, Path] = {}
+    real: RealServer | None = None
+    if server == "real":
+        real = request.getfixturevalue("real_server")
+        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
+    elif server == "cluster":
+        assert EXTERNAL_CLUSTER
+        kube = {
+            "cluster": Path(EXTERNAL_CLUSTER),
+            "cluster_operator_kubeconfig": Path(EXTERNAL_OPERATOR or EXTERNAL_CLUSTER),
         }
     with (
         log_path.open("w", encoding="utf-8") as log,
@@ -47,13 +79,22 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             operator=True,
             operator_env=OPERATOR_ENV,
             operator_output=log,
-            **real,  # type: ignore[arg-type]
+            **kube,  # type: ignore[arg-type]
         ) as sandbox,
     ):
-        cluster = Cluster(sandbox, log_path)
+        cluster = Cluster(sandbox, log_path, server=server, audit=real.audit if real else None)
         try:
             yield cluster
         finally:
-            if REAL_CLUSTER:
+            if server != "sandbox":
+                sandbox.stop_operator()  # nothing of this test may write while it is cleaned up
                 cluster.clean_up()
             cluster.api.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for server in _real_servers:
+        terminalreporter.write_line(
+            f"e2e on the real control plane: its garbage collector knew EntraGroupBinding after "
+            f"{server.gc_ready_seconds:.1f} s"
+        )

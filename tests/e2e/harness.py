@@ -1,9 +1,11 @@
-"""The end-to-end harness: the operator as a real `entra-rbac run` process against the sandbox.
+"""The end-to-end harness: the operator as a real `entra-rbac run` process against an API server.
 
-`Cluster` wraps the launcher's `Sandbox` (API server + Entra directory on one CA, the CRD and the
-operator's least-privileged RBAC from deploy/ installed) and gives tests what a person at a
-terminal has: kubectl, the official client as cluster admin, the directory file, request counts
-and a deadline-bounded `wait_for`. Nothing here sleeps and hopes: every wait polls a condition.
+`Cluster` wraps the launcher's `Sandbox` (the Entra directory, and either the sandbox API server or
+a real one: the session's kube-apiserver or a kind cluster; the CRD and the operator's
+least-privileged RBAC from deploy/ installed) and gives tests what a person at a terminal has:
+kubectl, the official client as cluster admin, the directory file, the API server's request
+counts (`cluster.requests`, one interface over the sandbox's counter and the real server's audit
+log) and a deadline-bounded `wait_for`. Nothing here sleeps and hopes: every wait polls a condition.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import yaml
 from kubernetes import client
 
 from entra_rbac_sandbox.common.faults import FaultInjector
-from entra_rbac_sandbox.launcher import Sandbox, kubectl_path
+from entra_rbac_sandbox.launcher import OPERATOR_USER, Sandbox, kubectl_path
+from tests.controlplane.audit import AuditLog
 
 T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
@@ -32,10 +35,81 @@ def guid(n: int) -> str:
     return f"00000000-0000-0000-0000-{n:012d}"
 
 
+class RequestCounts(Protocol):
+    """The API server's requests since the last `reset`, as (HTTP method, path without query)."""
+
+    def reset(self) -> None: ...
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests with this method (any if None) on a path matching the regex `path`."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Requests by "METHOD /path"."""
+        ...
+
+    def log(self) -> list[tuple[str, str]]:
+        """(method, path) of each request, in arrival order."""
+        ...
+
+
+class SandboxRequests:
+    """The sandbox API server's own counter: every request it received (the test's too)."""
+
+    def __init__(self, faults: FaultInjector) -> None:
+        self.faults = faults
+
+    def reset(self) -> None:
+        self.faults.reset_requests()
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        return self.faults.count(method, path)
+
+    def counts(self) -> dict[str, int]:
+        return self.faults.counts()
+
+    def log(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.faults.request_log()]
+
+
+class AuditRequests:
+    """The real kube-apiserver's audit log, the requests of one user (the operator's identity)."""
+
+    def __init__(self, audit: AuditLog, user: str = OPERATOR_USER) -> None:
+        self.audit = audit
+        self.user = user
+        self.since = time.time()
+
+    def reset(self) -> None:
+        self.since = time.time()
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        return self.audit.count(self.user, method, path, since=self.since)
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for method, path in self.log():
+            found[f"{method} {path}"] = found.get(f"{method} {path}", 0) + 1
+        return found
+
+    def log(self) -> list[tuple[str, str]]:
+        return [(e.method, e.path) for e in self.audit.events(self.user, since=self.since)]
+
+
 class Cluster:
-    def __init__(self, sandbox: Sandbox, log_path: Path) -> None:
+    def __init__(
+        self, sandbox: Sandbox, log_path: Path, *, server: str = "sandbox", audit: AuditLog | None = None
+    ) -> None:
+        """`server`: "sandbox", "real" (the session's control plane, whose `audit` log counts
+        requests) or "cluster" (ENTRA_RBAC_E2E_KUBECONFIG, e.g. kind: no request counts)."""
         self.sandbox = sandbox
         self.log_path = log_path
+        self.server = server
+        self._requests: RequestCounts | None = None
+        if sandbox.kube is not None:
+            self._requests = SandboxRequests(sandbox.kube.faults)
+        elif audit is not None:
+            self._requests = AuditRequests(audit)
         self.created_namespaces: list[str] = []
         self.api = sandbox.admin_client()
         self.core = client.CoreV1Api(self.api)
@@ -56,11 +130,13 @@ class Cluster:
         return self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(list(documents)), check=check)
 
     @property
-    def faults(self) -> FaultInjector:
-        """The sandbox API server's request counts and faults; tests that need them skip on a real cluster."""
-        if self.sandbox.kube is None:
-            pytest.skip("needs the sandbox API server's request counts (not available on a real cluster)")
-        return self.sandbox.kube.faults
+    def requests(self) -> RequestCounts:
+        """The API server's request counts: the sandbox's counter, or the real server's audit log
+        (the operator's requests only). Skips only on an external cluster, whose audit log the
+        suite cannot read (ENTRA_RBAC_E2E_KUBECONFIG, e.g. kind)."""
+        if self._requests is None:
+            pytest.skip("needs the API server's request counts: no audit log on an external cluster")
+        return self._requests
 
     def namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
         self.created_namespaces.append(name)
@@ -119,8 +195,8 @@ class Cluster:
 
     # --- requests ---
     def operator_writes(self, path: str = r"^/apis/rbac|/status$") -> int:
-        faults = self.faults
-        return sum(faults.count(method, path) for method in WRITES)
+        requests = self.requests
+        return sum(requests.count(method, path) for method in WRITES)
 
     # --- waiting ---
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
@@ -176,16 +252,34 @@ class Cluster:
     def dump(self, name: str) -> str:
         return json.dumps(self.egb(name).get("status"), indent=2)
 
-    def clean_up(self) -> None:
-        """On a shared real cluster: remove what the test created (the sandbox is simply dropped)."""
-        self.kubectl("delete", "egb", "--all", "--wait=true", "--timeout=60s", check=False)
+    def clean_up(self, timeout: float = 120.0) -> None:
+        """On a shared real cluster (the operator stopped first): remove what the test created and
+        wait until it is gone, so the next test starts clean. Raises when something stays."""
+        self.kubectl("delete", "egb", "--all", "--wait=true", f"--timeout={timeout:.0f}s")
         self.kubectl("label", "namespace", "kube-system", "team-", check=False)
         if self.created_namespaces:
-            self.kubectl(
-                "delete",
-                "namespace",
-                *set(self.created_namespaces),
-                "--wait=true",
-                "--timeout=120s",
-                check=False,
-            )
+            names = sorted(set(self.created_namespaces))
+            self.kubectl("delete", "namespace", *names, "--ignore-not-found", "--wait=false")
+        # Events about EntraGroupBindings (namespace default) would otherwise answer the next test.
+        self.kubectl(
+            "delete", "events", "-n", "default", "--field-selector=involvedObject.kind=EntraGroupBinding"
+        )
+        # ClusterRoleBindings (and RoleBindings outside those namespaces) go by the garbage collector.
+        deadline = time.monotonic() + timeout
+        left: object = None
+        while time.monotonic() < deadline:
+            namespaces = [n for n in self.created_namespaces if self._namespace_exists(n)]
+            left = namespaces or list(self.managed_bindings())
+            if not left:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"clean-up: still there after {timeout:.0f}s: {left}")
+
+    def _namespace_exists(self, name: str) -> bool:
+        try:
+            self.core.read_namespace(name)
+        except client.exceptions.ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True

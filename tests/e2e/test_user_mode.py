@@ -96,7 +96,6 @@ def test_mass_revocation_is_held_then_applied_when_seen_again(cluster: Cluster) 
     cluster.apply(binding())
     cluster.wait_ready("team")
 
-    cluster.faults.reset_requests()
     cluster.directory(directory(everyone[:1], []))  # 5 of 6 removed: more than half, at least 5
     held = cluster.wait_reason("team", "RevocationHeld")
     assert "5 of 6" in held["message"]
