@@ -22,11 +22,12 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml
 venv: $(STAMP) ## Create .venv: the product (editable), the sandbox distribution and the dev tools
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, mypy --strict, import-linter layer contracts, hadolint
+lint: $(STAMP) ## ruff, mypy --strict, import-linter layer contracts, vulture (dead code), hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/vulture
 	$(BIN)/hadolint Dockerfile
 
 .PHONY: format

@@ -12,7 +12,6 @@ VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 KIND: Final = "EntraGroupBinding"
 PLURAL: Final = "entragroupbindings"
-SHORT_NAME: Final = "egb"
 
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
 RBAC_API_VERSION: Final = f"{RBAC_GROUP}/v1"

@@ -10,14 +10,6 @@ class EntraRbacError(Exception):
     """Base of every error the operator raises on purpose."""
 
 
-class InvalidSpecError(EntraRbacError):
-    """The resource's spec cannot be acted on; a person must fix it."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-
-
 class SettingsError(EntraRbacError):
     """The operator's settings are invalid; startup stops with this message."""
 

@@ -289,12 +289,6 @@ class Settings(BaseSettings):
         own = {self.operator_namespace} if self.operator_namespace else set()
         return frozenset(self.reserved_namespaces) | own
 
-    def allows_cluster_role(self, name: str) -> bool:
-        return "*" in self.allowed_cluster_roles or name in self.allowed_cluster_roles
-
-    def allows_role(self, name: str) -> bool:
-        return "*" in self.allowed_roles or name in self.allowed_roles
-
 
 # Paths an endpoint override may carry: Graph's version is added by the adapter (the sandbox names
 # its base with it), and an authority is a bare host.

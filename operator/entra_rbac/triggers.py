@@ -30,6 +30,7 @@ from entra_rbac.constants import (
 )
 from entra_rbac.core.desired import namespace_selected
 from entra_rbac.core.models import RoleBindingSpec
+from entra_rbac.core.naming import managed_selector
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
 
@@ -374,7 +375,7 @@ def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
     # the latest state of its queue, so a burst of changes still costs few reconciles).
     # Only managed bindings reach the operator: the server filters, so the cluster's other
     # RoleBindings are neither sent nor held in memory.
-    managed = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    managed = managed_selector()
     operator.watching.label_selectors[RBAC_GROUP, "rolebindings"] = managed
     operator.watching.label_selectors[RBAC_GROUP, "clusterrolebindings"] = managed
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from entra_rbac.core.models import EntraGroupBindingSpec, describe_errors, error_path
+from entra_rbac.core.models import EntraGroupBindingSpec
+from entra_rbac.core.problems import invalid_spec_problems
 from entra_rbac_sandbox.kube.crd_validation import unknown_fields, validate_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,8 +159,7 @@ def model_errors(spec: Any) -> list[tuple[str, str]]:
     try:
         EntraGroupBindingSpec.model_validate(spec)
     except ValidationError as error:
-        paths = [error_path(tuple(d["loc"])) for d in error.errors()]
-        return list(zip(paths, describe_errors(error), strict=True))
+        return [(problem.field, problem.text()) for problem in invalid_spec_problems(error)]
     return []
 
 

@@ -14,9 +14,9 @@ from entra_rbac.core.models import (
     GroupRef,
     RoleBindingSpec,
     SubjectKind,
-    describe_errors,
     error_path,
 )
+from entra_rbac.core.problems import invalid_spec_problems
 from entra_rbac_sandbox.kube.crd_validation import validate_object
 
 
@@ -111,7 +111,7 @@ def test_error_paths_are_printed_as_the_api_server_prints_fields(
     assert error_path(loc) == path
 
 
-def test_describe_errors_names_each_field_and_what_is_wrong() -> None:
+def test_invalid_spec_problems_name_each_field_and_what_is_wrong() -> None:
     bad = {
         "groups": [{"id": "X"}],
         "subjects": {"groupPrefix": "system:"},
@@ -119,7 +119,7 @@ def test_describe_errors_names_each_field_and_what_is_wrong() -> None:
     }
     with pytest.raises(ValidationError) as caught:
         EntraGroupBindingSpec.model_validate(bad)
-    lines = describe_errors(caught.value)
+    lines = [problem.text() for problem in invalid_spec_problems(caught.value)]
     assert lines[0].startswith("spec.groups[0].id: String should match pattern")
     assert (
         lines[1]
@@ -188,7 +188,7 @@ def test_a_bad_status_is_refused_by_both(change: dict[str, object], path: str) -
     status = {**DESIGN_STATUS, **change}
     with pytest.raises(ValidationError) as caught:
         EntraGroupBindingStatus.model_validate(status)
-    assert any(line.startswith(path) for line in describe_errors(caught.value, root="status"))
+    assert any(p.text().startswith(path) for p in invalid_spec_problems(caught.value, root="status"))
     crd = yaml.safe_load((ROOT / "crds" / "entragroupbindings.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     obj = {"apiVersion": "entra-rbac.io/v1alpha1", "kind": "EntraGroupBinding", "metadata": {"name": "x"}}

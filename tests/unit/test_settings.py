@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entra_rbac.errors import SettingsError
+from entra_rbac.reconciler import Policy
 from entra_rbac.settings import Settings, load_settings, parse_duration
 
 CLIENT = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
@@ -91,8 +92,9 @@ def test_environment_sets_every_kind_of_field(monkeypatch: pytest.MonkeyPatch) -
     assert settings.log_format == "json"
     assert settings.metrics_port == 0
     assert settings.allowed_cluster_roles == ("view", "edit")
-    assert settings.allows_role("reader")
-    assert not settings.allows_role("admin")
+    allowed = Policy.from_settings(settings).allowed_roles  # what the reconcile applies
+    assert allowed.allows("Role", "reader")
+    assert not allowed.allows("Role", "admin")
     assert settings.reserved_namespace_set == {"kube-system", "platform", "entra-rbac-system"}
     assert settings.tenant_id == "contoso.onmicrosoft.com"  # ENTRA_RBAC_ wins over AZURE_
     assert (settings.peering_name, settings.peering_priority) == ("entra-rbac", 100)
@@ -111,7 +113,7 @@ def test_operator_namespace_defaults_to_the_pods_service_account_namespace(
 
 def test_wildcard_allows_any_role(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENTRA_RBAC_ALLOWED_CLUSTER_ROLES", "*")
-    assert load_settings().allows_cluster_role("anything")
+    assert Policy.from_settings(load_settings()).allowed_roles.allows("ClusterRole", "anything")
 
 
 def test_secret_is_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:

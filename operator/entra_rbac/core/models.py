@@ -2,8 +2,9 @@
 
 These models and `crds/entragroupbindings.yaml` must agree on every verdict; a corpus test
 (tests/unit/test_crd_corpus.py) holds them to it, and to naming the same field path. Field names
-follow the CRD (camelCase on the wire, snake_case in Python). `describe_errors` turns a
-ValidationError into lines that name the field as the API server would (`spec.groups[0].id`).
+follow the CRD (camelCase on the wire, snake_case in Python). `error_path` names a field as the
+API server would (`spec.groups[0].id`); `problems.invalid_spec_problems` turns a ValidationError
+into one problem per field.
 Pure: no I/O, no Kubernetes client.
 """
 
@@ -20,7 +21,6 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -317,13 +317,3 @@ def error_path(loc: tuple[int | str, ...], root: str = "spec") -> str:
         else:
             path = f"{path}.{part}" if path else part
     return path
-
-
-def describe_errors(error: ValidationError, root: str = "spec") -> list[str]:
-    """One line per problem, naming the field and what is wrong, e.g.
-    `spec.groups[0].id: String should match pattern '^[0-9a-f]{8}-...'`."""
-    lines = []
-    for detail in error.errors(include_url=False):
-        message = detail["msg"].removeprefix("Value error, ")
-        lines.append(f"{error_path(tuple(detail['loc']), root)}: {message}")
-    return lines

@@ -13,8 +13,7 @@ API:
 - `ca.issue_client_cert(common_name, *, rsa_key=True, name=None) -> IssuedCert`: a client
   certificate (RSA 2048 by default: azure-identity's `CertificateCredential` wants RSA), written
   as `<name>.crt`, `<name>.key` and `<name>.pem` (certificate and key together, the form
-  azure-identity and kubectl read). `IssuedCert.thumbprint_sha1` / `.thumbprint_sha256` are the
-  raw digests of the DER certificate (what `x5t` / `x5t#S256` JWT headers carry, base64url).
+  azure-identity and kubectl read).
 - `ca.server_ssl_context(issued=None)`: an `ssl.SSLContext` serving the given (default: the
   first issued, issuing one if none) server certificate.
 - `ca.client_ssl_context()`: an `ssl.SSLContext` that trusts this CA only.
@@ -53,14 +52,6 @@ class IssuedCert:
     cert_file: Path
     key_file: Path
     pem_file: Path  # certificate then private key, one file
-
-    @property
-    def thumbprint_sha1(self) -> bytes:
-        return self.certificate.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is defined as SHA-1
-
-    @property
-    def thumbprint_sha256(self) -> bytes:
-        return self.certificate.fingerprint(hashes.SHA256())
 
     @property
     def cert_pem(self) -> bytes:

@@ -86,12 +86,6 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-@dataclass(frozen=True)
-class Property:
-    name: str
-    kind: type  # str or bool
-
-
 class FilterParser:
     """Parses one `$filter` against the properties of one entity type into a predicate."""
 

@@ -16,7 +16,7 @@ token for plain-HTTP tests), `write_directory(document)` (atomic rewrite of the 
 `env(credential=..., federated_token_file=..., certificate_path=...)` (the `ENTRA_RBAC_*`
 settings that reach this server), `write_env_file(path, credential)` (the same as a file a shell
 can source, mode 0600), `request_log()`, `request_counts()`, `count(method, path)`,
-`reset_requests()`, `add_fault(...)`, `clear_faults()`.
+`reset_requests()`, `add_fault(...)`.
 
 Endpoints besides Graph (`/v1.0/...`), in `identity.py`: `POST /{tenant}/oauth2/v2.0/token`,
 `GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form without `/v2.0`),
@@ -238,9 +238,6 @@ class EntraSandbox:
 
     def add_fault(self, path: str, **kwargs: Any) -> None:
         self.faults.add_fault(path, **kwargs)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
 
     # Lifecycle -------------------------------------------------------------------------------
 

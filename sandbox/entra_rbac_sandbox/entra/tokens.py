@@ -94,7 +94,6 @@ class Application:
 
 @dataclass(frozen=True)
 class AccessClaims:
-    app_id: str
     audience: str
     roles: tuple[str, ...]
 
@@ -356,7 +355,7 @@ class TokenService:
             raise AccessTokenError("Access token validation failure.") from None
         if claims["tid"] != self.tenant_id:
             raise AccessTokenError("Access token validation failure. Invalid tenant.")
-        return AccessClaims(str(claims.get("appid")), str(claims["aud"]), tuple(claims.get("roles", ())))
+        return AccessClaims(str(claims["aud"]), tuple(claims.get("roles", ())))
 
     def jwks(self) -> dict[str, Any]:
         numbers = self._key.public_key().public_numbers()

@@ -148,13 +148,3 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 def gone(message: str = "too old resource version") -> ApiError:
     return ApiError(410, "Expired", message)
-
-
-def too_many_requests(retry_after: int) -> ApiError:
-    return ApiError(
-        429,
-        "TooManyRequests",
-        "the server has received too many requests and has asked us to try again later",
-        details={"retryAfterSeconds": retry_after},
-        retry_after=retry_after,
-    )

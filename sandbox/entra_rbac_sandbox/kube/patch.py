@@ -20,7 +20,6 @@ from . import errors
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
 
 # Lists that strategic merge patch merges by a key (field name to merge key), from the
 # patchMergeKey tags of the Kubernetes API types this server serves. Lists of scalars tagged

@@ -24,15 +24,12 @@ from entra_rbac.constants import (
     API_VERSION,
     FIELD_MANAGER,
     KIND,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     OPERATOR_NAME,
-    OWNER_UID_LABEL,
     PLURAL,
     RBAC_API_VERSION,
 )
 from entra_rbac.core.desired import NamespaceInfo
-from entra_rbac.core.naming import BindingKind
+from entra_rbac.core.naming import BindingKind, owner_selector
 
 _RBAC = f"/apis/{RBAC_API_VERSION}"
 _RESOURCES = f"/apis/{API_VERSION}/{PLURAL}"
@@ -117,8 +114,7 @@ class KubeAdapter:
     # --- bindings ---
     async def list_owned_bindings(self, owner_uid: str) -> list[dict[str, Any]]:
         """Every RoleBinding and ClusterRoleBinding labelled as managed for this owner (kind set)."""
-        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{OWNER_UID_LABEL}={owner_uid}"
-        query = {"labelSelector": selector}
+        query = {"labelSelector": owner_selector(owner_uid)}
         cluster, namespaced = await asyncio.gather(
             self._list(f"{_RBAC}/clusterrolebindings", what="list ClusterRoleBindings", query=query),
             self._list(f"{_RBAC}/rolebindings", what="list RoleBindings", query=query),
@@ -163,20 +159,6 @@ class KubeAdapter:
             content_type=MERGE_PATCH,
         )
         return self._remember(patched)
-
-    async def replace_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the whole object; it must carry `metadata.resourceVersion` (a blind PUT overwrites)."""
-        kind, namespace, name = _identity(manifest)
-        if not (manifest.get("metadata") or {}).get("resourceVersion"):
-            raise ValueError(f"replace {_where(kind, namespace, name)}: metadata.resourceVersion is required")
-        replaced = await self._call(
-            "PUT",
-            binding_path(kind, namespace, name),
-            what=f"replace {_where(kind, namespace, name)}",
-            query={"fieldManager": FIELD_MANAGER},
-            body=dict(manifest),
-        )
-        return self._remember(replaced)
 
     async def delete_binding(
         self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
