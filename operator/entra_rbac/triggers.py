@@ -36,8 +36,9 @@ from entra_rbac.settings import Settings
 
 log = logging.getLogger("entra_rbac.triggers")
 
-# Re-evaluations started by one namespace event run at most this many at a time, so a namespace
-# matched by hundreds of resources does not open hundreds of API calls at once.
+# Reconciles started together (by one namespace event, or by the refresher when many are due) run
+# at most this many at a time, so a namespace matched by hundreds of resources, or a restart with
+# hundreds of them, does not open hundreds of API calls at once.
 FAN_OUT = 8
 # Where kopf keeps its per-handler progress and last-handled configuration (annotations).
 KOPF_STATE_PREFIX = f"operator.{GROUP}"
@@ -287,7 +288,7 @@ class Refresher:
     at most `concurrency` at a time, never the same resource twice at once.
     """
 
-    def __init__(self, memo: Any, interval: float, *, concurrency: int = 8) -> None:
+    def __init__(self, memo: Any, interval: float, *, concurrency: int = FAN_OUT) -> None:
         self.memo = memo
         self.interval = interval
         self.tick = min(max(interval / 4, 0.25), 5.0)
