@@ -1,8 +1,12 @@
-"""Benchmark (make bench): the operator at scale against the sandbox.
+"""Benchmark (make bench): the operator at scale, on the sandbox API server and on the real one.
 
 200 EntraGroupBindings x 10 namespaces (2,000 RoleBindings): time to converge, API requests per
 binding written, Graph requests, writes during an idle resync (must be 0), and the operator's
-resident memory. Prints the figures; asserts only correctness (all Ready, idle writes 0).
+resident memory. Runs once on each server (`[sandbox]`: the sandbox API server; `[real]`:
+kube-apiserver, kube-controller-manager and etcd from tests.controlplane, the operator signed in
+with its ServiceAccount's token) and prints the figures side by side. Request counts: the
+sandbox's counter counts every client (the operator, and this test's polling); the real server's
+audit log counts the operator's requests only. Asserts only correctness (all Ready, idle writes 0).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.controlplane.harness import ControlPlane
 from tests.e2e.harness import Cluster, guid
+from tests.e2e.real import RealServer, prepare
 
 from entra_rbac_sandbox.launcher import Sandbox
 
@@ -22,8 +28,31 @@ NAMESPACES = 10
 REFRESH = 15.0
 
 
-@pytest.fixture
-def big_cluster(tmp_path: Path) -> Iterator[Cluster]:
+SERVERS = ("sandbox", "real")
+FIGURES: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def side_by_side() -> Iterator[None]:
+    """After both runs: one table, a column per server."""
+    yield
+    rows = list(dict.fromkeys(row for figures in FIGURES.values() for row in figures))
+    width = max((len(r) for r in rows), default=10)
+    print(f"\n[bench operator] {RESOURCES} resources x {NAMESPACES} namespaces, side by side")
+    print(f"  {'':<{width}}  " + "  ".join(f"{s:>18}" for s in SERVERS))
+    for row in rows:
+        print(f"  {row:<{width}}  " + "  ".join(f"{FIGURES.get(s, {}).get(row, '-'):>18}" for s in SERVERS))
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """A real control plane of its own (the bench never relies on the garbage collector)."""
+    with ControlPlane(workdir=tmp_path_factory.mktemp("controlplane")) as cp:
+        yield prepare(cp, tmp_path_factory.mktemp("real"), garbage_collection=False)
+
+
+@pytest.fixture(params=SERVERS)
+def big_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     users = [
         {"id": guid(1 + i), "userPrincipalName": f"u{i}@contoso.com", "userType": "Member"} for i in range(50)
     ]
@@ -40,11 +69,22 @@ def big_cluster(tmp_path: Path) -> Iterator[Cluster]:
     directory.write_text(yaml.safe_dump({"users": users, "groups": groups}), encoding="utf-8")
     env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
     log_path = tmp_path / "operator.log"
+    kube: dict[str, Path] = {}
+    real: RealServer | None = None
+    if request.param == "real":
+        real = request.getfixturevalue("real_server")
+        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
     with (
         log_path.open("w") as log,
-        Sandbox(directory, state_dir=tmp_path / "sb", operator_env=env, operator_output=log) as sandbox,
+        Sandbox(
+            directory,
+            state_dir=tmp_path / "sb",
+            operator_env=env,
+            operator_output=log,
+            **kube,  # type: ignore[arg-type]
+        ) as sandbox,
     ):
-        yield Cluster(sandbox, log_path)
+        yield Cluster(sandbox, log_path, server=request.param, audit=real.audit if real else None)
 
 
 def _rss_mib(pid: int) -> float:
@@ -78,8 +118,8 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
     cluster = big_cluster
     names = [f"ns{i}" for i in range(NAMESPACES)]
     cluster.apply(*({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names))
-    kube, entra = cluster.sandbox.kube.faults, cluster.sandbox.entra
-    kube.reset_requests()
+    kube, entra = cluster.requests, cluster.sandbox.entra
+    kube.reset()
     entra.reset_requests()
     resources = [
         {
@@ -104,7 +144,7 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
 
     # Idle: one full refresh interval with every timer ticking must write nothing.
     before = _statuses(cluster)
-    kube.reset_requests()
+    kube.reset()
     graph_before = entra.count()
     cluster.wait_for(
         "a full round of directory refreshes",
@@ -120,13 +160,21 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
     assert cluster.sandbox.process is not None
     rss = _rss_mib(cluster.sandbox.process.pid)
 
-    print(f"\n[bench operator] {RESOURCES} resources x {NAMESPACES} namespaces = {bindings} RoleBindings")
-    print(f"[bench operator] converged in {converged:.1f} s ({bindings / converged:.0f} bindings/s)")
+    server = cluster.server
     per_binding = api_requests / bindings
-    print(f"[bench operator] API requests while converging: {api_requests} ({per_binding:.2f} per binding)")
-    print(f"[bench operator] Graph requests while converging: {graph_requests}")
-    print(f"[bench operator] idle resync over {REFRESH:.0f} s: {idle_writes} writes, {idle_reads} reads")
-    print(f"[bench operator] operator resident memory: {rss:.0f} MiB")
+    FIGURES[server] = {
+        "RoleBindings written": str(bindings),
+        "converged in": f"{converged:.1f} s",
+        "bindings per second": f"{bindings / converged:.0f}",
+        "API requests while converging": str(api_requests),
+        "API requests per binding": f"{per_binding:.2f}",
+        "Graph requests while converging": str(graph_requests),
+        f"idle resync ({REFRESH:.0f} s) writes": str(idle_writes),
+        f"idle resync ({REFRESH:.0f} s) reads": str(idle_reads),
+        "operator resident memory": f"{rss:.0f} MiB",
+    }
+    for row, value in FIGURES[server].items():
+        print(f"[bench operator {server}] {row}: {value}")
     writes = {k: v for k, v in kube.counts().items() if not k.startswith("GET")}
     after = _statuses(cluster)
     changed = [

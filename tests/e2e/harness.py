@@ -139,6 +139,11 @@ class Cluster:
         return self._requests
 
     def namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        """Create a namespace; on a shared cluster, first wait until an earlier test's is gone."""
+        if self.server != "sandbox":
+            self.wait_for(
+                f"namespace {name} of an earlier test to be gone", lambda: not self._exists(name), 120
+            )
         self.created_namespaces.append(name)
         self.apply(
             {
@@ -254,7 +259,9 @@ class Cluster:
 
     def clean_up(self, timeout: float = 120.0) -> None:
         """On a shared real cluster (the operator stopped first): remove what the test created and
-        wait until it is gone, so the next test starts clean. Raises when something stays."""
+        wait until its EntraGroupBindings and managed bindings are gone, so the next test starts
+        clean; raises when something stays. Its namespaces finish terminating meanwhile: the next
+        test's `namespace()` waits for one it reuses."""
         self.kubectl("delete", "egb", "--all", "--wait=true", f"--timeout={timeout:.0f}s")
         self.kubectl("label", "namespace", "kube-system", "team-", check=False)
         if self.created_namespaces:
@@ -264,20 +271,24 @@ class Cluster:
         self.kubectl(
             "delete", "events", "-n", "default", "--field-selector=involvedObject.kind=EntraGroupBinding"
         )
-        # ClusterRoleBindings (and RoleBindings outside those namespaces) go by the garbage collector.
+        # The bindings go by the garbage collector (their owner is gone) or with their namespace.
         deadline = time.monotonic() + timeout
-        left: object = None
+        left: list[Any] = []
         while time.monotonic() < deadline:
-            namespaces = [n for n in self.created_namespaces if self._namespace_exists(n)]
-            left = namespaces or list(self.managed_bindings())
+            left = (
+                list(self.managed_bindings())
+                + self.custom.list_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings")[
+                    "items"
+                ]
+            )
             if not left:
                 return
             time.sleep(0.2)
         raise AssertionError(f"clean-up: still there after {timeout:.0f}s: {left}")
 
-    def _namespace_exists(self, name: str) -> bool:
+    def _exists(self, namespace: str) -> bool:
         try:
-            self.core.read_namespace(name)
+            self.core.read_namespace(namespace)
         except client.exceptions.ApiException as error:
             if error.status == 404:
                 return False

@@ -155,9 +155,10 @@ def wait_for_garbage_collection(kubeconfig: Path, deadline: float = GC_DEADLINE)
     )
 
 
-def prepare(cp: ControlPlane, workdir: Path) -> RealServer:
+def prepare(cp: ControlPlane, workdir: Path, *, garbage_collection: bool = True) -> RealServer:
+    """`garbage_collection=False` skips the wait for the collector (for runs that never rely on it)."""
     _install(cp)
-    gc_seconds = wait_for_garbage_collection(cp.admin_kubeconfig)
+    gc_seconds = wait_for_garbage_collection(cp.admin_kubeconfig) if garbage_collection else 0.0
     return RealServer(
         admin_kubeconfig=cp.admin_kubeconfig,
         operator_kubeconfig=operator_kubeconfig(cp, workdir / "operator.kubeconfig"),
