@@ -8,17 +8,23 @@ malformed. Knows nothing of HTTP, OData or tokens.
 
 File format (every list optional; unknown keys are errors):
     users:             [{id, userPrincipalName, userType: Member|Guest, displayName, mail,
-                         accountEnabled}]
+                         accountEnabled, password}]
     servicePrincipals: [{id, appId, displayName,
-                         servicePrincipalType: Application|ManagedIdentity}]
+                         servicePrincipalType: Application|ManagedIdentity, clientSecret}]
     devices:           [{id, displayName}]
     orgContacts:       [{id, displayName, mail}]
     groups:            [{id, displayName, mailNickname, description, securityEnabled,
                          mailEnabled, members: [ids of users, groups, service principals,
                          devices or contacts], deleted: false}]
+    signIn:            {testSecret, applications: [cluster application ids]}
 Ids are GUIDs (kept lower-case) and unique across the file; a member id must name an object in
 the file. A group with `deleted: true` is gone from Graph (404, absent from lists and member
 expansions) until the flag is removed: that is how tests delete and restore the same id.
+
+Sign-in (the sandbox as an OIDC issuer, `oidc.py`): a user's `password`, or `signIn.testSecret`
+for every user, is what the password grant accepts; a service principal's `clientSecret` is what
+its client-credentials grant for a cluster application accepts. `signIn.applications` adds
+cluster application ids (token audiences) to the server's own. Secrets never reach Graph.
 """
 
 from __future__ import annotations
@@ -69,12 +75,14 @@ class UserEntry(_Entry):
     displayName: str | None = None
     mail: str | None = None
     accountEnabled: bool = True
+    password: str | None = Field(default=None, min_length=1)
 
 
 class ServicePrincipalEntry(_Entry):
     appId: str
     displayName: str = Field(min_length=1)
     servicePrincipalType: Literal["Application", "ManagedIdentity"] = "Application"
+    clientSecret: str | None = Field(default=None, min_length=1)
 
     @field_validator("appId")
     @classmethod
@@ -106,6 +114,18 @@ class GroupEntry(_Entry):
         return [_guid(value) for value in values]
 
 
+class SignInSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    testSecret: str | None = Field(default=None, min_length=8)
+    applications: list[str] = Field(default_factory=list)
+
+    @field_validator("applications")
+    @classmethod
+    def _applications_are_guids(cls, values: list[str]) -> list[str]:
+        return [_guid(value) for value in values]
+
+
 class DirectoryDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -114,6 +134,11 @@ class DirectoryDocument(BaseModel):
     devices: list[DeviceEntry] = Field(default_factory=list)
     orgContacts: list[OrgContactEntry] = Field(default_factory=list)
     groups: list[GroupEntry] = Field(default_factory=list)
+    signIn: SignInSettings = Field(default_factory=SignInSettings)
+
+
+# Fields of the file that are credentials, not Graph properties.
+_SECRETS = {"password", "clientSecret"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,8 @@ class Directory:
     objects: dict[str, DirectoryObject] = field(default_factory=dict)
     group_ids: list[str] = field(default_factory=list)  # file order
     direct_members: dict[str, list[str]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # object id -> password / client secret
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
 
     def get(self, object_id: str) -> DirectoryObject | None:
         """The live object with this id (case-insensitive), or None when absent or deleted."""
@@ -166,6 +193,32 @@ class Directory:
         seen.pop(group_id.lower(), None)  # a group that nests itself is not its own member
         return list(seen.values())
 
+    def member_of(self, object_id: str, *, security_only: bool = True) -> list[str]:
+        """Ids of the live groups the object is in, directly or through nesting (file order)."""
+        found = []
+        for group in self.groups():
+            if security_only and not group.properties.get("securityEnabled", True):
+                continue
+            if any(m.id == object_id.lower() for m in self.transitive_members(group.id)):
+                found.append(group.id)
+        return found
+
+    def find_user(self, name: str) -> DirectoryObject | None:
+        """The user whose userPrincipalName (case-insensitive) or id is `name`."""
+        wanted = name.lower()
+        for obj in self.objects.values():
+            if obj.kind == "user" and wanted in (obj.id, str(obj.properties["userPrincipalName"]).lower()):
+                return obj
+        return None
+
+    def find_app(self, app_id: str) -> DirectoryObject | None:
+        """The service principal (or managed identity) with this appId."""
+        wanted = app_id.lower()
+        for obj in self.objects.values():
+            if obj.kind == "servicePrincipal" and obj.properties["appId"] == wanted:
+                return obj
+        return None
+
 
 def parse_directory(data: object, source: str = "directory") -> Directory:
     """Validate a loaded YAML document and build the Directory; raises DirectoryFileError."""
@@ -180,12 +233,15 @@ def parse_directory(data: object, source: str = "directory") -> Directory:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         raise DirectoryFileError(f"{source}: {where}: {first['msg']}{more}") from None
-    directory = Directory()
+    directory = Directory(sign_in=document.signIn)
     for kind, entries, section in _sections(document):
         for index, entry in enumerate(entries):
             if entry.id in directory.objects:
                 raise DirectoryFileError(f"{source}: {section}[{index}].id: {entry.id} is used twice")
-            properties = entry.model_dump(exclude={"members", "deleted"}, exclude_none=True)
+            properties = entry.model_dump(exclude={"members", "deleted", *_SECRETS}, exclude_none=True)
+            secret = getattr(entry, "password", None) or getattr(entry, "clientSecret", None)
+            if secret is not None:
+                directory.secrets[entry.id] = secret
             deleted = isinstance(entry, GroupEntry) and entry.deleted
             directory.objects[entry.id] = DirectoryObject(entry.id, kind, properties, deleted)
     for index, group in enumerate(document.groups):

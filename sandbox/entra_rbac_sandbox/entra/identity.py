@@ -50,15 +50,17 @@ class IdentityEndpoints:
             refused = TokenRequestError(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
             return web.json_response(refused.body(), status=400)
         base = f"https://{request.host}/{self.tokens.tenant_id}"
+        # The issuer is the one the tokens carry, whatever name the caller used for the host.
+        issuer = self.tokens.sign_in.issuer if self.tokens.sign_in is not None else f"{base}/v2.0"
         return web.json_response(
             {
-                "issuer": f"{base}/v2.0",
+                "issuer": issuer,
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "jwks_uri": f"{base}/discovery/v2.0/keys",
                 "response_types_supported": ["code", "id_token", "token"],
                 "subject_types_supported": ["pairwise"],
-                "id_token_signing_alg_values_supported": ["ES256"],
+                "id_token_signing_alg_values_supported": ["RS256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
                 "tenant_region_scope": "NA",
                 "cloud_instance_name": "sandbox.invalid",

@@ -53,6 +53,7 @@ from entra_rbac_sandbox.entra.directory import DirectoryFile
 from entra_rbac_sandbox.entra.errors import GraphError
 from entra_rbac_sandbox.entra.graph import Graph, GraphRequest, GraphResponse
 from entra_rbac_sandbox.entra.identity import IdentityEndpoints
+from entra_rbac_sandbox.entra.oidc import AKS_SERVER_APP_ID, SignIn
 from entra_rbac_sandbox.entra.tokens import (
     DEFAULT_ROLES,
     DEFAULT_SUBJECT,
@@ -85,7 +86,9 @@ class EntraSandbox:
         client_secret: str | None = None,
         roles: tuple[str, ...] = DEFAULT_ROLES,
         token_lifetime: int = 3600,
+        cluster_applications: tuple[str, ...] = (AKS_SERVER_APP_ID,),
     ) -> None:
+        """`cluster_applications`: the application ids people sign in to (token audiences)."""
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="entra-sandbox-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -105,8 +108,19 @@ class EntraSandbox:
             federated=[FederatedCredential(CLUSTER_ISSUER, DEFAULT_SUBJECT)],
             roles=roles,
         )
+        self.sign_in = SignIn(
+            self.tenant_id,
+            self.directory.current,
+            lambda: self.url,
+            applications=tuple(str(uuid.UUID(a)) for a in cluster_applications),
+            token_lifetime=token_lifetime,
+        )
         self.tokens = TokenService(
-            self.tenant_id, [self.application], federation=self.federation, token_lifetime=token_lifetime
+            self.tenant_id,
+            [self.application],
+            federation=self.federation,
+            token_lifetime=token_lifetime,
+            sign_in=self.sign_in,
         )
         self.ca = tls.generate(self.state_dir / "pki")
         self.ca_file = self.ca.ca_file
@@ -133,6 +147,20 @@ class EntraSandbox:
     @property
     def token_url(self) -> str:
         return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    @property
+    def issuer(self) -> str:
+        """The OIDC issuer of people's tokens (`iss`), as a cluster's authentication names it."""
+        return self.sign_in.issuer
+
+    @property
+    def cluster_app_id(self) -> str:
+        """The first cluster application: the audience of people's tokens by default."""
+        return self.sign_in.applications[0]
+
+    def token_for(self, name: str, audience: str | None = None, **kwargs: Any) -> str:
+        """A sign-in token for a user (UPN or id) or service principal (appId), as issued by the grants."""
+        return self.sign_in.token_for(name, audience, **kwargs)
 
     # Credentials -----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography import x509
@@ -45,6 +45,9 @@ GRAPH_HOSTS = (
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_ROLES = ("GroupMember.Read.All", "User.ReadBasic.All")
 DEFAULT_SUBJECT = "system:serviceaccount:entra-rbac-system:entra-rbac-operator"
+
+if TYPE_CHECKING:
+    from entra_rbac_sandbox.entra.oidc import SignIn
 
 
 class TokenRequestError(Exception):
@@ -150,8 +153,10 @@ class TokenService:
         *,
         federation: ServiceAccountIssuer,
         token_lifetime: int = 3600,
+        sign_in: SignIn | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self.sign_in = sign_in  # people and workloads signing in to clusters (oidc.py)
         self.applications = {app.client_id: app for app in applications}
         self.federation = federation
         self.token_lifetime = token_lifetime
@@ -167,14 +172,24 @@ class TokenService:
         """Answer a token request (the JSON body of a 200) or raise TokenRequestError."""
         if tenant.lower() != self.tenant_id:
             raise TokenRequestError(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
+        grant_type = form.get("grant_type")
+        client_id = form.get("client_id", "")
+        if grant_type == "password" and self.sign_in is not None:
+            return self.sign_in.password_grant(form)
+        if grant_type != "client_credentials":
             raise TokenRequestError(
                 400,
                 "unsupported_grant_type",
                 70003,
-                "The app requested an unsupported grant type: only client_credentials is served here.",
+                "The app requested an unsupported grant type: only client_credentials and password "
+                "are served here.",
             )
-        client_id = form.get("client_id", "")
+        if (
+            client_id.lower() not in self.applications
+            and self.sign_in
+            and self.sign_in.is_workload(client_id)
+        ):
+            return self.sign_in.client_credentials_grant(form)
         app = self.applications.get(client_id.lower())
         if app is None:
             raise TokenRequestError(
@@ -359,8 +374,10 @@ class TokenService:
 
     def jwks(self) -> dict[str, Any]:
         numbers = self._key.public_key().public_numbers()
+        signing = self.sign_in.keys.jwks() if self.sign_in is not None else []
         return {
             "keys": [
+                *signing,
                 {
                     "kty": "EC",
                     "crv": "P-256",
@@ -369,7 +386,7 @@ class TokenService:
                     "kid": self.kid,
                     "x": _b64url(numbers.x.to_bytes(32, "big")),
                     "y": _b64url(numbers.y.to_bytes(32, "big")),
-                }
+                },
             ]
         }
 
