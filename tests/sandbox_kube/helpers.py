@@ -84,3 +84,20 @@ def raw(
         return response.status, json.loads(text)
     except ValueError:
         return response.status, text
+
+
+def served(api: client.ApiClient, crd: dict[str, Any], timeout: float = 30.0) -> None:
+    """Wait until a just-created CRD's objects are served (the real server establishes a CRD
+    asynchronously; a client that lists at once may get 404, the sandbox serves at once)."""
+    spec = crd["spec"]
+    version = spec["versions"][0]["name"]
+    path = f"/apis/{spec['group']}/{version}/{spec['names']['plural']}"
+
+    def listable() -> bool:
+        try:
+            status, _ = raw(api, "GET", path, query=[("limit", "1")])
+        except client.ApiException as error:
+            status = error.status
+        return bool(status == 200)
+
+    eventually(listable, timeout=timeout, interval=0.05)

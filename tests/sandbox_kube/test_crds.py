@@ -10,14 +10,16 @@ from kubernetes import client
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .crd_fixture import GROUP, widget, widget_crd
-from .helpers import api_error, custom, gone, raw
+from .helpers import api_error, custom, gone, raw, served
 
 V = "v1alpha1"
 
 
 @pytest.fixture
 def crd(kube_api: client.ApiClient) -> dict[str, object]:
-    return client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(widget_crd()).to_dict()
+    created = client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(widget_crd()).to_dict()
+    served(kube_api, widget_crd())
+    return created
 
 
 def test_a_created_crd_is_established_and_discoverable(
@@ -102,6 +104,7 @@ def test_printer_columns_are_served_as_a_table(kube_api: client.ApiClient, crd: 
     assert table["rows"][0]["cells"][:3] == ["w", "True", 5]
 
 
+@pytest.mark.sandbox_only(reason="reads the sandbox's store through apiserver.call")
 def test_deleting_a_crd_stops_serving_it_and_deletes_its_objects(
     kube_api: client.ApiClient, crd: dict[str, object], apiserver: ApiServerThread
 ) -> None:
@@ -114,6 +117,7 @@ def test_deleting_a_crd_stops_serving_it_and_deletes_its_objects(
 def test_namespaced_custom_objects_live_in_their_namespace(kube_api: client.ApiClient) -> None:
     crd = widget_crd(scope="Namespaced", plural="gadgets", kind="Gadget")
     client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(crd)
+    served(kube_api, crd)
     body = widget("g")
     body["kind"] = "Gadget"
     custom(kube_api).create_namespaced_custom_object(GROUP, V, "default", "gadgets", body)
@@ -146,13 +150,25 @@ def test_an_invalid_crd_is_refused_naming_the_field(kube_api: client.ApiClient) 
     ("spec", "field"),
     [
         ({}, "spec.size"),
-        ({"size": "three"}, "spec.size"),
+        pytest.param(
+            {"size": "three"},
+            "spec.size",
+            marks=pytest.mark.real_diverges(
+                reason="the real causes of a type error differ; not yet analysed"
+            ),
+        ),
         ({"size": 11}, "spec.size"),
         ({"size": 3, "color": "green"}, "spec.color"),
         ({"size": 3, "name": "far-too-long"}, "spec.name"),
         ({"size": 3, "tags": ["a", "b", "c", "d"]}, "spec.tags"),
         ({"size": 3, "tags": ["UPPER"]}, "spec.tags[0]"),
-        ({"size": 7}, "spec"),
+        pytest.param(
+            {"size": 7},
+            "spec",
+            marks=pytest.mark.real_diverges(
+                reason="the real causes of a failed CEL rule differ; not yet analysed"
+            ),
+        ),
     ],
 )
 def test_custom_objects_are_validated_against_the_schema(

@@ -15,6 +15,10 @@ from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .helpers import api_error, core, raw
 
+pytestmark = pytest.mark.sandbox_only(
+    reason="fault injection and request counts (/_sandbox/...) exist on the sandbox only"
+)
+
 NAMESPACES = "/api/v1/namespaces"
 
 

@@ -15,7 +15,7 @@ from kubernetes import client
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .crd_fixture import GROUP, widget, widget_crd
-from .helpers import core, custom, eventually, gone
+from .helpers import core, custom, eventually, gone, served
 
 V = "v1alpha1"
 
@@ -99,6 +99,7 @@ class _Operator:
 @pytest.fixture
 def operator(apiserver: ApiServerThread, kube_api: client.ApiClient) -> Iterator[_Operator]:
     client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(widget_crd())
+    served(kube_api, widget_crd())
     running = _Operator(apiserver)
     running.start()
     yield running
@@ -110,6 +111,7 @@ def _status(api: client.ApiClient) -> str | None:
     return (obj.get("status") or {}).get("message")  # type: ignore[no-any-return]
 
 
+@pytest.mark.sandbox_only(reason="kopf logs in with apiserver.admin_token (the sandbox's bearer token)")
 @pytest.mark.timeout(90)
 def test_kopf_handlers_fire_on_create_update_and_delete(
     operator: _Operator, kube_api: client.ApiClient, apiserver: ApiServerThread

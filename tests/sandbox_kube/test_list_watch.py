@@ -82,6 +82,9 @@ def test_limit_and_continue_page_through_everything(labelled: client.CoreV1Api) 
     assert seen == ["a", "b", "c", "d"]
 
 
+@pytest.mark.real_diverges(
+    reason="real lists objects the control plane keeps in its own namespaces; not yet analysed"
+)
 def test_list_across_namespaces_and_in_one(kube_api: client.ApiClient) -> None:
     api = core(kube_api)
     api.create_namespace({"metadata": {"name": "other"}})
@@ -123,6 +126,7 @@ def test_watch_with_a_selector_sees_objects_leave_and_enter_it(kube_api: client.
     assert _events(api, resource_version=rv, label_selector="team=a") == [("DELETED", "m"), ("ADDED", "m")]
 
 
+@pytest.mark.sandbox_only(reason="compacts the sandbox's history with apiserver.compact")
 def test_watch_from_a_compacted_resource_version_is_410_gone(
     kube_api: client.ApiClient, apiserver: ApiServerThread
 ) -> None:
@@ -135,6 +139,9 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(
     assert error.status == 410
 
 
+@pytest.mark.real_diverges(
+    reason="real sends a bookmark about once a minute; the sandbox fixture every 0.5 s"
+)
 def test_watch_sends_bookmarks_when_asked(kube_api: client.ApiClient) -> None:
     rv = core(kube_api).list_namespaced_config_map("default").metadata.resource_version
     status, text = raw(
@@ -160,6 +167,7 @@ def test_watch_ends_after_timeout_seconds(kube_api: client.ApiClient) -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.sandbox_only(reason="apiserver.drop_watches")
 def test_dropping_watches_ends_open_streams(kube_api: client.ApiClient, apiserver: ApiServerThread) -> None:
     import threading
 

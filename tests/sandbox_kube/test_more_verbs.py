@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from kubernetes import client
 
 from entra_rbac_sandbox.kube.protobuf import MAGIC, decode
@@ -38,6 +39,7 @@ def test_send_initial_events_ends_with_the_initial_events_end_bookmark(kube_api:
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
+@pytest.mark.sandbox_only(reason="compacts the sandbox's history with apiserver.compact")
 def test_a_continue_token_older_than_compaction_is_410(
     kube_api: client.ApiClient, apiserver: ApiServerThread
 ) -> None:
@@ -62,6 +64,9 @@ def test_built_in_kinds_print_their_usual_columns(kube_api: client.ApiClient) ->
     assert row["cells"][1] == "ClusterRole/cluster-admin"
 
 
+@pytest.mark.real_diverges(
+    reason="400 on real: events.k8s.io/v1 validation is stricter than the sandbox's; not yet analysed"
+)
 def test_events_are_served_in_both_groups(kube_api: client.ApiClient) -> None:
     involved = {"kind": "ConfigMap", "name": "a", "namespace": "default", "apiVersion": "v1"}
     core(kube_api).create_namespaced_event(
@@ -109,6 +114,7 @@ def test_protobuf_bodies_decode_to_their_json_form() -> None:
     }
 
 
+@pytest.mark.real_diverges(reason="the real answer differs; not yet analysed")
 def test_protobuf_of_an_unknown_kind_is_415(kube_api: client.ApiClient) -> None:
     body = MAGIC + _field(1, _field(1, b"v1") + _field(2, b"Pod"))
     configuration = kube_api.configuration

@@ -84,6 +84,7 @@ def test_put_with_the_current_resource_version_succeeds_and_without_one_overwrit
     assert blind.metadata.uid == created.metadata.uid
 
 
+@pytest.mark.real_diverges(reason="a metadata.uid in an update is a precondition on real: 409 Conflict")
 def test_server_set_fields_cannot_be_changed_by_an_update(kube_api: client.ApiClient) -> None:
     api = core(kube_api)
     created = api.create_namespaced_config_map("default", configmap("a"))

@@ -202,6 +202,7 @@ def test_self_subject_access_review_uses_the_callers_identity(
     assert answer.status.allowed is True
 
 
+@pytest.mark.real_diverges(reason="real's 401 body has no reason field")
 def test_unknown_tokens_are_unauthorized(kube_api: client.ApiClient) -> None:
     status, body = raw(kube_api, "GET", "/api/v1/namespaces", headers={"Authorization": "Bearer wrong"})
     assert (status, body["reason"]) == (401, "Unauthorized")

@@ -4,11 +4,14 @@
   way `entra-rbac run` builds them; `transport.slept` records the pauses between retries
   instead of sleeping (Retry-After is honoured without slowing the suite).
 - `adapter_as(user, groups)`: the same for a least-privileged identity.
+- `apiserver`: differential, as in tests/sandbox_kube: each test runs on the sandbox and on the
+  real kube-apiserver (param ids `sandbox` and `real`).
 - `egb_crd`: installs a minimal EntraGroupBinding CRD (status subresource on) for status tests.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,13 @@ from kubernetes import client
 
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import GROUP, KIND, PLURAL, VERSION
+from entra_rbac.errors import KubeError
 from entra_rbac_sandbox.kube.server import ApiServerThread
+
+
+@pytest.fixture
+def apiserver(differential_apiserver: Any) -> Any:
+    return differential_apiserver
 
 
 class RecordingTransport(KubeTransport):
@@ -92,3 +101,13 @@ def egb_crd(transport: RecordingTransport) -> None:
         what="create CRD",
         body=egb_crd_manifest(),
     )
+    # The real server establishes a CRD asynchronously: wait until its objects are served.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            transport.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", what="list")
+            return
+        except KubeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # polling with a deadline

@@ -17,6 +17,7 @@ from entra_rbac.errors import SettingsError
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 
+@pytest.mark.sandbox_only(reason="compares with apiserver.admin_token (the sandbox's bearer token)")
 def test_kopf_gets_the_same_server_token_and_ca_as_the_client(apiserver: ApiServerThread) -> None:
     configuration = load_configuration(str(apiserver.kubeconfig))
     info = connection_info(configuration)

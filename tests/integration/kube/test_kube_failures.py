@@ -13,6 +13,10 @@ from entra_rbac_sandbox.kube.server import ApiServerThread
 from .conftest import RecordingTransport
 from .test_kube_bindings import OWNER, binding, create_namespace
 
+pytestmark = pytest.mark.sandbox_only(
+    reason="fault injection and request counts (/_sandbox/...) exist on the sandbox only"
+)
+
 
 async def test_throttled_list_is_retried_after_the_servers_retry_after(
     apiserver: ApiServerThread, adapter: KubeAdapter, transport: RecordingTransport

@@ -157,6 +157,7 @@ async def test_run_goes_live_reconciles_and_stops_cleanly_on_sigterm(
     assert operator_process["secret"] not in operator_process["log"].read_text()
 
 
+@pytest.mark.sandbox_only(reason="apiserver.drop_watches")
 async def test_watches_dropped_by_the_api_server_resume_and_namespaces_are_still_followed(
     operator_process: dict[str, Any], adapter: KubeAdapter, apiserver: ApiServerThread
 ) -> None:
