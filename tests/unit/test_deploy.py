@@ -25,6 +25,8 @@ NAMESPACE = "entra-rbac-system"
 SERVICE_ACCOUNT = "entra-rbac-operator"
 OPERATOR = "entra-rbac-operator"
 STANDBY = "entra-rbac-operator-standby"
+GUARDRAILS = "entra-rbac-guardrails"
+GUARD = "entra-rbac-guard"
 RUN_AS = 65532
 # Kinds that kubernetes-validate has no schema for; each is skipped by name, never silently.
 CUSTOM_API_GROUPS = {"entra-rbac.io", "kopf.dev"}
@@ -87,10 +89,30 @@ def _settings(objects: list[Obj], deployment: str = OPERATOR) -> dict[str, str]:
     return dict(_one(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
 
 
+def _config_map_key(objects: list[Obj], ref: Obj) -> str:
+    return str(_one(objects, "ConfigMap", ref["name"])["data"][ref["key"]])
+
+
 def _pod_env(objects: list[Obj], deployment: str = OPERATOR) -> dict[str, str]:
     """The plain environment a pod of `deployment` gets: the ConfigMap, then its own values (which win)."""
-    own = {e["name"]: e["value"] for e in _container(objects, deployment).get("env", []) if "value" in e}
+    own = {}
+    for entry in _container(objects, deployment).get("env", []):
+        if "value" in entry:
+            own[entry["name"]] = entry["value"]
+        elif "configMapKeyRef" in entry.get("valueFrom", {}):
+            own[entry["name"]] = _config_map_key(objects, entry["valueFrom"]["configMapKeyRef"])
     return {**_settings(objects, deployment), **own}
+
+
+def _guardrails(objects: list[Obj]) -> dict[str, list[str]]:
+    """The guardrails ConfigMap's comma lists (ENTRA_RBAC_GROUP_ROLES: its space-separated entries)."""
+    data = _one(objects, "ConfigMap", GUARDRAILS)["data"]
+    return {
+        key: value.split()
+        if key == "ENTRA_RBAC_GROUP_ROLES"
+        else [n.strip() for n in value.split(",") if n.strip()]
+        for key, value in data.items()
+    }
 
 
 def _pod_spec(objects: list[Obj], deployment: str = OPERATOR) -> Obj:
@@ -158,6 +180,9 @@ def test_deploy_renders_every_part_of_the_install(rendered: list[Obj]) -> None:
         ("ClusterRole", "entra-rbac-operator-editor"),
         ("Deployment", "entra-rbac-operator"),
         ("Service", "entra-rbac-operator-metrics"),
+        ("ConfigMap", GUARDRAILS),
+        ("ValidatingAdmissionPolicy", GUARD),
+        ("ValidatingAdmissionPolicyBinding", GUARD),
     }
     assert expected <= kinds_and_names
     assert any(
@@ -225,11 +250,36 @@ def test_bind_allowlist_names_roles_of_each_kind(rendered: list[Obj], resource: 
     ("setting", "resource"),
     [("ENTRA_RBAC_ALLOWED_CLUSTER_ROLES", "clusterroles"), ("ENTRA_RBAC_ALLOWED_ROLES", "roles")],
 )
-def test_settings_allowlist_equals_the_bind_allowlist(
+def test_the_guardrails_allowlist_is_the_operators_and_the_bind_allowlist(
     rendered: list[Obj], setting: str, resource: str
 ) -> None:
-    configured = {name.strip() for name in _settings(rendered)[setting].split(",") if name.strip()}
-    assert configured == _bind_names(rendered, resource)
+    # One list: the guardrails ConfigMap feeds the admission policy and the operator's environment;
+    # bind-allowlist.yaml's resourceNames cannot be derived by kustomize, so they are held equal here.
+    guardrails = set(_guardrails(rendered)[setting])
+    assert guardrails == _bind_names(rendered, resource)
+    configured = {name.strip() for name in _pod_env(rendered)[setting].split(",") if name.strip()}
+    assert configured == guardrails
+    assert setting not in _settings(rendered), "the allowlist lives in guardrails.env only"
+
+
+def test_guardrails_name_only_allowed_roles_and_forbid_the_operator_namespace(rendered: list[Obj]) -> None:
+    guardrails = _guardrails(rendered)
+    allowed = set(guardrails["ENTRA_RBAC_ALLOWED_CLUSTER_ROLES"]) | set(
+        guardrails["ENTRA_RBAC_ALLOWED_ROLES"]
+    )
+    assert set(guardrails["ENTRA_RBAC_PRIVILEGED_ROLES"]) <= allowed
+    assert NAMESPACE in guardrails["ENTRA_RBAC_FORBIDDEN_NAMESPACES"]
+    for entry in guardrails["ENTRA_RBAC_GROUP_ROLES"]:
+        group, _, roles = entry.partition("=")
+        assert group, entry
+        assert set(roles.split(",")) <= allowed, entry
+    # The ConfigMap the binding names, under the name it names (no kustomize hash suffix).
+    binding = _one(rendered, "ValidatingAdmissionPolicyBinding", GUARD)["spec"]
+    assert binding["paramRef"] == {
+        "name": GUARDRAILS,
+        "namespace": NAMESPACE,
+        "parameterNotFoundAction": "Deny",
+    }
 
 
 @pytest.mark.parametrize(
@@ -420,6 +470,9 @@ def test_operator_settings_load_from_the_config_map_and_workload_identity(
     ports = {p["name"]: p["containerPort"] for p in _container(rendered)["ports"]}
     assert (settings.metrics_port, settings.health_port) == (ports["metrics"], ports["health"])
     assert set(settings.allowed_cluster_roles) == _bind_names(rendered, "clusterroles")
+    assert set(settings.allowed_cluster_roles) == set(
+        _guardrails(rendered)["ENTRA_RBAC_ALLOWED_CLUSTER_ROLES"]
+    )
     assert set(settings.allowed_roles) == _bind_names(rendered, "roles")
     assert settings.credential == "workload-identity"
     assert settings.peering_name is None, "one replica runs standalone; peering is the documented opt-in"

@@ -4,8 +4,9 @@ Holds Cluster: get/list and the write path (create, update, patch, delete) with 
 real API server applies on the way: server-set metadata (uid, creationTimestamp,
 resourceVersion, generation, generateName), optimistic concurrency, status subresource rules,
 validation (built-in kinds here, CRD schemas through crds.py), namespace existence and
-termination, RBAC escalation checks on roles and bindings, finalizers and deletionTimestamp,
-propagation policies, ClusterRole aggregation and CRD registration. Authentication and the
+termination, RBAC escalation checks on roles and bindings, ValidatingAdmissionPolicies
+(admission.py), finalizers and deletionTimestamp, propagation policies, ClusterRole
+aggregation and CRD registration. Authentication and the
 request's own authorization happen in the HTTP layer; garbage collection in gc.py.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import crds, errors, rbac
+from . import admission, crds, errors, rbac
 from .errors import FieldError
 from .escalation import check_escalation
 from .known_fields import prune_unknown
@@ -107,6 +108,7 @@ class Cluster:
             obj.pop("status", None)  # the main endpoint ignores status on custom objects
         obj = self._validated(rtype, obj, None, field_validation)
         check_escalation(self.authorizer, rtype, obj, user)
+        self._admit(admission.Request(rtype, "CREATE", obj, None, user, dry_run=dry_run))
         if dry_run:
             return obj
         return self._commit(rtype, obj)
@@ -203,6 +205,7 @@ class Cluster:
         new = self._merge_server_fields(rtype, old, new, subresource)
         new = self._validated(rtype, new, old, field_validation)
         check_escalation(self.authorizer, rtype, new, user)
+        self._admit(admission.Request(rtype, "UPDATE", new, present(rtype, old), user, subresource, dry_run))
         if dry_run:
             return new
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
@@ -330,6 +333,10 @@ class Cluster:
         return stored, False
 
     # Internals ----------------------------------------------------------------------------
+
+    def _admit(self, request: admission.Request) -> None:
+        """Validating admission policies, after validation (as the real server orders them)."""
+        self.warnings += admission.admit(self.store, self.authorizer, request)
 
     def _validated(
         self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, field_validation: str

@@ -65,6 +65,8 @@ KNOWN: dict[tuple[str, str], Tree] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _kind(subjects=[_SUBJECT], roleRef=_ROLE_REF),
     # The CRD's spec is validated by its own rules (validation.py); only its top level here.
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind("spec status"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _kind("spec status"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _kind("spec"),
 }
 
 

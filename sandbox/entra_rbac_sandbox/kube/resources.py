@@ -115,6 +115,21 @@ BUILTINS: tuple[ResourceType, ...] = (
         categories=("api-extensions",),
     ),
     _builtin(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        False,
+        has_status=True,
+        categories=("api-extensions",),
+    ),
+    _builtin(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        False,
+        categories=("api-extensions",),
+    ),
+    _builtin(
         "authorization.k8s.io/v1", "SubjectAccessReview", "subjectaccessreviews", False, verbs=CREATE_ONLY
     ),
     _builtin(
