@@ -39,11 +39,18 @@ format: $(STAMP) ## Rewrite the code in the project's format and apply safe lint
 controlplane: ## Build the real kube-apiserver, kube-controller-manager, etcd (Go 1.26+; or KUBEBUILDER_ASSETS)
 	./hack/controlplane/build.sh
 
+.PHONY: tools
+tools: ## Build the Go test helpers (kstatus) into the cache; install lua5.1 and promtool (apt-get) if missing
+	./hack/tools/build.sh >/dev/null
+	@command -v lua5.1 >/dev/null && command -v promtool >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "tools: install lua5.1 and promtool (Debian: lua5.1, prometheus)"; exit 1; }; \
+	  apt-get install -y --no-install-recommends lua5.1 prometheus >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends lua5.1 prometheus >/dev/null; }; }
+
 # The folder holding the control plane: build.sh prints it last (KUBEBUILDER_ASSETS wins).
 CONTROLPLANE_ENV = set -o pipefail; dir="$$(./hack/controlplane/build.sh | tail -1)" && ENTRA_RBAC_CONTROLPLANE="$$dir"
 
 .PHONY: test
-test: lint controlplane ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
+test: lint controlplane tools ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
 	@$(CONTROLPLANE_ENV) $(BIN)/pytest
 
 .PHONY: cluster
