@@ -95,9 +95,12 @@ class Sandbox:
         operator_output: IO[str] | None = None,
         cluster: Path | None = None,
         cluster_operator_kubeconfig: Path | None = None,
+        entra: EntraSandboxThread | None = None,
     ) -> None:
         """`cluster`: the admin kubeconfig of a real cluster (e.g. kind) to use instead of the
-        sandbox API server; the operator then signs in with `cluster_operator_kubeconfig`."""
+        sandbox API server; the operator then signs in with `cluster_operator_kubeconfig`.
+        `entra`: a running Entra directory to use (e.g. the OIDC issuer a real cluster trusts);
+        it is neither started nor stopped here, and `directory` is ignored."""
         self.directory = directory
         self.state_dir = state_dir
         self.kubeconfig = kubeconfig or state_dir / "kubeconfig"
@@ -106,7 +109,8 @@ class Sandbox:
         self.with_operator = operator
         self.operator_env = dict(operator_env or {})
         self.operator_output = operator_output
-        self.entra = EntraSandboxThread(directory, state_dir=state_dir / "entra")
+        self._own_entra = entra is None
+        self.entra = entra or EntraSandboxThread(directory, state_dir=state_dir / "entra")
         self.cluster = cluster
         self.kube: ApiServerThread | None = None
         if cluster is None:
@@ -122,7 +126,8 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.entra.start()
+        if self._own_entra:
+            self.entra.start()
         if self.kube is not None:
             self.kube.start()
             self.kube.write_kubeconfig(self.kubeconfig)
@@ -136,7 +141,8 @@ class Sandbox:
         self.stop_operator()
         if self.kube is not None:
             self.kube.stop()
-        self.entra.stop()
+        if self._own_entra:
+            self.entra.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -1,5 +1,8 @@
 """Pytest plugin: the session-scoped `control_plane` fixture (a real `harness.ControlPlane`).
 
+- `entra_issuer`: the session's sandbox Entra directory (`EntraSandboxThread`), started before
+  the control plane because kube-apiserver trusts it as its OIDC issuer (tests/controlplane/oidc.py):
+  people sign in with `entra_issuer.token_for(upn)` tokens. Tests write its directory file.
 - `control_plane`: started once per session, stopped at its end (and by atexit if pytest is
   interrupted). Its start-up time is printed in the terminal summary. When the binaries are not
   found the fixture fails (it never skips): run `make controlplane` or set KUBEBUILDER_ASSETS.
@@ -16,15 +19,33 @@ from pathlib import Path
 
 import pytest
 
+from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.controlplane.binaries import BinariesNotFoundError, find_binaries
 from tests.controlplane.harness import ControlPlane
+from tests.controlplane.oidc import OidcIssuer
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 _started: list[tuple[float, Path]] = []
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def entra_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EntraSandboxThread]:
+    folder = tmp_path_factory.mktemp("entra-issuer")
+    directory = folder / "directory.yaml"
+    directory.write_text("{}\n", encoding="utf-8")
+    with EntraSandboxThread(directory, state_dir=folder / "state") as issuer:
+        yield issuer
+
+
+def oidc_issuer(issuer: EntraSandboxThread, username_prefix: str = "", groups_prefix: str = "") -> OidcIssuer:
+    """What the control plane trusts of the sandbox issuer: its issuer URL, cluster app id and CA."""
+    return OidcIssuer(issuer.issuer, issuer.cluster_app_id, issuer.ca_file, username_prefix, groups_prefix)
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory, entra_issuer: EntraSandboxThread
+) -> Iterator[ControlPlane]:
     try:
         binaries = find_binaries()
     except BinariesNotFoundError as error:
@@ -33,7 +54,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         missing = ""
     if missing:  # outside the except block, so the failure reads as one message
         pytest.fail(missing, pytrace=False)
-    cp = ControlPlane(binaries=binaries, workdir=tmp_path_factory.mktemp("controlplane"))
+    workdir = tmp_path_factory.mktemp("controlplane")
+    cp = ControlPlane(binaries=binaries, workdir=workdir, oidc=oidc_issuer(entra_issuer))
     with cp:
         assert cp.startup_seconds is not None
         _started.append((cp.startup_seconds, binaries))

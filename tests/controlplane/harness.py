@@ -3,6 +3,7 @@
     with ControlPlane() as cp:                       # binaries found by `binaries.find_binaries`
         cp.admin_kubeconfig                          # Path: cluster admin (O=system:masters)
         cp.kubeconfig_for("alice", ["payments"])     # Path: a least-privileged person, for real
+        cp.token_kubeconfig("alice", token)          # Path: signed in with a bearer (OIDC) token
         cp.url, cp.ca_file, cp.startup_seconds
 
 Everything lives in one temporary folder (certificates, etcd's data, logs, kubeconfigs) removed
@@ -31,6 +32,7 @@ import yaml
 
 from tests.controlplane import audit, pki
 from tests.controlplane.binaries import find_binaries
+from tests.controlplane.oidc import OidcIssuer, authentication_config
 from tests.controlplane.processes import ManagedProcess, StartupError, wait_until
 
 __all__ = ["CONTROLLERS", "ControlPlane", "StartupError"]
@@ -79,8 +81,14 @@ class ControlPlane:
     """Real etcd + kube-apiserver + kube-controller-manager, started and stopped as one."""
 
     def __init__(
-        self, binaries: Path | None = None, workdir: Path | None = None, timeout: float = 90.0
+        self,
+        binaries: Path | None = None,
+        workdir: Path | None = None,
+        timeout: float = 90.0,
+        oidc: OidcIssuer | None = None,
     ) -> None:
+        """`oidc`: an issuer kube-apiserver trusts for people's tokens (see tests/controlplane/oidc.py)."""
+        self.oidc = oidc
         self.binaries = binaries if binaries is not None else find_binaries()
         self._own_workdir = workdir is None
         self.workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="entra-rbac-cp-"))
@@ -96,6 +104,7 @@ class ControlPlane:
         self.ca_file = self.pki_dir / "ca.crt"
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.audit_log = self.workdir / "logs" / "audit.log"
+        self.authentication_config = self.workdir / "authentication-config.yaml"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -162,6 +171,27 @@ class ControlPlane:
         path.parent.mkdir(exist_ok=True)
         self._write_kubeconfig(path, user, self._ca.client(user, groups))
         return path
+
+    def token_kubeconfig(self, user: str, token: str) -> Path:
+        """A kubeconfig whose user presents `token` as a bearer token (no client certificate)."""
+        self._users += 1
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", user)[:60]
+        path = self.workdir / "users" / f"{self._users:03d}-{safe}-token.kubeconfig"
+        path.parent.mkdir(exist_ok=True)
+        config = _kubeconfig(self.url, self._ca.cert_pem, user, self._admin)
+        config["users"] = [{"name": user, "user": {"token": token}}]
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def configure_oidc(self, oidc: OidcIssuer) -> None:
+        """Rewrite the authentication configuration; kube-apiserver re-reads it (within about a minute)."""
+        if self.oidc is None:
+            raise RuntimeError("configure_oidc: the control plane was started without oidc=")
+        self.oidc = oidc
+        temporary = self.authentication_config.with_suffix(".tmp")
+        temporary.write_text(authentication_config(oidc), encoding="utf-8")
+        temporary.replace(self.authentication_config)
 
     # -- HTTP to the API server as admin ----------------------------------------------------------
 
@@ -265,7 +295,14 @@ class ControlPlane:
             # The default admission plugins all work without a kubelet; none is disabled.
             "--profiling=false",
             *self._audit_args(),
+            *self._oidc_args(),
         ])  # fmt: skip
+
+    def _oidc_args(self) -> list[str]:
+        if self.oidc is None:
+            return []
+        self.authentication_config.write_text(authentication_config(self.oidc), encoding="utf-8")
+        return [f"--authentication-config={self.authentication_config}"]
 
     def _audit_args(self) -> list[str]:
         """Every request in `audit_log` (JSON lines, see tests/controlplane/audit.py for the reader)."""
