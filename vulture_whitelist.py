@@ -64,3 +64,7 @@ _.client_ssl_context
 _.issue_token
 _.request_counts
 _.open_watch_count
+# The sandbox OIDC issuer's test hooks (tests/sandbox_entra/test_oidc.py, tests/controlplane/fixtures.py).
+_.retire
+_.rotate
+_.cluster_app_id

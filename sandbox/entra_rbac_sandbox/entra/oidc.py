@@ -75,10 +75,6 @@ class SigningKeys:
             _b64url(uuid.uuid4().bytes), rsa.generate_private_key(public_exponent=65537, key_size=2048)
         )
 
-    @property
-    def active_kid(self) -> str:
-        return self._ensure()[-1].kid
-
     def rotate(self) -> str:
         """Add a key that signs from now on (the old ones stay published); its kid."""
         self._ensure()
