@@ -1,4 +1,4 @@
-"""The project's own error types. Adapters raise these; only the reconciler maps them to kopf.
+"""The project's own error types. Adapters raise these; the glue alone maps them (as Outcomes) to kopf.
 
 Holds exception classes only; imports nothing of ours but constants.
 """

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from entra_rbac import reconciler, triggers
-from entra_rbac.adapters.kube import connection_info, load_configuration
+from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.constants import (
     CONFIRM_REVOCATION_ANNOTATION,
     GROUP,
@@ -45,13 +45,14 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     # --- lifecycle of the operator ---
     @kopf.on.login(id="login", registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return connection_info(load_configuration(config.kubeconfig, config.kube_context))
+        return triggers.connection_info(load_configuration(config.kubeconfig, config.kube_context))
 
     @kopf.on.startup(id="startup", registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         triggers.tune_kopf(settings, config)
-        memo.locks, memo.namespaces = triggers.ResourceLocks(), triggers.NamespaceMemory()
-        memo.ctx = reconciler.build_context(config, memo.metrics, instance=memo.instance)
+        memo.namespaces = triggers.NamespaceMemory()
+        memo.clients = reconciler.build_clients(config, memo.metrics, instance=memo.instance)
+        memo.ctx = reconciler.build_context(config, memo.clients, memo.metrics)
         memo.refresher = triggers.Refresher(memo, config.refresh_interval)
         memo.refresher.start()
 
@@ -62,7 +63,7 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo.refresher.stop()
-        await memo.ctx.aclose()
+        await memo.clients.aclose()
 
     # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
     @kopf.index(*EGB, id="egb_by_uid", registry=registry)

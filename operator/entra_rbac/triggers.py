@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes import client
 from pydantic import ValidationError
 
 from entra_rbac import reconciler
@@ -31,6 +32,7 @@ from entra_rbac.constants import (
 from entra_rbac.core.desired import namespace_selected
 from entra_rbac.core.models import RoleBindingSpec
 from entra_rbac.core.naming import managed_selector
+from entra_rbac.logsetup import fields
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.settings import Settings
 
@@ -68,47 +70,20 @@ def resource_entry(body: Mapping[str, Any]) -> ResourceEntry:
     )
 
 
-@dataclass
-class ResourceLocks:
-    """One lock per resource: kopf serialises its own handlers per object, but namespace and
-    binding events reconcile from other tasks, and two reconciles of one resource would race."""
-
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-    def of(self, uid: str) -> asyncio.Lock:
-        return self._locks.setdefault(uid, asyncio.Lock())
-
-    def forget(self, uid: str) -> None:
-        lock = self._locks.get(uid)
-        if lock is not None and not lock.locked():
-            del self._locks[uid]
-
-
 async def reconcile_entry(
     entry: ResourceEntry, memo: Any, *, deletion: bool = False, fresh: bool = False
-) -> None:
-    """Run the one reconcile for this resource (`memo.ctx`, `memo.locks` set at startup)."""
-    locks: ResourceLocks = memo.locks
-    async with locks.of(entry.uid):
-        await reconciler.reconcile_resource(
-            name=entry.name,
-            uid=entry.uid,
-            generation=entry.generation,
-            spec=entry.spec,
-            status=entry.status,
-            annotations=entry.annotations,
-            deletion=deletion,
-            ctx=memo.ctx,
-            fresh=fresh,
-        )
-    if deletion:
-        locks.forget(entry.uid)
+) -> reconciler.Outcome:
+    """Run the one reconcile for this resource (`memo.ctx` is set at startup)."""
+    return await reconciler.reconcile(entry.name, entry.uid, memo.ctx, deletion=deletion, fresh=fresh)
 
 
 async def reconcile_body(
     body: Mapping[str, Any], memo: Any, *, deletion: bool = False, fresh: bool = False
 ) -> None:
-    await reconcile_entry(resource_entry(body), memo, deletion=deletion, fresh=fresh)
+    """For kopf's resource handlers: an outcome asking for a requeue becomes kopf's TemporaryError."""
+    outcome = await reconcile_entry(resource_entry(body), memo, deletion=deletion, fresh=fresh)
+    if outcome.requeue_after is not None:
+        raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
 
 
 async def resource_event(event_type: str | None, body: Mapping[str, Any], memo: Any) -> None:
@@ -228,7 +203,7 @@ async def binding_changed(
         # A listing: at startup the resume handlers reconcile every resource; after a watch
         # reconnect, an edit made meanwhile cannot be told from no edit, and the timer heals it.
         return
-    if memo.ctx.kube.is_own_write(
+    if memo.clients.kube.is_own_write(
         meta.get("uid"), meta.get("resourceVersion"), deleted=event_type == "DELETED"
     ):
         return  # the echo of our own write, not drift
@@ -249,21 +224,18 @@ async def _reconcile_all(entries: list[ResourceEntry], memo: Any, *, why: str) -
         return
     gate = asyncio.Semaphore(FAN_OUT)
 
-    async def one(entry: ResourceEntry) -> None:
+    async def one(entry: ResourceEntry) -> reconciler.Outcome:
         async with gate:
-            await reconcile_entry(entry, memo)
+            return await reconcile_entry(entry, memo)
 
     results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
-    failed = [
-        (entry.name, result)
-        for entry, result in zip(entries, results, strict=True)
-        if isinstance(result, BaseException)
-    ]
-    for name, error in failed:
-        log.warning(
-            "Reconcile failed; its timer retries",
-            extra={"resource": name, "trigger": why, "error": str(error)},
-        )
+    for entry, result in zip(entries, results, strict=True):
+        problem = str(result) if isinstance(result, BaseException) else result.message
+        if isinstance(result, BaseException) or not result.settled:
+            log.warning(
+                "Reconcile failed; its refresh retries",
+                extra=fields(resource=entry.name, trigger=why, error=problem),
+            )
 
 
 def directory_freshness(memo: Any) -> float:
@@ -311,9 +283,11 @@ class Refresher:
         while True:
             await asyncio.sleep(self.tick)
             try:
-                bodies = await self.memo.ctx.kube.list_resources()
+                bodies = await self.memo.clients.kube.list_resources()
             except Exception as error:
-                log.warning("Failed to list EntraGroupBindings for the refresh: %s", error)
+                log.warning(
+                    "Failed to list EntraGroupBindings for the refresh", extra=fields(error=str(error))
+                )
                 continue
             self._schedule(bodies, loop.time())
 
@@ -333,13 +307,32 @@ class Refresher:
     async def _refresh(self, entry: ResourceEntry) -> None:
         try:
             async with self._slots:
-                await reconcile_entry(entry, self.memo)
-        except kopf.TemporaryError as error:
-            log.info("Refresh of %s will be retried: %s", entry.name, error)
+                outcome = await reconcile_entry(entry, self.memo)
+            if not outcome.settled:
+                log.info("Refresh will be retried", extra=fields(resource=entry.name, error=outcome.message))
         except Exception:
-            log.exception("Refresh of %s failed", entry.name)
+            log.exception("Refresh failed", extra=fields(resource=entry.name))
         finally:
             self._running.pop(entry.uid, None)
+
+
+def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
+    """kopf's credentials from the same configuration (what kopf's `login_via_client` does)."""
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    scheme, _, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
 
 
 def tune_kopf(operator: kopf.OperatorSettings, settings: Settings) -> None:
@@ -385,8 +378,8 @@ __all__ = [
     "NamespaceMemory",
     "Refresher",
     "ResourceEntry",
-    "ResourceLocks",
     "binding_changed",
+    "connection_info",
     "first_refresh_delay",
     "index_binding_owner",
     "index_entry",

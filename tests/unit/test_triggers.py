@@ -10,9 +10,9 @@ import pytest
 
 from entra_rbac import handlers, triggers
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
-from entra_rbac.reconciler import Policy
+from entra_rbac.reconciler import Outcome, Policy
 from entra_rbac.settings import Settings
-from entra_rbac.triggers import NamespaceMemory, ResourceEntry, ResourceLocks, names_namespace
+from entra_rbac.triggers import NamespaceMemory, ResourceEntry, names_namespace
 
 SETTINGS = Settings(
     tenant_id="contoso.onmicrosoft.com",
@@ -45,12 +45,13 @@ class FakeKube:
 @dataclass
 class FakeMemo:
     kube: FakeKube = field(default_factory=FakeKube)
-    locks: ResourceLocks = field(default_factory=ResourceLocks)
     namespaces: NamespaceMemory = field(default_factory=NamespaceMemory)
     ctx: Any = None
+    clients: Any = None
 
     def __post_init__(self) -> None:
-        self.ctx = type("Ctx", (), {"kube": self.kube, "policy": Policy()})()
+        self.ctx = type("Ctx", (), {"policy": Policy()})()
+        self.clients = type("Clients", (), {"kube": self.kube})()
 
 
 @pytest.fixture
@@ -58,12 +59,13 @@ def reconciled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, bool]]:
     """The reconciles the glue started: (name, deletion, fresh)."""
     calls: list[tuple[str, bool, bool]] = []
 
-    async def fake(*, name: str, deletion: bool, fresh: bool = False, **_: Any) -> None:
+    async def fake(name: str, uid: str, ctx: Any, *, deletion: bool = False, fresh: bool = False) -> Outcome:
         calls.append((name, deletion, fresh))
         if name == "broken":
             raise RuntimeError("boom")
+        return Outcome("Reconciled")
 
-    monkeypatch.setattr("entra_rbac.reconciler.reconcile_resource", fake)
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
     return calls
 
 
@@ -309,3 +311,28 @@ def test_a_selector_never_routes_a_reserved_namespace() -> None:
     selecting = {"roleBindings": [{"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"t": "a"}}}]}
     assert names_namespace(selecting, "kube-system", [{"t": "a"}]) is True
     assert names_namespace(selecting, "kube-system", [{"t": "a"}], ("kube-system",)) is False
+
+
+@pytest.mark.parametrize(
+    ("outcome", "delay"),
+    [
+        (Outcome("Reconciled"), None),
+        (Outcome("Gone"), None),
+        (Outcome("RevocationHeld", requeue_after=10.0, message="held until the next read"), 10.0),
+        (Outcome("error", requeue_after=3.0, message="Kubernetes API: 503"), 3.0),
+    ],
+)
+async def test_kopf_handlers_turn_a_requeue_into_a_temporary_error(
+    monkeypatch: pytest.MonkeyPatch, outcome: Outcome, delay: float | None
+) -> None:
+    async def fake(*_: Any, **__: Any) -> Outcome:
+        return outcome
+
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
+    body = {"metadata": {"name": "team", "uid": "u", "generation": 1}, "spec": {}}
+    if delay is None:
+        await triggers.reconcile_body(body, FakeMemo())
+        return
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await triggers.reconcile_body(body, FakeMemo())
+    assert (raised.value.delay, str(raised.value)) == (delay, outcome.message)

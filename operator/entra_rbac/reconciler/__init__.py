@@ -1,18 +1,26 @@
 """The reconciler (layer 2): one idempotent reconcile for every trigger.
 
-parse -> resolve (directory) -> desired -> observe -> plan -> apply -> status. It maps the
-project's errors to kopf's TemporaryError / PermanentError; the glue (handlers) only delegates.
+parse -> resolve (directory) -> desired -> observe -> plan -> apply -> status, as
+`reconcile(name, uid, ctx, deletion=, fresh=) -> Outcome`. It imports no kopf (an import-linter
+contract holds it to that): the glue turns an `Outcome` into kopf's errors.
 """
 
 from __future__ import annotations
 
-from entra_rbac.reconciler.context import Policy, ReconcileContext, build_context
-from entra_rbac.reconciler.reconcile import reconcile_resource, remove_all
+from entra_rbac.reconciler.context import Clients, Policy, ReconcileContext, build_clients, build_context
+from entra_rbac.reconciler.memory import ResourceMemory, ResourceRecord
+from entra_rbac.reconciler.outcome import Outcome
+from entra_rbac.reconciler.reconcile import reconcile, remove_all
 
 __all__ = [
+    "Clients",
+    "Outcome",
     "Policy",
     "ReconcileContext",
+    "ResourceMemory",
+    "ResourceRecord",
+    "build_clients",
     "build_context",
-    "reconcile_resource",
+    "reconcile",
     "remove_all",
 ]

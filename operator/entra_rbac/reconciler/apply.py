@@ -12,8 +12,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.adapters.kube import errors as kube_errors
+from entra_rbac.core.cluster import Cluster
 from entra_rbac.core.desired import Owner
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
@@ -42,7 +42,7 @@ class ApplyResult:
         return Plan(actions=tuple(self.done))
 
 
-async def apply_plan(kube: KubeAdapter, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
+async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
     """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for Events."""
     result = ApplyResult()
     creates_ok = True
@@ -61,7 +61,7 @@ async def apply_plan(kube: KubeAdapter, owner: Owner, plan: Plan, groups: Sequen
     return result
 
 
-async def _apply_one(kube: KubeAdapter, action: Action, result: ApplyResult) -> bool:
+async def _apply_one(kube: Cluster, action: Action, result: ApplyResult) -> bool:
     """True when the action took effect; otherwise the reason lands in `result`."""
     try:
         if action.verb in (Verb.REPLACE, Verb.DELETE):
@@ -86,7 +86,7 @@ async def _apply_one(kube: KubeAdapter, action: Action, result: ApplyResult) -> 
     return True
 
 
-async def _failed(kube: KubeAdapter, action: Action, error: KubeError, result: ApplyResult) -> None:
+async def _failed(kube: Cluster, action: Action, error: KubeError, result: ApplyResult) -> None:
     where = f"{action.kind} {action.namespace + '/' if action.namespace else ''}{action.name}"
     if action.verb is Verb.CREATE and isinstance(error, kube_errors.AlreadyExistsError):
         await _already_exists(kube, action, where, result)
@@ -112,7 +112,7 @@ async def _failed(kube: KubeAdapter, action: Action, error: KubeError, result: A
         result.retry = True
 
 
-async def _already_exists(kube: KubeAdapter, action: Action, where: str, result: ApplyResult) -> None:
+async def _already_exists(kube: Cluster, action: Action, where: str, result: ApplyResult) -> None:
     """A create hit an existing object: ours (a race; patch it next time) or foreign (a conflict)."""
     try:
         found = await kube.get_binding(action.kind, action.namespace, action.name)
@@ -135,7 +135,7 @@ async def _already_exists(kube: KubeAdapter, action: Action, where: str, result:
     )
 
 
-async def _record(kube: KubeAdapter, owner: Owner, action: Action, groups: Sequence[str]) -> None:
+async def _record(kube: Cluster, owner: Owner, action: Action, groups: Sequence[str]) -> None:
     """Log the write and post its Event (the audit trail). A failed Event is logged, not fatal."""
     text = action.describe()
     if groups:

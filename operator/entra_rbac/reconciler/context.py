@@ -1,7 +1,10 @@
-"""What every reconcile shares: the clients, the policy taken from settings, metrics, the clock.
+"""What every reconcile shares: the clients, the policy taken from settings, metrics, the clock,
+and the one per-resource memory.
 
-Built once at startup (`build_context`) and closed at cleanup (`ReconcileContext.aclose`). Holds
-no per-resource state: the reconcile is level-based and reads everything it needs each time.
+Holds `Policy`, `ReconcileContext`, `Clients` (the concrete adapters, built once at startup by
+`build_clients` and closed at cleanup) and `build_context`. The context names the adapters by
+their protocols (`core.cluster.Cluster`, `core.entra.Directory`) so tests hand it in-memory
+fakes. It must not import kopf.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from entra_rbac.constants import (
     DEFAULT_REVOCATION_GUARD_SHARE,
     OPERATOR_NAME,
 )
+from entra_rbac.core.cluster import Cluster
 from entra_rbac.core.desired import AllowedRoles
 from entra_rbac.core.entra import Directory
-from entra_rbac.core.naming import BindingKey
 from entra_rbac.metrics import OperatorMetrics
+from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.settings import Settings
 
 # Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
@@ -66,31 +70,38 @@ class Policy:
 class ReconcileContext:
     """Shared by every reconcile of one operator process."""
 
-    kube: KubeAdapter
+    kube: Cluster
     directory: Directory
     policy: Policy
     metrics: OperatorMetrics
     clock: Callable[[], datetime] = utc_now
-    # When each resource's groups were last verified in Entra (status is written only on change).
-    verified_at: dict[str, datetime] = field(default_factory=dict)
-    # Per resource, the desired names a foreign object held at the last reconcile: those few are
-    # read again (one GET each) instead of answering every reconcile's create with 409.
-    conflicts: dict[str, set[BindingKey]] = field(default_factory=dict)
+    memory: ResourceMemory = field(default_factory=ResourceMemory)
+
+
+@dataclass
+class Clients:
+    """The operator's connections: to the API server and to Entra. Built once, closed once."""
+
+    kube: KubeAdapter
+    directory: EntraDirectory
 
     async def aclose(self) -> None:
         """Close the directory's connections and the Kubernetes client."""
-        if isinstance(self.directory, EntraDirectory):
-            await self.directory.aclose()
+        await self.directory.aclose()
         self.kube.close()
 
 
-def build_context(
-    settings: Settings, metrics: OperatorMetrics, *, instance: str = OPERATOR_NAME
-) -> ReconcileContext:
-    """Clients and policy for `entra-rbac run`; raises SettingsError on an unusable configuration."""
+def build_clients(settings: Settings, metrics: OperatorMetrics, *, instance: str = OPERATOR_NAME) -> Clients:
+    """The adapters for `entra-rbac run`; raises SettingsError on an unusable configuration."""
     api_client = build_api_client(settings.kubeconfig, settings.kube_context)
     kube = KubeAdapter(KubeTransport(api_client), instance=instance)
-    directory = EntraDirectory(directory_config(settings), metrics=metrics)
+    return Clients(kube=kube, directory=EntraDirectory(directory_config(settings), metrics=metrics))
+
+
+def build_context(settings: Settings, clients: Clients, metrics: OperatorMetrics) -> ReconcileContext:
     return ReconcileContext(
-        kube=kube, directory=directory, policy=Policy.from_settings(settings), metrics=metrics
+        kube=clients.kube,
+        directory=clients.directory,
+        policy=Policy.from_settings(settings),
+        metrics=metrics,
     )

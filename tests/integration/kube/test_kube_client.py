@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from entra_rbac.adapters.kube import (
-    KubeAdapter,
-    KubeTransport,
-    build_api_client,
-    connection_info,
-    load_configuration,
-)
+from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client, load_configuration
 from entra_rbac.errors import SettingsError
+from entra_rbac.triggers import connection_info
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 

@@ -1,15 +1,14 @@
 """Builds the official client's configuration: from a kubeconfig, or in-cluster.
 
-Holds `load_configuration`, `build_api_client` and `connection_info` (the same credentials
-handed to kopf's own API client, so the watches and the writes use one identity even with
-`--kubeconfig` / `--context`). It must not make API calls.
+Holds `load_configuration` and `build_api_client`; the glue hands the same configuration to
+kopf (`triggers.connection_info`), so the watches and the writes use one identity even with
+`--kubeconfig` / `--context`. It must not make API calls, nor import kopf.
 """
 
 from __future__ import annotations
 
 import os
 
-import kopf
 import urllib3
 from kubernetes import client, config
 
@@ -47,22 +46,3 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
 
 def build_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
     return client.ApiClient(load_configuration(kubeconfig, context))
-
-
-def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
-    """kopf's credentials from the same configuration (what kopf's `login_via_client` does)."""
-    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
-        "authorization"
-    )
-    scheme, _, token = (header or "").rpartition(" ")
-    return kopf.ConnectionInfo(
-        server=configuration.host,
-        ca_path=configuration.ssl_ca_cert,
-        insecure=not configuration.verify_ssl,
-        username=configuration.username or None,
-        password=configuration.password or None,
-        scheme=scheme or None,
-        token=token or None,
-        certificate_path=configuration.cert_file,
-        private_key_path=configuration.key_file,
-    )

@@ -1,0 +1,54 @@
+"""What the operator remembers about each resource between reconciles, in one place.
+
+Holds `ResourceRecord` (one resource's memory) and `ResourceMemory` (the records by uid, with
+one `forget`). Everything here is a cache or a coordination aid: losing it (a restart) costs a
+read or a reconcile, never a wrong decision, because the reconcile is level-based and reads
+the cluster each time. It must not hold anything that is only known here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from entra_rbac.core.naming import BindingKey
+
+
+@dataclass
+class ResourceRecord:
+    """One resource's memory."""
+
+    # Serialises reconciles of this resource: kopf serialises its own handlers per object, but
+    # namespace events, binding events and the refresher reconcile from other tasks.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # When its groups were last verified in Entra. Status carries it too, but is written only
+    # on a change, so after an idle resync this is the fresher of the two (maxStaleness).
+    verified_at: datetime | None = None
+    # Desired names a foreign object held at the last reconcile: those few are read again (one
+    # GET each) instead of answering every create with 409.
+    foreign_names: frozenset[BindingKey] = frozenset()
+
+
+@dataclass
+class ResourceMemory:
+    """The records of every resource seen, by uid."""
+
+    _records: dict[str, ResourceRecord] = field(default_factory=dict)
+
+    def of(self, uid: str) -> ResourceRecord:
+        """The resource's record, created empty on first use."""
+        return self._records.setdefault(uid, ResourceRecord())
+
+    def forget(self, uid: str) -> None:
+        """Drop everything remembered about a deleted resource.
+
+        A record whose lock is held is kept: a reconcile is running or waiting on it, and a new
+        lock for the same uid would let a second one run beside it.
+        """
+        record = self._records.get(uid)
+        if record is not None and not record.lock.locked():
+            del self._records[uid]
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._records

@@ -1,0 +1,160 @@
+"""The status phase of a reconcile: one `Report` value in, the status written only if it changed.
+
+Holds `Resource` (the EntraGroupBinding as read at the start of a reconcile), `Report` (what the
+reconcile found, built by exactly one branch through its constructor) and `write_status`. The
+status itself is built by the pure `core.status.build_status`; this module only feeds it and
+writes the result. It must not decide anything about bindings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from entra_rbac.core.desired import Owner
+from entra_rbac.core.models import EntraGroupBindingSpec, SubjectKind
+from entra_rbac.core.plan import ObservedBinding
+from entra_rbac.core.problems import Problem
+from entra_rbac.core.status import build_status, status_changed
+from entra_rbac.core.subjects import bound_member_counts
+from entra_rbac.reconciler.context import ReconcileContext
+from entra_rbac.reconciler.hold import HOLD_KEY, RevocationHold
+from entra_rbac.reconciler.resolve import DirectoryOutcome
+
+
+@dataclass(frozen=True)
+class Resource:
+    """The EntraGroupBinding as it is now (re-read at the start of every reconcile)."""
+
+    owner: Owner
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    annotations: Mapping[str, str]
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> Resource:
+        meta = obj.get("metadata") or {}
+        return cls(
+            owner=Owner.from_manifest(obj),
+            spec=obj.get("spec") or {},
+            status=obj.get("status") or {},
+            annotations=meta.get("annotations") or {},
+        )
+
+
+class Phase(StrEnum):
+    """Which branch of the reconcile a report comes from."""
+
+    INVALID = "Invalid"  # the spec does not parse: nothing was read or written
+    SUSPENDED = "Suspended"  # spec.suspend: nothing was read or written
+    DIRECTORY_FAILED = "DirectoryFailed"  # fail-static (or fail-closed past maxStaleness)
+    HELD = "Held"  # a verified read asked for a mass revocation: nothing was written
+    APPLIED = "Applied"  # a verified read, and the plan carried out
+    PENDING = "Pending"  # as APPLIED, but some writes must be retried
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one reconcile found, everything status is built from. Build it with a constructor.
+
+    `bindings` are the owned bindings as they now stand; `read` is the verified directory read
+    (None when Entra was not read, or failed); `hold` is the revocation held by this reconcile.
+    """
+
+    phase: Phase
+    spec: EntraGroupBindingSpec | None
+    bindings: Sequence[ObservedBinding]
+    problems: Sequence[Problem] = ()
+    read: DirectoryOutcome | None = None
+    hold: RevocationHold | None = None
+
+    @classmethod
+    def invalid(cls, bindings: Sequence[ObservedBinding], problems: Sequence[Problem]) -> Report:
+        return cls(Phase.INVALID, None, bindings, problems)
+
+    @classmethod
+    def suspended(cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding]) -> Report:
+        return cls(Phase.SUSPENDED, spec, bindings)
+
+    @classmethod
+    def directory_failed(
+        cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding], problem: Problem
+    ) -> Report:
+        return cls(Phase.DIRECTORY_FAILED, spec, bindings, (problem,))
+
+    @classmethod
+    def held(
+        cls,
+        spec: EntraGroupBindingSpec,
+        read: DirectoryOutcome,
+        bindings: Sequence[ObservedBinding],
+        problems: Sequence[Problem],
+        hold: RevocationHold,
+    ) -> Report:
+        return cls(Phase.HELD, spec, bindings, problems, read, hold)
+
+    @classmethod
+    def applied(
+        cls,
+        spec: EntraGroupBindingSpec,
+        read: DirectoryOutcome,
+        bindings: Sequence[ObservedBinding],
+        problems: Sequence[Problem],
+        *,
+        pending: bool,
+    ) -> Report:
+        return cls(Phase.PENDING if pending else Phase.APPLIED, spec, bindings, problems, read)
+
+    def hold_status(self, previous: Mapping[str, Any]) -> dict[str, Any] | None:
+        """`status.revocationHold`: this reconcile's hold; unchanged when Entra could not be read
+        (nothing was decided, so an earlier hold still stands); otherwise cleared."""
+        if self.hold is not None:
+            return self.hold.to_status()
+        if self.phase is Phase.DIRECTORY_FAILED:
+            earlier = previous.get(HOLD_KEY)
+            return dict(earlier) if isinstance(earlier, Mapping) else None
+        return None
+
+    def member_counts(self) -> dict[str, int] | None:
+        if self.read is None or self.spec is None or self.spec.subjects.kind is not SubjectKind.USER:
+            return None
+        return bound_member_counts(self.read.members)
+
+
+async def write_status(resource: Resource, report: Report, now: datetime, ctx: ReconcileContext) -> str:
+    """Build the status from `report`, write it only if it changed; returns the Ready reason."""
+    owner, previous = resource.owner, resource.status
+    synced = now if report.read is not None else None
+    new = build_status(
+        previous,
+        now=now,
+        generation=owner.generation,
+        spec=report.spec,
+        resolutions=report.read.resolutions if report.read is not None else None,
+        bindings=report.bindings,
+        problems=report.problems,
+        member_counts=report.member_counts(),
+        reconciling=report.phase is Phase.PENDING,
+        suspended=report.phase is Phase.SUSPENDED,
+        directory_synced_at=synced,
+    )
+    new[HOLD_KEY] = report.hold_status(previous)
+    if synced is not None:
+        ctx.memory.of(owner.uid).verified_at = synced
+    # A newer sync time alone is no reason to write: an idle resync must send nothing. The exact
+    # time lives in memory (maxStaleness) and in the metrics; status gets it with the next change.
+    if status_changed(previous, new, ignoring=("lastDirectorySync",)):
+        await ctx.kube.patch_status(owner.name, new)
+    _count_bindings(owner.uid, report.bindings, ctx)
+    ready = next(c for c in new["conditions"] if c["type"] == "Ready")
+    return str(ready["reason"])
+
+
+def _count_bindings(owner_uid: str, bindings: Sequence[ObservedBinding], ctx: ReconcileContext) -> None:
+    cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
+    ctx.metrics.set_managed_bindings(
+        owner_uid, cluster_role_bindings=cluster_wide, role_bindings=len(bindings) - cluster_wide
+    )

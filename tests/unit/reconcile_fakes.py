@@ -1,0 +1,333 @@
+"""In-memory fakes for the reconciler's unit tests: a Kubernetes API (`FakeCluster`, the
+`core.cluster.Cluster` protocol), an Entra directory (`FakeDirectory`, `core.entra.Directory`), a
+clock that moves only when told, and `World`, which wires them into a `ReconcileContext`.
+
+The fakes keep the API server's rules the reconciler relies on: create refuses a taken name
+(409 AlreadyExists), delete honours its uid and resourceVersion preconditions, a merge patch
+carrying a stale resourceVersion is refused (409 Conflict), and every write gets a new
+resourceVersion. Each binding write is recorded in order (`writes`), so tests can assert what
+was written and when; `fail_next` makes the next write of one verb and key fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NoReturn
+
+from entra_rbac.adapters.kube import errors
+from entra_rbac.constants import API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+from entra_rbac.core.desired import NamespaceInfo
+from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
+from entra_rbac.core.models import GroupState
+from entra_rbac.core.naming import BindingKey, BindingKind
+from entra_rbac.errors import DirectoryError, GroupNotFoundError, KubeError
+from entra_rbac.metrics import OperatorMetrics
+from entra_rbac.reconciler import Outcome, Policy, ReconcileContext, reconcile
+
+NAME = "team"
+UID = "aaaaaaaa-0000-0000-0000-000000000001"
+START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+Verb = Literal["create", "patch", "delete"]
+
+
+def guid(n: int) -> str:
+    return f"{n:08x}-0000-4000-8000-000000000000"
+
+
+def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386, as the API server applies `application/merge-patch+json`."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merge_patch(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+@dataclass
+class FakeCluster:
+    """The part of the Kubernetes API the reconciler uses, in memory."""
+
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bindings: dict[BindingKey, dict[str, Any]] = field(default_factory=dict)
+    namespaces: list[NamespaceInfo] = field(default_factory=list)
+    cluster_roles: set[str] = field(default_factory=lambda: {"view", "edit", "admin"})
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    # Every binding write in order, failed ones included: (verb, key, took effect).
+    writes: list[tuple[Verb, BindingKey, bool]] = field(default_factory=list)
+    status_writes: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[tuple[Verb, BindingKey], KubeError] = field(default_factory=dict)
+    unavailable: KubeError | None = None  # every call fails with it while set
+    _versions: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
+
+    # --- arranging the world ---
+    def fail_next(self, verb: Verb, key: BindingKey, error: KubeError) -> None:
+        self.failures[(verb, key)] = error
+
+    def put_binding(self, manifest: Mapping[str, Any]) -> BindingKey:
+        """Store an object as someone else would have written it (no write recorded)."""
+        key = BindingKey.from_manifest(manifest)
+        stored = copy.deepcopy(dict(manifest))
+        stored["kind"] = key.kind
+        stored["metadata"].setdefault("uid", f"uid-{next(self._versions)}")
+        stored["metadata"]["resourceVersion"] = str(next(self._versions))
+        self.bindings[key] = stored
+        return key
+
+    def owned_keys(self, owner_uid: str = UID) -> list[BindingKey]:
+        return sorted(k for k, b in self.bindings.items() if _labelled_for(b, owner_uid))
+
+    def snapshot(self) -> dict[BindingKey, dict[str, Any]]:
+        return copy.deepcopy(self.bindings)
+
+    # --- the Cluster protocol ---
+    async def get_resource(self, name: str) -> dict[str, Any] | None:
+        self._check()
+        found = self.resources.get(name)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def patch_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        self._check()
+        resource = self.resources[name]
+        resource["status"] = merge_patch(resource.get("status") or {}, status)
+        self.status_writes += 1
+        return copy.deepcopy(resource)
+
+    async def list_owned_bindings(self, owner_uid: str) -> list[dict[str, Any]]:
+        self._check()
+        return [copy.deepcopy(b) for k, b in sorted(self.bindings.items()) if _labelled_for(b, owner_uid)]
+
+    async def get_binding(self, kind: BindingKind, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self._check()
+        found = self.bindings.get(BindingKey.of(kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        key = BindingKey.from_manifest(manifest)
+        self._write("create", key)
+        if key in self.bindings:
+            self._failed(
+                "create", key, errors.AlreadyExistsError("taken", status=409, reason=errors.ALREADY_EXISTS)
+            )
+        stored = copy.deepcopy(dict(manifest))
+        stored["metadata"]["uid"] = f"uid-{next(self._versions)}"
+        stored["metadata"]["resourceVersion"] = str(next(self._versions))
+        self.bindings[key] = stored
+        self.writes.append(("create", key, True))
+        return copy.deepcopy(stored)
+
+    async def patch_binding(
+        self, kind: BindingKind, namespace: str | None, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        key = BindingKey.of(kind, namespace, name)
+        self._write("patch", key)
+        current = self.bindings.get(key)
+        if current is None:
+            self._failed("patch", key, errors.NotFoundError("gone", status=404, reason=errors.NOT_FOUND))
+        expected = (patch.get("metadata") or {}).get("resourceVersion")
+        if expected is not None and expected != current["metadata"]["resourceVersion"]:
+            self._failed("patch", key, errors.ConflictError("stale", status=409, reason=errors.CONFLICT))
+        patched = merge_patch(current, patch)
+        patched["metadata"]["resourceVersion"] = str(next(self._versions))
+        self.bindings[key] = patched
+        self.writes.append(("patch", key, True))
+        return copy.deepcopy(patched)
+
+    async def delete_binding(
+        self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
+    ) -> bool:
+        key = BindingKey.of(kind, namespace, name)
+        self._write("delete", key)
+        current = self.bindings.get(key)
+        if current is None:
+            self.writes.append(("delete", key, False))
+            return False
+        meta = current["metadata"]
+        if meta["uid"] != uid or (resource_version and resource_version != meta["resourceVersion"]):
+            self._failed(
+                "delete", key, errors.ConflictError("precondition", status=409, reason=errors.CONFLICT)
+            )
+        del self.bindings[key]
+        self.writes.append(("delete", key, True))
+        return True
+
+    async def list_namespaces(self) -> list[NamespaceInfo]:
+        self._check()
+        return sorted(self.namespaces, key=lambda ns: ns.name)
+
+    async def cluster_role_exists(self, name: str) -> bool:
+        self._check()
+        return name in self.cluster_roles
+
+    async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
+        self._check()
+        return {ns: frozenset(set(names) & self.roles.get(ns, set())) for ns in namespaces}
+
+    async def emit_event(
+        self,
+        *,
+        owner_name: str,
+        owner_uid: str,
+        reason: str,
+        message: str,
+        type_: Literal["Normal", "Warning"] = "Normal",
+        action: str = "Reconcile",
+    ) -> dict[str, Any]:
+        event = {"owner": owner_name, "reason": reason, "message": message, "type": type_, "action": action}
+        self.events.append(event)
+        return event
+
+    # --- internals ---
+    def _check(self) -> None:
+        if self.unavailable is not None:
+            raise self.unavailable
+
+    def _write(self, verb: Verb, key: BindingKey) -> None:
+        self._check()
+        error = self.failures.pop((verb, key), None)
+        if error is not None:
+            self._failed(verb, key, error)
+
+    def _failed(self, verb: Verb, key: BindingKey, error: KubeError) -> NoReturn:
+        self.writes.append((verb, key, False))
+        raise error
+
+
+def _labelled_for(binding: Mapping[str, Any], owner_uid: str) -> bool:
+    labels = binding["metadata"].get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(OWNER_UID_LABEL) == owner_uid
+
+
+@dataclass
+class FakeDirectory:
+    """Entra in memory: groups by id and their transitive members."""
+
+    groups: dict[str, DirectoryGroup] = field(default_factory=dict)
+    members: dict[str, list[DirectoryMember]] = field(default_factory=dict)
+    # While set, group lookups (failure) or member reads (member_failure) raise it.
+    failure: DirectoryError | None = None
+    member_failure: DirectoryError | None = None
+    lookups: int = 0
+    invalidations: int = 0
+
+    def add_group(self, group_id: str, *members: str) -> None:
+        self.groups[group_id] = DirectoryGroup(group_id, f"Group {group_id[:8]}")
+        self.members[group_id] = [user(m) for m in members]
+
+    async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
+        self.lookups += 1
+        if self.failure is not None:
+            raise self.failure
+        return [self._resolve(lookup) for lookup in lookups]
+
+    async def transitive_members(self, group_id: str) -> list[DirectoryMember]:
+        if self.member_failure is not None:
+            raise self.member_failure
+        if group_id not in self.groups:
+            raise GroupNotFoundError(group_id)
+        return list(self.members.get(group_id, []))
+
+    def invalidate(self) -> None:
+        self.invalidations += 1
+
+    def _resolve(self, lookup: GroupLookup) -> GroupResolution:
+        group = self.groups.get(lookup.ref.id or lookup.pinned_id or "")
+        if group is None:
+            return GroupResolution(lookup, GroupState.NOT_FOUND, message=f"no group {lookup.ref.key}")
+        return GroupResolution(lookup, GroupState.RESOLVED, group)
+
+
+def user(name: str) -> DirectoryMember:
+    """A member user whose AKS user name is `<name>@contoso.com`."""
+    return DirectoryMember(
+        id=guid(zlib.crc32(name.encode())),
+        type=MemberType.USER,
+        user_principal_name=f"{name}@contoso.com",
+        user_type="Member",
+    )
+
+
+@dataclass
+class Clock:
+    """A clock that moves only when told (maxStaleness and hold windows without sleeping)."""
+
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    """One resource, the fakes around it, and the context the reconciler runs with."""
+
+    policy: Policy = field(default_factory=Policy)
+    kube: FakeCluster = field(default_factory=FakeCluster)
+    directory: FakeDirectory = field(default_factory=FakeDirectory)
+    clock: Clock = field(default_factory=Clock)
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    ctx: ReconcileContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = self.new_context()
+
+    def new_context(self) -> ReconcileContext:
+        """A context with empty memory over the same fakes: the operator after a restart."""
+        return ReconcileContext(
+            kube=self.kube,
+            directory=self.directory,
+            policy=self.policy,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+
+    def apply(self, spec: Mapping[str, Any], *, annotations: Mapping[str, str] | None = None) -> None:
+        """Create the resource, or change its spec (and generation) as `kubectl apply` would."""
+        current = self.kube.resources.get(NAME)
+        if current is None:
+            self.kube.resources[NAME] = {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {
+                    "name": NAME,
+                    "uid": UID,
+                    "generation": 1,
+                    "annotations": dict(annotations or {}),
+                },
+                "spec": copy.deepcopy(dict(spec)),
+                "status": {},
+            }
+            return
+        current["spec"] = copy.deepcopy(dict(spec))
+        current["metadata"]["generation"] += 1
+        if annotations is not None:
+            current["metadata"]["annotations"] = dict(annotations)
+
+    def annotate(self, key: str, value: str) -> None:
+        self.kube.resources[NAME]["metadata"]["annotations"][key] = value
+
+    async def reconcile(self, *, deletion: bool = False, fresh: bool = False) -> Outcome:
+        return await reconcile(NAME, UID, self.ctx, deletion=deletion, fresh=fresh)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.kube.resources[NAME].get("status") or {})
+
+    def condition(self, kind: str = "Ready") -> dict[str, Any]:
+        return next(c for c in self.status.get("conditions") or [] if c["type"] == kind)
+
+    def subjects(self, key: BindingKey) -> list[str]:
+        return [s["name"] for s in self.kube.bindings[key].get("subjects") or []]

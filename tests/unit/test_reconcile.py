@@ -1,0 +1,412 @@
+"""The reconciler against in-memory fakes (tests/unit/reconcile_fakes.py): no server, no kopf.
+
+Each test arranges a `World` (a fake API server, a fake Entra, a clock that moves only when
+told), runs `reconcile` and checks what it wrote, what status says and the `Outcome`. The
+safety rules of docs/design.md (Directory semantics; Ownership) each have a table here:
+fail-static, maxStaleness, the revocation hold and its two releases, make-before-break,
+conflicts, suspend and deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from entra_rbac.adapters.kube import errors
+from entra_rbac.constants import (
+    CONFIRM_REVOCATION_ANNOTATION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    OWNER_UID_LABEL,
+)
+from entra_rbac.core.desired import NamespaceInfo
+from entra_rbac.core.naming import BindingKey
+from entra_rbac.errors import DirectoryError, DirectoryForbiddenError, DirectoryUnavailableError, KubeError
+from entra_rbac.reconciler import Policy
+from tests.unit.reconcile_fakes import UID, World, guid
+
+G1, G2 = guid(1), guid(2)
+VIEW = BindingKey.of("ClusterRoleBinding", None, "egb:team:clusterrole:view")
+EDIT = BindingKey.of("ClusterRoleBinding", None, "egb:team:clusterrole:edit")
+PAYMENTS_EDIT = BindingKey.of("RoleBinding", "payments", "egb:team:clusterrole:edit")
+BILLING_EDIT = BindingKey.of("RoleBinding", "billing", "egb:team:clusterrole:edit")
+RETRY = Policy().retry_delay
+
+
+def group_spec(*roles: str, groups: tuple[str, ...] = (G1,), **extra: Any) -> dict[str, Any]:
+    return {
+        "groups": [{"id": g} for g in groups],
+        "clusterRoleBindings": [{"clusterRole": role} for role in roles or ("view",)],
+        **extra,
+    }
+
+
+def user_spec(group: str = G1) -> dict[str, Any]:
+    return {
+        "groups": [{"id": group}],
+        "subjects": {"kind": "User"},
+        "clusterRoleBindings": [{"clusterRole": "view"}],
+    }
+
+
+async def settled_world(
+    spec: dict[str, Any] | None = None, *, policy: Policy | None = None, **members: Any
+) -> World:
+    """A world whose resource has been reconciled once, successfully."""
+    world = World(policy=policy or Policy())
+    world.kube.namespaces = [NamespaceInfo("payments"), NamespaceInfo("billing")]
+    world.directory.add_group(G1, *members.get("g1", ()))
+    world.directory.add_group(G2)
+    world.apply(spec or group_spec())
+    outcome = await world.reconcile()
+    assert outcome.settled, outcome
+    assert world.condition()["status"] == "True", world.status
+    return world
+
+
+# --- the contract ------------------------------------------------------------------------
+
+
+async def test_a_settled_reconcile_reports_its_ready_reason_and_asks_no_requeue() -> None:
+    world = await settled_world()
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert world.kube.owned_keys() == [VIEW]
+
+
+async def test_an_idle_resync_writes_nothing() -> None:
+    world = await settled_world()
+    writes, status_writes = list(world.kube.writes), world.kube.status_writes
+    world.clock.advance(300)
+    await world.reconcile()
+    assert (world.kube.writes, world.kube.status_writes) == (writes, status_writes)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "reason"),
+    [
+        (lambda world: world.kube.resources.pop("team"), "Gone"),
+        (lambda world: world.kube.resources["team"]["metadata"].update(uid="another-uid"), "Gone"),
+        (
+            lambda world: setattr(world.kube, "unavailable", errors.unavailable("refused", "get")),
+            "error",
+        ),
+    ],
+    ids=["deleted", "recreated-under-a-new-uid", "api-server-down"],
+)
+async def test_a_resource_that_cannot_be_read_is_left_alone(
+    break_it: Callable[[World], Any], reason: str
+) -> None:
+    world = await settled_world()
+    before = world.kube.snapshot()
+    break_it(world)
+    outcome = await world.reconcile()
+    assert outcome.reason == reason
+    assert world.kube.bindings == before
+    # Only a failure asks for a requeue; a resource that is gone is settled.
+    assert (outcome.requeue_after is not None) is (reason == "error")
+
+
+# --- fail-static -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "failure", "reason", "requeue_after"),
+    [
+        ("group", DirectoryUnavailableError("Graph answered 503"), "DirectoryUnavailable", RETRY),
+        ("group", DirectoryUnavailableError("throttled", retry_after=42), "DirectoryUnavailable", 42),
+        ("group", DirectoryUnavailableError("throttled", retry_after=0.1), "DirectoryUnavailable", 1.0),
+        ("group", DirectoryForbiddenError("Graph refused"), "DirectoryForbidden", RETRY),
+        # Partial: the groups resolved, one member read failed. Nothing is decided from half a read.
+        ("members", DirectoryUnavailableError("page 3 failed"), "DirectoryUnavailable", RETRY),
+    ],
+)
+async def test_fail_static_a_failed_or_partial_read_keeps_every_binding_exactly(
+    mode: str, failure: DirectoryError, reason: str, requeue_after: float
+) -> None:
+    world = await settled_world(user_spec() if mode == "members" else None, g1=("alice", "bob"))
+    before = world.kube.snapshot()
+    writes = list(world.kube.writes)
+    # Entra changed meanwhile: had the read succeeded, bindings would change.
+    world.directory.members[G1] = []
+    if mode == "members":
+        world.directory.member_failure = failure
+    else:
+        world.directory.failure = failure
+    outcome = await world.reconcile()
+    assert world.kube.bindings == before
+    assert world.kube.writes == writes
+    ready = world.condition()
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    assert "kept unchanged" in ready["message"]
+    assert (outcome.reason, outcome.requeue_after) == (reason, requeue_after)
+
+
+# --- maxStaleness ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_staleness", "verified_again_at", "fails_at", "restart", "revoked"),
+    [
+        (600, None, 599, False, False),
+        (600, None, 601, False, True),
+        (None, None, 10**6, False, False),  # not configured: fail-static forever
+        # The idle resync at 500 s verified Entra without writing status: memory knows.
+        (600, 500, 1000, False, False),
+        # After a restart memory is empty; status's lastDirectorySync still bounds the outage.
+        (600, None, 601, True, True),
+    ],
+)
+async def test_max_staleness_revokes_every_binding_only_past_the_window(
+    max_staleness: float | None,
+    verified_again_at: float | None,
+    fails_at: float,
+    restart: bool,
+    revoked: bool,
+) -> None:
+    world = await settled_world(policy=Policy(max_staleness=max_staleness))
+    if verified_again_at is not None:
+        world.clock.advance(verified_again_at)
+        await world.reconcile()
+        world.clock.advance(-verified_again_at)
+    before = world.kube.snapshot()
+    world.directory.failure = DirectoryUnavailableError("Graph unreachable")
+    world.clock.advance(fails_at)
+    if restart:
+        world.ctx = world.new_context()
+    outcome = await world.reconcile()
+    ready = world.condition()
+    assert (ready["status"], ready["reason"], outcome.reason) == (
+        "False",
+        "DirectoryUnavailable",
+        "DirectoryUnavailable",
+    )
+    assert outcome.requeue_after is not None
+    if revoked:
+        assert world.kube.owned_keys() == []
+        assert "maxStaleness" in ready["message"]
+        assert [w[0] for w in world.kube.writes[-1:]] == ["delete"]
+    else:
+        assert world.kube.bindings == before
+        assert "kept unchanged" in ready["message"]
+
+
+# --- the revocation hold -----------------------------------------------------------------
+
+TEAM = ("alice", "bob", "carol", "dave", "erin", "frank")
+
+
+async def held_world() -> World:
+    """Six users bound; then Entra says five left at once: a mass revocation, held."""
+    world = await settled_world(user_spec(), g1=TEAM)
+    world.directory.members[G1] = world.directory.members[G1][:1]
+    before = world.kube.snapshot()
+    invalidations = world.directory.invalidations
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("RevocationHeld", RETRY)
+    assert world.kube.bindings == before
+    assert world.directory.invalidations == invalidations + 1  # the next read comes from Entra
+    hold = world.status["revocationHold"]
+    assert (hold["removed"], hold["current"]) == (5, 6)
+    assert f"{CONFIRM_REVOCATION_ANNOTATION}={hold['fingerprint']}" in world.condition()["message"]
+    return world
+
+
+@pytest.mark.parametrize(
+    ("wait", "annotation", "released"),
+    [
+        (RETRY, None, True),  # a later read, at least retry_delay on, asks for the same: go ahead
+        (RETRY / 2, None, False),  # too soon: the same cached answer proves nothing
+        (0, "fingerprint", True),  # a person confirmed exactly these removals
+        (0, "0123456789abcdef", False),  # a confirmation of other removals
+    ],
+)
+async def test_a_held_revocation_is_released_by_a_later_agreeing_read_or_the_confirming_annotation(
+    wait: float, annotation: str | None, released: bool
+) -> None:
+    world = await held_world()
+    hold = world.status["revocationHold"]
+    world.clock.advance(wait)
+    if annotation is not None:
+        world.annotate(
+            CONFIRM_REVOCATION_ANNOTATION, hold["fingerprint"] if annotation == "fingerprint" else annotation
+        )
+    outcome = await world.reconcile()
+    if released:
+        assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+        assert world.subjects(VIEW) == ["alice@contoso.com"]
+        assert world.status.get("revocationHold") is None
+    else:
+        assert outcome.reason == "RevocationHeld"
+        assert len(world.subjects(VIEW)) == 6
+        assert world.status["revocationHold"] == hold  # the same hold, its start unmoved
+
+
+async def test_a_hold_survives_a_failed_read_and_ends_when_entra_takes_it_back() -> None:
+    world = await held_world()
+    hold = world.status["revocationHold"]
+    world.directory.failure = DirectoryUnavailableError("Graph 503")
+    await world.reconcile()
+    assert world.status["revocationHold"] == hold
+    world.directory.failure = None
+    world.directory.add_group(G1, *TEAM)
+    outcome = await world.reconcile()
+    assert outcome.reason == "Reconciled"
+    assert world.status.get("revocationHold") is None
+    assert len(world.subjects(VIEW)) == 6
+
+
+# --- make-before-break -------------------------------------------------------------------
+
+
+def role_bindings(*namespaces: str) -> dict[str, Any]:
+    return {"groups": [{"id": G1}], "roleBindings": [{"clusterRole": "edit", "namespaces": list(namespaces)}]}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "writes"),
+    [
+        # A role change is a new name: the new binding exists before the old one goes.
+        (group_spec("view"), group_spec("edit"), [("create", EDIT), ("delete", VIEW)]),
+        (
+            role_bindings("payments"),
+            role_bindings("billing"),
+            [("create", BILLING_EDIT), ("delete", PAYMENTS_EDIT)],
+        ),
+        (group_spec("view"), group_spec("view", "edit"), [("create", EDIT)]),
+    ],
+)
+async def test_every_create_comes_before_any_delete(
+    before: dict[str, Any], after: dict[str, Any], writes: list[tuple[str, BindingKey]]
+) -> None:
+    world = await settled_world(before)
+    done = len(world.kube.writes)
+    world.apply(after)
+    assert (await world.reconcile()).settled
+    assert [(verb, key) for verb, key, ok in world.kube.writes[done:] if ok] == writes
+
+
+async def test_a_binding_whose_role_ref_differs_is_replaced_at_its_name() -> None:
+    world = await settled_world()
+    world.kube.bindings[VIEW]["roleRef"]["name"] = "admin"  # as if written by an older version
+    done = len(world.kube.writes)
+    assert (await world.reconcile()).settled
+    assert [(verb, key) for verb, key, _ in world.kube.writes[done:]] == [("delete", VIEW), ("create", VIEW)]
+    assert world.kube.bindings[VIEW]["roleRef"]["name"] == "view"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (errors.UnavailableError("503", status=503, reason="ServiceUnavailable"), "ApplyFailed"),
+        (errors.InvalidError("422", status=422, reason=errors.INVALID), "ApplyFailed"),
+        (errors.ForbiddenError("no bind", status=403, reason=errors.FORBIDDEN), "RoleNotAllowed"),
+    ],
+)
+async def test_deletes_are_skipped_when_a_create_failed(error: KubeError, reason: str) -> None:
+    world = await settled_world(group_spec("view"))
+    world.apply(group_spec("edit"))
+    world.kube.fail_next("create", EDIT, error)
+    done = len(world.kube.writes)
+    outcome = await world.reconcile()
+    assert world.kube.writes[done:] == [("create", EDIT, False)]
+    assert world.kube.owned_keys() == [VIEW]  # the old access stays until the new one exists
+    assert world.condition()["reason"] == reason
+    assert outcome.requeue_after == RETRY
+    # The next attempt, with the API server answering again, completes the change in order.
+    assert (await world.reconcile()).settled
+    assert world.kube.owned_keys() == [EDIT]
+
+
+# --- conflicts ---------------------------------------------------------------------------
+
+
+def foreign(
+    key: BindingKey, labels: dict[str, str], owner_references: list[dict[str, Any]]
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": key.name, "labels": labels, "ownerReferences": owner_references}
+    if key.namespace:
+        metadata["namespace"] = key.namespace
+    return {
+        "kind": key.kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+    }
+
+
+MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+@pytest.mark.parametrize(
+    ("labels", "owner_references"),
+    [
+        ({}, []),  # someone's own binding
+        ({**MANAGED, OWNER_UID_LABEL: "another-uid"}, [{"uid": "another-uid", "controller": True}]),
+        # Our labels, copied by hand, but no controller reference to us: still not ours.
+        ({**MANAGED, OWNER_UID_LABEL: UID}, []),
+    ],
+    ids=["unlabelled", "another-resource", "labels-without-owner-reference"],
+)
+async def test_a_foreign_object_at_a_target_name_is_never_touched(
+    labels: dict[str, str], owner_references: list[dict[str, Any]]
+) -> None:
+    world = World()
+    world.directory.add_group(G1)
+    world.kube.put_binding(foreign(VIEW, labels, owner_references))
+    world.apply(group_spec("view"))
+    original = world.kube.snapshot()[VIEW]
+    for _ in range(2):
+        outcome = await world.reconcile()
+        assert world.kube.bindings[VIEW] == original
+        assert outcome.reason == "Conflict"
+        assert world.condition()["status"] == "False"
+    # Only the first reconcile tried to create; the second read the name instead (one GET).
+    assert [(verb, key) for verb, key, _ in world.kube.writes] == [("create", VIEW)]
+    del world.kube.bindings[VIEW]
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert world.kube.owned_keys() == [VIEW]
+
+
+# --- suspend -----------------------------------------------------------------------------
+
+
+async def test_a_suspended_resource_reads_nothing_and_writes_no_binding() -> None:
+    world = await settled_world(g1=("alice",))
+    before, lookups = world.kube.snapshot(), world.directory.lookups
+    world.directory.groups.pop(G1)  # would revoke, were it read
+    world.apply(group_spec(suspend=True))
+    outcome = await world.reconcile()
+    assert world.kube.bindings == before
+    assert world.directory.lookups == lookups
+    ready = world.condition()
+    assert (ready["status"], ready["reason"], outcome.reason) == ("False", "Suspended", "Suspended")
+    assert outcome.settled
+
+
+# --- deletion ----------------------------------------------------------------------------
+
+
+async def test_deletion_removes_every_owned_binding_and_forgets_the_resource() -> None:
+    world = await settled_world(group_spec("view", "edit"))
+    other = BindingKey.of("ClusterRoleBinding", None, "someone-elses")
+    world.kube.put_binding(foreign(other, {}, []))
+    assert UID in world.ctx.memory
+    outcome = await world.reconcile(deletion=True)
+    assert (outcome.reason, outcome.requeue_after) == ("Deleted", None)
+    assert world.kube.owned_keys() == []
+    assert other in world.kube.bindings
+    assert UID not in world.ctx.memory
+    assert world.metrics.managed_bindings.labels(kind="ClusterRoleBinding")._value.get() == 0
+
+
+async def test_a_deletion_that_fails_asks_for_a_requeue() -> None:
+    world = await settled_world()
+    world.kube.fail_next(
+        "delete", VIEW, errors.UnavailableError("503", status=503, reason="ServiceUnavailable")
+    )
+    outcome = await world.reconcile(deletion=True)
+    assert (outcome.reason, outcome.requeue_after) == ("error", RETRY)
+    assert "Kubernetes API" in outcome.message
