@@ -271,3 +271,28 @@ def test_a_newer_directory_sync_alone_can_be_ignored_so_idle_resyncs_write_nothi
     assert not status_changed(first, idle, ignoring=("lastDirectorySync",))
     changed = status(first, now=LATER, directory_synced_at=LATER, problems=[Problem(Reason.CONFLICT, "x")])
     assert status_changed(first, changed, ignoring=("lastDirectorySync",))
+
+
+def test_ready_message_uses_correct_plurals() -> None:
+    from entra_rbac.core.status import build_conditions
+
+    one = {"bindings": 1, "clusterRoleBindings": 1, "roleBindings": 0, "subjects": 1}
+    [ready] = build_conditions((), generation=1, counts=one, group_count=1)
+    assert ready["message"] == (
+        "1 binding (1 cluster-wide, 0 in namespaces) grants its role to 1 subject from 1 Entra group"
+    )
+    two = {"bindings": 2, "clusterRoleBindings": 1, "roleBindings": 1, "subjects": 3}
+    [ready] = build_conditions((), generation=1, counts=two, group_count=2)
+    assert ready["message"].startswith("2 bindings (1 cluster-wide, 1 in namespaces) grant their roles")
+    assert ready["message"].endswith("to 3 subjects from 2 Entra groups")
+
+
+def test_unverified_groups_keep_the_last_verified_count_beside_the_bindings_kept() -> None:
+    """kubectl get egb never shows a suspended resource as 0/2 groups beside its bindings."""
+    before = status()
+    assert before["summary"]["groups"] == "2/2"
+    suspended = status(before, LATER, resolutions=None, suspended=True)
+    assert suspended["summary"]["groups"] == "2/2"
+    assert suspended["summary"]["bindings"] == before["summary"]["bindings"]
+    assert {g["state"] for g in suspended["groups"]} == {"Unverified"}
+    assert status(None, resolutions=None, suspended=True, bindings=())["summary"]["groups"] == "0/2"

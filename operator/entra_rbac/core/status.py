@@ -143,10 +143,15 @@ def _ready_message(problems: Sequence[Problem], counts: Mapping[str, Any], group
         more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
         return _bounded(problems[0].text() + more)
     return (
-        f"{counts['bindings']} bindings ({counts['clusterRoleBindings']} cluster-wide, "
-        f"{counts['roleBindings']} in namespaces) grant their roles to {counts['subjects']} subjects "
-        f"from {group_count} Entra groups"
+        f"{_count(counts['bindings'], 'binding')} ({counts['clusterRoleBindings']} cluster-wide, "
+        f"{counts['roleBindings']} in namespaces) "
+        f"{'grants its role' if counts['bindings'] == 1 else 'grant their roles'} to "
+        f"{_count(counts['subjects'], 'subject')} from {_count(group_count, 'Entra group')}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _condition(kind: str, status: bool, reason: str, message: str, generation: int | None) -> dict[str, Any]:
@@ -247,6 +252,12 @@ def build_status(
     else:
         groups = [dict(e) for e in previous.get("groups") or [] if isinstance(e, Mapping)]
     counts = summary(bindings, groups)
+    # Unverified groups (suspended, directory down) are not "not found": GROUPS keeps the last
+    # verified count beside the bindings kept, never a `0/1` contradicting them in `kubectl get`.
+    known = (previous.get("summary") or {}).get("groups")
+    unverified = any(g.get("state") == GroupState.UNVERIFIED.value for g in groups)
+    if unverified and isinstance(known, str) and known.endswith(f"/{len(groups)}"):
+        counts["groups"] = known
     conditions = build_conditions(
         problems,
         generation=generation,
