@@ -23,6 +23,7 @@ import yaml
 from kubernetes import client, config, dynamic
 
 from entra_rbac_sandbox.entra.server import EntraSandboxThread
+from entra_rbac_sandbox.kube import oidc
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 OPERATOR_NAMESPACE = "entra-rbac-system"
@@ -34,6 +35,8 @@ OPERATOR_GROUPS = (
     "system:authenticated",
 )
 # What the operator needs from deploy/ to run least-privileged: its namespace and its RBAC.
+# kubelogin's public client ("Azure Kubernetes Service AAD Client"), as `kubelogin` signs in with.
+PUBLIC_CLIENT = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
 RBAC_MANIFESTS = ("namespace.yaml", "clusterrole.yaml", "bind-allowlist.yaml")
 CRD_MANIFEST = "entragroupbindings.yaml"
 
@@ -96,11 +99,14 @@ class Sandbox:
         cluster: Path | None = None,
         cluster_operator_kubeconfig: Path | None = None,
         entra: EntraSandboxThread | None = None,
+        authentication_config: str | None = None,
     ) -> None:
         """`cluster`: the admin kubeconfig of a real cluster (e.g. kind) to use instead of the
         sandbox API server; the operator then signs in with `cluster_operator_kubeconfig`.
         `entra`: a running Entra directory to use (e.g. the OIDC issuer a real cluster trusts);
-        it is neither started nor stopped here, and `directory` is ignored."""
+        it is neither started nor stopped here, and `directory` is ignored.
+        `authentication_config`: the AuthenticationConfiguration the sandbox API server trusts
+        people's tokens by (default: the directory's OIDC issuer, no prefixes; see kube/oidc.py)."""
         self.directory = directory
         self.state_dir = state_dir
         self.kubeconfig = kubeconfig or state_dir / "kubeconfig"
@@ -120,7 +126,15 @@ class Sandbox:
         else:
             self.kubeconfig = cluster
             self.operator_kubeconfig = cluster_operator_kubeconfig or cluster
+        self._authentication_config = authentication_config
         self.process: subprocess.Popen[str] | None = None
+
+    def authentication_config(self) -> str:
+        """What the sandbox API server trusts: the directory as OIDC issuer, as a real cluster would."""
+        if self._authentication_config is not None:
+            return self._authentication_config
+        ca_pem = Path(self.entra.ca_file).read_text(encoding="utf-8")
+        return oidc.authentication_config(self.entra.issuer, self.entra.cluster_app_id, ca_pem)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -129,8 +143,10 @@ class Sandbox:
         if self._own_entra:
             self.entra.start()
         if self.kube is not None:
+            self.kube.server.authenticator.configure_jwt(self.authentication_config())
             self.kube.start()
             self.kube.write_kubeconfig(self.kubeconfig)
+            add_user_contexts(self.kubeconfig, self.entra, self.state_dir / "tokens")
         allowed = self._install()
         self._write_env_file(allowed)
         if self.with_operator:
@@ -218,6 +234,42 @@ class Sandbox:
         lines = [f"{key}={value}" for key, value in sorted(settings.items())]
         self.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.env_file.chmod(0o600)
+
+
+def add_user_contexts(kubeconfig: Path, entra: EntraSandboxThread, cache_dir: Path) -> list[str]:
+    """A context per directory user with a password (or the directory's test secret), named by
+    the UPN's local part, signing in through `entra-rbac token` as an exec credential plugin:
+    `kubectl --context alice get pods -n payments`. Returns the context names."""
+    document = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    cluster = document["clusters"][0]["name"]
+    directory = entra.directory.current()
+    names = []
+    for user in (o for o in directory.objects.values() if o.kind == "user" and not o.deleted):
+        password = directory.secrets.get(user.id) or directory.sign_in.testSecret
+        if not password:
+            continue
+        upn = str(user.properties["userPrincipalName"])
+        name = upn.split("@")[0].split("#EXT#")[0].lower()
+        args = ["-m", "entra_rbac", "token", "--authority", entra.url, "--tenant", entra.tenant_id,
+                "--client-id", PUBLIC_CLIENT, "--server-app-id", entra.cluster_app_id,
+                "--username", upn, "--ca-file", str(entra.ca_file), "--cache-dir", str(cache_dir)]  # fmt: skip  # noqa: E501
+        plugin = {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": args,
+            "env": [{"name": "ENTRA_RBAC_PASSWORD", "value": password}],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+        document["users"] = [u for u in document["users"] if u["name"] != name] + [
+            {"name": name, "user": {"exec": plugin}}
+        ]
+        context = {"name": name, "context": {"cluster": cluster, "user": name, "namespace": "default"}}
+        document["contexts"] = [c for c in document["contexts"] if c["name"] != name] + [context]
+        names.append(name)
+    kubeconfig.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    kubeconfig.chmod(0o600)
+    return names
 
 
 def apply(api: client.ApiClient, documents: Iterable[Mapping[str, Any]]) -> None:

@@ -12,12 +12,12 @@ when it changes (`ControlPlane.configure_oidc`), so a test can switch prefixes o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# AKS's naming: UPN for members, object id otherwise. CEL, evaluated by kube-apiserver per token.
-USERNAME_CLAIMS = "has(claims.upn) ? claims.upn : claims.oid"
+from entra_rbac_sandbox.kube import oidc
+
+USERNAME_CLAIMS = oidc.USERNAME_CLAIMS
 
 
 @dataclass(frozen=True)
@@ -29,36 +29,12 @@ class OidcIssuer:
     groups_prefix: str = ""
 
 
-def _cel_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid CEL string literal
-
-
 def authentication_config(issuer: OidcIssuer) -> str:
-    """The AuthenticationConfiguration document (YAML is a superset of JSON: written as JSON)."""
-    username = USERNAME_CLAIMS
-    if issuer.username_prefix:
-        username = f"{_cel_string(issuer.username_prefix)} + ({USERNAME_CLAIMS})"
-    groups = (
-        "claims.groups"
-        if not issuer.groups_prefix
-        else (f"claims.groups.map(g, {_cel_string(issuer.groups_prefix)} + g)")
+    """The AuthenticationConfiguration document; the sandbox API server reads the same one."""
+    return oidc.authentication_config(
+        issuer.url,
+        issuer.audience,
+        issuer.ca_file.read_text(encoding="utf-8"),
+        username_prefix=issuer.username_prefix,
+        groups_prefix=issuer.groups_prefix,
     )
-    document = {
-        "apiVersion": "apiserver.config.k8s.io/v1",
-        "kind": "AuthenticationConfiguration",
-        "jwt": [
-            {
-                "issuer": {
-                    "url": issuer.url,
-                    "audiences": [issuer.audience],
-                    "certificateAuthority": issuer.ca_file.read_text(encoding="utf-8"),
-                },
-                "claimMappings": {
-                    "username": {"expression": username},
-                    "groups": {"expression": f"has(claims.groups) ? {groups} : []"},
-                    "uid": {"claim": "oid"},
-                },
-            }
-        ],
-    }
-    return json.dumps(document, indent=2) + "\n"

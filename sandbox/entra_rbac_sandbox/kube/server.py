@@ -46,6 +46,7 @@ class ApiServer:
         cert_dir: Path | None = None,
         ca: tls.CertificateAuthority | None = None,
         token_file: Path | None = None,
+        authentication_config: str | None = None,
         bookmark_interval: float = 5.0,
         history_size: int = 20_000,
     ) -> None:
@@ -60,6 +61,8 @@ class ApiServer:
         self.authenticator.add_token(self.admin_token, ADMIN_USER.name, ADMIN_USER.groups)
         if token_file is not None:
             self.authenticator.load_token_file(token_file)
+        if authentication_config is not None:  # the document kube-apiserver's --authentication-config reads
+            self.authenticator.configure_jwt(authentication_config)
         self._identities: dict[str, str] = {ADMIN_USER.name: self.admin_token}
         self.handler = ApiHandler(self.cluster, self.authenticator, bookmark_interval=bookmark_interval)
         self.ca_file: Path | None = None

@@ -1,0 +1,223 @@
+"""JWT (OIDC) bearer tokens, authenticated as kube-apiserver's structured authentication does.
+
+Holds `authentication_config(...)`, the `apiserver.config.k8s.io/v1` AuthenticationConfiguration
+document that both servers are configured from (the real kube-apiserver reads it with
+`--authentication-config`, the sandbox with `JwtAuthenticator.from_document`), and
+`JwtAuthenticator`, which reads the subset of that document this project uses: per `jwt` entry the
+issuer `url`, `audiences` and `certificateAuthority`, and `claimMappings.username` / `groups` as a
+`claim` with a `prefix` or as a CEL `expression` over `claims`.
+
+What a token must be to be accepted (k8s.io/apiserver's oidc authenticator on coreos/go-oidc,
+checked against their source): a JWS whose `iss` is a configured issuer (else the authenticator
+does not handle it), signed by a key of the issuer's JWKS (fetched from its discovery document
+over HTTPS trusting `certificateAuthority`, cached, fetched again when a token names a `kid` not
+in the cache), an `aud` among `audiences`, `exp` not passed (no leeway) and `nbf` at most a
+minute ahead (go-oidc v2's fixed clock-skew leeway, measured on the real server). The user name
+is the claim (with its prefix) or the expression's string; groups the claim (a string or a
+list; missing means no groups) or the expression's list. Every failure is the same 401
+`Unauthorized`, as on the real server; nothing here logs or raises the token.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import celpy
+import jwt
+import yaml
+
+from .rbac import UserInfo
+
+# Seconds: the leeway kube-apiserver v1.36 grants `nbf` (go-oidc v2's fixed minute; v3 has five,
+# but the real server refuses a token dated two minutes ahead: tests/e2e/test_token_conformance.py).
+# `exp` has none.
+NBF_LEEWAY = 60
+FETCH_TIMEOUT = 5.0
+# AKS's naming: UPN for members, object id otherwise. CEL, evaluated per token.
+USERNAME_CLAIMS = "has(claims.upn) ? claims.upn : claims.oid"
+
+
+class TokenRejected(Exception):
+    """A JWT for a configured issuer that does not authenticate (the caller answers 401)."""
+
+
+def _cel_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid CEL string literal
+
+
+def authentication_config(
+    url: str, audience: str, ca_pem: str, *, username_prefix: str = "", groups_prefix: str = ""
+) -> str:
+    """The AuthenticationConfiguration document (YAML is a superset of JSON: written as JSON)."""
+    username = USERNAME_CLAIMS
+    if username_prefix:
+        username = f"{_cel_string(username_prefix)} + ({USERNAME_CLAIMS})"
+    groups = (
+        "claims.groups" if not groups_prefix else f"claims.groups.map(g, {_cel_string(groups_prefix)} + g)"
+    )
+    document = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [
+            {
+                "issuer": {"url": url, "audiences": [audience], "certificateAuthority": ca_pem},
+                "claimMappings": {
+                    "username": {"expression": username},
+                    "groups": {"expression": f"has(claims.groups) ? {groups} : []"},
+                    "uid": {"claim": "oid"},
+                },
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    claim: str = ""
+    prefix: str = ""
+    expression: str = ""
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any] | None) -> _Mapping:
+        value = value or {}
+        return cls(
+            str(value.get("claim", "")), str(value.get("prefix") or ""), str(value.get("expression", ""))
+        )
+
+
+def _evaluate(expression: str, claims: Mapping[str, Any]) -> Any:
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(expression))
+    try:
+        activation = {"claims": celpy.json_to_cel(dict(claims))}  # type: ignore[attr-defined]
+        return program.evaluate(activation)
+    except Exception as error:  # a CEL evaluation error: the real server answers 401
+        raise TokenRejected(f"claim mapping expression failed: {type(error).__name__}") from None
+
+
+@dataclass
+class _Issuer:
+    url: str
+    audiences: tuple[str, ...]
+    ca_pem: str
+    username: _Mapping
+    groups: _Mapping
+    _keys: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _get(self, url: str) -> Any:
+        context = ssl.create_default_context(cadata=self.ca_pem or None)
+        with urllib.request.urlopen(url, context=context, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 - https
+            return json.loads(response.read())
+
+    def _refresh(self) -> None:
+        discovery = self._get(self.url.rstrip("/") + "/.well-known/openid-configuration")
+        if discovery.get("issuer") != self.url:
+            raise TokenRejected("the discovery document names another issuer")
+        keys: dict[str, Any] = {}
+        for jwk in self._get(discovery["jwks_uri"]).get("keys", []):
+            try:
+                keys[str(jwk.get("kid", ""))] = jwt.PyJWK(jwk)
+            except jwt.PyJWTError:
+                continue  # a key kind this client cannot use is skipped, as go-jose does
+        self._keys = keys
+
+    def key(self, kid: str) -> Any:
+        with self._lock:
+            if kid not in self._keys:
+                try:
+                    self._refresh()
+                except (OSError, ValueError, KeyError) as error:
+                    raise TokenRejected(f"the issuer's keys could not be fetched: {error}") from None
+            found = self._keys.get(kid)
+        if found is None:
+            raise TokenRejected("no key of the issuer's JWKS has the token's kid")
+        return found
+
+    def authenticate(self, token: str, kid: str) -> UserInfo:
+        jwk = self.key(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                jwk.key,
+                algorithms=[jwk.algorithm_name],
+                audience=list(self.audiences),
+                issuer=self.url,
+                options={"require": ["exp", "iss", "aud"], "verify_nbf": False},
+            )
+        except jwt.PyJWTError as error:
+            raise TokenRejected(type(error).__name__) from None
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and time.time() + NBF_LEEWAY < nbf:
+            raise TokenRejected("the token is not valid yet")
+        return UserInfo(self._username(claims), tuple(self._groups(claims)))
+
+    def _username(self, claims: Mapping[str, Any]) -> str:
+        if self.username.expression:
+            value = _evaluate(self.username.expression, claims)
+        else:
+            value = claims.get(self.username.claim)
+            value = None if value is None else self.username.prefix + str(value)
+        if not isinstance(value, str) or not value:
+            raise TokenRejected("the user name claim is missing or empty")
+        return str(value)
+
+    def _groups(self, claims: Mapping[str, Any]) -> list[str]:
+        if self.groups.expression:
+            value = _evaluate(self.groups.expression, claims)
+        elif self.groups.claim:
+            value = claims.get(self.groups.claim, [])
+        else:
+            return []
+        values = [value] if isinstance(value, str) else list(value)
+        if not all(isinstance(v, str) for v in values):
+            raise TokenRejected("the groups claim is not a string or a list of strings")
+        prefix = "" if self.groups.expression else self.groups.prefix
+        return [prefix + str(v) for v in values]
+
+
+class JwtAuthenticator:
+    """The `jwt` issuers of an AuthenticationConfiguration."""
+
+    def __init__(self, issuers: Sequence[_Issuer]) -> None:
+        self._issuers = {i.url: i for i in issuers}
+
+    @classmethod
+    def from_document(cls, document: str | Mapping[str, Any]) -> JwtAuthenticator:
+        parsed = yaml.safe_load(document) if isinstance(document, str) else document
+        if parsed.get("kind") != "AuthenticationConfiguration":
+            raise ValueError("not an AuthenticationConfiguration document")
+        issuers = []
+        for entry in parsed.get("jwt") or []:
+            issuer = entry["issuer"]
+            mappings = entry.get("claimMappings") or {}
+            issuers.append(
+                _Issuer(
+                    url=issuer["url"],
+                    audiences=tuple(issuer.get("audiences") or ()),
+                    ca_pem=issuer.get("certificateAuthority", ""),
+                    username=_Mapping.parse(mappings.get("username")),
+                    groups=_Mapping.parse(mappings.get("groups")),
+                )
+            )
+        return cls(issuers)
+
+    def authenticate(self, token: str) -> UserInfo | None:
+        """The token's user; None when it is no JWT of a configured issuer; TokenRejected else."""
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        issuer = self._issuers.get(str(unverified.get("iss", "")))
+        if issuer is None:
+            return None
+        return issuer.authenticate(token, str(header.get("kid", "")))
