@@ -46,7 +46,7 @@ class ApiError(Exception):
 
 
 def _details(name: str, kind: str, group: str = "") -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name, "kind": kind}
+    details: dict[str, Any] = {"name": name, "kind": kind} if name else {"kind": kind}  # omitempty
     if group:
         details["group"] = group
     return details
