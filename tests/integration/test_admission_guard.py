@@ -183,11 +183,11 @@ def _answer(call: Callable[[], Any]) -> Answer:
     return Answer(200, "", "")
 
 
-def _wait(condition: Callable[[], object], what: str) -> None:
+def _wait(condition: Callable[[], object], what: str, last: Callable[[], object] = lambda: "") -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {DEADLINE}s")
+            pytest.fail(f"{what}: not within {DEADLINE}s {last()}")
         time.sleep(0.2)  # polling a condition, with the deadline above
 
 
@@ -225,19 +225,34 @@ def _install(server: Server) -> None:
         )
         return "may not bind ClusterRole edit" in answers[-1].message
 
-    _wait(refused, f"{server.name}: the policy in force with its params (last answer: {answers[-1:]})")
+    _wait(
+        refused,
+        f"{server.name}: the policy in force with its params",
+        lambda: (
+            answers[-1:],
+            server.kubectl(
+                "get", "ns/entra-rbac-system", "cm/entra-rbac-guardrails", "-n", "entra-rbac-system"
+            ),
+        ),
+    )
 
 
 def _uninstall(server: Server) -> None:
     server.kubectl("delete", PLURAL, "-l", "entra-rbac.io/test=admission-guard", "--wait=false")
     guard = [d for d in _guard_objects() if d["kind"] not in ("CustomResourceDefinition", "Namespace")]
-    server.kubectl(
-        "delete",
-        "--ignore-not-found",
-        "--wait=false",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump_all(guard + _people() + _namespaces()),
+    removed = yaml.safe_dump_all(guard + _people() + _namespaces())
+    server.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-", stdin=removed)
+    # Later tests on the shared real server must not meet the policy: wait until it is out of force.
+    custom = client.CustomObjectsApi(server.api())
+    refused = _egb("guard-probe", {"clusterRoleBindings": [{"clusterRole": "cluster-admin"}]})
+    _wait(
+        lambda: (
+            _answer(
+                lambda: custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, refused, dry_run="All")
+            ).status
+            == 200
+        ),
+        f"{server.name}: the policy out of force",
     )
 
 
@@ -262,7 +277,7 @@ def servers(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactor
         try:
             yield made
         finally:
-            _uninstall(made[0])
+            _uninstall(made[0])  # the sandbox goes with its thread
             for server in made:
                 server.close()
 
