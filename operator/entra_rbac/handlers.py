@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from entra_rbac import reconciler, triggers
+from entra_rbac import triggers
 from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.constants import (
     CONFIRM_REVOCATION_ANNOTATION,
@@ -26,6 +26,7 @@ from entra_rbac.constants import (
     VERSION,
 )
 from entra_rbac.settings import Settings
+from entra_rbac.triggers import OperatorMemo
 
 EGB = (GROUP, VERSION, PLURAL)
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
@@ -48,22 +49,16 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
         return triggers.connection_info(load_configuration(config.kubeconfig, config.kube_context))
 
     @kopf.on.startup(id="startup", registry=registry)
-    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-        triggers.tune_kopf(settings, config)
-        memo.namespaces = triggers.NamespaceMemory()
-        memo.clients = reconciler.build_clients(config, memo.metrics, instance=memo.instance)
-        memo.ctx = reconciler.build_context(config, memo.clients, memo.metrics)
-        memo.refresher = triggers.Refresher(memo, config.refresh_interval)
-        memo.refresher.start()
+    async def startup(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -> None:
+        await triggers.start(settings, memo, config)
 
     @kopf.on.probe(id="seconds_since_verified_directory_read", registry=registry)
-    def directory_freshness(memo: kopf.Memo, **_: Any) -> float:
+    def directory_freshness(memo: OperatorMemo, **_: Any) -> float:
         return triggers.directory_freshness(memo)
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
-    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-        await memo.refresher.stop()
-        await memo.clients.aclose()
+    async def cleanup(memo: OperatorMemo, **_: Any) -> None:
+        await triggers.stop(memo)
 
     # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
     @kopf.index(*EGB, id="egb_by_uid", registry=registry)
@@ -78,38 +73,38 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     @kopf.on.resume(*EGB, id="reconcile", registry=registry)
     @kopf.on.create(*EGB, id="reconcile", registry=registry)
     @kopf.on.update(*EGB, field="spec", id="reconcile", registry=registry)
-    async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo)
 
     @kopf.on.field(*EGB, field=CONFIRM_FIELD, id="revocation_confirmed", registry=registry)
-    async def revocation_confirmed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def revocation_confirmed(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo)
 
     @kopf.on.field(*EGB, field=SYNC_FIELD, id="sync_requested", registry=registry)
-    async def sync_requested(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def sync_requested(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, fresh=True)
 
     # No finalizer (optional=True): deleting a resource never waits for the operator, and the
     # garbage collector removes its bindings through their ownerReferences even when it is down.
     # While it runs, the DELETED event cleans up at once.
     @kopf.on.delete(*EGB, id="delete", optional=True, registry=registry)
-    async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def delete(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.reconcile_body(body, memo, deletion=True)
 
     @kopf.on.event(*EGB, id="deleted", registry=registry)
-    async def deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def deleted(type: str, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.resource_event(type, body, memo)
 
     # --- the world around it: namespaces, and managed bindings changed by someone else ---
     # Indices arrive as keyword arguments named after their ids (kopf's protocol
     # types them as **kwargs, hence `indices`).
     @kopf.on.event("", "v1", "namespaces", id="namespace_event", registry=registry)
-    async def namespace_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
+    async def namespace_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
         await triggers.namespace_changed(type, body, indices["egb_by_uid"], indices["binding_owners"], memo)
 
     @kopf.on.event(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, id="binding_event", registry=registry)
     @kopf.on.event(
         RBAC_GROUP, "v1", "clusterrolebindings", labels=MANAGED, id="binding_event", registry=registry
     )
-    async def binding_event(type: str, body: kopf.Body, memo: kopf.Memo, **indices: Any) -> None:
+    async def binding_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
         await triggers.binding_changed(type, body, indices["egb_by_uid"], memo)

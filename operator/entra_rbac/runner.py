@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from entra_rbac import handlers
+from entra_rbac import handlers, triggers
 from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
 from entra_rbac.logsetup import configure_logging
@@ -89,12 +89,10 @@ def run_operator(
         kopf.run(
             registry=prepared.registry,
             clusterwide=True,
-            standalone=settings.peering_name is None,
-            peering_name=settings.peering_name,
-            priority=settings.peering_priority,
+            # Peering is set once, in the startup handler (triggers.tune_kopf), not here too.
             liveness_endpoint=health,
             # instance: the pod name (HOSTNAME), reported on every Event as reportingInstance.
-            memo=kopf.Memo(metrics=prepared.metrics, instance=socket.gethostname()),
+            memo=triggers.OperatorMemo(metrics=prepared.metrics, instance=socket.gethostname()),
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )

@@ -9,6 +9,7 @@ conflicts, suspend and deletion.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -410,3 +411,25 @@ async def test_a_deletion_that_fails_asks_for_a_requeue() -> None:
     outcome = await world.reconcile(deletion=True)
     assert (outcome.reason, outcome.requeue_after) == ("error", RETRY)
     assert "Kubernetes API" in outcome.message
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+async def test_each_write_is_logged_as_kubernetes_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="entra_rbac")
+    await settled_world(role_bindings("payments"))
+    [line] = [r for r in caplog.records if r.getMessage().startswith("Created")]
+    assert line.getMessage() == "Created RoleBinding"
+    assert fields_of(line) == {
+        "resource": "team",
+        "namespace": "payments",
+        "name": "egb:team:clusterrole:edit",
+        "roleRef": "ClusterRole/edit",
+        "subjects": f"+Group {G1}",
+        "groups": G1,
+    }
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, object]:
+    return dict(getattr(record, "entra_rbac_fields", {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,14 +25,7 @@ SETTINGS = Settings(
 
 
 def entry(name: str, role_bindings: list[dict[str, Any]]) -> ResourceEntry:
-    return ResourceEntry(
-        name=name,
-        uid=f"uid-{name}",
-        generation=1,
-        spec={"roleBindings": role_bindings},
-        status={},
-        annotations={},
-    )
+    return ResourceEntry(name=name, uid=f"uid-{name}", spec={"roleBindings": role_bindings})
 
 
 @dataclass
@@ -336,3 +330,17 @@ async def test_kopf_handlers_turn_a_requeue_into_a_temporary_error(
     with pytest.raises(kopf.TemporaryError) as raised:
         await triggers.reconcile_body(body, FakeMemo())
     assert (raised.value.delay, str(raised.value)) == (delay, outcome.message)
+
+
+async def test_the_refresher_reconciles_a_resource_once_per_interval_from_its_first_due_time(
+    reconciled: list[Any],
+) -> None:
+    refresher = triggers.Refresher(kube=None, ctx=None, interval=100)  # type: ignore[arg-type]
+    bodies = [{"metadata": {"name": "a", "uid": "uid-a"}}]
+    first = triggers.first_refresh_delay("uid-a", 100)
+    for now, expected in [(0.0, 0), (first - 0.01, 0), (first, 1), (first + 99, 1), (first + 100, 2)]:
+        refresher._schedule(bodies, now)
+        await asyncio.gather(*refresher._running.values())
+        assert len(reconciled) == expected, now
+    refresher._schedule([], first + 500)  # deleted: its schedule is dropped
+    assert refresher._due == {}

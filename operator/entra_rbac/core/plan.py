@@ -148,10 +148,15 @@ class Action:
         text = f"{self.event_reason} {self.kind} {where} ({self.role_ref})"
         if self.changes:
             text += f": {', '.join(self.changes)} changed"
+        subjects = self.subject_changes()
+        return f"{text}; {subjects}" if subjects else text
+
+    def subject_changes(self) -> str:
+        """The subjects gained (+) and lost (-), the first few by name: `+Group <id> -User bob`."""
         parts = [f"+{s.kind} {s.name}" for s in self.added] + [f"-{s.kind} {s.name}" for s in self.removed]
         if len(parts) > MAX_DESCRIBED_SUBJECTS:
             parts = [*parts[:MAX_DESCRIBED_SUBJECTS], f"and {len(parts) - MAX_DESCRIBED_SUBJECTS} more"]
-        return f"{text}; {' '.join(parts)}" if parts else text
+        return " ".join(parts)
 
 
 @dataclass(frozen=True)

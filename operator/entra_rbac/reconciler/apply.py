@@ -19,6 +19,7 @@ from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.errors import KubeError
+from entra_rbac.logsetup import fields
 
 log = logging.getLogger("entra_rbac.apply")
 
@@ -50,7 +51,7 @@ async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[s
         if action.verb is Verb.DELETE and not creates_ok:
             result.skipped_deletes += 1
             continue
-        ok = await _apply_one(kube, action, result)
+        ok = await _apply_one(kube, owner, action, result)
         if ok:
             result.done.append(action)
             await _record(kube, owner, action, groups)
@@ -61,7 +62,7 @@ async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[s
     return result
 
 
-async def _apply_one(kube: Cluster, action: Action, result: ApplyResult) -> bool:
+async def _apply_one(kube: Cluster, owner: Owner, action: Action, result: ApplyResult) -> bool:
     """True when the action took effect; otherwise the reason lands in `result`."""
     try:
         if action.verb in (Verb.REPLACE, Verb.DELETE):
@@ -81,17 +82,17 @@ async def _apply_one(kube: Cluster, action: Action, result: ApplyResult) -> bool
             assert action.patch is not None
             await kube.patch_binding(action.kind, action.namespace, action.name, action.patch)
     except KubeError as error:
-        await _failed(kube, action, error, result)
+        await _failed(kube, owner, action, error, result)
         return False
     return True
 
 
-async def _failed(kube: Cluster, action: Action, error: KubeError, result: ApplyResult) -> None:
+async def _failed(kube: Cluster, owner: Owner, action: Action, error: KubeError, result: ApplyResult) -> None:
     where = f"{action.kind} {action.namespace + '/' if action.namespace else ''}{action.name}"
     if action.verb is Verb.CREATE and isinstance(error, kube_errors.AlreadyExistsError):
         await _already_exists(kube, action, where, result)
     elif isinstance(error, _NAMESPACE_GONE) and action.namespace is not None:
-        log.info("Skipped %s: namespace %s is gone or terminating", where, action.namespace)
+        log.info(f"Skipped {action.kind}: its namespace is gone or terminating", extra=_fields(owner, action))
     elif isinstance(error, kube_errors.ForbiddenError):
         result.problems.append(
             Problem(
@@ -102,10 +103,15 @@ async def _failed(kube: Cluster, action: Action, error: KubeError, result: Apply
         )
     elif isinstance(error, kube_errors.NotFoundError | kube_errors.ConflictError):
         # Changed or removed since it was read: read again and plan again.
-        log.info("Retrying %s: it changed since it was read (%s)", where, error.reason)
+        log.info(
+            f"Retrying {action.kind}: it changed since it was read",
+            extra=_fields(owner, action, reason=error.reason),
+        )
         result.retry = True
     else:
-        log.warning("Failed to %s %s: %s", action.verb.value, where, error)
+        log.warning(
+            f"Failed to {action.verb.value} {action.kind}", extra=_fields(owner, action, error=str(error))
+        )
         result.problems.append(
             Problem(Reason.APPLY_FAILED, f"could not {action.verb.value} {where}: {error}")
         )
@@ -140,11 +146,16 @@ async def _record(kube: Cluster, owner: Owner, action: Action, groups: Sequence[
     text = action.describe()
     if groups:
         text += f" (Entra groups: {', '.join(groups)})"
-    log.info(
-        "%s",
-        text,
-        extra={"resource": owner.name, "binding_namespace": action.namespace, "binding": action.name},
+    # "Created RoleBinding" namespace=... name=...: the Event below carries the same in one line.
+    audit = _fields(
+        owner,
+        action,
+        roleRef=str(action.role_ref),
+        changed=",".join(action.changes) or None,
+        subjects=action.subject_changes() or None,
+        groups=",".join(groups) or None,
     )
+    log.info(f"{action.event_reason} {action.kind}", extra=audit)
     try:
         await kube.emit_event(
             owner_name=owner.name,
@@ -154,4 +165,10 @@ async def _record(kube: Cluster, owner: Owner, action: Action, groups: Sequence[
             action=action.verb.value.capitalize(),
         )
     except KubeError as error:
-        log.warning("Failed to record the Event for %s: %s", text, error)
+        log.warning("Failed to record Event", extra=_fields(owner, action, error=str(error)))
+
+
+def _fields(owner: Owner, action: Action, **more: object) -> dict[str, object]:
+    """The structured fields of a log line about one action: the resource, then the binding."""
+    values = {"resource": owner.name, "namespace": action.namespace, "name": action.name, **more}
+    return fields(**{key: value for key, value in values.items() if value is not None})

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from entra_rbac.constants import CONFIRM_REVOCATION_ANNOTATION
+from entra_rbac.core.desired import Owner
 from entra_rbac.core.plan import ObservedBinding, Plan
 from entra_rbac.core.revocation import check_revocation
 from entra_rbac.core.status import timestamp
@@ -82,7 +83,7 @@ class HoldPolicy:
 
 
 def revocation_hold(
-    owner_uid: str,
+    owner: Owner,
     observed: Sequence[ObservedBinding],
     plan: Plan,
     status: Mapping[str, Any],
@@ -93,18 +94,19 @@ def revocation_hold(
 ) -> RevocationHold | None:
     """The hold to record when this plan revokes too much at once, or None to go ahead."""
     check = check_revocation(
-        observed, plan, owner_uid, max_share=policy.max_share, min_count=policy.min_count
+        observed, plan, owner.uid, max_share=policy.max_share, min_count=policy.min_count
     )
+    released = fields(resource=owner.name, subjects=len(check.removed))
     if not check.held:
         return None
     fingerprint = fingerprint_of(check.removed)
     if annotations.get(CONFIRM_REVOCATION_ANNOTATION) == fingerprint:
-        log.info("Released revocation hold", extra=fields(subjects=len(check.removed), by="annotation"))
+        log.info("Released revocation hold: confirmed by annotation", extra=released)
         return None
     earlier = RevocationHold.from_status(status)
     if earlier is not None and earlier.fingerprint == fingerprint:
         if earlier.held_for(now) >= policy.retry_delay:
-            log.info("Released revocation hold", extra=fields(subjects=len(check.removed), by="later read"))
+            log.info("Released revocation hold: a later read agreed", extra=released)
             return None
         return earlier
     message = check.message.replace(

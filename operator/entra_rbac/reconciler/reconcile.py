@@ -128,7 +128,7 @@ async def _converge(
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     hold = revocation_hold(
-        owner.uid, observed, plan, resource.status, resource.annotations, now=now, policy=_hold_policy(ctx)
+        owner, observed, plan, resource.status, resource.annotations, now=now, policy=_hold_policy(ctx)
     )
     if hold is not None:
         ctx.directory.invalidate()  # the next read must come from Entra, not from the cache

@@ -20,6 +20,7 @@ from azure.identity.aio import CertificateCredential, ClientSecretCredential, Wo
 
 from entra_rbac.adapters.directory.config import DirectoryConfig
 from entra_rbac.errors import SettingsError
+from entra_rbac.logsetup import fields
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def build_credential(config: DirectoryConfig, context: ssl.SSLContext | None) ->
     if kind == "client-secret":
         logger.warning(
             "Using a client secret for Entra: discouraged; prefer workload identity or a certificate",
-            extra={"client_id": config.client_id},
+            extra=fields(client_id=config.client_id),
         )
     return _make(config, certificate if kind == "certificate" else b"", options)
 

@@ -26,9 +26,11 @@ from kiota_abstractions.request_information import RequestInformation
 from kiota_abstractions.serialization import ParsableFactory
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from entra_rbac.adapters import retry
 from entra_rbac.adapters.directory.metrics import DirectoryMetrics, Outcome
 from entra_rbac.adapters.directory.odata import retry_after_seconds
 from entra_rbac.errors import DirectoryError, DirectoryForbiddenError, DirectoryUnavailableError
+from entra_rbac.logsetup import fields
 
 # Worth another try after a pause; 500 and 502 included because Graph's front ends return them
 # for transient faults too. Everything else is final for this call.
@@ -54,23 +56,18 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return _BEARER.sub("Bearer <redacted>", _JWT.sub("<redacted>", text))
 
 
-class RetryBudget:
-    """At most `max_retries` pauses and `max_wait` seconds of pausing for one logical call."""
+class RetryBudget(retry.RetryBudget):
+    """The adapters' one retry budget (`adapters.retry`), pausing on the event loop."""
 
     def __init__(self, max_retries: int, max_wait: float, sleep: Sleep) -> None:
-        self._left = max_retries
-        self._wait_left = max_wait
+        super().__init__(retry.RetryPolicy(max_retries, max_wait, first_backoff=0.5, max_backoff=8.0))
         self._sleep = sleep
-        self._backoff = 0.5
 
     async def pause(self, retry_after: float | None) -> bool:
         """Wait as Graph asked (or back off exponentially); False when the budget is spent."""
-        delay = retry_after if retry_after is not None else self._backoff
-        if self._left <= 0 or delay > self._wait_left:
+        delay = self.next_pause(retry_after)
+        if delay is None:
             return False
-        self._left -= 1
-        self._wait_left -= delay
-        self._backoff = min(self._backoff * 2, 8.0)
         await self._sleep(delay)
         return True
 
@@ -121,7 +118,7 @@ class GraphCaller:
                     ) from None
                 logger.info(
                     "Retried Graph request",
-                    extra={"operation": operation, "status": exc.status, "retry_after": exc.retry_after},
+                    extra=fields(operation=operation, status=exc.status, retry_after=exc.retry_after),
                 )
 
     def record_throttle(self, operation: str, status: int, retry_after: float | None) -> None:

@@ -29,6 +29,7 @@ from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, R
 from entra_rbac.adapters.directory.names import NameKey
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
 from entra_rbac.errors import DirectoryForbiddenError, DirectoryUnavailableError
+from entra_rbac.logsetup import fields
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class GraphReads:
         for group_id, body in bodies.items():
             found[group_id] = odata.group_from_json(body) if body is not None else None
             if body is not None:
-                logger.warning("Found a group getByIds had left out", extra={"group": group_id})
+                logger.warning("Found a group getByIds had left out", extra=fields(group=group_id))
         return found
 
     async def read_names(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
@@ -191,7 +192,7 @@ class GraphReads:
             pages += 1
         _require_user_names(group_id, members)
         logger.debug(
-            "Read transitive members", extra={"group": group_id, "members": len(members), "pages": pages}
+            "Read transitive members", extra=fields(group=group_id, members=len(members), pages=pages)
         )
         return tuple(members)
 

@@ -2,9 +2,10 @@
 
 Holds `KubeTransport`: it sends JSON to a path with the official client's connection pool,
 TLS and authentication (kubeconfig, exec plugins, in-cluster token), returns the decoded
-body, retries 429 / 5xx / no-answer a bounded number of times honouring `Retry-After` (the
-official client does not retry), and raises `KubeError` otherwise. Synchronous on purpose:
-`KubeAdapter` runs it in a thread. It must not know bindings, namespaces or events.
+body, retries 429 / 5xx / no-answer within the adapters' one retry policy (`adapters.retry`),
+honouring `Retry-After` (the official client does not retry), and raises `KubeError`
+otherwise. Synchronous on purpose: `KubeAdapter` runs it in a thread. It must not know
+bindings, namespaces or events.
 
 Why raw paths instead of the typed `RbacAuthorizationV1Api` methods: the adapter works in
 plain manifests (what the pure core plans with), needs exact content types (merge patch) and
@@ -29,7 +30,9 @@ from entra_rbac.adapters.kube.errors import (
     error_from_response,
     unavailable,
 )
+from entra_rbac.adapters.retry import RetryPolicy
 from entra_rbac.errors import KubeError
+from entra_rbac.logsetup import fields
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,13 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 
 
+# The first pause when the server named none; it doubles after every pause.
+FIRST_BACKOFF = 0.2
+
+
 class KubeTransport:
-    """Sends requests; `retries` extra attempts, never more than `max_wait` seconds of pauses."""
+    """Sends requests; `retries` extra attempts, never more than `max_wait` seconds of pauses
+    (a reconcile would rather fail and be retried whole than hold a worker thread for long)."""
 
     def __init__(
         self,
@@ -65,21 +73,19 @@ class KubeTransport:
         body: Any = None,
         content_type: str = JSON,
     ) -> dict[str, Any]:
-        waited = 0.0
-        for attempt in range(self.retries + 1):
+        budget = RetryPolicy(self.retries, self.max_wait, FIRST_BACKOFF).budget()
+        while True:
             try:
                 return self._once(method, path, what=what, query=query, body=body, content_type=content_type)
             except _Retryable as retryable:
                 error, retry_after = retryable.error, retryable.retry_after
-            delay = retry_after if retry_after is not None else 0.2 * 2**attempt
-            if attempt == self.retries or waited + delay > self.max_wait:
+            delay = budget.next_pause(retry_after)
+            if delay is None:
                 raise error
             logger.info(
-                "Retrying Kubernetes API call", extra={"call": what, "error": str(error), "delay": delay}
+                "Retrying Kubernetes API call", extra=fields(call=what, error=str(error), delay=delay)
             )
             self._sleep(delay)
-            waited += delay
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
         self,

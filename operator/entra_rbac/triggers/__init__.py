@@ -1,0 +1,45 @@
+"""What the kopf handlers delegate to (glue, layer 1), one module per concern.
+
+- `entries`: what the resource and binding indices keep, and reading them.
+- `running`: starting reconciles, for one resource or many; an `Outcome` asking for a requeue
+  becomes kopf's `TemporaryError` there and nowhere else.
+- `routing`: which resources a namespace or managed-binding event concerns.
+- `refresher`: the periodic directory refresh, one operator-wide task.
+- `lifecycle`: the operator's start and stop, and every kopf setting it changes.
+- `memo`: kopf's memo, typed.
+
+It decides nothing about bindings: the reconciler does. It must not be imported by the
+reconciler or anything below it.
+"""
+
+from __future__ import annotations
+
+from entra_rbac.triggers.entries import ResourceEntry, index_binding_owner, index_entry, resource_entry
+from entra_rbac.triggers.lifecycle import connection_info, directory_freshness, start, stop, tune_kopf
+from entra_rbac.triggers.memo import OperatorMemo
+from entra_rbac.triggers.refresher import Refresher, first_refresh_delay
+from entra_rbac.triggers.routing import NamespaceMemory, binding_changed, names_namespace, namespace_changed
+from entra_rbac.triggers.running import reconcile_all, reconcile_body, reconcile_entry, resource_event
+
+__all__ = [
+    "NamespaceMemory",
+    "OperatorMemo",
+    "Refresher",
+    "ResourceEntry",
+    "binding_changed",
+    "connection_info",
+    "directory_freshness",
+    "first_refresh_delay",
+    "index_binding_owner",
+    "index_entry",
+    "names_namespace",
+    "namespace_changed",
+    "reconcile_all",
+    "reconcile_body",
+    "reconcile_entry",
+    "resource_entry",
+    "resource_event",
+    "start",
+    "stop",
+    "tune_kopf",
+]

@@ -1,0 +1,75 @@
+"""Starting reconciles: for one resource (kopf's handlers) and for many at once (event fan-out).
+
+Holds `reconcile_entry` (an index entry -> the reconciler's one entry point), `reconcile_body`
+(the same for kopf's resource handlers, turning an `Outcome` that asks for a requeue into
+kopf's `TemporaryError`, the one place that happens), `resource_event` and `reconcile_all`. It
+must not decide which resources an event concerns (`routing` does) nor anything about bindings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import kopf
+
+from entra_rbac import reconciler
+from entra_rbac.logsetup import fields
+from entra_rbac.triggers.entries import ResourceEntry, resource_entry
+from entra_rbac.triggers.memo import OperatorMemo
+
+log = logging.getLogger("entra_rbac.triggers")
+
+# Reconciles started together (by one namespace event, or by the refresher when many are due) run
+# at most this many at a time, so a namespace matched by hundreds of resources, or a restart with
+# hundreds of them, does not open hundreds of API calls at once.
+FAN_OUT = 8
+
+
+async def reconcile_entry(
+    entry: ResourceEntry, ctx: reconciler.ReconcileContext, *, deletion: bool = False, fresh: bool = False
+) -> reconciler.Outcome:
+    return await reconciler.reconcile(entry.name, entry.uid, ctx, deletion=deletion, fresh=fresh)
+
+
+async def reconcile_body(
+    body: Mapping[str, Any], memo: OperatorMemo, *, deletion: bool = False, fresh: bool = False
+) -> None:
+    """For kopf's resource handlers: an outcome asking for a requeue becomes kopf's TemporaryError."""
+    outcome = await reconcile_entry(resource_entry(body), memo.ctx, deletion=deletion, fresh=fresh)
+    if outcome.requeue_after is not None:
+        raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
+
+
+async def resource_event(event_type: str | None, body: Mapping[str, Any], memo: OperatorMemo) -> None:
+    """A resource is gone: remove its bindings now (the garbage collector would, a little later)."""
+    if event_type == "DELETED":
+        await reconcile_body(body, memo, deletion=True)
+
+
+async def reconcile_all(
+    entries: Sequence[ResourceEntry], ctx: reconciler.ReconcileContext, *, why: str
+) -> None:
+    """Reconcile each, independently: one failing resource never blocks the others.
+
+    Event handlers are not retried by kopf; a resource whose reconcile failed here has its
+    failure in its status (the reconciler writes it) and is retried by the refresher.
+    """
+    if not entries:
+        return
+    gate = asyncio.Semaphore(FAN_OUT)
+
+    async def one(entry: ResourceEntry) -> reconciler.Outcome:
+        async with gate:
+            return await reconcile_entry(entry, ctx)
+
+    results = await asyncio.gather(*(one(entry) for entry in entries), return_exceptions=True)
+    for entry, result in zip(entries, results, strict=True):
+        if isinstance(result, BaseException) or not result.settled:
+            problem = str(result) if isinstance(result, BaseException) else result.message
+            log.warning(
+                "Reconcile failed; the refresh retries it",
+                extra=fields(resource=entry.name, trigger=why, error=problem),
+            )
