@@ -38,6 +38,55 @@ def run(kubeconfig: str | None, context: str | None) -> None:
     runner.run_operator(prepared)
 
 
+@main.command()
+@click.option("--authority", default="https://login.microsoftonline.com", show_default=True)
+@click.option("--tenant", required=True, help="Tenant id.")
+@click.option("--client-id", required=True, help="The public client that signs you in.")
+@click.option("--server-app-id", required=True, help="The cluster's application id (the audience).")
+@click.option("--username", required=True, help="Your user principal name (also the cache key).")
+@click.option("--password-stdin", is_flag=True, help="Read a password from stdin (password grant).")
+@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True), help="The authority's CA.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Token cache folder.")
+def token(
+    authority: str,
+    tenant: str,
+    client_id: str,
+    server_app_id: str,
+    username: str,
+    password_stdin: bool,
+    ca_file: str | None,
+    cache_dir: str | None,
+) -> None:
+    """kubectl exec credential plugin: print an ExecCredential with an Entra token for the cluster.
+
+    A password from ENTRA_RBAC_PASSWORD or stdin uses the password grant (the sandbox); without
+    one, the device code flow of azure-identity (a real tenant).
+    """
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    from entra_rbac.adapters import signin
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else os.environ.get("ENTRA_RBAC_PASSWORD")
+    request = signin.SignInRequest(
+        authority,
+        tenant,
+        client_id,
+        server_app_id,
+        username,
+        password or None,
+        Path(ca_file) if ca_file else None,
+    )
+    try:
+        answer = signin.credential(request, Path(cache_dir) if cache_dir else None)
+    except signin.SignInError as error:
+        click.echo(f"entra-rbac token: {error}", err=True)
+        raise SystemExit(1) from None
+    click.echo(json.dumps(answer))
+
+
 # Commands other distributions add to `entra-rbac` (the sandbox adds `sandbox` and `demo`).
 PLUGIN_GROUP = "entra_rbac.commands"
 # Commands scripts call that live in the sandbox distribution, and how to get it.
