@@ -103,12 +103,29 @@ def test_discovery_lists_the_kinds_the_product_touches(kube_api: client.ApiClien
     }
 
 
-@pytest.mark.real_diverges(
-    reason="real answers an unknown path with text/plain '404 page not found', not a Status"
+@pytest.mark.parametrize("path", ["/apis/nope.example.com/v1/things", "/nope", "/apis/nope.example.com"])
+def test_paths_no_group_serves_are_a_plain_text_404(kube_api: client.ApiClient, path: str) -> None:
+    assert raw(kube_api, "GET", path) == (404, "404 page not found\n")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nopes", "/apis/rbac.authorization.k8s.io/v1/nopes", "/apis/rbac.authorization.k8s.io/v9/roles"],
 )
-def test_unknown_paths_are_404_status(kube_api: client.ApiClient) -> None:
-    status, body = raw(kube_api, "GET", "/apis/nope.example.com/v1/things")
-    assert (status, body["reason"]) == (404, "NotFound")
+def test_unknown_resources_of_a_served_group_are_a_404_status(kube_api: client.ApiClient, path: str) -> None:
+    assert raw(kube_api, "GET", path) == (
+        404,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "the server could not find the requested resource",
+            "reason": "NotFound",
+            "details": {},
+            "code": 404,
+        },
+    )
 
 
 def test_a_shared_certificate_authority_is_used_when_given(tmp_path: Path) -> None:

@@ -84,17 +84,26 @@ def test_put_with_the_current_resource_version_succeeds_and_without_one_overwrit
     assert blind.metadata.uid == created.metadata.uid
 
 
-@pytest.mark.real_diverges(reason="a metadata.uid in an update is a precondition on real: 409 Conflict")
 def test_server_set_fields_cannot_be_changed_by_an_update(kube_api: client.ApiClient) -> None:
     api = core(kube_api)
     created = api.create_namespaced_config_map("default", configmap("a"))
-    body = {
-        "metadata": {"name": "a", "uid": "forged", "creationTimestamp": "2000-01-01T00:00:00Z"},
-        "data": {},
-    }
+    body = {"metadata": {"name": "a", "creationTimestamp": "2000-01-01T00:00:00Z"}, "data": {}}
     updated = api.replace_namespaced_config_map("a", "default", body)
     assert updated.metadata.uid == created.metadata.uid
     assert updated.metadata.creation_timestamp == created.metadata.creation_timestamp
+
+
+def test_an_update_naming_another_uid_is_a_failed_precondition(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    created = api.create_namespaced_config_map("default", configmap("a"))
+    body = {"metadata": {"name": "a", "uid": "forged"}, "data": {}}
+    error = api_error(lambda: api.replace_namespaced_config_map("a", "default", body))
+    assert (error.status, json.loads(error.body)["message"]) == (
+        409,
+        'Operation cannot be fulfilled on configmaps "a": StorageError: invalid object, Code: 4, '
+        "Key: /registry/configmaps/default/a, ResourceVersion: 0, AdditionalErrorMsg: Precondition "
+        f"failed: UID in precondition: forged, UID in object meta: {created.metadata.uid}",
+    )
 
 
 def test_dry_run_does_not_persist(kube_api: client.ApiClient) -> None:

@@ -202,11 +202,11 @@ def test_coverage_needs_every_verb_resource_and_name() -> None:
 def test_invalid_lists_every_cause_with_its_field() -> None:
     problems = [
         errors.FieldError("spec.a", "FieldValueRequired", ""),
-        errors.FieldError("spec.b", "FieldValueTooLong", "may not be longer than 3", "abcd"),
+        errors.FieldError("spec.b", "FieldValueTooLong", "may not be more than 3 bytes", "abcd"),
     ]
     status = errors.invalid("Widget", "w", problems, "example.com").status()
     assert status["message"] == (
         'Widget.example.com "w" is invalid: '
-        "[spec.a: Required value, spec.b: Too long: may not be longer than 3]"
+        "[spec.a: Required value, spec.b: Too long: may not be more than 3 bytes]"
     )
     assert [c["field"] for c in status["details"]["causes"]] == ["spec.a", "spec.b"]

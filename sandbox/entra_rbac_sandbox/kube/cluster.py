@@ -202,6 +202,11 @@ class Cluster:
         wanted_rv = meta.get("resourceVersion")
         if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, name, errors.STALE_OBJECT, rtype.group)
+        wanted_uid = meta.get("uid")
+        if wanted_uid and wanted_uid != old["metadata"]["uid"]:
+            raise errors.uid_precondition_failed(
+                rtype.plural, rtype.group, rtype.crd_name is not None, namespace, name, wanted_uid, old
+            )
         new = self._merge_server_fields(rtype, old, new, subresource)
         new = self._validated(rtype, new, old, field_validation)
         check_escalation(self.authorizer, rtype, new, user)

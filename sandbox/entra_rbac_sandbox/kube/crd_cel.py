@@ -25,7 +25,7 @@ from celpy.celparser import CELParseError
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 
-from .errors import FieldError
+from .errors import OMIT, FieldError
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
 # At an object's root, CEL sees these and, of metadata, only name and generateName.
@@ -70,7 +70,7 @@ def evaluate(
         return []
     self_json = _canonical(_visible(value, root))
     old_json = _canonical(_visible(old, root)) if old is not None else None
-    kind = schema.get("type") or "object"
+    shown = value if isinstance(value, str | int | float | bool) else OMIT  # objects are not shown
     errors: list[FieldError] = []
     for rule in rules:
         expression = rule["rule"]
@@ -82,10 +82,10 @@ def evaluate(
             continue
         outcome = _outcome(expression, self_json, old_json if transition else None)
         if isinstance(outcome, Exception):
-            errors.append(FieldError(path, "FieldValueInvalid", f"{expression}: {outcome}", kind))
+            errors.append(FieldError(path, "FieldValueInvalid", f"{expression}: {outcome}", shown))
         elif outcome is not True and outcome != BoolType(True):
             activation = _activation(self_json, old_json)
-            errors.append(_failure(rule, activation, _with_field_path(path, rule.get("fieldPath")), kind))
+            errors.append(_failure(rule, activation, _with_field_path(path, rule.get("fieldPath")), shown))
     return errors
 
 
@@ -107,7 +107,7 @@ def _outcome(expression: str, self_json: str, old_json: str | None) -> Any:
     return _run(expression, _activation(self_json, old_json))
 
 
-def _failure(rule: dict[str, Any], activation: dict[str, Any], path: str, kind: str) -> FieldError:
+def _failure(rule: dict[str, Any], activation: dict[str, Any], path: str, shown: Any) -> FieldError:
     message = rule.get("message") or f"failed rule: {rule['rule']}"
     if rule.get("messageExpression"):
         produced = _run(rule["messageExpression"], activation)
@@ -119,8 +119,8 @@ def _failure(rule: dict[str, Any], activation: dict[str, Any], path: str, kind: 
     if reason == "FieldValueRequired":
         return FieldError(path, reason, message)
     if reason == "FieldValueDuplicate":
-        return FieldError(path, reason, message, kind)
-    return FieldError(path, "FieldValueInvalid", message, kind)
+        return FieldError(path, reason, message, shown)
+    return FieldError(path, "FieldValueInvalid", message, shown)
 
 
 def _with_field_path(path: str, field_path: str | None) -> str:

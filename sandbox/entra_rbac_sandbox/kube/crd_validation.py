@@ -63,7 +63,7 @@ def validate_object(
     _validate(schema, new, old, "", errors, root=True)
     if any(error.reason in _BLOCKING for error in errors):
         # As the API server: CEL rules are not run over an object of the wrong shape.
-        errors.append(FieldError("<nil>", "FieldValueInvalid", _RULES_NOT_CHECKED, "null"))
+        errors.append(FieldError("<nil>", "FieldValueInvalid", _RULES_NOT_CHECKED, None))
     else:
         _validate(schema, new, old, "", errors, root=True, rules=True)
     return new, errors
@@ -143,6 +143,8 @@ def _validate(
     if type_error is not None:
         if not rules:
             errors.append(type_error)
+            if value is not None and "enum" in schema:  # kube-openapi checks the enum as well
+                errors.extend(e for e in _value_errors({"enum": schema["enum"]}, value, path))
         return
     if value is None:
         return
@@ -227,7 +229,7 @@ def _string_errors(schema: Schema, value: str, path: str, name: str) -> list[Fie
     errors: list[FieldError] = []
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(
-            FieldError(path, "FieldValueTooLong", f"may not be longer than {schema['maxLength']}", value)
+            FieldError(path, "FieldValueTooLong", f"may not be more than {schema['maxLength']} bytes", value)
         )
     if "minLength" in schema and len(value) < schema["minLength"]:
         detail = f"{name} in body should be at least {schema['minLength']} chars long"

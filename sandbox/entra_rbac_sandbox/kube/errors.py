@@ -7,6 +7,7 @@ same exceptions they would against a real cluster. Holds no HTTP handling and no
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -74,34 +75,95 @@ def conflict(plural: str, name: str, why: str, group: str = "") -> ApiError:
     )
 
 
+def uid_precondition_failed(
+    plural: str, group: str, custom: bool, namespace: str, name: str, wanted: str, stored: dict[str, Any]
+) -> ApiError:
+    """409 for an update whose metadata.uid is not the stored object's, worded as the real
+    server's storage layer words it (etcd key /registry/[group/]plural/[namespace/]name, the group
+    for custom resources only)."""
+    key = "/".join(p for p in ("/registry", group if custom else "", plural, namespace, name) if p)
+    why = (
+        f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+        f"AdditionalErrorMsg: Precondition failed: UID in precondition: {wanted}, "
+        f"UID in object meta: {stored['metadata']['uid']}"
+    )
+    return conflict(plural, name, why, group)
+
+
 STALE_OBJECT = "the object has been modified; please apply your changes to the latest version and try again"
 
 
-class FieldError:
-    """One invalid field: a cause of a 422 Invalid, worded as field.ErrorList does."""
+OMIT = object()  # a FieldError without a value to show (field.Error's omitValue)
 
-    def __init__(self, field: str, reason: str, detail: str, value: Any = None) -> None:
+
+def go_quote(text: str) -> str:
+    """A string as Go's `%q` prints it (strconv.Quote)."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_value(value: Any) -> str | None:
+    """A bad value as field.Error prints it: strings Go-quoted, numbers and booleans bare, null
+    as `null`; objects and lists are not shown (None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))  # Go's %v of a float64 3.0 is 3
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    return None
+
+
+class FieldError:
+    """One invalid field: a cause of a 422 Invalid, worded as field.Error.ErrorBody does."""
+
+    _TYPES = {
+        "FieldValueRequired": "Required value",
+        "FieldValueForbidden": "Forbidden",
+        "FieldValueNotSupported": "Unsupported value",
+        "FieldValueTooLong": "Too long",
+        "FieldValueTooMany": "Too many",
+        "FieldValueDuplicate": "Duplicate value",
+        "FieldValueTypeInvalid": "Invalid value",
+        "FieldValueInvalid": "Invalid value",
+    }
+    _VALUELESS = ("FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong")
+
+    def __init__(self, field: str, reason: str, detail: str, value: Any = OMIT) -> None:
         self.field = field
         self.reason = reason  # FieldValueInvalid, FieldValueRequired, FieldValueNotSupported, ...
         self.detail = detail
         self.value = value
 
     def message(self) -> str:
-        if self.reason == "FieldValueRequired":
-            return f"Required value: {self.detail}" if self.detail else "Required value"
-        if self.reason == "FieldValueForbidden":
-            return f"Forbidden: {self.detail}"
-        if self.reason == "FieldValueNotSupported":
-            return f"Unsupported value: {self.value!r}: {self.detail}"
-        if self.reason == "FieldValueTooLong":
-            return f"Too long: {self.detail}"
-        if self.reason == "FieldValueTooMany":
-            return f"Too many: {self.value!r}: {self.detail}"
-        if self.reason == "FieldValueDuplicate":
-            return f"Duplicate value: {self.value!r}"
-        if self.reason == "FieldValueTypeInvalid":
-            return f"Invalid value: {self.value!r}: {self.detail}"
-        return f"Invalid value: {self.value!r}: {self.detail}"
+        text = self._TYPES.get(self.reason, "Invalid value")
+        if self.reason not in self._VALUELESS and self.value is not OMIT:
+            shown = go_value(self.value)
+            if shown is None and self.reason == "FieldValueDuplicate":
+                shown = json.dumps(self.value, ensure_ascii=False)  # not checked on the real server
+            if shown is not None:
+                text += f": {shown}"
+        return f"{text}: {self.detail}" if self.detail else text
 
     def full(self) -> str:
         return f"{self.field}: {self.message()}"

@@ -73,6 +73,9 @@ def _field_allowed(target: Target) -> Any:
     return allowed
 
 
+_PAGES = ("/apis", "/version", "/healthz", "/livez", "/readyz", "/openapi/v2", "/openapi/v3", "/metrics")
+
+
 class ApiHandler:
     """Routes and serves every request of the Kubernetes API."""
 
@@ -93,6 +96,9 @@ class ApiHandler:
                 request.headers.getall("Impersonate-Group", []),
                 self.cluster.authorizer,
             )
+            if self._no_such_page(request.path):
+                # No API group serves it: Go's mux answers, in plain text, as on a real server.
+                return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
             if is_resource_path(request.path):
                 return await self._resource(request, user)
             return self._non_resource(request, user)
@@ -105,6 +111,22 @@ class ApiHandler:
                     500, "InternalError", "an error on the server has prevented the request from succeeding"
                 )
             )
+
+    def _no_such_page(self, path: str) -> bool:
+        """True for a path outside /api and every served group: /nope, /apis/nope.example.com/..."""
+        parts = [p for p in path.split("/") if p]
+        path = "/" + "/".join(parts)
+        if (
+            not parts
+            or parts[0] == "api"
+            or path in _PAGES
+            or parts[0] in ("healthz", "livez", "readyz")
+            or path.startswith("/openapi/")
+        ):
+            return False
+        if parts[0] != "apis":
+            return True
+        return len(parts) > 1 and parts[1] not in self.cluster.registry.group_versions()
 
     # Discovery and other non-resource paths -------------------------------------------------
 
