@@ -40,8 +40,8 @@ HEADER = """\
 #
 # The escalation guard and the guardrails (docs/deployment.md, "Who may write EntraGroupBindings").
 # A create, or an update that changes spec, of an EntraGroupBinding is admitted only when
-#  - every role it grants is allowed by the guardrails (the ConfigMap entra-rbac-guardrails, made
-#    from deploy/guardrails.env), privileged names (system:*, cluster-admin) only when named in
+#  - every role it grants is allowed by the guardrails (the Guardrails object entra-rbac-guardrails,
+#    made from deploy/guardrails.env), privileged names (system:*, cluster-admin) only when named in
 #    ENTRA_RBAC_PRIVILEGED_ROLES, no named namespace is forbidden, and each group may receive
 #    the roles (ENTRA_RBAC_GROUP_ROLES, when set); and
 #  - the requesting user holds `bind` on every role it grants at the scope it grants it:
@@ -76,7 +76,7 @@ def _role_check(role: str, namespace: str | None = None) -> str:
 
 def variables() -> list[dict[str, str]]:
     found = [
-        # The guardrails (params: the ConfigMap the binding names).
+        # The guardrails (params: the Guardrails object the binding names).
         _var("allowedClusterRoles", _comma_list("ENTRA_RBAC_ALLOWED_CLUSTER_ROLES")),
         _var("allowedRoles", _comma_list("ENTRA_RBAC_ALLOWED_ROLES")),
         _var("privilegedRoles", _comma_list("ENTRA_RBAC_PRIVILEGED_ROLES")),
@@ -98,7 +98,7 @@ def variables() -> list[dict[str, str]]:
             "(e.split('=')[0] == '' || e.split('=')[1] == '' || "
             "variables.groupRoleGroups.filter(g, g == e.split('=')[0]).size() > 1))",
         ),
-        _var("guardrails", "'ConfigMap ' + params.metadata.namespace + '/' + params.metadata.name"),
+        _var("guardrails", "'Guardrails ' + params.metadata.name"),
         _var("user", "request.userInfo.username"),
         # The object: every grant as {path, kind, resource, name, scope, namespaces}.
         _var(
@@ -338,7 +338,7 @@ def policy() -> dict[str, Any]:
         "metadata": {"name": "entra-rbac-guard"},
         "spec": {
             "failurePolicy": "Fail",
-            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "paramKind": {"apiVersion": "entra-rbac.io/v1alpha1", "kind": "Guardrails"},
             "matchConstraints": {
                 "resourceRules": [
                     {

@@ -108,9 +108,11 @@ apply_deploy() {
   local overlay
   overlay="$(write_overlay)"
   step "Applying deploy/ (image ${IMAGE}, operator scaled to 0)"
-  "${KUBECTL}" apply --server-side --force-conflicts -k "${overlay}"
+  # A first install sends the Guardrails object before its CRD is established: apply again.
+  "${KUBECTL}" apply --server-side --force-conflicts -k "${overlay}" || true
   "${KUBECTL}" wait --for condition=Established --timeout 60s \
-    crd/entragroupbindings.entra-rbac.io crd/clusterkopfpeerings.kopf.dev
+    crd/entragroupbindings.entra-rbac.io crd/clusterkopfpeerings.kopf.dev crd/guardrails.entra-rbac.io
+  "${KUBECTL}" apply --server-side --force-conflicts -k "${overlay}"
 }
 
 # The image must start as the Deployment runs it: non-root, read-only root filesystem, no

@@ -1,8 +1,8 @@
 """The escalation guard and guardrails (deploy/admission/), on the real kube-apiserver and the sandbox.
 
 Each case is one request by a least-privileged user (client certificates on the real control plane,
-tokens on the sandbox) against both servers set up alike from deploy/: the CRD, the guardrails
-ConfigMap, the ValidatingAdmissionPolicy and its binding. A case passes when each server gives the
+tokens on the sandbox) against both servers set up alike from deploy/: the CRD, the Guardrails
+(its CRD and object), the ValidatingAdmissionPolicy and its binding. A case passes when each server gives the
 expected answer AND both give the same status code, reason and message: the differential test of
 the sandbox's admission against the real one.
 """
@@ -100,14 +100,15 @@ def _guard_objects() -> list[dict[str, Any]]:
     wanted = {
         ("CustomResourceDefinition", "entragroupbindings.entra-rbac.io"),
         ("Namespace", "entra-rbac-system"),
-        ("ConfigMap", "entra-rbac-guardrails"),
+        ("CustomResourceDefinition", "guardrails.entra-rbac.io"),
+        ("Guardrails", "entra-rbac-guardrails"),
         ("ValidatingAdmissionPolicy", "entra-rbac-guard"),
         ("ValidatingAdmissionPolicyBinding", "entra-rbac-guard"),
     }
     found = [d for d in _rendered() if (d["kind"], d["metadata"]["name"]) in wanted]
     assert len(found) == len(wanted)
     for document in found:
-        if document["kind"] == "ConfigMap":
+        if document["kind"] == "Guardrails":
             document["data"]["ENTRA_RBAC_GROUP_ROLES"] = GROUP_ROLES
     return found
 
@@ -210,6 +211,11 @@ def _may(server: Server, user: str, verb: str, resource: str, name: str, namespa
 
 def _install(server: Server) -> None:
     server.apply(_namespaces())
+    crds = [d for d in _guard_objects() if d["kind"] == "CustomResourceDefinition"]
+    server.apply(crds)  # first: the Guardrails object cannot be sent before its kind is served
+    names = [f"crd/{d['metadata']['name']}" for d in crds]
+    established = server.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    assert established.returncode == 0, established.stderr
     server.apply(_guard_objects())
     server.apply(_people())
     # The real server learns RBAC, policies and params through informers: wait until it knows.
@@ -412,7 +418,7 @@ def test_guardrails_refuse_a_role_a_group_may_not_receive(servers: list[Server])
         "erin-pair",
         f"spec.groups[0]: group {VIEW_ONLY_GROUP} may not receive ClusterRole edit "
         "(spec.clusterRoleBindings[0]; "
-        "ENTRA_RBAC_GROUP_ROLES in ConfigMap entra-rbac-system/entra-rbac-guardrails)",
+        "ENTRA_RBAC_GROUP_ROLES in Guardrails entra-rbac-guardrails)",
     )
     view = _egb("erin-pair-view", {"clusterRoleBindings": [{"clusterRole": "view"}]}, group=VIEW_ONLY_GROUP)
     assert _create(servers, "guard-erin", view).status == 200
@@ -426,14 +432,14 @@ def test_guardrails_refuse_a_forbidden_namespace_and_a_role_not_allowed(servers:
         _create(servers, "guard-erin", own),
         "erin-own-namespace",
         "spec.roleBindings[0]: namespace entra-rbac-system may never be targeted "
-        "(ENTRA_RBAC_FORBIDDEN_NAMESPACES in ConfigMap entra-rbac-system/entra-rbac-guardrails)",
+        "(ENTRA_RBAC_FORBIDDEN_NAMESPACES in Guardrails entra-rbac-guardrails)",
     )
     root = _egb("erin-cluster-admin", {"clusterRoleBindings": [{"clusterRole": "cluster-admin"}]})
     _denied(
         _create(servers, "guard-erin", root),
         "erin-cluster-admin",
         "spec.clusterRoleBindings[0]: ClusterRole cluster-admin is not allowed by the guardrails "
-        "(ENTRA_RBAC_ALLOWED_CLUSTER_ROLES in ConfigMap entra-rbac-system/entra-rbac-guardrails)",
+        "(ENTRA_RBAC_ALLOWED_CLUSTER_ROLES in Guardrails entra-rbac-guardrails)",
     )
 
 
