@@ -3,7 +3,10 @@
 Holds the demo's script: start the sandbox (API server, Entra directory, the operator as its own
 least-privileged process) on a copy of `examples/directory.yaml`, apply the examples with kubectl,
 show the bindings and a who-can-do-what table, then change the directory three ways (a rename, a
-member removed, a group deleted) and show the cluster following. Every wait polls a condition
+member removed, a group deleted) and show the cluster following. Alice signs in for real along
+the way (`kubectl --context alice`: the sandbox kubeconfig's context whose exec plugin,
+`entra-rbac token`, gets her an Entra token from the directory): refused before the examples,
+allowed after them, refused again once she has left the group and signs in anew. Every wait polls a condition
 against a deadline; a missed deadline ends the demo with a clear message and the operator's log.
 It must not import the operator's layers: the operator is a separate process, as in a cluster;
 the demo sees it only through kubectl and the API server.
@@ -41,6 +44,9 @@ PAYMENTS_DEVELOPERS = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
 AUDITORS = "a0d17000-0000-4000-8000-000000000012"
 ALICE = "a11ce000-0000-4000-8000-000000000001"
 NEW_NAME = "Payments Engineers"
+# Alice's own kubectl context (the sandbox kubeconfig has one per directory user) and her question.
+ALICE_GET_PODS = ("--context", "alice", "get", "pods", "-n", "payments")
+ALICE_DEADLINE = 10.0  # seconds for her answer to be the expected one (RBAC is read at each request)
 
 
 class DemoFailed(Exception):
@@ -82,6 +88,28 @@ class Demo:
         if show:
             print(indent(stdout))
         return stdout
+
+    def as_alice(self, *, allowed: bool) -> None:
+        """`kubectl --context alice get pods -n payments` with her Entra token; fail unless `allowed`."""
+        print(f"$ kubectl {' '.join(ALICE_GET_PODS)}", flush=True)
+        command = [kubectl_path(), "--kubeconfig", str(self.sandbox.kubeconfig), *ALICE_GET_PODS]
+
+        def answered() -> subprocess.CompletedProcess[str] | None:
+            done = subprocess.run(  # noqa: S603 - kubectl with our arguments
+                command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False
+            )
+            if done.returncode != 0 and "(Forbidden)" not in done.stderr:
+                raise DemoFailed(f"kubectl {' '.join(ALICE_GET_PODS)} failed:\n{indent(done.stderr.strip())}")
+            return done if (done.returncode == 0) == allowed else None
+
+        what = f"alice to be {'allowed' if allowed else 'refused'}"
+        done = self.wait_for(what, answered, ALICE_DEADLINE)
+        print(indent((done.stdout + done.stderr).strip()))
+
+    def forget_alice_token(self) -> None:
+        """Empty the exec plugin's token cache: alice's next kubectl call signs her in again."""
+        for cached in (self.sandbox.state_dir / "tokens").glob("*.json"):
+            cached.unlink()
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
         """Poll `probe` until it returns something truthy, or fail naming `what` after `timeout`."""
@@ -148,6 +176,11 @@ class Demo:
 
     # --- the steps --------------------------------------------------------------------------
 
+    def alice_refused(self) -> None:
+        print("Alice signs in with her own context (an Entra token from the directory, no impersonation):")
+        self.kubectl("--context", "alice", "auth", "whoami")
+        self.as_alice(allowed=False)
+
     def apply_examples(self) -> None:
         heading(2, "Apply the examples with kubectl and wait for the operator")
         # The files kustomization.yaml lists, in its order (namespaces first), one -f each.
@@ -179,6 +212,8 @@ class Demo:
     def initial_access(self) -> None:
         heading(3, "Who can do what")
         self.access_table("Access")
+        print("Alice, with the token she signed in with before the examples were applied:")
+        self.as_alice(allowed=True)
 
     def rename(self) -> None:
         heading(4, f"a. Rename the group 'Payments Developers' to '{NEW_NAME}' in Entra")
@@ -227,6 +262,11 @@ class Demo:
             removed = sorted(set(before.get(key, [])) - set(after[key]))
             print(indent(f"{key}: removed {', '.join(removed)}; kept {', '.join(after[key])}"))
         self.access_table("Access now")
+        print("Alice's cached token still lists the group, which payments-developers binds as a Group:")
+        self.as_alice(allowed=True)
+        print("(Group mode: that lasts until her token expires. She signs in again: her token cache emptied)")
+        self.forget_alice_token()
+        self.as_alice(allowed=False)
 
     def delete_group(self) -> None:
         heading(4, "c. Delete the group 'Auditors' from Entra")
@@ -316,6 +356,7 @@ def run_demo(state_dir: Path) -> None:
         print(indent("kubectl below runs as the sandbox's admin: --kubeconfig <the kubeconfig above>"))
         demo = Demo(sandbox, log_path)
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
+            ("1 (alice is refused)", demo.alice_refused),
             ("2 (apply the examples)", demo.apply_examples),
             ("3 (who can do what)", demo.initial_access),
             ("4a (rename a group)", demo.rename),

@@ -10,9 +10,17 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+# Alice's own `kubectl --context alice` (her Entra token through the exec plugin), as typed.
+ALICE = "$ kubectl --context alice get pods -n payments\n"
+ALICE_REFUSED = ALICE + '    Error from server (Forbidden): pods is forbidden: User "alice@contoso.com"'
+ALICE_ALLOWED = ALICE + "    No resources found in payments namespace."
 # What each step must show, in order: (step, a line fragment proving its result).
 EXPECTED = (
     ("sandbox started", "sandbox ready: kubeconfig="),
+    ("alice signed in", "$ kubectl --context alice auth whoami\n"),
+    ("her token names her", "alice@contoso.com"),
+    ("her token lists her groups", "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"),
+    ("alice refused before the examples", ALICE_REFUSED),
     ("examples applied", "entragroupbinding.entra-rbac.io/payments-oncall created"),
     ("Ready waited for", "entragroupbinding.entra-rbac.io/platform-admins condition met"),
     ("ambiguous example explained", "developers: Ready=False AmbiguousGroupName:"),
@@ -20,11 +28,14 @@ EXPECTED = (
     ("resources listed", "READY   GROUPS   BINDINGS"),
     ("managed bindings listed", "rolebinding.rbac.authorization.k8s.io/egb:payments-oncall:clusterrole:view"),
     ("access table", "Alice Martin"),
+    ("alice allowed with the same token", ALICE_ALLOWED),
     ("rename followed", "'Payments Developers' -> 'Payments Engineers'"),
     ("rename wrote nothing", "managed bindings keep their resourceVersion: nothing was written"),
     ("rename changed no access", "No access changed"),
     ("member's User subject removed", "egb:payments-oncall:clusterrole:view: removed alice@contoso.com;"),
     ("member's row flipped", "alice@contoso.com: get pods (payments) yes -> no"),
+    ("her cached token still names the group (Group mode)", ALICE_ALLOWED),
+    ("alice refused once she signs in again", ALICE_REFUSED),
     ("deleted group revoked", "auditors: Ready=False GroupNotFound:"),
     ("deleted group's binding removed", "removed: ClusterRoleBinding egb:auditors:clusterrole:view"),
     ("deleted group's row flipped", "carol@contoso.com: list pods (cluster-wide) yes -> no"),
@@ -49,6 +60,6 @@ def test_demo_exits_zero_within_a_minute_showing_each_step() -> None:
         assert found >= 0, (
             f"step '{step}': {fragment!r} not in the output after position {position}\n{done.stdout}"
         )
-        position = found
+        position = found + len(fragment)
     assert "Traceback" not in done.stdout + done.stderr
     assert elapsed < 60, f"the demo took {elapsed:.1f}s"
