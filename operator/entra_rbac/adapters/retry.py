@@ -53,3 +53,10 @@ class RetryBudget:
         self._wait_left -= delay
         self._backoff = min(self._backoff * 2, self._max_backoff)
         return delay
+
+    def spend(self, delay: float) -> bool:
+        """Charge a wait not caused by this call (another call's throttle): False if it does not fit."""
+        if delay > self._wait_left:
+            return False
+        self._wait_left -= delay
+        return True

@@ -4,8 +4,8 @@
   `.config(**changes)` a `DirectoryConfig` reaching it (client secret by default, short timeouts),
   `.write(Tenant)` replaces the directory file (`write_directory`), `.fault(...)` injects a fault
   (docs/design.md, The sandbox contract),
-  `.request_times(method, path_regex)` when matching requests arrived and `.request_queries(...)`
-  what they asked (from the sandbox's log).
+  `.request_times(method, path_regex)` when matching requests arrived (method "*": any) and
+  `.request_queries(...)` what they asked (from the sandbox's log).
 - `Tenant`: a small builder of directory files with deterministic GUIDs.
 - `Recorder`: a `DirectoryMetrics` that also keeps the time of every attempt and can call a
   hook after each (to change the sandbox between two pages of one read).
@@ -182,7 +182,7 @@ class GraphSandbox:
         return [
             entry
             for entry in response.json()["log"]
-            if entry["method"] == method and re.search(path, entry["path"])
+            if method in ("*", entry["method"]) and re.search(path, entry["path"])
         ]
 
 

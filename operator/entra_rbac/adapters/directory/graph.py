@@ -1,7 +1,8 @@
 """One Graph exchange done right: timeout, bounded retries honouring Retry-After, error mapping.
 
 Holds `GraphCaller` (sends a kiota `RequestInformation`, returns the parsed JSON body),
-`RetryBudget` (shared by a call's attempts and by the retried items of a `$batch`) and
+`RetryBudget` (shared by a call's attempts and by the retried items of a `$batch`),
+`TenantThrottle` (the one "not before" time of every Graph request of the operator) and
 `redact`. It decides nothing about groups; `directory.py` does.
 
 Bodies are read as bytes and parsed with `json`, not into msgraph-sdk models: the SDK's model
@@ -15,6 +16,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -71,6 +73,33 @@ class RetryBudget(retry.RetryBudget):
         await self._sleep(delay)
         return True
 
+    async def wait_for(self, throttle: TenantThrottle, operation: str) -> None:
+        """Wait until `throttle` lets requests through, spending this budget's wait; a wait longer
+        than what is left fails now, without sending anything."""
+        while (delay := throttle.remaining()) > 0:
+            if not self.spend(delay):
+                raise DirectoryUnavailableError(
+                    f"Graph {operation} not sent: Graph asked to pause for another {delay:.1f}s",
+                    retry_after=delay,
+                )
+            await self._sleep(delay)
+
+
+class TenantThrottle:
+    """Graph throttles per tenant and app, not per call: a `Retry-After` (429, or 503 with it)
+    on any request pauses every request of the operator until it has passed (docs/design.md,
+    Directory semantics). One per `GraphCaller`, i.e. one per operator."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._not_before = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self._not_before = max(self._not_before, self._clock() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self._not_before - self._clock())
+
 
 class GraphCaller:
     """Sends requests through the SDK's request adapter and turns every failure into our errors."""
@@ -94,6 +123,7 @@ class GraphCaller:
         self._max_retry_wait = max_retry_wait
         self._secrets = tuple(secrets)
         self.sleep = sleep
+        self.throttle = TenantThrottle()
 
     def budget(self) -> RetryBudget:
         return RetryBudget(self._max_retries, self._max_retry_wait, self.sleep)
@@ -102,13 +132,28 @@ class GraphCaller:
         return redact(text, self._secrets)
 
     async def send(
-        self, operation: str, build: Callable[[], RequestInformation], budget: RetryBudget | None = None
+        self,
+        operation: str,
+        build: Callable[[], RequestInformation],
+        budget: RetryBudget | None = None,
+        *,
+        not_found_ok: bool = False,
     ) -> Any:
-        """The JSON body of a successful answer; `build` makes a fresh request for each attempt."""
+        """The JSON body of a successful answer; `build` makes a fresh request for each attempt.
+
+        Every attempt waits for the tenant's throttle first. A 404 raises `NotFoundResponse` only
+        with `not_found_ok` (the object read is the group); otherwise the endpoint itself is
+        missing (a proxy, a wrong Graph URL), which is a directory failure, never an absence.
+        """
         budget = budget or self.budget()
         while True:
+            await budget.wait_for(self.throttle, operation)
             try:
                 return await self._attempt(operation, build())
+            except NotFoundResponse as exc:
+                if not_found_ok:
+                    raise
+                raise DirectoryUnavailableError(f"Graph {operation} failed: {exc}") from None
             except RetryableStatus as exc:
                 self.record_throttle(operation, exc.status, exc.retry_after)
                 if not await budget.pause(exc.retry_after):
@@ -124,6 +169,8 @@ class GraphCaller:
     def record_throttle(self, operation: str, status: int, retry_after: float | None) -> None:
         if status == 429 or (status == 503 and retry_after is not None):
             self._metrics.throttled(operation, retry_after)
+            if retry_after is not None:
+                self.throttle.hold(retry_after)
 
     async def _attempt(self, operation: str, request: RequestInformation) -> Any:
         try:

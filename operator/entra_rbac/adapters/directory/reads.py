@@ -170,6 +170,7 @@ class GraphReads:
                 RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
             ),
             budget,
+            not_found_ok=True,  # the group's own 404: it is gone
         )
         pages = 1
         links: set[str] = set()
@@ -184,7 +185,9 @@ class GraphReads:
             # Paged by hand: the SDK's PageIterator stops early on an empty page (docs/design.md, Platform
             # facts).
             try:
-                page = await self.graph.send("transitiveMembers", partial(_get, next_link), budget)
+                page = await self.graph.send(
+                    "transitiveMembers", partial(_get, next_link), budget, not_found_ok=True
+                )
             except NotFoundResponse:
                 raise DirectoryUnavailableError(
                     f"Graph transitiveMembers of {group_id}: page {pages + 1} answered 404"
