@@ -259,6 +259,64 @@ async def test_a_hold_survives_a_failed_read_and_ends_when_entra_takes_it_back()
     assert len(world.subjects(VIEW)) == 6
 
 
+# --- status tells the truth first --------------------------------------------------------
+
+
+def user_role_bindings(*namespaces: str) -> dict[str, Any]:
+    """User mode, ClusterRole edit in each namespace: a role only the RoleBindings reference."""
+    return {
+        "groups": [{"id": G1}],
+        "subjects": {"kind": "User"},
+        "roleBindings": [{"clusterRole": "edit", "namespaces": list(namespaces)}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("arrange", "ready", "stalled", "bound"),
+    [
+        # Every member leaves at once: held. The existing role is not reported missing.
+        (lambda world: world.directory.members.update({G1: []}), "RevocationHeld", None, 6),
+        # ... and a missing role is reported beside the hold, which still outranks it.
+        (
+            lambda world: (
+                world.directory.members.update({G1: []}),
+                world.kube.cluster_roles.discard("edit"),
+            ),
+            "RevocationHeld",
+            "RoleNotFound",
+            6,
+        ),
+        # A missing role with the group intact: RoleNotFound, Stalled.
+        (lambda world: world.kube.cluster_roles.discard("edit"), "RoleNotFound", "RoleNotFound", 6),
+    ],
+    ids=["hold", "hold-and-missing-role", "missing-role"],
+)
+async def test_ready_tells_the_most_important_truth_and_roles_are_checked_without_subjects(
+    arrange: Callable[[World], Any], ready: str, stalled: str | None, bound: int
+) -> None:
+    world = await settled_world(user_role_bindings("payments"), g1=TEAM)
+    arrange(world)
+    outcome = await world.reconcile()
+    assert outcome.reason == ready
+    assert world.condition()["reason"] == ready
+    stalled_now = [c for c in world.status["conditions"] if c["type"] == "Stalled"]
+    assert [c["reason"] for c in stalled_now] == ([stalled] if stalled else [])
+    assert len(world.subjects(PAYMENTS_EDIT)) == bound
+
+
+@pytest.mark.parametrize("spec", [user_role_bindings("payments"), user_spec()], ids=["rolebinding", "crb"])
+async def test_an_empty_user_mode_group_is_reconciled_not_stalled(spec: dict[str, Any]) -> None:
+    world = World()
+    world.kube.namespaces = [NamespaceInfo("payments")]
+    world.directory.add_group(G1)
+    world.apply(spec)
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert world.condition()["status"] == "True"
+    assert [c["type"] for c in world.status["conditions"]] == ["Ready"]
+    assert world.kube.owned_keys() == []
+
+
 # --- make-before-break -------------------------------------------------------------------
 
 

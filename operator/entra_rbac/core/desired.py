@@ -152,10 +152,28 @@ class Binding:
         }
 
 
+@dataclass(frozen=True, order=True)
+class Target:
+    """One grant at one place (namespace None: cluster-wide), whether or not subjects remain."""
+
+    role_kind: RoleKind
+    role: str
+    namespace: str | None
+
+    def key(self, owner: Owner) -> BindingKey:
+        kind: BindingKind = "ClusterRoleBinding" if self.namespace is None else "RoleBinding"
+        return BindingKey.of(kind, self.namespace, binding_name(owner.name, self.role_kind, self.role))
+
+
 @dataclass(frozen=True)
 class DesiredState:
     """Everything `make_plan` needs: the bindings (sorted by key), the problems, and the
-    namespaces whose bindings must be left exactly as they are (terminating ones)."""
+    namespaces whose bindings must be left exactly as they are (terminating ones).
+
+    `targets` are every grant the spec makes at every place it selects (allowed roles, live
+    namespaces), also when no subject is left and so no binding is desired: the roles to check,
+    and the names at which this resource's bindings stand.
+    """
 
     owner: Owner
     bindings: tuple[Binding, ...]
@@ -163,6 +181,7 @@ class DesiredState:
     subjects: tuple[Subject, ...]
     group_ids: tuple[str, ...]
     frozen_namespaces: frozenset[str] = frozenset()
+    targets: tuple[Target, ...] = ()
 
 
 def build_binding(
@@ -208,7 +227,7 @@ def compute_desired(
     by_name = {ns.name: ns for ns in namespaces}
     frozen = frozenset(name for name, ns in by_name.items() if ns.terminating)
     problems = list(subject_set.problems)
-    targets: list[tuple[RoleKind, str, str | None]] = []
+    targets: list[Target] = []
 
     for index, crb in enumerate(spec.cluster_role_bindings):
         path = f"spec.clusterRoleBindings[{index}].clusterRole"
@@ -216,7 +235,7 @@ def compute_desired(
         if problem is not None:
             problems.append(problem)
         if problem is None or problem.reason is Reason.ROLE_NOT_FOUND:
-            targets.append(("ClusterRole", crb.cluster_role, None))
+            targets.append(Target("ClusterRole", crb.cluster_role, None))
 
     for index, rb in enumerate(spec.role_bindings):
         path = f"spec.roleBindings[{index}]"
@@ -238,15 +257,15 @@ def compute_desired(
             )
             if problem is not None:
                 problems.append(problem)
-            targets.append((rb.role_kind, rb.role_name, namespace))
+            targets.append(Target(rb.role_kind, rb.role_name, namespace))
 
     # Sorted once here: build_binding then finds them in order (thousands in user mode).
     subjects = tuple(sorted(set(subject_set.subjects)))
     sorted_set = SubjectSet(subjects, subject_set.group_ids)
     bindings: dict[BindingKey, Binding] = {}
     if subjects:
-        for role_kind, role, target in targets:
-            binding = build_binding(owner, role_kind, role, target, sorted_set)
+        for target in targets:
+            binding = build_binding(owner, target.role_kind, target.role, target.namespace, sorted_set)
             bindings[binding.key] = binding
     return DesiredState(
         owner=owner,
@@ -255,7 +274,12 @@ def compute_desired(
         subjects=subjects,
         group_ids=subject_set.group_ids,
         frozen_namespaces=frozen,
+        targets=tuple(sorted(set(targets), key=_target_order)),
     )
+
+
+def _target_order(target: Target) -> tuple[str, str, str]:
+    return (target.namespace or "", target.role_kind, target.role)
 
 
 def _sorted_unique(subjects: tuple[Subject, ...]) -> tuple[Subject, ...]:

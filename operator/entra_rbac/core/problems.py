@@ -17,7 +17,7 @@ from entra_rbac.core.models import error_path
 
 
 class Reason(StrEnum):
-    """Condition reasons (docs/design.md, Conditions). The order of STALLING / WAITING sets severity."""
+    """Condition reasons (docs/design.md, Conditions). `PRECEDENCE` orders them."""
 
     RECONCILED = "Reconciled"
     PROGRESSING = "Progressing"
@@ -35,9 +35,29 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
 
 
-# Problems only a person (or a change outside the operator) can clear: Stalled=True.
-# Listed most actionable first; the first present one becomes Ready's reason.
-STALLING: tuple[Reason, ...] = (
+# Which reason `Ready` shows: the ONE precedence, first match wins (docs/troubleshooting.md lists
+# the reasons in this order, and a test compares the two). The truth that matters most comes
+# first: a suspended resource is not acted on at all; an invalid spec decides nothing; a held
+# revocation means nothing was changed, whatever else is wrong; a directory that cannot be read
+# means nothing was verified. Then what a person must fix, most actionable first; then what the
+# operator retries by itself; `Progressing` (writes pending) and `Reconciled` only without any.
+PRECEDENCE: tuple[Reason, ...] = (
+    Reason.SUSPENDED,
+    Reason.INVALID_SPEC,
+    Reason.REVOCATION_HELD,
+    Reason.DIRECTORY_FORBIDDEN,
+    Reason.DIRECTORY_UNAVAILABLE,
+    Reason.ROLE_NOT_ALLOWED,
+    Reason.CONFLICT,
+    Reason.AMBIGUOUS_GROUP_NAME,
+    Reason.GROUP_NOT_FOUND,
+    Reason.ROLE_NOT_FOUND,
+    Reason.NAMESPACE_NOT_FOUND,
+    Reason.APPLY_FAILED,
+    Reason.PROGRESSING,
+    Reason.RECONCILED,
+)
+_STALLING = {
     Reason.INVALID_SPEC,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.ROLE_NOT_ALLOWED,
@@ -46,14 +66,14 @@ STALLING: tuple[Reason, ...] = (
     Reason.GROUP_NOT_FOUND,
     Reason.ROLE_NOT_FOUND,
     Reason.NAMESPACE_NOT_FOUND,
-)
+}
+_TRANSIENT = {Reason.REVOCATION_HELD, Reason.DIRECTORY_UNAVAILABLE, Reason.APPLY_FAILED}
+# Problems only a person (or a change outside the operator) can clear: Stalled=True.
+STALLING: tuple[Reason, ...] = tuple(r for r in PRECEDENCE if r in _STALLING)
 # Problems the operator clears by itself on a later attempt: Reconciling=True.
-TRANSIENT: tuple[Reason, ...] = (
-    Reason.REVOCATION_HELD,
-    Reason.DIRECTORY_UNAVAILABLE,
-    Reason.APPLY_FAILED,
-)
-SEVERITY: tuple[Reason, ...] = STALLING + TRANSIENT
+TRANSIENT: tuple[Reason, ...] = tuple(r for r in PRECEDENCE if r in _TRANSIENT)
+# The problem reasons in precedence order (what `sort_problems` ranks by).
+SEVERITY: tuple[Reason, ...] = tuple(r for r in PRECEDENCE if r in _STALLING | _TRANSIENT)
 
 
 @dataclass(frozen=True, order=True)

@@ -187,19 +187,18 @@ async def _desired(
         )
 
     first = compute(None)
-    return compute(await _role_inventory(first, spec, ctx))
+    return compute(await _role_inventory(first, ctx))
 
 
-async def _role_inventory(
-    first: DesiredState, spec: EntraGroupBindingSpec, ctx: ReconcileContext
-) -> RoleInventory:
-    cluster_roles = {b.role_ref.name for b in first.bindings if b.role_ref.kind == "ClusterRole"}
-    cluster_roles |= {c.cluster_role for c in spec.cluster_role_bindings}
+async def _role_inventory(first: DesiredState, ctx: ReconcileContext) -> RoleInventory:
+    """Every role the spec grants, at every target, checked whether or not subjects remain (an
+    empty group, or a held revocation, must not make an existing role look missing)."""
+    cluster_roles = {t.role for t in first.targets if t.role_kind == "ClusterRole"}
     existing = {r for r in sorted(cluster_roles) if await ctx.kube.cluster_role_exists(r)}
-    role_targets = [b for b in first.bindings if b.role_ref.kind == "Role" and b.namespace]
+    role_targets = [t for t in first.targets if t.role_kind == "Role" and t.namespace]
     roles = (
         await ctx.kube.role_names(
-            sorted({b.namespace or "" for b in role_targets}), sorted({b.role_ref.name for b in role_targets})
+            sorted({t.namespace or "" for t in role_targets}), sorted({t.role for t in role_targets})
         )
         if role_targets
         else {}
