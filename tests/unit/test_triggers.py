@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,3 +345,34 @@ async def test_the_refresher_reconciles_a_resource_once_per_interval_from_its_fi
         assert len(reconciled) == expected, now
     refresher._schedule([], first + 500)  # deleted: its schedule is dropped
     assert refresher._due == {}
+
+
+def _egb_body(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "big", "namespace": "team-a", "uid": "u1", "annotations": annotations or {}},
+        "spec": spec,
+    }
+
+
+def test_kopfs_last_handled_configuration_keeps_a_digest_not_an_864_kb_copy() -> None:
+    """Issue 18, point 7: the API server caps an object's annotations at 256 KiB in all."""
+    settings = kopf.OperatorSettings()
+    triggers.tune_kopf(settings, SETTINGS)
+    storage = settings.persistence.diffbase_storage
+    spec = {"groups": [{"displayName": "x" * 256, "note": str(i)} for i in range(3300)]}
+    raw = _egb_body(spec)
+    assert len(json.dumps(spec)) > 860_000
+    patch = kopf.Patch()
+    storage.store(body=kopf.Body(raw), patch=patch, essence=storage.build(body=kopf.Body(raw)))
+    stored = dict(patch["metadata"]["annotations"])
+    assert sum(len(k) + len(v) for k, v in stored.items()) < 1024
+    # The same spec again: kopf sees no change. Another spec: kopf sees `spec` changed.
+    same = kopf.Body(_egb_body(spec, stored))
+    assert storage.fetch(body=same) == storage.build(body=same)
+    changed = kopf.Body(_egb_body({**spec, "groups": spec["groups"][:-1]}, stored))
+    before, now = storage.fetch(body=changed), storage.build(body=changed)
+    assert before is not None
+    assert before["spec"] != now["spec"]
+    assert {**before, "spec": None} == {**now, "spec": None}

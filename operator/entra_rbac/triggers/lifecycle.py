@@ -9,7 +9,10 @@ health probe). It must not route events or decide anything about bindings.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from typing import Any, cast
 
 import kopf
 from kubernetes import client
@@ -85,9 +88,47 @@ def _persistence(operator: kopf.OperatorSettings) -> None:
     # prefix from change detection, which would hide sync-requested and confirm-revocation too.
     # (Not `kopf.`-prefixed either: kopf does not mark such prefixes as its own.)
     operator.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_STATE_PREFIX)
-    operator.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    # The last-handled configuration keeps a digest of the spec, not a copy: the CRD admits
+    # specs of ~864 KB, and the API server caps all annotations of an object at 256 KiB.
+    operator.persistence.diffbase_storage = SpecDigestDiffBaseStorage(
         prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
     )
+
+
+SPEC_DIGEST = "sha256"
+
+
+def spec_digest(spec: Any) -> str:
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's annotation diff-base with `spec` stored as `{"sha256": <digest>}`.
+
+    On fetch, a stored digest equal to the current spec's gives back the current spec (no diff);
+    a different one leaves the placeholder, so kopf sees `spec` changed and runs the update
+    handler (which only needs to know that, not what: the reconciler reads the whole object).
+    Labels and annotations are kept as kopf keeps them, so field handlers on annotations still
+    get exact diffs. An annotation written by kopf's own storage (a full copy) still reads.
+    """
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        digested = dict(essence)
+        if "spec" in digested:
+            digested["spec"] = {SPEC_DIGEST: spec_digest(digested["spec"])}
+        super().store(body=body, patch=patch, essence=cast(kopf.BodyEssence, digested))
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        stored = super().fetch(body=body)
+        if stored is None:
+            return None
+        spec = stored.get("spec")
+        if isinstance(spec, dict) and set(spec) == {SPEC_DIGEST}:
+            current = self.build(body=body).get("spec")
+            if current is not None and spec_digest(current) == spec[SPEC_DIGEST]:
+                return cast(kopf.BodyEssence, {**stored, "spec": current})
+        return stored
 
 
 def _peering(operator: kopf.OperatorSettings, settings: Settings) -> None:
