@@ -6,6 +6,8 @@
 - `control_plane`: started once per session, stopped at its end (and by atexit if pytest is
   interrupted). Its start-up time is printed in the terminal summary. When the binaries are not
   found the fixture fails (it never skips): run `make controlplane` or set KUBEBUILDER_ASSETS.
+- `started_control_plane(workdir, oidc)`: the same for another configuration (a fixture's body:
+  `yield from` it), e.g. a module's second control plane with OIDC prefixes.
 - `control_plane_kubectl`: a function running `.venv/bin/kubectl --kubeconfig <kubeconfig> *args`
   (admin unless `kubeconfig=` is given), returning the CompletedProcess (check=False).
 """
@@ -42,10 +44,8 @@ def oidc_issuer(issuer: EntraSandboxThread, username_prefix: str = "", groups_pr
     return OidcIssuer(issuer.issuer, issuer.cluster_app_id, issuer.ca_file, username_prefix, groups_prefix)
 
 
-@pytest.fixture(scope="session")
-def control_plane(
-    tmp_path_factory: pytest.TempPathFactory, entra_issuer: EntraSandboxThread
-) -> Iterator[ControlPlane]:
+def started_control_plane(workdir: Path, oidc: OidcIssuer) -> Iterator[ControlPlane]:
+    """A control plane trusting `oidc`, stopped when the generator closes (fails if no binaries)."""
     try:
         binaries = find_binaries()
     except BinariesNotFoundError as error:
@@ -54,12 +54,18 @@ def control_plane(
         missing = ""
     if missing:  # outside the except block, so the failure reads as one message
         pytest.fail(missing, pytrace=False)
-    workdir = tmp_path_factory.mktemp("controlplane")
-    cp = ControlPlane(binaries=binaries, workdir=workdir, oidc=oidc_issuer(entra_issuer))
+    cp = ControlPlane(binaries=binaries, workdir=workdir, oidc=oidc)
     with cp:
         assert cp.startup_seconds is not None
         _started.append((cp.startup_seconds, binaries))
         yield cp
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory, entra_issuer: EntraSandboxThread
+) -> Iterator[ControlPlane]:
+    yield from started_control_plane(tmp_path_factory.mktemp("controlplane"), oidc_issuer(entra_issuer))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,39 +91,59 @@ class SandboxTokens:
 Tokens = ControlPlane | SandboxTokens
 
 
+@contextmanager
+def operator_signed_in(
+    server: str,
+    issuer: EntraSandboxThread,
+    tmp_path: Path,
+    real: tuple[RealServer, ControlPlane] | None = None,
+    authentication_config: str | None = None,
+    clean_up: bool = True,
+) -> Iterator[tuple[Cluster, Tokens]]:
+    """The operator as a process on `server` ("sandbox", or "real": `real`'s prepared control
+    plane), reading `issuer`'s directory; the sandbox API server trusts people's tokens by
+    `authentication_config` (default: the issuer, no prefixes). `clean_up=False`: leave what the
+    test made on a real control plane no other test uses."""
+    log_path = tmp_path / "operator.log"
+    kube: dict[str, Any] = {}
+    if real:
+        kube = {
+            "cluster": real[0].admin_kubeconfig,
+            "cluster_operator_kubeconfig": real[0].operator_kubeconfig,
+        }
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        Sandbox(
+            issuer.directory_file,
+            state_dir=tmp_path / "sandbox",
+            operator_env=OPERATOR_ENV,
+            operator_output=log,
+            entra=issuer,
+            authentication_config=authentication_config,
+            **kube,
+        ) as sandbox,
+    ):
+        cluster = Cluster(sandbox, log_path, server=server, audit=real[0].audit if real else None)
+        tokens: Tokens = real[1] if real else SandboxTokens(sandbox, tmp_path / "tokens")
+        try:
+            yield cluster, tokens
+        finally:
+            sandbox.stop_operator()
+            if real and clean_up:
+                cluster.clean_up()
+            cluster.api.close()
+
+
 @pytest.fixture(params=[s for s in SERVERS if s in ("sandbox", "real")])
 def signed_in(
     request: pytest.FixtureRequest, entra_issuer: EntraSandboxThread, tmp_path: Path
 ) -> Iterator[tuple[Cluster, EntraSandboxThread, Tokens]]:
     entra_issuer.write_directory(directory([]))
-    log_path = tmp_path / "operator.log"
-    kube: dict[str, Any] = {}
-    real: RealServer | None = None
+    real = None
     if request.param == "real":
-        real = request.getfixturevalue("real_server")
-        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
-    with (
-        log_path.open("w", encoding="utf-8") as log,
-        Sandbox(
-            entra_issuer.directory_file,
-            state_dir=tmp_path / "sandbox",
-            operator_env=OPERATOR_ENV,
-            operator_output=log,
-            entra=entra_issuer,
-            **kube,
-        ) as sandbox,
-    ):
-        cluster = Cluster(sandbox, log_path, server=request.param, audit=real.audit if real else None)
-        tokens: Tokens = (
-            request.getfixturevalue("control_plane") if real else SandboxTokens(sandbox, tmp_path / "tokens")
-        )
-        try:
-            yield cluster, entra_issuer, tokens
-        finally:
-            sandbox.stop_operator()
-            if real:
-                cluster.clean_up()
-            cluster.api.close()
+        real = (request.getfixturevalue("real_server"), request.getfixturevalue("control_plane"))
+    with operator_signed_in(request.param, entra_issuer, tmp_path, real) as (cluster, tokens):
+        yield cluster, entra_issuer, tokens
 
 
 def kubectl_as(cp: Tokens, token: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -59,9 +59,11 @@ def authentication_config(
     username = USERNAME_CLAIMS
     if username_prefix:
         username = f"{_cel_string(username_prefix)} + ({USERNAME_CLAIMS})"
-    groups = (
-        "claims.groups" if not groups_prefix else f"claims.groups.map(g, {_cel_string(groups_prefix)} + g)"
-    )
+    # A groups prefix is the claim form, `--oidc-groups-prefix`'s equivalent: kube-apiserver refuses
+    # `claims.groups.map(...)` at start-up (a claim is of type any, no comprehension range).
+    groups: dict[str, str] = {"expression": "has(claims.groups) ? claims.groups : []"}
+    if groups_prefix:
+        groups = {"claim": "groups", "prefix": groups_prefix}
     document = {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthenticationConfiguration",
@@ -70,7 +72,7 @@ def authentication_config(
                 "issuer": {"url": url, "audiences": [audience], "certificateAuthority": ca_pem},
                 "claimMappings": {
                     "username": {"expression": username},
-                    "groups": {"expression": f"has(claims.groups) ? {groups} : []"},
+                    "groups": groups,
                     "uid": {"claim": "oid"},
                 },
             }
