@@ -19,7 +19,7 @@ import kopf
 from entra_rbac import handlers, triggers
 from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
-from entra_rbac.logsetup import configure_logging
+from entra_rbac.logsetup import configure_logging, fields
 from entra_rbac.metrics import MetricsServer, OperatorMetrics, start_metrics_server
 from entra_rbac.settings import Settings, load_settings, unknown_variables
 
@@ -70,20 +70,24 @@ def run_operator(
     )
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     for name in unknown_variables(os.environ):
-        log.warning("Ignored unknown setting %s (see docs/configuration.md)", name)
+        log.warning("Ignored unknown setting", extra=fields(variable=name, see="docs/configuration.md"))
     if settings.directory_cache_ttl >= settings.refresh_interval:
+        # Some refreshes would then reuse cached directory answers instead of reading Entra.
         log.warning(
-            "ENTRA_RBAC_DIRECTORY_CACHE_TTL is not below ENTRA_RBAC_REFRESH_INTERVAL: "
-            "some refreshes will reuse cached directory answers instead of reading Entra"
+            "Directory cache outlives the refresh interval",
+            extra=fields(
+                ENTRA_RBAC_DIRECTORY_CACHE_TTL=settings.directory_cache_ttl,
+                ENTRA_RBAC_REFRESH_INTERVAL=settings.refresh_interval,
+            ),
         )
     log.info(
         "Starting operator",
-        extra={
-            "refresh_interval": settings.refresh_interval,
-            "peering": settings.peering_name or "standalone",
-            "metrics_port": settings.metrics_port,
-            "health_port": settings.health_port,
-        },
+        extra=fields(
+            refresh_interval=settings.refresh_interval,
+            peering=settings.peering_name or "standalone",
+            metrics_port=settings.metrics_port,
+            health_port=settings.health_port,
+        ),
     )
     try:
         kopf.run(
