@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     """...and at least this many subjects (small groups may shrink freely)."""
     directory_cache_ttl: float = 60.0
     """How long a verified directory answer is shared between resources; keep it below the interval."""
+    deletion_confirmation: float = 60.0
+    """How long after a group first reads as deleted (404, or a member list emptied) a second read
+    from Entra must still agree before its subjects are revoked (docs/configuration.md)."""
 
     # --- what may be granted, and where ---
     allowed_cluster_roles: CommaList = ("view", "edit", "admin")
@@ -170,7 +173,7 @@ class Settings(BaseSettings):
     ca_file: str | None = None
     """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
 
-    @field_validator("refresh_interval", "directory_cache_ttl", mode="before")
+    @field_validator("refresh_interval", "directory_cache_ttl", "deletion_confirmation", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return parse_duration(value)

@@ -34,6 +34,8 @@ from tests.e2e.real import RealServer, prepare
 OPERATOR_ENV = {
     "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
     "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
+    # A deletion seen in Entra is acted on after a confirming read this much later (default 60s).
+    "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
     "ENTRA_RBAC_LOG_LEVEL": "debug",
 }
 EXTERNAL_CLUSTER = os.environ.get("ENTRA_RBAC_E2E_KUBECONFIG")

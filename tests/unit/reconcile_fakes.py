@@ -219,6 +219,8 @@ class FakeDirectory:
     member_failure: DirectoryError | None = None
     lookups: int = 0
     invalidations: int = 0
+    # Every call in order: "lookup" or "invalidate" (so a test sees which read followed a bypass).
+    calls: list[str] = field(default_factory=list)
 
     def add_group(self, group_id: str, *members: str) -> None:
         self.groups[group_id] = DirectoryGroup(group_id, f"Group {group_id[:8]}")
@@ -226,6 +228,7 @@ class FakeDirectory:
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
         self.lookups += 1
+        self.calls.append("lookup")
         if self.failure is not None:
             raise self.failure
         return [self._resolve(lookup) for lookup in lookups]
@@ -239,6 +242,7 @@ class FakeDirectory:
 
     def invalidate(self) -> None:
         self.invalidations += 1
+        self.calls.append("invalidate")
 
     def _resolve(self, lookup: GroupLookup) -> GroupResolution:
         group = self.groups.get(lookup.ref.id or lookup.pinned_id or "")

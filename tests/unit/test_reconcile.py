@@ -34,6 +34,7 @@ EDIT = BindingKey.of("ClusterRoleBinding", None, "egb:team:clusterrole:edit")
 PAYMENTS_EDIT = BindingKey.of("RoleBinding", "payments", "egb:team:clusterrole:edit")
 BILLING_EDIT = BindingKey.of("RoleBinding", "billing", "egb:team:clusterrole:edit")
 RETRY = Policy().retry_delay
+CONFIRM = Policy().deletion_confirmation
 
 
 def group_spec(*roles: str, groups: tuple[str, ...] = (G1,), **extra: Any) -> dict[str, Any]:
@@ -297,6 +298,9 @@ async def test_ready_tells_the_most_important_truth_and_roles_are_checked_withou
     world = await settled_world(user_role_bindings("payments"), g1=TEAM)
     arrange(world)
     outcome = await world.reconcile()
+    if outcome.reason == "DeletionUnconfirmed":  # an emptied group: confirmed by a later read
+        world.clock.advance(CONFIRM)
+        outcome = await world.reconcile()
     assert outcome.reason == ready
     assert world.condition()["reason"] == ready
     stalled_now = [c for c in world.status["conditions"] if c["type"] == "Stalled"]
@@ -315,6 +319,92 @@ async def test_an_empty_user_mode_group_is_reconciled_not_stalled(spec: dict[str
     assert world.condition()["status"] == "True"
     assert [c["type"] for c in world.status["conditions"]] == ["Ready"]
     assert world.kube.owned_keys() == []
+
+
+# --- deletion is confirmed ---------------------------------------------------------------
+
+
+def forget_group(world: World) -> None:
+    world.directory.groups.pop(G1)
+
+
+def empty_group(world: World) -> None:
+    world.directory.members[G1] = []
+
+
+def bound(world: World, key: BindingKey) -> list[str]:
+    return world.subjects(key) if key in world.kube.bindings else []
+
+
+@pytest.mark.parametrize(
+    ("spec", "members", "lose_it", "gone"),
+    [
+        (group_spec(), (), forget_group, "GroupNotFound"),
+        (user_spec(), ("alice", "bob"), forget_group, "GroupNotFound"),
+        (user_spec(), ("alice", "bob"), empty_group, "Reconciled"),
+    ],
+    ids=["group-mode-404", "user-mode-404", "user-mode-emptied"],
+)
+async def test_a_deletion_is_acted_on_only_when_a_fresh_read_after_the_interval_agrees(
+    spec: dict[str, Any], members: tuple[str, ...], lose_it: Callable[[World], None], gone: str
+) -> None:
+    world = await settled_world(spec, g1=members)
+    before = world.kube.snapshot()
+    lose_it(world)
+    # The first read that shows it deleted: kept exactly, the group Unverified, a requeue at the
+    # end of the interval.
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("DeletionUnconfirmed", CONFIRM)
+    assert world.kube.bindings == before
+    assert [g["state"] for g in world.status["groups"]] == ["Unverified"]
+    assert G1 in world.condition()["message"]
+    assert world.condition("Reconciling")["reason"] == "DeletionUnconfirmed"
+    # A second read before the interval has passed: still kept, asked again for the rest.
+    world.clock.advance(CONFIRM / 2)
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("DeletionUnconfirmed", CONFIRM / 2)
+    assert world.kube.bindings == before
+    # After the interval: the confirming read bypasses the cache, agrees, and the subjects go.
+    world.clock.advance(CONFIRM / 2)
+    calls = len(world.directory.calls)
+    outcome = await world.reconcile()
+    assert world.directory.calls[calls:] == ["invalidate", "lookup"]
+    assert outcome.reason == gone
+    assert world.kube.owned_keys() == []
+    assert world.ctx.memory.of(UID).pending_deletions == {}
+
+
+async def test_a_group_that_answers_again_clears_the_pending_deletion() -> None:
+    world = await settled_world(user_spec(), g1=("alice", "bob"))
+    before = world.kube.snapshot()
+    members = list(world.directory.members[G1])
+    forget_group(world)
+    assert (await world.reconcile()).reason == "DeletionUnconfirmed"
+    world.directory.add_group(G1)
+    world.directory.members[G1] = members
+    world.clock.advance(1)
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert [g["state"] for g in world.status["groups"]] == ["Resolved"]
+    assert world.kube.bindings == before
+    assert world.ctx.memory.of(UID).pending_deletions == {}
+    # A later 404 starts a new wait: the earlier sighting counts for nothing.
+    world.clock.advance(CONFIRM)
+    forget_group(world)
+    assert (await world.reconcile()).reason == "DeletionUnconfirmed"
+    assert world.kube.bindings == before
+
+
+async def test_a_group_never_seen_present_is_not_found_at_once_and_deletion_forgets_pending() -> None:
+    world = World()
+    world.apply(group_spec())
+    assert (await world.reconcile()).reason == "GroupNotFound"  # nothing was ever bound for it
+    world.directory.add_group(G1)
+    assert (await world.reconcile()).reason == "Reconciled"
+    forget_group(world)
+    assert (await world.reconcile()).reason == "DeletionUnconfirmed"
+    await world.reconcile(deletion=True)
+    assert UID not in world.ctx.memory
 
 
 # --- make-before-break -------------------------------------------------------------------

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     ROLE_NOT_ALLOWED = "RoleNotAllowed"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
     REVOCATION_HELD = "RevocationHeld"
+    DELETION_UNCONFIRMED = "DeletionUnconfirmed"
     APPLY_FAILED = "ApplyFailed"
     SUSPENDED = "Suspended"
 
@@ -38,13 +39,15 @@ class Reason(StrEnum):
 # Which reason `Ready` shows: the ONE precedence, first match wins (docs/troubleshooting.md lists
 # the reasons in this order, and a test compares the two). The truth that matters most comes
 # first: a suspended resource is not acted on at all; an invalid spec decides nothing; a held
-# revocation means nothing was changed, whatever else is wrong; a directory that cannot be read
+# revocation, or a deletion not yet confirmed, means nothing was changed, whatever else is wrong;
+# a directory that cannot be read
 # means nothing was verified. Then what a person must fix, most actionable first; then what the
 # operator retries by itself; `Progressing` (writes pending) and `Reconciled` only without any.
 PRECEDENCE: tuple[Reason, ...] = (
     Reason.SUSPENDED,
     Reason.INVALID_SPEC,
     Reason.REVOCATION_HELD,
+    Reason.DELETION_UNCONFIRMED,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.DIRECTORY_UNAVAILABLE,
     Reason.ROLE_NOT_ALLOWED,
@@ -67,7 +70,12 @@ _STALLING = {
     Reason.ROLE_NOT_FOUND,
     Reason.NAMESPACE_NOT_FOUND,
 }
-_TRANSIENT = {Reason.REVOCATION_HELD, Reason.DIRECTORY_UNAVAILABLE, Reason.APPLY_FAILED}
+_TRANSIENT = {
+    Reason.REVOCATION_HELD,
+    Reason.DELETION_UNCONFIRMED,
+    Reason.DIRECTORY_UNAVAILABLE,
+    Reason.APPLY_FAILED,
+}
 # Problems only a person (or a change outside the operator) can clear: Stalled=True.
 STALLING: tuple[Reason, ...] = tuple(r for r in PRECEDENCE if r in _STALLING)
 # Problems the operator clears by itself on a later attempt: Reconciling=True.

@@ -31,6 +31,8 @@ from entra_rbac.settings import Settings
 # Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
 # intervals shorten it (see `Policy.from_settings`).
 RETRY_DELAY = 10.0
+# Seconds a deletion seen in Entra must last before it is acted on (docs/configuration.md).
+DELETION_CONFIRMATION = 60.0
 
 
 def utc_now() -> datetime:
@@ -49,6 +51,8 @@ class Policy:
     allowed_roles: AllowedRoles = field(default_factory=AllowedRoles)
     # Pause before retrying after a failed write or a stale read (seconds).
     retry_delay: float = RETRY_DELAY
+    # Least time between a group's first deleted-looking read and the fresh read that confirms it.
+    deletion_confirmation: float = DELETION_CONFIRMATION
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -63,6 +67,7 @@ class Policy:
             ),
             # Retry a failed write (or re-check a held revocation) within one refresh interval.
             retry_delay=min(RETRY_DELAY, settings.refresh_interval),
+            deletion_confirmation=settings.deletion_confirmation,
         )
 
 

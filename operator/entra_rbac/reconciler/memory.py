@@ -28,6 +28,10 @@ class ResourceRecord:
     # Desired names a foreign object held at the last reconcile: those few are read again (one
     # GET each) instead of answering every create with 409.
     foreign_names: frozenset[BindingKey] = frozenset()
+    # Groups (lower-case ids) that last read as deleted (a pinned id's 404, or a user-mode member
+    # list emptied), with when that was first seen: acted on only once a fresh read at least the
+    # confirmation interval later agrees. Lost on a restart, which only restarts the wait.
+    pending_deletions: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from entra_rbac.core.subjects import SubjectSet, build_subjects
 from entra_rbac.errors import DirectoryError, KubeError
 from entra_rbac.logsetup import fields
 from entra_rbac.reconciler.apply import ApplyResult, apply_plan
+from entra_rbac.reconciler.confirm import Confirmation, confirm_deletions, confirmation_due, deleted_looking
 from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
@@ -71,7 +72,7 @@ async def _reconcile(name: str, uid: str, ctx: ReconcileContext, *, deletion: bo
         current = await ctx.kube.get_resource(name)
         if current is None or (current.get("metadata") or {}).get("uid") != uid:
             return Outcome(GONE)
-        return await _sync(Resource.from_manifest(current), ctx)
+        return await _sync(Resource.from_manifest(current), ctx, fresh=fresh)
     except KubeError as error:
         return Outcome(FAILED, requeue_after=ctx.policy.retry_delay, message=f"Kubernetes API: {error}")
 
@@ -96,7 +97,7 @@ async def _owned(owner: Owner, ctx: ReconcileContext) -> list[ObservedBinding]:
     return [o for o in listed if o.owned_by(owner.uid)]
 
 
-async def _sync(resource: Resource, ctx: ReconcileContext) -> Outcome:
+async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = False) -> Outcome:
     now = ctx.clock()
     observed = await _owned(resource.owner, ctx)
     try:
@@ -106,11 +107,49 @@ async def _sync(resource: Resource, ctx: ReconcileContext) -> Outcome:
         return await _conclude(resource, Report.invalid(observed, invalid_spec_problems(error)), now, ctx)
     if spec.suspend:
         return await _conclude(resource, Report.suspended(spec, observed), now, ctx)
+    pending = ctx.memory.of(resource.owner.uid).pending_deletions
+    interval = ctx.policy.deletion_confirmation
+    if confirmation_due(pending, now=now, interval=interval):
+        ctx.directory.invalidate()  # the read that confirms a deletion comes from Entra
+        fresh = True
     read = await read_directory(ctx.directory, spec.groups, resource.status, spec.subjects.kind)
     if read.error is not None:
         return await _directory_failed(resource, spec, observed, read.error, now, ctx)
     ctx.metrics.directory_verified()
+    seen = deleted_looking(spec, read, resource.status)
+    decision = confirm_deletions(seen, pending, now=now, interval=interval, fresh=fresh)
+    if decision.unconfirmed:
+        return await _unconfirmed(resource, spec, observed, decision, now, ctx)
+    if decision.confirmed:
+        log.info(
+            "Confirmed group deletion: a later read from Entra agreed",
+            extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.confirmed))),
+        )
     return await _converge(resource, spec, observed, read, now, ctx)
+
+
+async def _unconfirmed(
+    resource: Resource,
+    spec: EntraGroupBindingSpec,
+    observed: list[ObservedBinding],
+    decision: Confirmation,
+    now: datetime,
+    ctx: ReconcileContext,
+) -> Outcome:
+    """A group reads as deleted for the first time (or too recently): keep every binding exactly."""
+    interval = ctx.policy.deletion_confirmation
+    what = "; ".join(decision.unconfirmed[gid] for gid in sorted(decision.unconfirmed))
+    message = (
+        f"Entra reads a group as deleted ({what}); its bindings are kept until a read from Entra "
+        f"at least {interval:.0f}s after the first one agrees"
+    )
+    log.info(
+        "Kept bindings: group deletion not yet confirmed",
+        extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.unconfirmed))),
+    )
+    report = Report.unconfirmed(spec, observed, Problem(Reason.DELETION_UNCONFIRMED, message))
+    delay = max(decision.wait, MIN_DIRECTORY_RETRY)
+    return await _conclude(resource, report, now, ctx, retry=message, delay=delay)
 
 
 async def _converge(

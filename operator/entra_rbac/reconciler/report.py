@@ -52,6 +52,7 @@ class Phase(StrEnum):
     SUSPENDED = "Suspended"  # spec.suspend: nothing was read or written
     DIRECTORY_FAILED = "DirectoryFailed"  # fail-static (or fail-closed past maxStaleness)
     HELD = "Held"  # a verified read asked for a mass revocation: nothing was written
+    UNCONFIRMED = "Unconfirmed"  # a group reads as deleted, not yet confirmed: nothing was written
     APPLIED = "Applied"  # a verified read, and the plan carried out
     PENDING = "Pending"  # as APPLIED, but some writes must be retried
 
@@ -86,6 +87,13 @@ class Report:
         return cls(Phase.DIRECTORY_FAILED, spec, bindings, (problem,))
 
     @classmethod
+    def unconfirmed(
+        cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding], problem: Problem
+    ) -> Report:
+        """A deletion seen but not confirmed: kept exactly, groups `Unverified` (nothing decided)."""
+        return cls(Phase.UNCONFIRMED, spec, bindings, (problem,))
+
+    @classmethod
     def held(
         cls,
         spec: EntraGroupBindingSpec,
@@ -113,7 +121,7 @@ class Report:
         (nothing was decided, so an earlier hold still stands); otherwise cleared."""
         if self.hold is not None:
             return self.hold.to_status()
-        if self.phase is Phase.DIRECTORY_FAILED:
+        if self.phase in (Phase.DIRECTORY_FAILED, Phase.UNCONFIRMED):
             earlier = previous.get(HOLD_KEY)
             return dict(earlier) if isinstance(earlier, Mapping) else None
         return None
