@@ -122,3 +122,24 @@ def test_mass_revocation_can_be_confirmed_by_annotation(cluster: Cluster) -> Non
     fingerprint = held["message"].split("entra-rbac.io/confirm-revocation=")[1].split()[0].rstrip(".,;")
     cluster.kubectl("annotate", "egb", "team", f"entra-rbac.io/confirm-revocation={fingerprint}")
     cluster.wait_for("the confirmed revocation", lambda: cluster.subjects(*RB) == ["dev0@contoso.com"])
+
+
+def test_a_single_404_of_the_member_list_revokes_nothing(cluster: Cluster) -> None:
+    """Issue 18: one transient 404 (Entra is eventually consistent) must not revoke anyone. The
+    e2e operator confirms a deletion after 3s (ENTRA_RBAC_DELETION_CONFIRMATION)."""
+    cluster.directory(directory([guid(1), guid(2)], []))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+    before = sorted(cluster.subjects(*RB))
+    members = rf"/v1.0/groups/{TEAM}/transitiveMembers"
+    served = cluster.sandbox.entra.count("GET", members)
+    cluster.sandbox.entra.add_fault(members, method="GET", status=404, count=1)
+    cluster.request_sync("team")
+    cluster.wait_reason("team", "DeletionUnconfirmed")
+    assert sorted(cluster.subjects(*RB)) == before
+    # The confirming read, from Entra, finds the members again: nothing was ever revoked.
+    cluster.wait_ready("team")
+    assert sorted(cluster.subjects(*RB)) == before
+    assert cluster.sandbox.entra.count("GET", members) >= served + 2  # the 404, then the confirmation
+    assert cluster.egb("team")["status"]["groups"][0]["state"] == "Resolved"
