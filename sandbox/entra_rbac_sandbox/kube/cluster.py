@@ -360,7 +360,9 @@ class Cluster:
             unknown = prune_unknown(rtype.group, rtype.kind, obj)  # decoding into Go types drops them
         if field_validation == "Strict" and unknown:
             listed = ", ".join(f'unknown field "{path}"' for path in unknown)
-            raise errors.bad_request(f"strict decoding error: {listed}")
+            kind = rtype.kind
+            decoding = f'{kind} in version "{rtype.version}" cannot be handled as a {kind}'
+            raise errors.bad_request(f"{decoding}: strict decoding error: {listed}")
         if field_validation == "Warn":
             self.warnings += [f'unknown field "{path}"' for path in unknown]
         if rtype.crd_name is not None:

@@ -118,9 +118,18 @@ def go_quote(text: str) -> str:
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
+class GoPrinted(str):
+    """A bad value already worded as field.Error prints it (a Go struct is marshalled with its Go
+    field names, e.g. a roleRef as `{"APIGroup":...,"Kind":...,"Name":...}`); shown as is."""
+
+    __slots__ = ()
+
+
 def go_value(value: Any) -> str | None:
     """A bad value as field.Error prints it: strings Go-quoted, numbers and booleans bare, null
-    as `null`; objects and lists are not shown (None)."""
+    as `null`; objects and lists are not shown (None), unless already `GoPrinted`."""
+    if isinstance(value, GoPrinted):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):

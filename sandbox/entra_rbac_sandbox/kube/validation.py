@@ -9,10 +9,11 @@ Holds no storage and no HTTP.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from .errors import FieldError
+from .errors import FieldError, GoPrinted
 from .resources import ResourceType
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -221,7 +222,12 @@ def _binding_errors(rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any
     if not ref.get("name"):
         found.append(FieldError("roleRef.name", "FieldValueRequired", ""))
     if old is not None and (old.get("roleRef") or {}) != ref:
-        found.append(FieldError("roleRef", "FieldValueInvalid", "cannot change roleRef", ref))
+        # The real server prints the new roleRef as its internal Go struct, JSON-marshalled.
+        printed = json.dumps(
+            {"APIGroup": ref.get("apiGroup", ""), "Kind": ref.get("kind", ""), "Name": ref.get("name", "")},
+            separators=(",", ":"),
+        )
+        found.append(FieldError("roleRef", "FieldValueInvalid", "cannot change roleRef", GoPrinted(printed)))
     return found + _subjects_errors(obj.get("subjects"), cluster)
 
 
