@@ -41,5 +41,7 @@ DEFAULT_RESERVED_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-l
 # settings' defaults, and what the core's check and the reconcile policy fall back to.
 DEFAULT_REVOCATION_GUARD_SHARE: Final = 0.5
 DEFAULT_REVOCATION_GUARD_MIN: Final = 5
+# Seconds a deletion seen in Entra must last before it is acted on (docs/configuration.md).
+DEFAULT_DELETION_CONFIRMATION: Final = 60.0
 
 FIELD_MANAGER: Final = OPERATOR_NAME

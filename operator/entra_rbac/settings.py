@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from entra_rbac.constants import (
+    DEFAULT_DELETION_CONFIRMATION,
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     """...and at least this many subjects (small groups may shrink freely)."""
     directory_cache_ttl: float = 60.0
     """How long a verified directory answer is shared between resources; keep it below the interval."""
-    deletion_confirmation: float = 60.0
+    deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
     """How long after a group first reads as deleted (404, or a member list emptied) a second read
     from Entra must still agree before its subjects are revoked (docs/configuration.md)."""
 

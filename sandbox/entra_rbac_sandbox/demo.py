@@ -33,8 +33,13 @@ from entra_rbac_sandbox.launcher import Sandbox, kubectl_path, project_file
 
 T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
-# Short cadence so that each directory change is followed within a few seconds.
-OPERATOR_ENV = {"ENTRA_RBAC_REFRESH_INTERVAL": "2s", "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "1s"}
+# Short cadence so that each directory change is followed within a few seconds: a deleted group
+# is confirmed by a second read 3 s later (60 s by default, against Entra's replication blips).
+OPERATOR_ENV = {
+    "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
+    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "1s",
+    "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
+}
 # Deliberately not Ready besides suspended ones: a display name two groups share (Ambiguous).
 AMBIGUOUS = ("developers",)
 ROOT = project_file("examples").parent  # kubectl runs here, so the commands shown read as typed

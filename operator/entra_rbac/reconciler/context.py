@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import (
+    DEFAULT_DELETION_CONFIRMATION,
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
@@ -31,8 +32,6 @@ from entra_rbac.settings import Settings
 # Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
 # intervals shorten it (see `Policy.from_settings`).
 RETRY_DELAY = 10.0
-# Seconds a deletion seen in Entra must last before it is acted on (docs/configuration.md).
-DELETION_CONFIRMATION = 60.0
 
 
 def utc_now() -> datetime:
@@ -52,7 +51,7 @@ class Policy:
     # Pause before retrying after a failed write or a stale read (seconds).
     retry_delay: float = RETRY_DELAY
     # Least time between a group's first deleted-looking read and the fresh read that confirms it.
-    deletion_confirmation: float = DELETION_CONFIRMATION
+    deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
