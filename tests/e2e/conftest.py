@@ -28,7 +28,7 @@ import pytest
 from entra_rbac_sandbox.launcher import Sandbox
 from tests.controlplane.harness import ControlPlane
 from tests.e2e.harness import Cluster
-from tests.e2e.real import RealServer, prepare
+from tests.e2e.real import RealServer, prepare, uninstall
 
 # Short cadence so that directory changes are followed within seconds.
 OPERATOR_ENV = {
@@ -48,12 +48,16 @@ SERVERS = (
 _real_servers: list[RealServer] = []
 
 
-@pytest.fixture(scope="session")
-def real_server(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> RealServer:
-    """The session's real control plane, prepared for the operator (fails, never skips)."""
+@pytest.fixture(scope="package")
+def real_server(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealServer]:
+    """The session's real control plane, prepared for the operator (fails, never skips) while the
+    e2e suite runs, and given back as it found it afterwards: the suites after it share it."""
     server = prepare(control_plane, tmp_path_factory.mktemp("e2e-real"))
     _real_servers.append(server)
-    return server
+    yield server
+    uninstall(control_plane)
 
 
 @pytest.fixture(params=SERVERS)

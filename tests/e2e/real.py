@@ -62,17 +62,28 @@ def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def _install_files() -> list[Path]:
+    return [
+        project_file("crds", CRD_MANIFEST),
+        *(project_file("deploy", name) for name in (*RBAC_MANIFESTS, "serviceaccount.yaml")),
+    ]
+
+
 def _install(cp: ControlPlane) -> None:
     import kubernetes
 
-    documents = load_manifests(
-        [
-            project_file("crds", CRD_MANIFEST),
-            *(project_file("deploy", name) for name in (*RBAC_MANIFESTS, "serviceaccount.yaml")),
-        ]
-    )
     with kubernetes.config.new_client_from_config(str(cp.admin_kubeconfig)) as api:
-        apply(api, documents)
+        apply(api, load_manifests(_install_files()))
+
+
+def uninstall(cp: ControlPlane, timeout: float = 120.0) -> None:
+    """Remove what `prepare` installed (the CRD with every EntraGroupBinding, the operator's
+    namespace and RBAC) and wait until it is gone, so the suites after this one share a control
+    plane that looks as it did before it."""
+    args = [arg for path in reversed(_install_files()) for arg in ("-f", str(path))]
+    _kubectl(
+        cp.admin_kubeconfig, "delete", "--ignore-not-found", "--wait=true", f"--timeout={timeout:.0f}s", *args
+    )
 
 
 def operator_kubeconfig(cp: ControlPlane, path: Path) -> Path:

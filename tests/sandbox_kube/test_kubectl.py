@@ -89,7 +89,9 @@ def test_wait_for_condition_ready(kubectl: Kubectl, widgets: Path, apiserver: Ap
         text=True,
     )
     # Patch only once kubectl is watching, so the condition is seen arriving, not already there.
-    eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > watches_before)
+    eventually(
+        lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > watches_before, timeout=30.0
+    )
     status = '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}'
     ok(kubectl("patch", "widget", "w1", "--type=merge", "--subresource=status", "-p", status))
     out, err = waiting.communicate(timeout=30)
