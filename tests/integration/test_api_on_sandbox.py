@@ -64,7 +64,7 @@ def _egb(spec: dict[str, Any]) -> str:
                 "groups": [{"id": "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f", "displayName": "x"}],
                 "clusterRoleBindings": [{"clusterRole": "view"}],
             },
-            'spec.groups[0]: Invalid value: exactly one of id, displayName, mailNickname',
+            "spec.groups[0]: Invalid value: exactly one of id, displayName, mailNickname",
         ),
         (
             {
