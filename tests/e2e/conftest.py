@@ -27,17 +27,9 @@ import pytest
 
 from entra_rbac_sandbox.launcher import Sandbox
 from tests.controlplane.harness import ControlPlane
-from tests.e2e.harness import Cluster
+from tests.e2e.harness import OPERATOR_ENV, Cluster
 from tests.e2e.real import RealServer, prepare, uninstall
 
-# Short cadence so that directory changes are followed within seconds.
-OPERATOR_ENV = {
-    "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
-    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
-    # A deletion seen in Entra is acted on after a confirming read this much later (default 60s).
-    "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
-    "ENTRA_RBAC_LOG_LEVEL": "debug",
-}
 EXTERNAL_CLUSTER = os.environ.get("ENTRA_RBAC_E2E_KUBECONFIG")
 EXTERNAL_OPERATOR = os.environ.get("ENTRA_RBAC_E2E_OPERATOR_KUBECONFIG")
 SERVERS = (

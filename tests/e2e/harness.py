@@ -29,6 +29,15 @@ T = TypeVar("T")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
+# Short cadence so that directory changes are followed within seconds.
+OPERATOR_ENV = {
+    "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
+    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
+    # A deletion seen in Entra is acted on after a confirming read this much later (default 60s).
+    "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
+    "ENTRA_RBAC_LOG_LEVEL": "debug",
+}
+
 
 def guid(n: int) -> str:
     """A readable lower-case GUID for test fixtures: guid(1) -> 00000000-0000-0000-0000-000000000001."""

@@ -24,16 +24,11 @@ from entra_rbac_sandbox.kube.server import write_kubeconfig
 from entra_rbac_sandbox.launcher import Sandbox, kubectl_path
 from tests.controlplane.harness import ControlPlane
 from tests.e2e.conftest import SERVERS
-from tests.e2e.harness import Cluster, guid
+from tests.e2e.harness import OPERATOR_ENV, Cluster, guid
 from tests.e2e.real import RealServer
 
 pytestmark = [pytest.mark.e2e]
 
-OPERATOR_ENV = {
-    "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
-    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
-    "ENTRA_RBAC_LOG_LEVEL": "debug",
-}
 TEAM = guid(300)
 ALICE = {"id": guid(301), "userPrincipalName": "alice@contoso.com", "userType": "Member"}
 GUEST = {"id": guid(302), "userPrincipalName": "carol_fabrikam.com#EXT#@contoso.com", "userType": "Guest"}
