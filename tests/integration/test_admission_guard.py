@@ -260,6 +260,16 @@ def _uninstall(server: Server) -> None:
         ),
         f"{server.name}: the policy out of force",
     )
+    # Then the kinds and namespaces themselves, waited for: the suites after this one share the
+    # real server and create the EntraGroupBinding CRD and these namespaces afresh.
+    crds = yaml.safe_dump_all([d for d in _guard_objects() if d["kind"] == "CustomResourceDefinition"])
+    done = server.kubectl(
+        "delete", "--ignore-not-found", "--wait=true", "--timeout=50s", "-f", "-", stdin=crds
+    )
+    assert done.returncode == 0, done.stderr
+    names = [f"namespace/{d['metadata']['name']}" for d in _namespaces()]
+    done = server.kubectl("wait", "--for=delete", "--timeout=50s", *names)
+    assert done.returncode == 0 or "not found" in done.stderr, done.stderr
 
 
 @pytest.fixture(scope="module")
