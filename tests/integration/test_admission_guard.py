@@ -262,7 +262,8 @@ def _uninstall(server: Server) -> None:
     )
     # Then the kinds and namespaces themselves, waited for: the suites after this one share the
     # real server and create the EntraGroupBinding CRD and these namespaces afresh.
-    crds = yaml.safe_dump_all([d for d in _guard_objects() if d["kind"] == "CustomResourceDefinition"])
+    kinds = ("CustomResourceDefinition", "Namespace")
+    crds = yaml.safe_dump_all([d for d in _guard_objects() if d["kind"] in kinds])
     done = server.kubectl(
         "delete", "--ignore-not-found", "--wait=true", "--timeout=50s", "-f", "-", stdin=crds
     )
