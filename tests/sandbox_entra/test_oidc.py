@@ -135,6 +135,38 @@ def test_an_unknown_audience_is_refused_and_another_cluster_is_served(issuer: En
     assert _verify(issuer, other.json()["access_token"], audience=OTHER_CLUSTER)["aud"] == OTHER_CLUSTER
 
 
+@pytest.mark.parametrize(
+    ("grant", "explained"),
+    [("password", True), ("client_credentials", False)],
+)
+def test_an_unknown_resource_is_refused_with_entras_text_for_each_grant(
+    issuer: EntraSandboxThread, grant: str, explained: bool
+) -> None:
+    """AADSTS500011 as Entra words it: a person's sign-in gets the sentence about installation."""
+    scope = f"{guid('nope')}/.default"
+    if grant == "password":
+        refused = _password(issuer, "alice@contoso.com", TEST_SECRET, scope=scope)
+    else:
+        form = {
+            "grant_type": grant,
+            "client_id": guid("ci/app"),
+            "client_secret": "ci-secret",
+            "scope": scope,
+        }
+        with _http(issuer) as http:
+            refused = http.post(issuer.token_url, data=form)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_resource")
+    description = refused.json()["error_description"].split(" Trace ID: ")[0]
+    expected = (
+        f"AADSTS500011: The resource principal named {scope} was not found in the tenant {issuer.tenant_id}."
+    )
+    if explained:
+        expected += (
+            " This can happen if the application has not been installed by the administrator of the tenant."
+        )
+    assert description == expected
+
+
 @pytest.mark.parametrize(("name", "secret"), [("ci", "ci-secret"), ("mi", "mi-secret")])
 def test_service_principals_and_managed_identities_sign_in_with_client_credentials(
     issuer: EntraSandboxThread, name: str, secret: str

@@ -32,7 +32,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from entra_rbac_sandbox.entra.directory import Directory, DirectoryObject
-from entra_rbac_sandbox.entra.tokens import TokenRequestError
+from entra_rbac_sandbox.entra.tokens import NOT_INSTALLED, TokenRequestError, resource_not_found
 
 # The "Azure Kubernetes Service AAD Server" application: the audience of AKS user tokens.
 AKS_SERVER_APP_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -149,6 +149,13 @@ class SignIn:
         resource = scopes[0].removesuffix("/.default").removeprefix("api://").lower()
         return resource if resource in self.cluster_applications() else None
 
+    def audience(self, scope: str, *, detail: str = "") -> str:
+        """The cluster application `scope` names; else Entra's invalid_resource refusal (AADSTS500011)."""
+        audience = self.cluster_resource(scope)
+        if audience is None:
+            raise resource_not_found(scope, self.tenant_id, detail)
+        return audience
+
     def is_workload(self, client_id: str) -> bool:
         return self.directory().find_app(client_id) is not None
 
@@ -164,16 +171,7 @@ class SignIn:
                 f"Application with identifier '{client_id}' was not found in the directory "
                 f"'{self.tenant_id}'.",
             )
-        audience = self.cluster_resource(form.get("scope", ""))
-        if audience is None:
-            raise SignInError(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {form.get('scope', '')} was not found in the tenant "
-                f"{self.tenant_id}. This can happen if the application has not been installed by the "
-                "administrator of the tenant.",
-            )
+        audience = self.audience(form.get("scope", ""), detail=NOT_INSTALLED)
         directory = self.directory()
         user = directory.find_user(form.get("username", ""))
         if user is None:
@@ -201,15 +199,7 @@ class SignIn:
         """A directory service principal or managed identity signing in to a cluster application."""
         principal = self.directory().find_app(form.get("client_id", ""))
         assert principal is not None  # callers check is_workload first
-        audience = self.cluster_resource(form.get("scope", ""))
-        if audience is None:
-            raise SignInError(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {form.get('scope', '')} was not found in the tenant "
-                f"{self.tenant_id}.",
-            )
+        audience = self.audience(form.get("scope", ""))
         secret = self.directory().secrets.get(principal.id)
         if secret is None or form.get("client_secret") != secret:
             raise SignInError(

@@ -72,6 +72,22 @@ class TokenRequestError(Exception):
         }
 
 
+# AADSTS500011's second sentence, which Entra adds when a person signs in to the resource.
+NOT_INSTALLED = (
+    " This can happen if the application has not been installed by the administrator of the tenant."
+)
+
+
+def resource_not_found(resource: str, tenant_id: str, detail: str = "") -> TokenRequestError:
+    """Entra's `invalid_resource` refusal (AADSTS500011) of a scope naming no resource in the tenant."""
+    return TokenRequestError(
+        400,
+        "invalid_resource",
+        500011,
+        f"The resource principal named {resource} was not found in the tenant {tenant_id}.{detail}",
+    )
+
+
 class AccessTokenError(Exception):
     """A Graph call's bearer token is missing or invalid (401 InvalidAuthenticationToken)."""
 
@@ -219,12 +235,7 @@ class TokenService:
             )
         resource = scopes[0].removesuffix("/.default")
         if resource not in self.graph_resources() and resource != GRAPH_APP_ID:
-            raise TokenRequestError(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {resource} was not found in the tenant {self.tenant_id}.",
-            )
+            raise resource_not_found(resource, self.tenant_id)
         return resource
 
     def _authenticate(self, app: Application, form: Mapping[str, str], token_urls: list[str]) -> None:
