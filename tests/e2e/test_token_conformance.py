@@ -120,10 +120,25 @@ def _signed(issuer: EntraSandboxThread, claims: dict[str, Any]) -> str:
     return str(issuer.sign_in.keys.sign(claims))
 
 
-def _forged(claims: dict[str, Any], kid: str) -> str:
-    """Signed by a key the issuer never published."""
+def _forged(claims: dict[str, Any], kid: str | None) -> str:
+    """Signed by a key the issuer never published (`kid=None`: the header names no kid)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
+    headers = {"typ": "JWT"} if kid is None else {"kid": kid, "typ": "JWT"}
+    return jwt.encode(claims, key, algorithm="RS256", headers=headers)
+
+
+def _without_kid(issuer: EntraSandboxThread, claims: dict[str, Any], kid: str | None = None) -> str:
+    """Signed by a published key (the newest, or `kid`'s), its header naming no kid."""
+    return str(issuer.sign_in.keys.sign(claims, kid=kid, name_kid=False))
+
+
+def _signed_as_other_key(issuer: EntraSandboxThread) -> str:
+    """Signed by the oldest published key, its header naming the newest one's kid."""
+    keys = issuer.sign_in.keys
+    if len(keys.jwks()) < 2:
+        keys.rotate()
+    published = keys.jwks()
+    return str(keys.sign(_claims(issuer), kid=str(published[0]["kid"]), name_kid=str(published[-1]["kid"])))
 
 
 def _kid(token: str) -> str:
@@ -139,6 +154,8 @@ REFUSED: dict[str, Case] = {
     "not-yet-valid (nbf 10 min ahead)": lambda i: _signed(i, _claims(i, nbf=now() + 600)),
     "wrong-signature": lambda i: _forged(_claims(i), _kid(i.token_for("alice@contoso.com"))),
     "unknown-kid": lambda i: _forged(_claims(i), "no-such-kid"),
+    "no-kid, signed by an unpublished key": lambda i: _forged(_claims(i), None),
+    "a published kid, signed by another published key": lambda i: _signed_as_other_key(i),
     "wrong-audience": lambda i: i.token_for("alice@contoso.com", audience=OTHER_CLUSTER),
     "wrong-issuer": lambda i: _signed(i, _claims(i, iss="https://login.microsoftonline.com/x/v2.0")),
     "no-exp": lambda i: _signed(i, _claims(i, exp=None)),
@@ -157,6 +174,10 @@ ACCEPTED: dict[str, tuple[Case, str]] = {
     "missing-groups-claim": (
         lambda i: i.token_for("loner@contoso.com"),
         'loner@contoso.com ["system:authenticated"]',
+    ),
+    "no-kid (kube-apiserver tries every key)": (
+        lambda i: _without_kid(i, _claims(i)),
+        f'alice@contoso.com ["{TEAM}","system:authenticated"]',
     ),
     "user-not-in-the-directory": (
         lambda i: _signed(i, _claims(i, oid="99999999-0000-4000-8000-000000000999", upn=None, groups=None)),
@@ -216,3 +237,22 @@ def test_a_rotated_key_is_fetched_on_first_sight(
     for server in servers:
         code, _, err = server.kubectl(token, *WHOAMI)
         assert code == 0, f"{server.name}: {err}"
+
+
+def test_a_token_without_kid_is_tried_against_every_key(
+    servers: tuple[Server, Server], entra_issuer: EntraSandboxThread
+) -> None:
+    """go-oidc tries every key of the JWKS when the header names none: a token by the oldest of
+    several published keys is accepted by both, one by no published key refused by both."""
+    keys = entra_issuer.sign_in.keys
+    if len(keys.jwks()) < 2:
+        keys.rotate()
+    oldest = str(keys.jwks()[0]["kid"])
+    token = _without_kid(entra_issuer, _claims(entra_issuer), kid=oldest)
+    for server in servers:
+        code, out, err = server.kubectl(token, *WHOAMI)
+        assert (code, out) == (0, f'alice@contoso.com ["{TEAM}","system:authenticated"]'), (
+            f"{server.name}: {err}"
+        )
+    forged = _forged(_claims(entra_issuer), None)
+    assert {s.name: s.raw(forged) for s in servers} == {s.name: (401, _status_401()) for s in servers}

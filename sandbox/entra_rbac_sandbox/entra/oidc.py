@@ -93,12 +93,16 @@ class SigningKeys:
                 raise ValueError("the last signing key cannot be retired: rotate first")
             self._keys = remaining
 
-    def sign(self, claims: Mapping[str, Any], *, kid: str | None = None) -> str:
+    def sign(self, claims: Mapping[str, Any], *, kid: str | None = None, name_kid: bool | str = True) -> str:
+        """A JWS by the newest key, or by `kid`'s. Entra's header names the signing key's kid; for
+        tests of how relying parties choose a key, `name_kid=False` leaves it out and a string
+        names that kid instead."""
         keys = self._ensure()
         key = keys[-1] if kid is None else next(k for k in keys if k.kid == kid)
-        return jwt.encode(
-            dict(claims), key.private, algorithm="RS256", headers={"kid": key.kid, "typ": "JWT"}
-        )
+        headers = {"typ": "JWT"}
+        if name_kid is not False:
+            headers["kid"] = key.kid if name_kid is True else name_kid
+        return jwt.encode(dict(claims), key.private, algorithm="RS256", headers=headers)
 
     def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
         return next((k.private.public_key() for k in self._ensure() if k.kid == kid), None)

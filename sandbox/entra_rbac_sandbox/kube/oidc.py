@@ -10,8 +10,10 @@ issuer `url`, `audiences` and `certificateAuthority`, and `claimMappings.usernam
 What a token must be to be accepted (k8s.io/apiserver's oidc authenticator on coreos/go-oidc,
 checked against their source): a JWS whose `iss` is a configured issuer (else the authenticator
 does not handle it), signed by a key of the issuer's JWKS (fetched from its discovery document
-over HTTPS trusting `certificateAuthority`, cached, fetched again when a token names a `kid` not
-in the cache), an `aud` among `audiences`, `exp` not passed (no leeway) and `nbf` at most a
+over HTTPS trusting `certificateAuthority` and cached; go-oidc v2.5.0's `remoteKeySet.verify`:
+every cached key whose `kid` is the token's, or every cached key when the token names none, is
+tried, and when none verifies the JWKS is fetched again and tried the same way), an `aud` among
+`audiences`, `exp` not passed (no leeway) and `nbf` at most a
 minute ahead (go-oidc v2's fixed clock-skew leeway, measured on the real server). The user name
 is the claim (with its prefix) or the expression's string; groups the claim (a string or a
 list; missing means no groups) or the expression's list. Every failure is the same 401
@@ -112,7 +114,7 @@ class _Issuer:
     ca_pem: str
     username: _Mapping
     groups: _Mapping
-    _keys: dict[str, Any] = field(default_factory=dict)
+    _keys: list[tuple[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _get(self, url: str) -> Any:
@@ -124,28 +126,42 @@ class _Issuer:
         discovery = self._get(self.url.rstrip("/") + "/.well-known/openid-configuration")
         if discovery.get("issuer") != self.url:
             raise TokenRejected("the discovery document names another issuer")
-        keys: dict[str, Any] = {}
+        keys: list[tuple[str, Any]] = []  # (kid, key), in the JWKS's order; a kid may be missing
         for jwk in self._get(discovery["jwks_uri"]).get("keys", []):
             try:
-                keys[str(jwk.get("kid", ""))] = jwt.PyJWK(jwk)
+                keys.append((str(jwk.get("kid", "")), jwt.PyJWK(jwk)))
             except jwt.PyJWTError:
                 continue  # a key kind this client cannot use is skipped, as go-jose does
         self._keys = keys
 
-    def key(self, kid: str) -> Any:
+    def _verified_by(self, token: str, kid: str) -> Any:
+        """The cached key that verifies `token`'s signature: the one named `kid`, or any when the
+        token names none (kube-apiserver tries every key then); None when no key does."""
+        for key_id, jwk in list(self._keys):
+            if kid and key_id != kid:
+                continue
+            try:
+                jwt.PyJWS().decode(token, jwk.key, algorithms=[jwk.algorithm_name])  # the signature only
+            except jwt.PyJWTError:
+                continue
+            return jwk
+        return None
+
+    def key(self, token: str, kid: str) -> Any:
         with self._lock:
-            if kid not in self._keys:
+            found = self._verified_by(token, kid)
+            if found is None:  # a key not yet seen, or a bad signature: fetch the keys again
                 try:
                     self._refresh()
                 except (OSError, ValueError, KeyError) as error:
                     raise TokenRejected(f"the issuer's keys could not be fetched: {error}") from None
-            found = self._keys.get(kid)
+                found = self._verified_by(token, kid)
         if found is None:
-            raise TokenRejected("no key of the issuer's JWKS has the token's kid")
+            raise TokenRejected("no key of the issuer's JWKS verifies the token's signature")
         return found
 
     def authenticate(self, token: str, kid: str) -> UserInfo:
-        jwk = self.key(kid)
+        jwk = self.key(token, kid)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
