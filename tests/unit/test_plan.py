@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from entra_rbac.core.desired import NamespaceInfo
-from entra_rbac.core.plan import ObservedBinding, Plan, Verb, make_plan
+from entra_rbac.core.plan import ObservedBinding, Plan, Verb, cleanup_plan, make_plan, split_owned
 from entra_rbac.core.problems import Reason
 from entra_rbac.core.revocation import apply_plan
 from tests.unit.core_builders import G1, G2, OTHER_UID, UID, desired_for, namespaces, spec
@@ -189,3 +189,80 @@ def test_action_describe_stays_short_for_thousands_of_subjects() -> None:
     assert action.event_reason == "Created"
     assert action.describe().endswith("and 20 more")
     assert action.describe().count("+Group") == 10
+
+
+# --- which marked bindings count (docs/design.md, Ownership) -----------------------------
+
+
+def marked(namespace: str | None, name: str, **changes: Any) -> ObservedBinding:
+    """A binding carrying the marks of UID, at `name` in `namespace` (None: cluster-wide)."""
+    obj = existing()[0]
+    obj["metadata"]["name"] = name
+    if namespace is not None:
+        obj["metadata"]["namespace"] = namespace
+        obj["kind"] = "RoleBinding"
+    for key, value in changes.items():
+        obj["metadata"][key] = value
+    return ObservedBinding.from_manifest(obj)
+
+
+TARGETED = desired_for(
+    spec(roleBindings=[{"clusterRole": "edit", "namespaces": ["a"]}]), namespaces=NS
+).target_keys()
+AT_TARGET = ("a", "egb:payments:clusterrole:edit")
+
+
+@pytest.mark.parametrize(
+    ("binding", "counted"),
+    [
+        (marked(*AT_TARGET), "ours"),
+        # The same marks in a namespace the resource does not target: a forgery, or a leftover.
+        (marked("b", "egb:payments:clusterrole:edit"), "stray"),
+        # Targeted namespace, another name: the marks alone do not make it ours.
+        (marked("a", "granted-by-hand"), "stray"),
+        (marked(None, "egb:payments:clusterrole:edit"), "stray"),
+        # Not both marks: neither counted nor ever deleted.
+        (marked(*AT_TARGET, labels={"app.kubernetes.io/managed-by": "entra-rbac-operator"}), "neither"),
+        (
+            marked(
+                *AT_TARGET,
+                labels={
+                    "app.kubernetes.io/managed-by": "entra-rbac-operator",
+                    "entra-rbac.io/owner-uid": OTHER_UID,
+                },
+            ),
+            "neither",
+        ),
+        (marked(*AT_TARGET, ownerReferences=[{"uid": UID, "controller": False}]), "neither"),
+        (marked("b", "x", ownerReferences=[]), "neither"),
+    ],
+    ids=[
+        "at-target",
+        "untargeted-namespace",
+        "targeted-namespace-other-name",
+        "cluster-wide-not-granted",
+        "no-owner-uid-label",
+        "owner-uid-label-of-another",
+        "owner-reference-not-controller",
+        "no-owner-reference",
+    ],
+)
+def test_a_marked_binding_counts_only_at_a_target(binding: ObservedBinding, counted: str) -> None:
+    owned = split_owned([binding], UID, TARGETED)
+    found = {"ours": owned.ours, "stray": owned.strays}
+    assert {k for k, v in found.items() if v} == ({counted} if counted != "neither" else set())
+
+
+def test_strays_are_only_ever_deleted_and_never_in_a_terminating_namespace() -> None:
+    strays = [marked("b", "forged"), marked("gone", "forged"), marked(None, "forged")]
+    plan = cleanup_plan(strays, frozen_namespaces={"gone"})
+    assert summary(plan) == [("delete", "", "forged"), ("delete", "b", "forged")]
+    assert all(a.uid == "uid-0" and a.resource_version == "100" for a in plan.actions)
+
+
+def test_targets_stand_also_without_subjects() -> None:
+    empty = desired_for(
+        spec(roleBindings=[{"clusterRole": "edit", "namespaces": ["a"]}]), group_ids=(), namespaces=NS
+    )
+    assert empty.bindings == ()
+    assert empty.target_keys() == TARGETED

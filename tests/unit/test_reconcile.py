@@ -581,3 +581,66 @@ async def test_each_write_is_logged_as_kubernetes_logs_it(caplog: pytest.LogCapt
 
 def fields_of(record: logging.LogRecord) -> dict[str, object]:
     return dict(getattr(record, "entra_rbac_fields", {}))
+
+
+# --- forged bindings (docs/design.md, Ownership) -----------------------------------------
+
+FORGED = BindingKey.of("RoleBinding", "team-b", "egb:team:clusterrole:view")
+
+
+def forgery(key: BindingKey = FORGED, subjects: int = 20) -> dict[str, Any]:
+    """What a namespace admin of team-b can write: our labels and a controller reference to the
+    victim (its uid is readable by anyone who may view it), any subjects they like."""
+    forged = foreign(key, {**MANAGED, OWNER_UID_LABEL: UID}, [{"uid": UID, "controller": True}])
+    forged["subjects"] = [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"u{n}"} for n in range(subjects)
+    ]
+    return forged
+
+
+async def test_a_forged_binding_never_holds_a_revocation_and_is_deleted_as_cleanup() -> None:
+    world = await settled_world(user_spec(), g1=("alice", "bob"))
+    summary = world.status["summary"]
+    world.kube.put_binding(forgery())
+    world.directory.members[G1] = world.directory.members[G1][:1]  # bob leaves
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert world.subjects(VIEW) == ["alice@contoso.com"]  # bob lost access at once
+    assert FORGED not in world.kube.bindings
+    assert world.status.get("revocationHold") is None
+    assert world.status["summary"] == {**summary, "subjects": 1}
+    assert [e["reason"] for e in world.kube.events[-2:]] == [
+        "UpdatedClusterRoleBinding",
+        "DeletedRoleBinding",
+    ]
+
+
+async def test_a_forged_binding_changes_no_status_and_no_guard_figure() -> None:
+    world = await settled_world(g1=("alice",))
+    status_writes, done = world.kube.status_writes, len(world.kube.writes)
+    world.kube.put_binding(forgery())
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert world.kube.writes[done:] == [("delete", FORGED, True)]
+    assert world.kube.status_writes == status_writes
+    # During a hold nothing is deleted, strays included, and the hold's figures are the
+    # resource's own: six subjects, five to go (not 26 and 25).
+    held = await held_world()
+    held.kube.put_binding(forgery())
+    assert (await held.reconcile()).reason == "RevocationHeld"
+    assert FORGED in held.kube.bindings
+    hold = held.status["revocationHold"]
+    assert (hold["removed"], hold["current"]) == (5, 6)
+
+
+async def test_a_failed_cleanup_is_retried_without_touching_status() -> None:
+    world = await settled_world(g1=("alice",))
+    status_writes = world.kube.status_writes
+    world.kube.put_binding(forgery())
+    world.kube.fail_next(
+        "delete", FORGED, errors.UnavailableError("503", status=503, reason="ServiceUnavailable")
+    )
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", RETRY)
+    assert world.kube.status_writes == status_writes
+    assert (await world.reconcile()).settled
+    assert FORGED not in world.kube.bindings

@@ -183,6 +183,11 @@ class DesiredState:
     frozen_namespaces: frozenset[str] = frozenset()
     targets: tuple[Target, ...] = ()
 
+    def target_keys(self) -> frozenset[BindingKey]:
+        """The names and namespaces at which this resource's bindings stand (docs/design.md,
+        Ownership): a binding carrying its marks anywhere else is not counted as its own."""
+        return frozenset(t.key(self.owner) for t in self.targets)
+
 
 def build_binding(
     owner: Owner, role_kind: RoleKind, role: str, namespace: str | None, subject_set: SubjectSet

@@ -7,6 +7,9 @@ reads the actual bindings and carries out the actions; nothing here talks to the
 Safety rules enforced here, not by the caller:
 - An object is ours only with the managed-by label AND a controller ownerReference to the
   resource's UID. Anything else is never written or deleted; at a desired name it is a Conflict.
+- Those marks can be forged by anyone who may write RoleBindings in a namespace, so a marked
+  binding counts (plan, revocation guard, status) only at a name and namespace the resource
+  targets (`split_owned`); one anywhere else is only ever deleted as cleanup (`cleanup_plan`).
 - Every create comes before any delete: a role change (a new name, since the name holds the
   role) creates the new binding before deleting the old one, so nobody loses access in between.
 - Bindings in terminating namespaces are left alone (writes there are refused anyway).
@@ -14,14 +17,14 @@ Safety rules enforced here, not by the caller:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RBAC_GROUP
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL, RBAC_GROUP
 from entra_rbac.core.desired import Binding, DesiredState, RoleRef
-from entra_rbac.core.naming import BindingKey, BindingKind
+from entra_rbac.core.naming import BindingKey, BindingKind, owner_labels
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.core.subjects import Subject
 
@@ -222,6 +225,46 @@ def make_plan(
             actions.append(_delete(current))
     actions.sort(key=lambda a: (_VERB_ORDER[a.verb], a.key))
     return Plan(actions=tuple(actions), conflicts=tuple(sorted(conflicts, key=lambda c: c.key)))
+
+
+@dataclass(frozen=True)
+class OwnedBindings:
+    """The bindings carrying a resource's marks, split by whether the operator can tell it wrote them.
+
+    `ours`: at a name and namespace the resource targets, with exactly the labels the operator
+    sets and its controller reference; only these count for the plan, the revocation guard and
+    status. `strays`: the same marks anywhere else. A stray is either the operator's own binding
+    left behind by a spec or namespace change, or a forgery (docs/design.md, Ownership); the two
+    look the same, so a stray is never counted and only deleted (`cleanup_plan`).
+    """
+
+    ours: tuple[ObservedBinding, ...]
+    strays: tuple[ObservedBinding, ...]
+
+
+def split_owned(
+    marked: Iterable[ObservedBinding], owner_uid: str, targets: Collection[BindingKey]
+) -> OwnedBindings:
+    """Sort the bindings carrying `owner_uid`'s marks into those at `targets` and the strays.
+
+    Anything without both marks (the managed-by label and the controller reference) is neither:
+    it is dropped here, as it is never the operator's to change.
+    """
+    labels = owner_labels(owner_uid)
+    ours: list[ObservedBinding] = []
+    strays: list[ObservedBinding] = []
+    for binding in sorted(marked, key=lambda b: b.key):
+        if not binding.owned_by(owner_uid) or binding.labels.get(OWNER_UID_LABEL) != labels[OWNER_UID_LABEL]:
+            continue
+        (ours if binding.key in targets else strays).append(binding)
+    return OwnedBindings(ours=tuple(ours), strays=tuple(strays))
+
+
+def cleanup_plan(strays: Iterable[ObservedBinding], frozen_namespaces: Collection[str] = ()) -> Plan:
+    """Deletes of the strays (each with uid and resourceVersion preconditions), sorted; those in
+    terminating namespaces are left alone, as every binding there is."""
+    deletes = [_delete(s) for s in strays if s.namespace not in frozen_namespaces]
+    return Plan(actions=tuple(sorted(deletes, key=lambda a: a.key)))
 
 
 def _observed(item: Mapping[str, Any] | ObservedBinding) -> ObservedBinding:

@@ -16,9 +16,18 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from entra_rbac.core.desired import DesiredState, Owner, RoleInventory, compute_desired
+from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.plan import ObservedBinding, make_plan
+from entra_rbac.core.naming import binding_name
+from entra_rbac.core.plan import (
+    ObservedBinding,
+    OwnedBindings,
+    Plan,
+    Verb,
+    cleanup_plan,
+    make_plan,
+    split_owned,
+)
 from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
 from entra_rbac.core.revocation import after_plan
 from entra_rbac.core.subjects import SubjectSet, build_subjects
@@ -92,19 +101,40 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
 
 
 async def _owned(owner: Owner, ctx: ReconcileContext) -> list[ObservedBinding]:
-    """The bindings carrying this resource's label that it really owns (label AND controller ref)."""
+    """The bindings carrying this resource's marks (its labels AND a controller ref to it). The
+    marks can be forged: which of them count is decided against the targets (`split_owned`)."""
     listed = [ObservedBinding.from_manifest(o) for o in await ctx.kube.list_owned_bindings(owner.uid)]
     return [o for o in listed if o.owned_by(owner.uid)]
 
 
+def _named_for(owner: Owner, marked: list[ObservedBinding]) -> list[ObservedBinding]:
+    """Without a valid spec the targets are unknown: status lists only the marked bindings whose
+    name is the one this resource gives a binding of that role (nothing is written anyway)."""
+    return [
+        o
+        for o in marked
+        if o.role_ref.kind in ("ClusterRole", "Role")
+        and o.name
+        == binding_name(
+            owner.name, "ClusterRole" if o.role_ref.kind == "ClusterRole" else "Role", o.role_ref.name
+        )
+    ]
+
+
 async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = False) -> Outcome:
     now = ctx.clock()
-    observed = await _owned(resource.owner, ctx)
+    marked = await _owned(resource.owner, ctx)
     try:
         spec = EntraGroupBindingSpec.model_validate(resource.spec)
     except ValidationError as error:
         # The API server validates too; this guards objects written before the CRD's rules.
-        return await _conclude(resource, Report.invalid(observed, invalid_spec_problems(error)), now, ctx)
+        report = Report.invalid(_named_for(resource.owner, marked), invalid_spec_problems(error))
+        return await _conclude(resource, report, now, ctx)
+    namespaces = await ctx.kube.list_namespaces() if spec.role_bindings else []
+    owned = split_owned(
+        marked, resource.owner.uid, _targets(resource.owner, spec, namespaces, ctx).target_keys()
+    )
+    observed = list(owned.ours)
     if spec.suspend:
         return await _conclude(resource, Report.suspended(spec, observed), now, ctx)
     pending = ctx.memory.of(resource.owner.uid).pending_deletions
@@ -114,7 +144,7 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
         fresh = True
     read = await read_directory(ctx.directory, spec.groups, resource.status, spec.subjects.kind)
     if read.error is not None:
-        return await _directory_failed(resource, spec, observed, read.error, now, ctx)
+        return await _directory_failed(resource, spec, owned, read.error, now, ctx)
     ctx.metrics.directory_verified()
     seen = deleted_looking(spec, read, resource.status)
     decision = confirm_deletions(seen, pending, now=now, interval=interval, fresh=fresh)
@@ -125,7 +155,7 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
             "Confirmed group deletion: a later read from Entra agreed",
             extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.confirmed))),
         )
-    return await _converge(resource, spec, observed, read, now, ctx)
+    return await _converge(resource, spec, owned, namespaces, read, now, ctx)
 
 
 async def _unconfirmed(
@@ -155,15 +185,20 @@ async def _unconfirmed(
 async def _converge(
     resource: Resource,
     spec: EntraGroupBindingSpec,
-    observed: list[ObservedBinding],
+    owned: OwnedBindings,
+    namespaces: list[NamespaceInfo],
     read: DirectoryOutcome,
     now: datetime,
     ctx: ReconcileContext,
 ) -> Outcome:
-    """Plan from a verified read and carry the plan out, unless it is a revocation to hold."""
-    owner, record = resource.owner, ctx.memory.of(resource.owner.uid)
+    """Plan from a verified read and carry the plan out, unless it is a revocation to hold.
+
+    Only the bindings at the targets (`owned.ours`) are planned, guarded and reported; the strays
+    are deleted afterwards, never during a hold, and never change status (docs/design.md, Ownership).
+    """
+    owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members)
-    desired = await _desired(owner, spec, subjects, ctx)
+    desired = await _desired(owner, spec, subjects, namespaces, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     hold = revocation_hold(
@@ -176,12 +211,39 @@ async def _converge(
         return await _conclude(resource, report, now, ctx, retry=hold.message)
     applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids)
     record.foreign_names = frozenset({c.key for c in plan.conflicts} | set(applied.conflicts))
+    # Make-before-break holds for strays too: an old binding left by a role change goes only
+    # once its replacement exists.
+    cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
+    cleaned = not cleanup or (_creates_done(plan, applied) and await _clean_up(owner, cleanup, desired, ctx))
     report = Report.applied(
         spec, read, _after(observed, applied), [*problems, *applied.problems], pending=applied.retry
     )
-    return await _conclude(
-        resource, report, now, ctx, retry="some writes must be retried" if applied.retry else None
+    retry = "some writes must be retried" if applied.retry or not cleaned else None
+    return await _conclude(resource, report, now, ctx, retry=retry)
+
+
+def _creates_done(plan: Plan, applied: ApplyResult) -> bool:
+    done = {(a.verb, a.key) for a in applied.done}
+    return all((a.verb, a.key) in done for a in plan.actions if a.verb in (Verb.CREATE, Verb.REPLACE))
+
+
+async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: ReconcileContext) -> bool:
+    """Delete the strays: bindings with this resource's marks outside its targets. Each delete is
+    logged and recorded as an Event like any other; a failure is logged and retried, but never
+    reported in status: what is outside the targets never changes status. True when all went."""
+    log.info(
+        "Deleting bindings outside the resource's targets",
+        extra=fields(
+            resource=owner.name, bindings=",".join(f"{a.namespace or ''}/{a.name}" for a in cleanup.actions)
+        ),
     )
+    result = await apply_plan(ctx.kube, owner, cleanup, desired.group_ids)
+    for problem in result.problems:
+        log.warning(
+            "Failed to delete a binding outside the targets",
+            extra=fields(resource=owner.name, error=problem.message),
+        )
+    return not result.retry and not result.problems
 
 
 def _hold_policy(ctx: ReconcileContext) -> HoldPolicy:
@@ -208,25 +270,43 @@ async def _known_foreign(
     return found
 
 
+def _targets(
+    owner: Owner, spec: EntraGroupBindingSpec, namespaces: list[NamespaceInfo], ctx: ReconcileContext
+) -> DesiredState:
+    """Where the spec grants what, whoever the subjects are (no role read: targets do not
+    depend on whether a role exists)."""
+    return _compute(owner, spec, SubjectSet((), ()), namespaces, None, ctx)
+
+
+def _compute(
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    namespaces: list[NamespaceInfo],
+    roles: RoleInventory | None,
+    ctx: ReconcileContext,
+) -> DesiredState:
+    return compute_desired(
+        owner,
+        spec,
+        subjects,
+        namespaces,
+        reserved_namespaces=ctx.policy.reserved_namespaces,
+        allowed_roles=ctx.policy.allowed_roles,
+        existing_roles=roles,
+    )
+
+
 async def _desired(
-    owner: Owner, spec: EntraGroupBindingSpec, subjects: SubjectSet, ctx: ReconcileContext
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    namespaces: list[NamespaceInfo],
+    ctx: ReconcileContext,
 ) -> DesiredState:
     """The desired bindings, with missing roles reported (one read per role, not per binding)."""
-    namespaces = await ctx.kube.list_namespaces() if spec.role_bindings else []
-
-    def compute(roles: RoleInventory | None) -> DesiredState:
-        return compute_desired(
-            owner,
-            spec,
-            subjects,
-            namespaces,
-            reserved_namespaces=ctx.policy.reserved_namespaces,
-            allowed_roles=ctx.policy.allowed_roles,
-            existing_roles=roles,
-        )
-
-    first = compute(None)
-    return compute(await _role_inventory(first, ctx))
+    first = _compute(owner, spec, subjects, namespaces, None, ctx)
+    return _compute(owner, spec, subjects, namespaces, await _role_inventory(first, ctx), ctx)
 
 
 async def _role_inventory(first: DesiredState, ctx: ReconcileContext) -> RoleInventory:
@@ -248,16 +328,18 @@ async def _role_inventory(first: DesiredState, ctx: ReconcileContext) -> RoleInv
 async def _directory_failed(
     resource: Resource,
     spec: EntraGroupBindingSpec,
-    observed: list[ObservedBinding],
+    owned: OwnedBindings,
     error: DirectoryError,
     now: datetime,
     ctx: ReconcileContext,
 ) -> Outcome:
-    """Fail-static: keep every binding exactly; fail-closed only past the configured maxStaleness."""
+    """Fail-static: keep every binding exactly; fail-closed only past the configured maxStaleness
+    (then every binding carrying the resource's marks goes, strays included)."""
     message = f"Entra could not be read, bindings are kept unchanged: {error}"
-    bindings: Sequence[ObservedBinding] = observed
+    bindings: Sequence[ObservedBinding] = owned.ours
     if _stale(resource, now, ctx):
-        bindings = await _revoke_all(resource.owner, observed, ctx)
+        remaining = await _revoke_all(resource.owner, [*owned.ours, *owned.strays], ctx)
+        bindings = [b for b in remaining if b in owned.ours]
         message = (
             f"Entra could not be read for longer than maxStaleness "
             f"({ctx.policy.max_staleness:.0f}s), so every binding was revoked: {error}"
