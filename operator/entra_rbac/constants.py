@@ -43,5 +43,8 @@ DEFAULT_REVOCATION_GUARD_SHARE: Final = 0.5
 DEFAULT_REVOCATION_GUARD_MIN: Final = 5
 # Seconds a deletion seen in Entra must last before it is acted on (docs/configuration.md).
 DEFAULT_DELETION_CONFIRMATION: Final = 60.0
+# Seconds between two writes of a Warning Event that keeps recurring unchanged: client-go's
+# events library refreshes an event series every 30 minutes (docs/configuration.md).
+DEFAULT_EVENT_SERIES_INTERVAL: Final = 1800.0
 
 FIELD_MANAGER: Final = OPERATOR_NAME

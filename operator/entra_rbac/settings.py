@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from entra_rbac.constants import (
     DEFAULT_DELETION_CONFIRMATION,
+    DEFAULT_EVENT_SERIES_INTERVAL,
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
     """How long after a group first reads as deleted (404, or a member list emptied) a second read
     from Entra must still agree before its subjects are revoked (docs/configuration.md)."""
+    event_series_interval: float = DEFAULT_EVENT_SERIES_INTERVAL
+    """How often a Warning Event that keeps recurring unchanged is counted up on the API server (its
+    `count` and `lastTimestamp`); repeats in between are counted in memory (docs/monitoring.md)."""
 
     # --- what may be granted, and where ---
     allowed_cluster_roles: CommaList = ("view", "edit", "admin")
@@ -174,7 +178,13 @@ class Settings(BaseSettings):
     ca_file: str | None = None
     """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
 
-    @field_validator("refresh_interval", "directory_cache_ttl", "deletion_confirmation", mode="before")
+    @field_validator(
+        "refresh_interval",
+        "directory_cache_ttl",
+        "deletion_confirmation",
+        "event_series_interval",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return parse_duration(value)

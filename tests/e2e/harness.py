@@ -35,6 +35,8 @@ OPERATOR_ENV = {
     "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
     # A deletion seen in Entra is acted on after a confirming read this much later (default 60s).
     "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
+    # A Warning that recurs is counted up on its Event at most this often (default 30m).
+    "ENTRA_RBAC_EVENT_SERIES_INTERVAL": "1s",
     "ENTRA_RBAC_LOG_LEVEL": "debug",
 }
 

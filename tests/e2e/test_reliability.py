@@ -125,7 +125,7 @@ def test_a_forged_binding_never_holds_a_revocation_nor_touches_status(cluster: C
     assert cluster.operator_writes(r"/status$") == 0  # the victim's status never moved
     assert cluster.egb("victim")["status"]["summary"] == status["summary"]
     assert any(
-        e.get("reason") == "DeletedRoleBinding" and "team-b" in (e.get("message") or "")
+        e.get("reason") == "Revoked" and "deleted RoleBinding team-b/" in (e.get("message") or "")
         for e in cluster.events("victim")
     )
 

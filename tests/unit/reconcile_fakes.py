@@ -23,6 +23,7 @@ from entra_rbac.adapters.kube import errors
 from entra_rbac.constants import API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
+from entra_rbac.core.events import EventDraft, event_manifest
 from entra_rbac.core.models import GroupState
 from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.errors import DirectoryError, GroupNotFoundError, KubeError
@@ -66,6 +67,7 @@ class FakeCluster:
     writes: list[tuple[Verb, BindingKey, bool]] = field(default_factory=list)
     status_writes: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    event_patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: dict[tuple[Verb, BindingKey], KubeError] = field(default_factory=dict)
     unavailable: KubeError | None = None  # every call fails with it while set
     _versions: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
@@ -173,19 +175,23 @@ class FakeCluster:
         self._check()
         return {ns: frozenset(set(names) & self.roles.get(ns, set())) for ns in namespaces}
 
-    async def emit_event(
-        self,
-        *,
-        owner_name: str,
-        owner_uid: str,
-        reason: str,
-        message: str,
-        type_: Literal["Normal", "Warning"] = "Normal",
-        action: str = "Reconcile",
-    ) -> dict[str, Any]:
-        event = {"owner": owner_name, "reason": reason, "message": message, "type": type_, "action": action}
-        self.events.append(event)
-        return event
+    async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
+        """Stores the manifest the real adapter would POST, named as the API server would."""
+        self._check()
+        manifest = event_manifest(draft, owner_name=owner_name, owner_uid=owner_uid, instance="test", now=now)
+        name = manifest["metadata"]["generateName"] + f"{len(self.events):05d}"
+        manifest["metadata"] = {**manifest["metadata"], "name": name}
+        self.events.append(manifest)
+        return name
+
+    async def patch_event(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        self._check()
+        self.event_patches.append((name, dict(patch)))
+        for event in self.events:
+            if event["metadata"]["name"] == name:
+                event.update(patch)
+                return event
+        raise errors.NotFoundError(f"events {name!r} not found", status=404, reason=errors.NOT_FOUND)
 
     # --- internals ---
     def _check(self) -> None:

@@ -609,10 +609,11 @@ async def test_a_forged_binding_never_holds_a_revocation_and_is_deleted_as_clean
     assert FORGED not in world.kube.bindings
     assert world.status.get("revocationHold") is None
     assert world.status["summary"] == {**summary, "subjects": 1}
-    assert [e["reason"] for e in world.kube.events[-2:]] == [
-        "UpdatedClusterRoleBinding",
-        "DeletedRoleBinding",
-    ]
+    # One audit Event for the reconcile: bob's removal and the stray's deletion.
+    audit = world.kube.events[-1]
+    assert audit["reason"] == "Revoked"
+    assert "updated ClusterRoleBinding egb:team:clusterrole:view" in audit["message"]
+    assert "deleted RoleBinding team-b/egb:team:clusterrole:view" in audit["message"]
 
 
 async def test_a_forged_binding_changes_no_status_and_no_guard_figure() -> None:

@@ -257,7 +257,7 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
         "reconcile/spec",
         "sync_requested/metadata.annotations.entra-rbac.io/sync-requested",
         "delete",
-        "deleted",
+        "resource_gone",
         "namespace_event",
         "binding_event",
         "egb_by_uid",
@@ -275,6 +275,16 @@ def test_every_trigger_of_design_section_6_is_registered_with_a_readable_id() ->
         *registry._spawning.get_all_handlers(),
     ]
     assert not [h.id for h in resource_handlers if getattr(h, "requires_finalizer", False)]
+
+
+def test_the_deleted_event_handler_runs_for_deletions_only() -> None:
+    """Unfiltered, kopf ran it (and logged "Handler 'deleted' succeeded") on every event."""
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, SETTINGS)
+    gone = [h for h in registry._watching.get_all_handlers() if h.id == "resource_gone"]
+    assert len(gone) == 1
+    assert gone[0].when is triggers.is_deletion
+    assert [t for t in ("ADDED", "MODIFIED", "DELETED", None) if triggers.is_deletion(type=t)] == ["DELETED"]
 
 
 def test_our_own_annotations_stay_visible_to_kopfs_change_detection() -> None:

@@ -11,9 +11,11 @@ instead of raising `NotFoundError`. Pure: a type, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from entra_rbac.core.desired import NamespaceInfo
+from entra_rbac.core.events import EventDraft
 from entra_rbac.core.naming import BindingKind
 
 
@@ -52,14 +54,8 @@ class Cluster(Protocol):
     async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
         """Which of `names` exist as Roles in each of `namespaces`."""
 
-    async def emit_event(
-        self,
-        *,
-        owner_name: str,
-        owner_uid: str,
-        reason: str,
-        message: str,
-        type_: Literal["Normal", "Warning"] = "Normal",
-        action: str = "Reconcile",
-    ) -> dict[str, Any]:
-        """Post an Event about the resource (the audit trail of every binding write)."""
+    async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
+        """Post an Event about the resource (`core.events.event_manifest`); its generated name."""
+
+    async def patch_event(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch an Event posted earlier (a repeat's count); `NotFoundError` once it expired."""

@@ -3,7 +3,8 @@
 Every outcome is a value: a failed write becomes a Problem (or a retry) and the other actions go
 on, so one bad namespace never blocks the rest. Deletes run only when every create and replace
 succeeded: a role change is make-before-break, and a failed create must not be followed by the
-removal of the access it was meant to replace. Each write is logged and recorded as an Event.
+removal of the access it was meant to replace. Each write is logged; the one audit Event that
+summarises them all is posted with the reconcile's conclusion (`reconciler.events`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class ApplyResult:
 
 
 async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
-    """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for Events."""
+    """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for the log."""
     result = ApplyResult()
     creates_ok = True
     for action in plan.actions:
@@ -54,7 +55,7 @@ async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[s
         ok = await _apply_one(kube, owner, action, result)
         if ok:
             result.done.append(action)
-            await _record(kube, owner, action, groups)
+            _log_write(owner, action, groups)
         elif action.verb in (Verb.CREATE, Verb.REPLACE):
             creates_ok = False
     if result.skipped_deletes:
@@ -141,12 +142,9 @@ async def _already_exists(kube: Cluster, action: Action, where: str, result: App
     )
 
 
-async def _record(kube: Cluster, owner: Owner, action: Action, groups: Sequence[str]) -> None:
-    """Log the write and post its Event (the audit trail). A failed Event is logged, not fatal."""
-    text = action.describe()
-    if groups:
-        text += f" (Entra groups: {', '.join(groups)})"
-    # "Created RoleBinding" namespace=... name=...: the Event below carries the same in one line.
+def _log_write(owner: Owner, action: Action, groups: Sequence[str]) -> None:
+    """One log line per write ("Created RoleBinding" namespace=... name=...), the full audit; the
+    Event of the reconcile summarises them (docs/design.md, Events)."""
     audit = _fields(
         owner,
         action,
@@ -156,16 +154,6 @@ async def _record(kube: Cluster, owner: Owner, action: Action, groups: Sequence[
         groups=",".join(groups) or None,
     )
     log.info(f"{action.event_reason} {action.kind}", extra=audit)
-    try:
-        await kube.emit_event(
-            owner_name=owner.name,
-            owner_uid=owner.uid,
-            reason=f"{action.event_reason}{action.kind}",
-            message=text,
-            action=action.verb.value.capitalize(),
-        )
-    except KubeError as error:
-        log.warning("Failed to record Event", extra=_fields(owner, action, error=str(error)))
 
 
 def _fields(owner: Owner, action: Action, **more: object) -> dict[str, object]:

@@ -17,6 +17,7 @@ from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client
 from entra_rbac.constants import (
     DEFAULT_DELETION_CONFIRMATION,
+    DEFAULT_EVENT_SERIES_INTERVAL,
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
@@ -52,6 +53,8 @@ class Policy:
     retry_delay: float = RETRY_DELAY
     # Least time between a group's first deleted-looking read and the fresh read that confirms it.
     deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
+    # Least time between two writes of a Warning Event that recurs unchanged (docs/design.md, Events).
+    event_series_interval: float = DEFAULT_EVENT_SERIES_INTERVAL
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -67,6 +70,7 @@ class Policy:
             # Retry a failed write (or re-check a held revocation) within one refresh interval.
             retry_delay=min(RETRY_DELAY, settings.refresh_interval),
             deletion_confirmation=settings.deletion_confirmation,
+            event_series_interval=settings.event_series_interval,
         )
 
 

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from entra_rbac.core.events import EventSeries
 from entra_rbac.core.naming import BindingKey
 
 
@@ -32,6 +33,9 @@ class ResourceRecord:
     # list emptied), with when that was first seen: acted on only once a fresh read at least the
     # confirmation interval later agrees. Lost on a restart, which only restarts the wait.
     pending_deletions: dict[str, datetime] = field(default_factory=dict)
+    # The Warning Events posted for the problems it has now, by reason: a repeat counts up the
+    # one posted instead of adding another. Lost on a restart, which posts each problem once more.
+    warnings: dict[str, EventSeries] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInve
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name
 from entra_rbac.core.plan import (
+    Action,
     ObservedBinding,
     OwnedBindings,
     Plan,
@@ -36,6 +37,7 @@ from entra_rbac.logsetup import fields
 from entra_rbac.reconciler.apply import ApplyResult, apply_plan
 from entra_rbac.reconciler.confirm import Confirmation, confirm_deletions, confirmation_due, deleted_looking
 from entra_rbac.reconciler.context import ReconcileContext
+from entra_rbac.reconciler.events import post_events
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
@@ -214,9 +216,18 @@ async def _converge(
     # Make-before-break holds for strays too: an old binding left by a role change goes only
     # once its replacement exists.
     cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
-    cleaned = not cleanup or (_creates_done(plan, applied) and await _clean_up(owner, cleanup, desired, ctx))
+    swept = (
+        await _clean_up(owner, cleanup, desired, ctx) if cleanup and _creates_done(plan, applied) else None
+    )
+    cleaned = not cleanup or (swept is not None and not swept.retry and not swept.problems)
     report = Report.applied(
-        spec, read, _after(observed, applied), [*problems, *applied.problems], pending=applied.retry
+        spec,
+        read,
+        _after(observed, applied),
+        [*problems, *applied.problems],
+        pending=applied.retry,
+        written=[*applied.done, *(swept.done if swept else ())],
+        groups=desired.group_ids,
     )
     retry = "some writes must be retried" if applied.retry or not cleaned else None
     return await _conclude(resource, report, now, ctx, retry=retry)
@@ -227,10 +238,10 @@ def _creates_done(plan: Plan, applied: ApplyResult) -> bool:
     return all((a.verb, a.key) in done for a in plan.actions if a.verb in (Verb.CREATE, Verb.REPLACE))
 
 
-async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: ReconcileContext) -> bool:
+async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: ReconcileContext) -> ApplyResult:
     """Delete the strays: bindings with this resource's marks outside its targets. Each delete is
-    logged and recorded as an Event like any other; a failure is logged and retried, but never
-    reported in status: what is outside the targets never changes status. True when all went."""
+    logged and counted in the reconcile's audit Event like any other; a failure is logged and
+    retried, but never reported in status: what is outside the targets never changes status."""
     log.info(
         "Deleting bindings outside the resource's targets",
         extra=fields(
@@ -243,7 +254,7 @@ async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: Rec
             "Failed to delete a binding outside the targets",
             extra=fields(resource=owner.name, error=problem.message),
         )
-    return not result.retry and not result.problems
+    return result
 
 
 def _hold_policy(ctx: ReconcileContext) -> HoldPolicy:
@@ -337,26 +348,27 @@ async def _directory_failed(
     (then every binding carrying the resource's marks goes, strays included)."""
     message = f"Entra could not be read, bindings are kept unchanged: {error}"
     bindings: Sequence[ObservedBinding] = owned.ours
+    revoked: Sequence[Action] = ()
     if _stale(resource, now, ctx):
-        remaining = await _revoke_all(resource.owner, [*owned.ours, *owned.strays], ctx)
-        bindings = [b for b in remaining if b in owned.ours]
+        everything = [*owned.ours, *owned.strays]
+        applied = await _revoke_all(resource.owner, everything, ctx)
+        bindings = [b for b in _after(everything, applied) if b in owned.ours]
+        revoked = applied.done
         message = (
             f"Entra could not be read for longer than maxStaleness "
             f"({ctx.policy.max_staleness:.0f}s), so every binding was revoked: {error}"
         )
-    report = Report.directory_failed(spec, bindings, Problem(Reason(error.reason), message))
+    report = Report.directory_failed(spec, bindings, Problem(Reason(error.reason), message), revoked)
     delay = error.retry_after if error.retry_after is not None else ctx.policy.retry_delay
     return await _conclude(resource, report, now, ctx, retry=message, delay=max(delay, MIN_DIRECTORY_RETRY))
 
 
-async def _revoke_all(
-    owner: Owner, observed: list[ObservedBinding], ctx: ReconcileContext
-) -> list[ObservedBinding]:
+async def _revoke_all(owner: Owner, observed: list[ObservedBinding], ctx: ReconcileContext) -> ApplyResult:
     """Fail-closed: delete every owned binding through the ordinary plan (so each is audited)."""
     if not observed:
-        return observed
+        return ApplyResult()
     nothing = DesiredState(owner=owner, bindings=(), problems=(), subjects=(), group_ids=())
-    return _after(observed, await apply_plan(ctx.kube, owner, make_plan(nothing, observed), ()))
+    return await apply_plan(ctx.kube, owner, make_plan(nothing, observed), ())
 
 
 def _stale(resource: Resource, now: datetime, ctx: ReconcileContext) -> bool:
@@ -387,7 +399,10 @@ async def _conclude(
     delay: float | None = None,
 ) -> Outcome:
     """Write status from `report`; the outcome asks for a requeue (after `delay`, or the policy's
-    retry delay) when `retry` says why one is needed."""
+    retry delay) when `retry` says why one is needed. Before it, the Events: the audit summary of
+    what was written, and a Warning per problem (deduplicated)."""
+    # Events first: a status write that fails must not lose the audit of writes already made.
+    await post_events(resource.owner, report, now, ctx)
     reason = await write_status(resource, report, now, ctx)
     if retry is None:
         return Outcome(reason)

@@ -16,7 +16,7 @@ from typing import Any
 
 from entra_rbac.core.desired import Owner
 from entra_rbac.core.models import EntraGroupBindingSpec, SubjectKind
-from entra_rbac.core.plan import ObservedBinding
+from entra_rbac.core.plan import Action, ObservedBinding
 from entra_rbac.core.problems import Problem
 from entra_rbac.core.status import build_status, status_changed
 from entra_rbac.core.subjects import bound_member_counts
@@ -62,7 +62,9 @@ class Report:
     """What one reconcile found, everything status is built from. Build it with a constructor.
 
     `bindings` are the owned bindings as they now stand; `read` is the verified directory read
-    (None when Entra was not read, or failed); `hold` is the revocation held by this reconcile.
+    (None when Entra was not read, or failed); `hold` is the revocation held by this reconcile;
+    `written` the writes that took effect and `groups` the Entra ids their subjects come from
+    (for the audit Event).
     """
 
     phase: Phase
@@ -71,6 +73,14 @@ class Report:
     problems: Sequence[Problem] = ()
     read: DirectoryOutcome | None = None
     hold: RevocationHold | None = None
+    written: Sequence[Action] = ()
+    groups: Sequence[str] = ()
+
+    @property
+    def decided(self) -> bool:
+        """Whether every problem was looked for: not when Entra could not be read, or a deletion
+        waits for confirmation (then only that one is known, and the others stand as they were)."""
+        return self.phase not in (Phase.DIRECTORY_FAILED, Phase.UNCONFIRMED)
 
     @classmethod
     def invalid(cls, bindings: Sequence[ObservedBinding], problems: Sequence[Problem]) -> Report:
@@ -82,9 +92,14 @@ class Report:
 
     @classmethod
     def directory_failed(
-        cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding], problem: Problem
+        cls,
+        spec: EntraGroupBindingSpec,
+        bindings: Sequence[ObservedBinding],
+        problem: Problem,
+        written: Sequence[Action] = (),
     ) -> Report:
-        return cls(Phase.DIRECTORY_FAILED, spec, bindings, (problem,))
+        """Fail-static (nothing written), or fail-closed past maxStaleness (`written`: the revocations)."""
+        return cls(Phase.DIRECTORY_FAILED, spec, bindings, (problem,), written=written)
 
     @classmethod
     def unconfirmed(
@@ -113,8 +128,11 @@ class Report:
         problems: Sequence[Problem],
         *,
         pending: bool,
+        written: Sequence[Action] = (),
+        groups: Sequence[str] = (),
     ) -> Report:
-        return cls(Phase.PENDING if pending else Phase.APPLIED, spec, bindings, problems, read)
+        phase = Phase.PENDING if pending else Phase.APPLIED
+        return cls(phase, spec, bindings, problems, read, written=written, groups=groups)
 
     def hold_status(self, previous: Mapping[str, Any]) -> dict[str, Any] | None:
         """`status.revocationHold`: this reconcile's hold; unchanged when Entra could not be read

@@ -19,7 +19,13 @@ from entra_rbac.triggers.lifecycle import connection_info, directory_freshness, 
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.refresher import Refresher, first_refresh_delay
 from entra_rbac.triggers.routing import NamespaceMemory, binding_changed, names_namespace, namespace_changed
-from entra_rbac.triggers.running import reconcile_all, reconcile_body, reconcile_entry, resource_event
+from entra_rbac.triggers.running import (
+    is_deletion,
+    reconcile_all,
+    reconcile_body,
+    reconcile_entry,
+    resource_gone,
+)
 
 __all__ = [
     "NamespaceMemory",
@@ -32,13 +38,14 @@ __all__ = [
     "first_refresh_delay",
     "index_binding_owner",
     "index_entry",
+    "is_deletion",
     "names_namespace",
     "namespace_changed",
     "reconcile_all",
     "reconcile_body",
     "reconcile_entry",
     "resource_entry",
-    "resource_event",
+    "resource_gone",
     "start",
     "stop",
     "tune_kopf",

@@ -2,8 +2,9 @@
 
 Holds `reconcile_entry` (an index entry -> the reconciler's one entry point), `reconcile_body`
 (the same for kopf's resource handlers, turning an `Outcome` that asks for a requeue into
-kopf's `TemporaryError`, the one place that happens), `resource_event` and `reconcile_all`. It
-must not decide which resources an event concerns (`routing` does) nor anything about bindings.
+kopf's `TemporaryError`, the one place that happens), `resource_gone` (with `is_deletion`, its
+kopf filter) and `reconcile_all`. It must not decide which resources an event concerns
+(`routing` does) nor anything about bindings.
 """
 
 from __future__ import annotations
@@ -43,10 +44,14 @@ async def reconcile_body(
         raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
 
 
-async def resource_event(event_type: str | None, body: Mapping[str, Any], memo: OperatorMemo) -> None:
+def is_deletion(type: str | None, **_: Any) -> bool:
+    """kopf's `when` filter of the DELETED-event handler: a watch event that says the resource is gone."""
+    return type == "DELETED"
+
+
+async def resource_gone(body: Mapping[str, Any], memo: OperatorMemo) -> None:
     """A resource is gone: remove its bindings now (the garbage collector would, a little later)."""
-    if event_type == "DELETED":
-        await reconcile_body(body, memo, deletion=True)
+    await reconcile_body(body, memo, deletion=True)
 
 
 async def reconcile_all(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from entra_rbac.adapters.kube import KubeAdapter
+from entra_rbac.adapters.kube.errors import NotFoundError
 from entra_rbac.constants import API_VERSION, KIND, OPERATOR_NAME, PLURAL
+from entra_rbac.core.events import EventDraft, EventSeries, series_patch
 
 pytestmark = pytest.mark.usefixtures("egb_crd")
 
@@ -36,20 +39,29 @@ async def test_get_resource_of_a_missing_name_is_none(adapter: KubeAdapter) -> N
     assert await adapter.get_resource("absent") is None
 
 
-async def test_events_name_the_resource_and_read_like_an_audit_trail(adapter: KubeAdapter) -> None:
+async def test_events_are_named_by_the_server_and_counted_up_by_a_patch(adapter: KubeAdapter) -> None:
     created = await create_resource(adapter, "team")
     uid = created["metadata"]["uid"]
-    message = (
-        "Created RoleBinding payments/egb:team:clusterrole:edit for groups 6f1c2f0e role ClusterRole/edit"
-    )
-    await adapter.emit_event(owner_name="team", owner_uid=uid, reason="Created", message=message)
-    await adapter.emit_event(
-        owner_name="team", owner_uid=uid, reason="Conflict", message="x" * 5000, type_="Warning"
-    )
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    audit = EventDraft("Normal", "Granted", "WriteBindings", "Granted access: created 1 binding.", "")
+    problem = EventDraft("Warning", "Conflict", "Reconcile", "x" * 5000, "Conflict")
+    name = await adapter.create_event(audit, owner_name="team", owner_uid=uid, now=now)
+    warning = await adapter.create_event(problem, owner_name="team", owner_uid=uid, now=now)
+    assert name.startswith("team.")
+    assert warning.startswith("team.")
+    assert name != warning
+    series = EventSeries(warning, "Conflict", 1, now, now, now).seen(now + timedelta(minutes=5))
+    await adapter.patch_event(warning, series_patch(series))
     events = (await adapter._call("GET", "/api/v1/namespaces/default/events", what="list events"))["items"]
     ours = sorted((e for e in events if e["involvedObject"].get("uid") == uid), key=lambda e: e["reason"])
-    assert [(e["reason"], e["type"]) for e in ours] == [("Conflict", "Warning"), ("Created", "Normal")]
-    assert ours[1]["message"] == message
+    assert [(e["reason"], e["type"], e["count"]) for e in ours] == [
+        ("Conflict", "Warning", 2),
+        ("Granted", "Normal", 1),
+    ]
+    assert ours[1]["message"] == audit.note
     assert ours[1]["involvedObject"] == {"apiVersion": API_VERSION, "kind": KIND, "name": "team", "uid": uid}
     assert ours[1]["reportingComponent"] == OPERATOR_NAME
     assert len(ours[0]["message"]) == 1024
+    assert ours[0]["lastTimestamp"] == "2026-12-01T12:05:00Z"
+    with pytest.raises(NotFoundError):
+        await adapter.patch_event("team.gone0", {"count": 3})

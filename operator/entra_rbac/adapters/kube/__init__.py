@@ -9,7 +9,7 @@ adapter.
 from __future__ import annotations
 
 from entra_rbac.adapters.kube import errors
-from entra_rbac.adapters.kube.adapter import KubeAdapter, binding_path, event_manifest
+from entra_rbac.adapters.kube.adapter import KubeAdapter, binding_path
 from entra_rbac.adapters.kube.client import build_api_client, load_configuration
 from entra_rbac.adapters.kube.transport import KubeTransport
 
@@ -19,6 +19,5 @@ __all__ = [
     "binding_path",
     "build_api_client",
     "errors",
-    "event_manifest",
     "load_configuration",
 ]

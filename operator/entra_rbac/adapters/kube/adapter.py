@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from entra_rbac.adapters.kube.errors import NotFoundError
 from entra_rbac.adapters.kube.transport import MERGE_PATCH, KubeTransport
@@ -29,12 +28,11 @@ from entra_rbac.constants import (
     RBAC_API_VERSION,
 )
 from entra_rbac.core.desired import NamespaceInfo
+from entra_rbac.core.events import EVENT_NAMESPACE, EventDraft, event_manifest
 from entra_rbac.core.naming import BindingKind, owner_selector
 
 _RBAC = f"/apis/{RBAC_API_VERSION}"
 _RESOURCES = f"/apis/{API_VERSION}/{PLURAL}"
-# Events about a cluster-scoped object live in `default`, where kubectl describe looks for them.
-EVENT_NAMESPACE = "default"
 # A page of a list; bounded so one huge cluster never means one huge response.
 PAGE_SIZE = 500
 # Own writes remembered so the watch echo of each can be told from someone else's edit.
@@ -249,64 +247,28 @@ class KubeAdapter:
             content_type=MERGE_PATCH,
         )
 
-    async def emit_event(
-        self,
-        *,
-        owner_name: str,
-        owner_uid: str,
-        reason: str,
-        message: str,
-        type_: Literal["Normal", "Warning"] = "Normal",
-        action: str = "Reconcile",
-    ) -> dict[str, Any]:
-        """Post a core v1 Event about the EntraGroupBinding (the audit trail of every binding write)."""
+    async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
+        """POST a core/v1 Event about the EntraGroupBinding; the name the API server generated."""
         manifest = event_manifest(
-            owner_name=owner_name,
-            owner_uid=owner_uid,
-            reason=reason,
-            message=message,
-            type_=type_,
-            action=action,
-            instance=self.instance,
-            now=datetime.now(UTC),
+            draft, owner_name=owner_name, owner_uid=owner_uid, instance=self.instance, now=now
         )
-        return await self._call(
+        created = await self._call(
             "POST",
             f"/api/v1/namespaces/{EVENT_NAMESPACE}/events",
-            what=f"create Event {reason} for {owner_name}",
+            what=f"create Event {draft.reason} for {owner_name}",
             body=manifest,
         )
+        return str(created["metadata"]["name"])
 
-
-def event_manifest(
-    *,
-    owner_name: str,
-    owner_uid: str,
-    reason: str,
-    message: str,
-    type_: str,
-    action: str,
-    instance: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """A core v1 Event; the message is cut to the API server's 1 KiB limit."""
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{owner_name}.{uuid.uuid4().hex[:16]}", "namespace": EVENT_NAMESPACE},
-        "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": owner_name, "uid": owner_uid},
-        "reason": reason,
-        "message": message if len(message) <= 1024 else message[:1021] + "...",
-        "type": type_,
-        "action": action,
-        "source": {"component": OPERATOR_NAME},
-        "reportingComponent": OPERATOR_NAME,
-        "reportingInstance": instance,
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
+    async def patch_event(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch an Event (a repeat counted up); `NotFoundError` when it expired meanwhile."""
+        return await self._call(
+            "PATCH",
+            f"/api/v1/namespaces/{EVENT_NAMESPACE}/events/{name}",
+            what=f"patch Event {name}",
+            body=dict(patch),
+            content_type=MERGE_PATCH,
+        )
 
 
 def _identity(manifest: Mapping[str, Any]) -> tuple[BindingKind, str | None, str]:
