@@ -21,7 +21,7 @@ from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
 from entra_rbac.logsetup import configure_logging, fields
 from entra_rbac.metrics import MetricsServer, OperatorMetrics, start_metrics_server
-from entra_rbac.settings import Settings, load_settings, unknown_variables
+from entra_rbac.settings import RETIRED_VARIABLES, Settings, load_settings, unknown_variables
 
 log = logging.getLogger("entra_rbac.run")
 
@@ -71,19 +71,14 @@ def run_operator(
     health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     for name in unknown_variables(os.environ):
         log.warning("Ignored unknown setting", extra=fields(variable=name, see="docs/configuration.md"))
-    if settings.directory_cache_ttl >= settings.refresh_interval:
-        # Some refreshes would then reuse cached directory answers instead of reading Entra.
-        log.warning(
-            "Directory cache outlives the refresh interval",
-            extra=fields(
-                ENTRA_RBAC_DIRECTORY_CACHE_TTL=settings.directory_cache_ttl,
-                ENTRA_RBAC_REFRESH_INTERVAL=settings.refresh_interval,
-            ),
-        )
+    for name, why in RETIRED_VARIABLES.items():
+        if name in os.environ:
+            log.warning("Ignored retired setting", extra=fields(variable=name, why=why))
     log.info(
         "Starting operator",
         extra=fields(
             refresh_interval=settings.refresh_interval,
+            directory_cache=round(settings.freshness.cache_lifetime, 3),
             peering=settings.peering_name or "standalone",
             metrics_port=settings.metrics_port,
             health_port=settings.health_port,

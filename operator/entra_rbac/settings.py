@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -104,8 +105,6 @@ class Settings(BaseSettings):
     """Hold back a reconcile that would remove more than this share of a resource's subjects."""
     revocation_guard_min: int = DEFAULT_REVOCATION_GUARD_MIN
     """...and at least this many subjects (small groups may shrink freely)."""
-    directory_cache_ttl: float = 60.0
-    """How long a verified directory answer is shared between resources; keep it below the interval."""
     deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
     """How long after a group first reads as deleted (404, or a member list emptied) a second read
     from Entra must still agree before its subjects are revoked (docs/configuration.md)."""
@@ -178,13 +177,7 @@ class Settings(BaseSettings):
     ca_file: str | None = None
     """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
 
-    @field_validator(
-        "refresh_interval",
-        "directory_cache_ttl",
-        "deletion_confirmation",
-        "event_series_interval",
-        mode="before",
-    )
+    @field_validator("refresh_interval", "deletion_confirmation", "event_series_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return parse_duration(value)
@@ -298,10 +291,48 @@ class Settings(BaseSettings):
         return problems
 
     @property
+    def freshness(self) -> Freshness:
+        """The refresh schedule and the directory cache's lifetime, both from the one interval."""
+        return Freshness.of(self.refresh_interval)
+
+    @property
     def reserved_namespace_set(self) -> frozenset[str]:
         """The reserved namespaces plus the operator's own: never selected by a selector."""
         own = {self.operator_namespace} if self.operator_namespace else set()
         return frozenset(self.reserved_namespaces) | own
+
+
+# Share of the refresh interval a directory answer may be served from the cache (docs/design.md,
+# Directory semantics: "One knob for freshness"); 1/5 keeps the old 60 s at the default 5 min.
+CACHE_SHARE_OF_INTERVAL = 0.2
+# Variables that no longer exist, with what replaced them (the runner names them at start).
+RETIRED_VARIABLES = {
+    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": (
+        "removed: the directory cache lifetime is derived from ENTRA_RBAC_REFRESH_INTERVAL"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old the directory a resource shows may be, and the schedule that keeps it so.
+
+    The promise is `interval`: whatever a resource shows was read from Entra at most that long
+    ago. A refresh may be answered from the cache (up to `cache_lifetime` old) and may start up to
+    one `tick` late, so refreshes are due every `period` = interval - cache_lifetime - tick, and
+    cache_lifetime + tick + period == interval for every interval (tests/unit/test_freshness.py).
+    """
+
+    interval: float
+    cache_lifetime: float
+    tick: float
+    period: float
+
+    @classmethod
+    def of(cls, interval: float) -> Freshness:
+        cache_lifetime = interval * CACHE_SHARE_OF_INTERVAL
+        tick = min(max(interval / 8, 0.05), 5.0)
+        return cls(interval, cache_lifetime, tick, interval - cache_lifetime - tick)
 
 
 # Paths an endpoint override may carry: Graph's version is added by the adapter (the sandbox names
@@ -339,7 +370,7 @@ def env_name(field: str) -> str:
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """`ENTRA_RBAC_*` variables no setting reads: usually a typo that would silently change nothing."""
-    known = {env_name(name) for name in Settings.model_fields}
+    known = {env_name(name) for name in Settings.model_fields} | set(RETIRED_VARIABLES)
     return sorted(
         name for name in environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
     )

@@ -37,7 +37,6 @@ MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
 # is confirmed by a second read 3 s later (60 s by default, against Entra's replication blips).
 OPERATOR_ENV = {
     "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
-    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "1s",
     "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
 }
 # Deliberately not Ready besides suspended ones: a display name two groups share (Ambiguous).

@@ -9,6 +9,7 @@ a separate process, configured only through its environment, as in a cluster.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -39,6 +40,15 @@ OPERATOR_GROUPS = (
 PUBLIC_CLIENT = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
 RBAC_MANIFESTS = ("namespace.yaml", "clusterrole.yaml", "bind-allowlist.yaml")
 CRD_MANIFEST = "entragroupbindings.yaml"
+SETTING_PREFIX = "ENTRA_RBAC_"
+REFRESH_SETTING = "ENTRA_RBAC_REFRESH_INTERVAL"
+OPERATOR_DEFAULT_REFRESH = "5m"  # the operator's own default (docs/configuration.md)
+# What `entra-rbac sandbox` gives its operator unless told otherwise: a directory edit should show
+# in seconds, not at the product's five-minute refresh (issue 13). Delta queries bring most changes
+# sooner still; a deleted group is confirmed by a second read this much later (60 s by default).
+SANDBOX_DEFAULTS = {REFRESH_SETTING: "10s", "ENTRA_RBAC_DELETION_CONFIRMATION": "5s"}
+# Settings a person may not change: the sandbox wires the operator to its own servers with them.
+FIXED_SETTINGS = ("ENTRA_RBAC_KUBECONFIG",)
 
 
 def project_root() -> Path:
@@ -100,13 +110,17 @@ class Sandbox:
         cluster_operator_kubeconfig: Path | None = None,
         entra: EntraSandboxThread | None = None,
         authentication_config: str | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         """`cluster`: the admin kubeconfig of a real cluster (e.g. kind) to use instead of the
         sandbox API server; the operator then signs in with `cluster_operator_kubeconfig`.
         `entra`: a running Entra directory to use (e.g. the OIDC issuer a real cluster trusts);
         it is neither started nor stopped here, and `directory` is ignored.
         `authentication_config`: the AuthenticationConfiguration the sandbox API server trusts
-        people's tokens by (default: the directory's OIDC issuer, no prefixes; see kube/oidc.py)."""
+        people's tokens by (default: the directory's OIDC issuer, no prefixes; see kube/oidc.py).
+        `settings`: the person's `ENTRA_RBAC_*` settings for the operator (flags, their environment,
+        the sandbox's defaults); those the sandbox wires itself (sandbox.env, the kubeconfig) win
+        over them, and `operator_env` (tests) wins over everything."""
         self.directory = directory
         self.state_dir = state_dir
         self.kubeconfig = kubeconfig or state_dir / "kubeconfig"
@@ -114,6 +128,8 @@ class Sandbox:
         self.operator_kubeconfig = state_dir / "operator.kubeconfig"
         self.with_operator = operator
         self.operator_env = dict(operator_env or {})
+        self.user_settings = dict(settings or {})
+        self.settings: dict[str, str] = {}
         self.operator_output = operator_output
         self._own_entra = entra is None
         self.entra = entra or EntraSandboxThread(directory, state_dir=state_dir / "entra")
@@ -167,17 +183,35 @@ class Sandbox:
         self.stop()
 
     def ready_line(self) -> str:
+        """The contract's fields first (docs/design.md, The sandbox contract), then the directory
+        file to edit and, with the operator, its refresh interval."""
         apiserver = self.kube.url if self.kube is not None else f"(cluster of {self.kubeconfig})"
         urls = f"apiserver={apiserver} graph={self.entra.graph_url}"
-        return f"sandbox ready: kubeconfig={self.kubeconfig} {urls}"
+        extra = f" directory={self.directory}"
+        if self.with_operator:
+            extra += f" refresh={self.refresh_interval}"
+        return f"sandbox ready: kubeconfig={self.kubeconfig} {urls}{extra}"
+
+    @property
+    def refresh_interval(self) -> str:
+        """The refresh interval the operator runs with, as given."""
+        env = {**self.user_settings, **self.operator_env}
+        return env.get(REFRESH_SETTING, OPERATOR_DEFAULT_REFRESH)
+
+    def ignored_settings(self) -> list[str]:
+        """The person's settings the sandbox overrides (it wires the operator to its servers)."""
+        fixed = {*self.settings, *FIXED_SETTINGS}
+        return sorted(name for name in self.user_settings if name in fixed)
 
     # --- the operator process ---------------------------------------------------------------
 
     def operator_environment(self) -> dict[str, str]:
         """The environment `entra-rbac run` gets: sandbox.env's settings plus its own kubeconfig."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_RBAC_", "AZURE_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith((SETTING_PREFIX, "AZURE_"))}
+        env.update(self.user_settings)
         env.update(self.settings)
-        env.update({"ENTRA_RBAC_KUBECONFIG": str(self.operator_kubeconfig), "ENTRA_RBAC_METRICS_PORT": "0"})
+        env["ENTRA_RBAC_KUBECONFIG"] = str(self.operator_kubeconfig)
+        env.setdefault("ENTRA_RBAC_METRICS_PORT", "0")
         env.setdefault("ENTRA_RBAC_HEALTH_PORT", "0")
         env.update(self.operator_env)
         env.pop("KUBECONFIG", None)
@@ -192,6 +226,10 @@ class Sandbox:
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             text=True,
+            # Its own session: a terminal's Ctrl-C reaches the sandbox, which stops the operator
+            # with SIGTERM (an orderly kopf shutdown), not both at once.
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         return self.process
 
@@ -301,12 +339,25 @@ def _wait_established(resources: Any, name: str, timeout: float = 10.0) -> None:
     raise TimeoutError(f"CustomResourceDefinition {name} was not Established within {timeout}s")
 
 
-def run(directory: Path, *, port: int, kubeconfig: Path | None, operator: bool) -> int:
-    """The `entra-rbac sandbox` command: start everything, print the ready line, run until interrupted."""
+def run(
+    directory: Path,
+    *,
+    port: int,
+    kubeconfig: Path | None,
+    operator: bool,
+    settings: Mapping[str, str] | None = None,
+) -> int:
+    """The `entra-rbac sandbox` command: start everything, print the ready line, run until interrupted.
+
+    The directory is served from a copy beside the kubeconfig (`directory.yaml`), so editing it
+    never touches a tracked file; the ready line names the copy. `settings`: the operator's
+    settings from flags, over the caller's `ENTRA_RBAC_*` variables, over `SANDBOX_DEFAULTS`.
+    Ctrl-C (SIGINT) and SIGTERM stop it in order, without a traceback.
+    """
     state_dir = (kubeconfig.parent if kubeconfig else Path.cwd() / ".sandbox").resolve()
-    sandbox = Sandbox(
-        directory.resolve(), state_dir=state_dir, port=port, kubeconfig=kubeconfig, operator=operator
-    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    served = served_copy(directory.resolve(), state_dir)
+    chosen = {**SANDBOX_DEFAULTS, **caller_settings(os.environ), **(settings or {})}
     stop = False
 
     def interrupted(*_: object) -> None:
@@ -314,17 +365,56 @@ def run(directory: Path, *, port: int, kubeconfig: Path | None, operator: bool) 
         stop = True
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    sandbox = Sandbox(
+        served, state_dir=state_dir, port=port, kubeconfig=kubeconfig, operator=operator, settings=chosen
+    )
     with sandbox:
         print(sandbox.ready_line(), flush=True)
-        try:
-            while not stop:
-                if sandbox.process is not None and sandbox.process.poll() is not None:
-                    print(f"the operator exited with code {sandbox.process.returncode}", file=sys.stderr)
-                    return 1
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
+        print(hints(sandbox, directory), flush=True)
+        while not stop:
+            if sandbox.process is not None and sandbox.process.poll() is not None:
+                print(f"the operator exited with code {sandbox.process.returncode}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    print("sandbox stopped", flush=True)
     return 0
+
+
+def caller_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's `ENTRA_RBAC_*` variables: passed to the operator (it names unknown ones)."""
+    return {name: value for name, value in environ.items() if name.startswith(SETTING_PREFIX)}
+
+
+def served_copy(source: Path, state_dir: Path) -> Path:
+    """A fresh copy of the directory file to serve (and edit): `state_dir/directory.yaml`."""
+    copy = state_dir / "directory.yaml"
+    if source != copy:
+        shutil.copyfile(source, copy)
+    return copy
+
+
+def hints(sandbox: Sandbox, source: Path) -> str:
+    """What a person reads after the ready line: which file to edit, how fast changes show."""
+    lines = [f"Serving a copy of {source}: edit {sandbox.directory} to change the directory."]
+    if sandbox.with_operator:
+        lines.append(
+            f"The operator refreshes every {sandbox.refresh_interval} ({REFRESH_SETTING}; "
+            "--refresh-interval or -e NAME=VALUE change it) and follows directory edits within seconds. "
+            "Force a sync: kubectl annotate egb NAME entra-rbac.io/sync-requested=$(date +%s) --overwrite"
+        )
+    for name in sandbox.ignored_settings():
+        lines.append(f"Ignored {name}: the sandbox sets it to reach its own servers.")
+    return "\n".join(lines)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the sandbox dies, however it dies (Linux prctl)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the sandbox's own stop still ends it
 
 
 def kubectl_path() -> str:

@@ -32,7 +32,6 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # Short cadence so that directory changes are followed within seconds.
 OPERATOR_ENV = {
     "ENTRA_RBAC_REFRESH_INTERVAL": "2s",
-    "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "0.5s",
     # A deletion seen in Entra is acted on after a confirming read this much later (default 60s).
     "ENTRA_RBAC_DELETION_CONFIRMATION": "3s",
     # A Warning that recurs is counted up on its Event at most this often (default 30m).

@@ -129,10 +129,10 @@ def test_prefers_entra_rbac_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         "ENTRA_RBAC_CREDENTIAL": "client-secret",
         "ENTRA_RBAC_CLIENT_SECRET": "hunter2-secret",
         "ENTRA_RBAC_CLOUD": "usgov",
-        "ENTRA_RBAC_DIRECTORY_CACHE_TTL": "45s",
+        "ENTRA_RBAC_REFRESH_INTERVAL": "4m",
     }.items():
         monkeypatch.setenv(name, value)
     config = directory_config(load_settings())
     assert (config.client_id, config.tenant_id, config.cloud) == (CLIENT, TENANT, "usgov")
-    assert config.cache_ttl == 45.0
+    assert config.cache_ttl == 48.0  # a fifth of the refresh interval (settings.Freshness)
     assert "hunter2-secret" not in repr(config)

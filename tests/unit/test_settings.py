@@ -43,7 +43,7 @@ def test_settings_defaults_match_the_documented_contract() -> None:
     assert settings.reserved_namespace_set == {"kube-system", "kube-public", "kube-node-lease"}
     assert settings.revocation_guard_share == 0.5
     assert settings.revocation_guard_min == 5
-    assert settings.directory_cache_ttl == 60
+    assert settings.freshness.cache_lifetime == 60
     assert settings.peering_name is None
     assert (settings.tenant_id, settings.client_id) == (TENANT, CLIENT)
 
@@ -189,8 +189,8 @@ def test_secret_is_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> 
             "ENTRA_RBAC_REVOCATION_GUARD_MIN: -1 must not be negative",
         ),
         (
-            {"ENTRA_RBAC_DIRECTORY_CACHE_TTL": "soon"},
-            "ENTRA_RBAC_DIRECTORY_CACHE_TTL: 'soon' is not a duration",
+            {"ENTRA_RBAC_REFRESH_INTERVAL": "soon"},
+            "ENTRA_RBAC_REFRESH_INTERVAL: 'soon' is not a duration",
         ),
     ],
 )

@@ -13,7 +13,7 @@ import pytest
 from entra_rbac import handlers, triggers
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 from entra_rbac.reconciler import Outcome, Policy
-from entra_rbac.settings import Settings
+from entra_rbac.settings import Freshness, Settings
 from entra_rbac.triggers import NamespaceMemory, ResourceEntry, names_namespace
 
 SETTINGS = Settings(
@@ -343,13 +343,16 @@ async def test_kopf_handlers_turn_a_requeue_into_a_temporary_error(
     assert (raised.value.delay, str(raised.value)) == (delay, outcome.message)
 
 
-async def test_the_refresher_reconciles_a_resource_once_per_interval_from_its_first_due_time(
+async def test_the_refresher_reconciles_a_resource_once_per_period_from_its_first_due_time(
     reconciled: list[Any],
 ) -> None:
-    refresher = triggers.Refresher(kube=None, ctx=None, interval=100)  # type: ignore[arg-type]
+    freshness = Freshness.of(100)
+    refresher = triggers.Refresher(kube=None, ctx=None, freshness=freshness)  # type: ignore[arg-type]
     bodies = [{"metadata": {"name": "a", "uid": "uid-a"}}]
-    first = triggers.first_refresh_delay("uid-a", 100)
-    for now, expected in [(0.0, 0), (first - 0.01, 0), (first, 1), (first + 99, 1), (first + 100, 2)]:
+    period = freshness.period
+    first = triggers.first_refresh_delay("uid-a", period)
+    steps = [(0.0, 0), (first - 0.01, 0), (first, 1), (first + period - 0.01, 1), (first + period, 2)]
+    for now, expected in steps:
         refresher._schedule(bodies, now)
         await asyncio.gather(*refresher._running.values())
         assert len(reconciled) == expected, now

@@ -35,7 +35,7 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
     memo.namespaces = NamespaceMemory()
     memo.clients = reconciler.build_clients(settings, memo.metrics, instance=memo.instance)
     memo.ctx = reconciler.build_context(settings, memo.clients, memo.metrics)
-    memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.refresh_interval)
+    memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness)
     memo.refresher.start()
 
 

@@ -16,17 +16,18 @@ from typing import Any
 from entra_rbac import reconciler
 from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.logsetup import fields
+from entra_rbac.settings import Freshness
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
 from entra_rbac.triggers.running import FAN_OUT, reconcile_entry
 
 log = logging.getLogger("entra_rbac.triggers")
 
 
-def first_refresh_delay(uid: str, interval: float) -> float:
-    """First refresh spread over [interval/2, interval) by uid: 200 resources resumed at once
+def first_refresh_delay(uid: str, period: float) -> float:
+    """First refresh spread over [period/2, period) by uid: 200 resources resumed at once
     do not all re-read Entra in the same second, and a resource is never re-read right after
     the resume / create handler has just read it."""
-    return interval * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
+    return period * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
 
 
 class Refresher:
@@ -37,14 +38,16 @@ class Refresher:
         self,
         kube: KubeAdapter,
         ctx: reconciler.ReconcileContext,
-        interval: float,
+        freshness: Freshness,
         *,
         concurrency: int = FAN_OUT,
     ) -> None:
         self.kube = kube
         self.ctx = ctx
-        self.interval = interval
-        self.tick = min(max(interval / 4, 0.25), 5.0)
+        # Due every `period`, checked every `tick`: with the cache's lifetime that keeps what a
+        # resource shows younger than the refresh interval (settings.Freshness).
+        self.period = freshness.period
+        self.tick = freshness.tick
         self._due: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -77,9 +80,9 @@ class Refresher:
         for body in bodies:
             entry = resource_entry(body)
             alive.add(entry.uid)
-            due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.interval))
+            due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.period))
             if now >= due and entry.uid not in self._running:
-                self._due[entry.uid] = now + self.interval
+                self._due[entry.uid] = now + self.period
                 task = asyncio.create_task(self._refresh(entry), name=f"refresh-{entry.name}")
                 self._running[entry.uid] = task
         for uid in set(self._due) - alive:

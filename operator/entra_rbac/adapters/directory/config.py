@@ -53,7 +53,8 @@ class DirectoryConfig:
     authority_host: str | None = None
     graph_url: str | None = None
     ca_file: str | None = None
-    # How long a verified answer is shared between reconciles (ENTRA_RBAC_DIRECTORY_CACHE_TTL).
+    # How long a verified answer is shared between reconciles: derived from the refresh interval
+    # (`Settings.freshness`), never set on its own.
     cache_ttl: float
     # One attempt (token + request + body) may take this long before it counts as a failure.
     request_timeout: float = 30.0
@@ -98,5 +99,5 @@ def directory_config(settings: Settings) -> DirectoryConfig:
         authority_host=settings.authority_host,
         graph_url=settings.graph_url,
         ca_file=settings.ca_file,
-        cache_ttl=settings.directory_cache_ttl,
+        cache_ttl=settings.freshness.cache_lifetime,
     )
