@@ -6,7 +6,9 @@ never imports it, and without it the two commands say what to install.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 
@@ -85,6 +87,140 @@ def token(
         click.echo(f"entra-rbac token: {error}", err=True)
         raise SystemExit(1) from None
     click.echo(json.dumps(answer))
+
+
+# --- plan, explain, report (docs/cli.md): also the `kubectl entra` plugin (`kubectl_entra`) ---
+_KUBE_OPTIONS = (
+    click.option(
+        "--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file (default: KUBECONFIG)."
+    ),
+    click.option("--context", help="Kubeconfig context (default: its current context)."),
+)
+
+
+def _kube_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_KUBE_OPTIONS):
+        command = option(command)
+    return command
+
+
+_DIRECTORY_OPTION = click.option(
+    "--directory",
+    "directory_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A directory file in the sandbox's format, read offline instead of Entra.",
+)
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A file or folder of manifests.",
+)
+@click.option(
+    "-k",
+    "--kustomize",
+    "kustomization",
+    type=click.Path(path_type=Path),
+    help="A kustomization folder (kubectl kustomize).",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
+)
+@click.option("--prune", is_flag=True, help="Plan the deletion of every EntraGroupBinding the input lacks.")
+@_DIRECTORY_OPTION
+@_kube_options
+def plan(
+    files: tuple[Path, ...],
+    kustomization: Path | None,
+    output: str,
+    prune: bool,
+    directory_file: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Who would gain or lose access: the bindings the operator would write.
+
+    Exit code 0: nothing would change; 2: something would; 1: an error.
+    """
+    from entra_rbac.insight import commands
+
+    connection = commands.Connection(kubeconfig, context, directory_file)
+    raise SystemExit(commands.run_plan(files, kustomization, connection, output=output, prune=prune))
+
+
+@click.command()
+@click.option("--user", help="A Kubernetes user name (UPN, or object ID for guests and applications).")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="A group the subject is in (repeatable), or the group to explain.",
+)
+@click.option("-n", "--namespace", help="Only access in this namespace (alone: everyone with access there).")
+@click.option("--verb", help="With --resource: the bindings that allow this verb.")
+@click.option("--resource", help="pods, deployments.apps, pods/log, or a non-resource URL such as /healthz.")
+@click.option("--name", "resource_name", default="", help="The object's name, for rules with resourceNames.")
+@click.option(
+    "-o", "--output", type=click.Choice(("text", "json", "markdown")), default="text", show_default=True
+)
+@_DIRECTORY_OPTION
+@_kube_options
+def explain(
+    user: str | None,
+    groups: tuple[str, ...],
+    namespace: str | None,
+    verb: str | None,
+    resource: str | None,
+    resource_name: str,
+    output: str,
+    directory_file: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Every path by which a user, a group or anyone in a namespace gets access, and why."""
+    from entra_rbac.insight import commands
+    from entra_rbac.insight import explain as explaining
+
+    if user is None and not groups and namespace is None:
+        raise click.UsageError("give --user, --group or --namespace")
+    if (verb is None) != (resource is None):
+        raise click.UsageError("--verb and --resource go together")
+    query = explaining.Query(user, groups, namespace, verb, resource, resource_name)
+    raise SystemExit(
+        commands.run_explain(query, commands.Connection(kubeconfig, context, directory_file), output=output)
+    )
+
+
+@click.command()
+@click.option(
+    "--format", "output", type=click.Choice(("csv", "json", "markdown")), default="csv", show_default=True
+)
+@_kube_options
+def report(output: str, kubeconfig: str | None, context: str | None) -> None:
+    """The access review: every managed grant, named, and the unmanaged bindings of the same roles."""
+    from entra_rbac.insight import commands
+
+    raise SystemExit(commands.run_report(commands.Connection(kubeconfig, context), output=output))
+
+
+INSIGHT_COMMANDS = (plan, explain, report)
+for _command in INSIGHT_COMMANDS:
+    main.add_command(_command)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubectl-entra")
+def kubectl_entra() -> None:
+    """kubectl plugin: `kubectl entra plan|explain|report` (the same commands as `entra-rbac`)."""
+
+
+for _command in INSIGHT_COMMANDS:
+    kubectl_entra.add_command(_command)
 
 
 # Commands other distributions add to `entra-rbac` (the sandbox adds `sandbox` and `demo`).

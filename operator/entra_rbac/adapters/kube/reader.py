@@ -1,0 +1,82 @@
+"""`ClusterReader`: the read-only view `plan`, `explain` and `report` take of a cluster.
+
+Holds list calls only (GET, paged with `limit` / `continue`): every EntraGroupBinding, binding,
+role and namespace. It sends no write of any kind, not even a dry run, so whoever runs the
+commands needs nothing but get/list (docs/cli.md lists the RBAC). Synchronous on purpose: a
+command reads, decides, prints and exits. Failures are the typed `KubeError`s of `errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from entra_rbac.adapters.kube.errors import NotFoundError
+from entra_rbac.adapters.kube.transport import KubeTransport
+from entra_rbac.constants import API_VERSION, KIND, PLURAL, RBAC_API_VERSION
+from entra_rbac.errors import KubeError
+
+_RBAC = f"/apis/{RBAC_API_VERSION}"
+# A page of a list: large enough to be quick, bounded so a huge cluster streams.
+PAGE_SIZE = 500
+
+
+class CrdMissingError(KubeError):
+    """The cluster does not know EntraGroupBinding: the operator's CRD is not installed."""
+
+
+class ClusterReader:
+    """Lists through one `KubeTransport`; `pages` streams, the others collect."""
+
+    def __init__(self, transport: KubeTransport, *, page_size: int = PAGE_SIZE) -> None:
+        self.transport = transport
+        self.page_size = page_size
+
+    def pages(self, path: str, *, what: str) -> Iterator[list[dict[str, Any]]]:
+        """Every item, one page at a time; a failed page fails the whole list."""
+        params = {"limit": str(self.page_size)}
+        while True:
+            page = self.transport.request("GET", path, what=what, query=params)
+            yield list(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            params = {**params, "continue": token}
+
+    def _all(self, path: str, *, what: str) -> list[dict[str, Any]]:
+        return [item for page in self.pages(path, what=what) for item in page]
+
+    def resources(self) -> list[dict[str, Any]]:
+        """Every EntraGroupBinding; `CrdMissingError` when the cluster has no such kind."""
+        try:
+            return self._all(f"/apis/{API_VERSION}/{PLURAL}", what=f"list {KIND}s")
+        except NotFoundError:
+            raise CrdMissingError(
+                f"the cluster has no {KIND} kind ({API_VERSION}): install the operator's CRD (crds/) first",
+                status=404,
+            ) from None
+
+    def cluster_role_bindings(self) -> Iterator[list[dict[str, Any]]]:
+        return self.pages(f"{_RBAC}/clusterrolebindings", what="list ClusterRoleBindings")
+
+    def role_bindings(self) -> Iterator[list[dict[str, Any]]]:
+        return self.pages(f"{_RBAC}/rolebindings", what="list RoleBindings")
+
+    def bindings(self) -> list[dict[str, Any]]:
+        """Every ClusterRoleBinding, then every RoleBinding, each with its `kind` set."""
+        found: list[dict[str, Any]] = []
+        for kind, pages in (
+            ("ClusterRoleBinding", self.cluster_role_bindings()),
+            ("RoleBinding", self.role_bindings()),
+        ):
+            found.extend({**item, "kind": kind} for page in pages for item in page)
+        return found
+
+    def cluster_roles(self) -> list[dict[str, Any]]:
+        return self._all(f"{_RBAC}/clusterroles", what="list ClusterRoles")
+
+    def roles(self) -> list[dict[str, Any]]:
+        return self._all(f"{_RBAC}/roles", what="list Roles")
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        return self._all("/api/v1/namespaces", what="list namespaces")
