@@ -62,8 +62,8 @@ def cluster_state(reader: ClusterReader, proposal: Proposal) -> ClusterState:
         reader.resources(),
         reader.bindings(),
         reader.namespaces(),
-        reader.cluster_roles(),
-        reader.roles(),
+        [*reader.cluster_roles(), *(r for r in proposal.roles if r.get("kind") == "ClusterRole")],
+        [*reader.roles(), *(r for r in proposal.roles if r.get("kind") == "Role")],
         proposed_namespaces=proposal.namespaces,
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from entra_rbac.constants import API_VERSION, GROUP, KIND
+from entra_rbac.constants import API_VERSION, GROUP, KIND, RBAC_API_VERSION
 from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.problems import invalid_spec_problems
@@ -46,6 +46,8 @@ class Proposal:
     resources: tuple[ProposedResource, ...]
     # Namespaces the input creates too (a GitOps change often adds one with its grants).
     namespaces: tuple[NamespaceInfo, ...] = ()
+    # Roles and ClusterRoles the input creates too: a grant of one of them is no RoleNotFound.
+    roles: tuple[Mapping[str, Any], ...] = ()
     ignored: tuple[str, ...] = field(default=())
 
 
@@ -83,12 +85,16 @@ def _resource(where: str, document: Mapping[str, Any]) -> ProposedResource:
 def parse_proposal(documents: Iterable[tuple[str, Any]], source: str) -> Proposal:
     resources: dict[str, ProposedResource] = {}
     namespaces: list[NamespaceInfo] = []
+    roles: list[Mapping[str, Any]] = []
     ignored: list[str] = []
+    others: list[str] = []  # every object that is not an EntraGroupBinding, for the error below
     for where, document in documents:
         if not isinstance(document, Mapping) or not isinstance(document.get("kind"), str):
             raise InputError(f"{where}: not a Kubernetes object (no kind)")
         kind, api_version = document["kind"], str(document.get("apiVersion", ""))
         name = str((document.get("metadata") or {}).get("name", ""))
+        if kind != KIND:
+            others.append(f"{kind} {name}")
         if kind == KIND:
             resource = _resource(where, document)
             if resource.name in resources:
@@ -100,12 +106,16 @@ def parse_proposal(documents: Iterable[tuple[str, Any]], source: str) -> Proposa
             raise InputError(f"{where}: {kind} {name!r} is not an {KIND}")
         elif kind == "Namespace" and api_version == "v1":
             namespaces.append(NamespaceInfo.from_manifest({"metadata": {"name": name, **_labels(document)}}))
+        elif kind in ("Role", "ClusterRole") and api_version == RBAC_API_VERSION:
+            roles.append(document)
         else:
             ignored.append(f"{kind} {name}")
     if not resources:
-        found = f" (found {', '.join(ignored[:5])})" if ignored else ""
+        found = f" (found {', '.join(others[:5])})" if others else ""
         raise InputError(f"{source}: holds no {KIND}{found}")
-    return Proposal(tuple(resources[n] for n in sorted(resources)), tuple(namespaces), tuple(ignored))
+    return Proposal(
+        tuple(resources[n] for n in sorted(resources)), tuple(namespaces), tuple(roles), tuple(ignored)
+    )
 
 
 def _labels(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from entra_rbac.core.plan import Action, Verb
 from entra_rbac.core.subjects import Subject
 from entra_rbac.insight.plan import Grant, ResourcePlan
 
-FORMATS = ("text", "json", "markdown")
 _SIGN = {Verb.CREATE: "+", Verb.PATCH: "~", Verb.REPLACE: "-/+", Verb.DELETE: "-"}
 
 

@@ -22,7 +22,6 @@ from entra_rbac.constants import GROUPS_ANNOTATION, OWNER_UID_LABEL
 from entra_rbac.core.naming import binding_name
 from entra_rbac.core.plan import ObservedBinding
 
-FORMATS = ("csv", "json", "markdown")
 COLUMNS = (
     "section",
     "subjectKind",

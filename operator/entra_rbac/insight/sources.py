@@ -8,6 +8,7 @@ them to one message and exit code 1.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,9 +39,10 @@ CLI_RETRIES = 2
 
 
 def open_reader(kubeconfig: str | None, context: str | None) -> ClusterReader:
-    return ClusterReader(
-        KubeTransport(build_api_client(kubeconfig, context), retries=CLI_RETRIES, max_wait=3.0)
-    )
+    """`--kubeconfig`, else KUBECONFIG as it is now (the official client reads it once, at import)."""
+    config = kubeconfig or os.environ.get("KUBECONFIG") or None
+    api = build_api_client(config, context)
+    return ClusterReader(KubeTransport(api, retries=CLI_RETRIES, max_wait=3.0))
 
 
 def load_cli_settings(*, offline: bool) -> Settings:
