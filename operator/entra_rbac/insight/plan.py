@@ -20,7 +20,7 @@ from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInve
 from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupState
 from entra_rbac.core.naming import BindingKey
-from entra_rbac.core.plan import ObservedBinding, Plan, make_plan
+from entra_rbac.core.plan import ObservedBinding, Plan, cleanup_plan, make_plan, split_owned
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.revocation import after_plan
 from entra_rbac.core.subjects import Subject, SubjectSet, build_subjects
@@ -156,7 +156,7 @@ def plan_resource(
     current = cluster.resources.get(name)
     meta = (current or {}).get("metadata") or {}
     owner = Owner(name=name, uid=str(meta.get("uid") or NEW_UID))
-    observed = cluster.owned_by(owner.uid)
+    marked = cluster.owned_by(owner.uid)
     change = "update" if current is not None else "create"
     if spec.suspend:
         note = "suspended: its bindings are left exactly as they are"
@@ -165,13 +165,19 @@ def plan_resource(
         raise ValueError("plan_resource needs a successful directory read")
     subjects = build_subjects(spec.subjects, read.resolutions, read.members)
     desired = _desired(owner, spec, subjects, cluster, policy)
+    # As the reconcile counts them: only bindings at this spec's targets are its own; others with
+    # its marks are strays (forgeries or leftovers), deleted as cleanup once the plan succeeded.
+    owned = split_owned(marked, owner.uid, desired.target_keys())
+    observed = list(owned.ours)
     foreign = [o for o in cluster.at(b.key for b in desired.bindings) if not o.owned_by(owner.uid)]
-    plan = make_plan(desired, [*observed, *foreign])
-    problems = [*desired.problems, *plan.problems()]
+    converge = make_plan(desired, [*observed, *foreign])
+    cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
+    plan = Plan(actions=converge.actions + cleanup.actions, conflicts=converge.conflicts)
+    problems = [*desired.problems, *converge.problems()]
     hold = revocation_hold(
         owner,
         observed,
-        plan,
+        converge,
         _status(current),
         meta.get("annotations") or {},
         now=now,
@@ -179,7 +185,7 @@ def plan_resource(
     )
     if hold is not None:
         problems.append(Problem(Reason.REVOCATION_HELD, hold.message))
-    before, after = grants(observed), grants(after_plan(observed, plan))
+    before, after = grants(marked), grants(after_plan(observed, converge))
     return ResourcePlan(
         name=name,
         change=change if plan.actions or current is None else "none",
