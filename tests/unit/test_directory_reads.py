@@ -19,7 +19,7 @@ def test_users_without_upn_mean_missing_permission_not_object_ids() -> None:
     # Without User.ReadBasic.All Graph returns members with only id and type; naming those
     # users by object id would silently grant nobody (or the wrong subject).
     members = [DirectoryMember(OID, MemberType.USER), DirectoryMember(OID, MemberType.SERVICE_PRINCIPAL)]
-    with pytest.raises(DirectoryForbiddenError, match=r"1 members .* User\.ReadBasic\.All"):
+    with pytest.raises(DirectoryForbiddenError, match=r"1 member of .* User\.ReadBasic\.All"):
         _require_user_names("g1", members)
 
 

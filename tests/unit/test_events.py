@@ -18,13 +18,13 @@ from entra_rbac.core.events import (
     event_manifest,
     name_head,
     next_step,
-    plural,
     problem_events,
     series_patch,
 )
 from entra_rbac.core.plan import Action, Verb
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.core.subjects import Subject
+from entra_rbac.core.text import plural
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EDIT, VIEW = RoleRef("ClusterRole", "edit"), RoleRef("ClusterRole", "view")

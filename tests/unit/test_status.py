@@ -296,3 +296,16 @@ def test_unverified_groups_keep_the_last_verified_count_beside_the_bindings_kept
     assert suspended["summary"]["bindings"] == before["summary"]["bindings"]
     assert {g["state"] for g in suspended["groups"]} == {"Unverified"}
     assert status(None, resolutions=None, suspended=True, bindings=())["summary"]["groups"] == "0/2"
+
+
+def test_a_group_added_while_suspended_is_not_counted_and_the_others_still_are() -> None:
+    """Suspended with a third group added: `2/3` beside the bindings kept, not `0/3`."""
+    before = status()
+    grown = spec(
+        groups=[{"id": G1}, {"displayName": "Ops"}, {"id": "00000000-0000-0000-0000-000000000009"}],
+        clusterRoleBindings=[{"clusterRole": "view"}],
+        roleBindings=[{"clusterRole": "edit", "namespaces": ["a", "b"]}],
+    )
+    suspended = status(before, LATER, spec=grown, resolutions=None, suspended=True)
+    assert suspended["summary"]["groups"] == "2/3"
+    assert suspended["summary"]["bindings"] == before["summary"]["bindings"]

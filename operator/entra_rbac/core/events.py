@@ -20,6 +20,8 @@ from entra_rbac.constants import API_VERSION, KIND, OPERATOR_NAME
 from entra_rbac.core.plan import Action, Verb
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.status import timestamp
+from entra_rbac.core.text import bounded as text_bounded
+from entra_rbac.core.text import plural
 
 # Events about a cluster-scoped object live in `default` (the API server accepts no other
 # namespace but kube-system for them); `kubectl describe` finds them in every namespace.
@@ -41,17 +43,9 @@ _KEYED_BY_REASON = frozenset({Reason.DIRECTORY_UNAVAILABLE, Reason.APPLY_FAILED}
 EventType = Literal["Normal", "Warning"]
 
 
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """`1 binding`, `2 bindings`, `0 bindings`."""
-    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
-
-
 def bounded(text: str, limit: int = MAX_NOTE_BYTES) -> str:
-    """`text` cut to `limit` bytes of UTF-8 (never inside a character), ending in `...` when cut."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode("utf-8", "ignore") + "..."
+    """`text` cut to the note's 1 KiB of UTF-8 (or `limit` bytes)."""
+    return text_bounded(text, limit)
 
 
 @dataclass(frozen=True)

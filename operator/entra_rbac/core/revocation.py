@@ -24,6 +24,7 @@ from entra_rbac.constants import (
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
 from entra_rbac.core.subjects import Subject
+from entra_rbac.core.text import plural
 
 Item = Mapping[str, Any] | ObservedBinding
 
@@ -150,7 +151,7 @@ def check_revocation(
     message = ""
     if held:
         message = (
-            f"this sync would remove {len(removed)} of {current} subjects (more than "
+            f"this sync would remove {len(removed)} of {plural(current, 'subject')} (more than "
             f"{max_share:.0%}); held until the next directory read agrees, or annotate the resource "
             f"with {CONFIRM_REVOCATION_ANNOTATION} to apply it now"
         )

@@ -19,6 +19,7 @@ from entra_rbac.core.models import EntraGroupBindingSpec, GroupState, SubjectKin
 from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
 from entra_rbac.core.subjects import Subject
+from entra_rbac.core.text import plural
 
 MAX_LISTED_BINDINGS = 50
 MAX_MESSAGE_LENGTH = 1024
@@ -143,15 +144,11 @@ def _ready_message(problems: Sequence[Problem], counts: Mapping[str, Any], group
         more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
         return _bounded(problems[0].text() + more)
     return (
-        f"{_count(counts['bindings'], 'binding')} ({counts['clusterRoleBindings']} cluster-wide, "
+        f"{plural(counts['bindings'], 'binding')} ({counts['clusterRoleBindings']} cluster-wide, "
         f"{counts['roleBindings']} in namespaces) "
         f"{'grants its role' if counts['bindings'] == 1 else 'grant their roles'} to "
-        f"{_count(counts['subjects'], 'subject')} from {_count(group_count, 'Entra group')}"
+        f"{plural(counts['subjects'], 'subject')} from {plural(group_count, 'Entra group')}"
     )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _condition(kind: str, status: bool, reason: str, message: str, generation: int | None) -> dict[str, Any]:
@@ -254,10 +251,23 @@ def build_status(
     counts = summary(bindings, groups)
     # Unverified groups (suspended, directory down) are not "not found": GROUPS keeps the last
     # verified count beside the bindings kept, never a `0/1` contradicting them in `kubectl get`.
+    # With as many groups as then, that count; with groups added or removed meanwhile (while
+    # suspended), the groups resolved now and the unverified ones that were resolved before.
     known = (previous.get("summary") or {}).get("groups")
     unverified = any(g.get("state") == GroupState.UNVERIFIED.value for g in groups)
     if unverified and isinstance(known, str) and known.endswith(f"/{len(groups)}"):
         counts["groups"] = known
+    elif unverified:
+        before = {
+            e.get("ref"): e.get("state") for e in previous.get("groups") or [] if isinstance(e, Mapping)
+        }
+        kept = sum(
+            1
+            for g in groups
+            if g.get("state") == GroupState.UNVERIFIED.value
+            and before.get(g.get("ref")) == GroupState.RESOLVED.value
+        )
+        counts["groups"] = f"{resolved_count(groups) + kept}/{len(groups)}"
     conditions = build_conditions(
         problems,
         generation=generation,

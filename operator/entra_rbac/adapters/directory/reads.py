@@ -28,6 +28,7 @@ from entra_rbac.adapters.directory import odata
 from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, RetryableStatus, RetryBudget
 from entra_rbac.adapters.directory.names import NameKey
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
+from entra_rbac.core.text import plural
 from entra_rbac.errors import DirectoryForbiddenError, DirectoryUnavailableError
 from entra_rbac.logsetup import fields
 
@@ -118,7 +119,7 @@ class GraphReads:
                 pending = retry
                 if pending and not await budget.pause(retry_after):
                     raise DirectoryUnavailableError(
-                        f"Graph $batch: {len(pending)} requests still failing after retries",
+                        f"Graph $batch: {plural(len(pending), 'request')} still failing after retries",
                         retry_after=retry_after,
                     )
         return found
@@ -206,7 +207,7 @@ def _require_user_names(group_id: str, members: list[DirectoryMember]) -> None:
     nameless = sum(1 for m in members if m.type is MemberType.USER and not m.user_principal_name)
     if nameless:
         raise DirectoryForbiddenError(
-            f"Graph returned {nameless} members of group {group_id} without userPrincipalName:"
+            f"Graph returned {plural(nameless, 'member')} of group {group_id} without userPrincipalName:"
             " user mode needs the User.ReadBasic.All permission"
         )
 
