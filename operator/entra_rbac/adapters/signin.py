@@ -7,8 +7,13 @@ else from a sign-in, and is then cached (the file is 0600, its folder 0700):
 
 - with a password (the sandbox directory, or a test tenant): the resource owner password grant,
   `POST {authority}/{tenant}/oauth2/v2.0/token` with `scope={server app id}/.default`;
-- without one (a real tenant): azure-identity's DeviceCodeCredential, its prompt on stderr so
-  that stdout stays the ExecCredential.
+- without one: the device authorization grant through azure-identity's DeviceCodeCredential
+  (MSAL underneath: the authority's discovery names the `devicecode` endpoint, the token endpoint
+  is polled until the person approves on another device), its prompt on stderr so that stdout
+  stays the ExecCredential. Against an authority that is not one of Microsoft's login hosts (the
+  sandbox directory, whose `/_sandbox/devicecode/approve` stands in for the browser) instance
+  discovery is off, since it would ask login.microsoftonline.com about a host it cannot know,
+  and `ca_file` is the CA trusted for it.
 
 Never logs or prints the token; a failure raises `SignInError` with Entra's error text.
 """
@@ -30,6 +35,13 @@ from pathlib import Path
 from typing import Any
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
+# Microsoft's login hosts (public and sovereign clouds), which MSAL's instance discovery knows.
+MICROSOFT_LOGIN_HOSTS = (
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+)
 REFRESH_MARGIN = 120  # seconds: a cached token expiring sooner than this is replaced
 TIMEOUT = 30.0
 
@@ -127,20 +139,40 @@ def password_grant(request: SignInRequest) -> tuple[str, int]:
     return str(answer["access_token"]), int(began + int(answer["expires_in"]))
 
 
+def device_prompt(verification_uri: str, user_code: str, expires_on: datetime.datetime) -> None:
+    """What the person reads on stderr: where to go and the code to enter (Entra's own wording)."""
+    until = expires_on.astimezone(datetime.UTC).strftime("%H:%M:%S UTC")
+    print(
+        f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
+        f"{user_code} to authenticate (before {until}).",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def device_code(request: SignInRequest) -> tuple[str, int]:
-    """A real tenant: azure-identity's device code flow (the prompt goes to stderr)."""
+    """The device code flow of azure-identity (the prompt goes to stderr)."""
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import DeviceCodeCredential
 
-    def prompt(_: str, message: str, __: Any) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    authority = urllib.parse.urlparse(request.authority).netloc or request.authority
+    parsed = urllib.parse.urlparse(request.authority)
+    authority = parsed.netloc or request.authority
+    options: dict[str, Any] = {}
+    if (parsed.hostname or authority).lower() not in MICROSOFT_LOGIN_HOSTS:
+        options["disable_instance_discovery"] = True
+    if request.ca_file is not None:
+        options["connection_verify"] = str(request.ca_file)
     device = DeviceCodeCredential(
-        client_id=request.client_id, tenant_id=request.tenant, authority=authority, prompt_callback=prompt
+        client_id=request.client_id,
+        tenant_id=request.tenant,
+        authority=authority,
+        prompt_callback=device_prompt,
+        **options,
     )
     try:
         access = device.get_token(f"{request.server_app_id}/.default")
     except ClientAuthenticationError as error:
         raise SignInError(f"sign-in failed: {error.message}") from None
+    finally:
+        device.close()
     return access.token, int(access.expires_on)

@@ -1,9 +1,12 @@
 """The sandbox's identity-platform endpoints over HTTP: token, OpenID metadata, keys, discovery.
 
 Holds the aiohttp handlers for `POST /{tenant}/oauth2/v2.0/token`,
-`GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form), `GET
-/{tenant}/discovery/v2.0/keys` and `GET /common/discovery/instance`. What a token request gets is
-decided by `tokens.TokenService`; this module only reads forms and writes answers.
+`POST /{tenant}/oauth2/v2.0/devicecode`, `GET /{tenant}/v2.0/.well-known/openid-configuration`
+(and the v1 form), `GET /{tenant}/discovery/v2.0/keys`, `GET /common/discovery/instance`, and
+the device-code verification stand-ins `GET /_sandbox/devicecode` (how to approve, as text),
+`POST /_sandbox/devicecode/approve` (`{"user_code", "user"}`) and
+`POST /_sandbox/devicecode/decline` (`{"user_code"}`). What a request gets is decided by
+`tokens.TokenService` and `devicecode.DeviceCodes`; this module only reads forms and writes answers.
 """
 
 from __future__ import annotations
@@ -13,20 +16,34 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from entra_rbac_sandbox.entra.devicecode import ApprovalError, DeviceCodes
 from entra_rbac_sandbox.entra.tokens import TokenRequestError, TokenService
 
 log = logging.getLogger(__name__)
+APPROVAL_HELP = """This is the sandbox directory's device-code verification page. Instead of signing in here
+with a browser, approve the code your device shows with:
+
+  curl --cacert <the sandbox CA file> -X POST {url}/approve \\
+       -H 'Content-Type: application/json' -d '{{"user_code": "<code>", "user": "<user principal name>"}}'
+
+or decline it with POST {url}/decline and {{"user_code": "<code>"}}.
+"""
 
 
 class IdentityEndpoints:
     """Routes for one tenant's token service; `token_url()` is the server's canonical token URL."""
 
-    def __init__(self, tokens: TokenService, token_url: Callable[[], str]) -> None:
+    def __init__(self, tokens: TokenService, token_url: Callable[[], str], device_codes: DeviceCodes) -> None:
         self.tokens = tokens
         self.token_url = token_url
+        self.device_codes = device_codes
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        router.add_post("/{tenant}/oauth2/v2.0/devicecode", self._devicecode)
+        router.add_get("/_sandbox/devicecode", self._approval_help)
+        router.add_post("/_sandbox/devicecode/approve", self._approve)
+        router.add_post("/_sandbox/devicecode/decline", self._decline)
         router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
         router.add_get("/{tenant}/.well-known/openid-configuration", self._openid)
         router.add_get("/{tenant}/discovery/v2.0/keys", self._keys)
@@ -44,6 +61,47 @@ class IdentityEndpoints:
             return web.json_response(refused.body(), status=refused.status)
         return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
+    async def _devicecode(self, request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        try:
+            if tenant.lower() not in (self.tokens.tenant_id, "organizations"):
+                raise TokenRequestError(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+            answer = self.device_codes.start(form)
+        except TokenRequestError as refused:
+            log.info("Refused a device code: %s", refused)
+            return web.json_response(refused.body(), status=refused.status)
+        return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+    async def _approval_help(self, request: web.Request) -> web.Response:
+        return web.Response(text=APPROVAL_HELP.format(url=f"https://{request.host}/_sandbox/devicecode"))
+
+    async def _approve(self, request: web.Request) -> web.Response:
+        return await self._decide(request, approve=True)
+
+    async def _decline(self, request: web.Request) -> web.Response:
+        return await self._decide(request, approve=False)
+
+    async def _decide(self, request: web.Request, *, approve: bool) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "the body must be a JSON object"}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("user_code"), str):
+            return web.json_response({"error": "user_code: required, a string"}, status=400)
+        if approve and not isinstance(body.get("user"), str):
+            return web.json_response(
+                {"error": "user: required, a user principal name or object id"}, status=400
+            )
+        try:
+            if approve:
+                answer = self.device_codes.approve(body["user_code"], body["user"])
+            else:
+                answer = self.device_codes.decline(body["user_code"])
+        except ApprovalError as refused:
+            return web.json_response({"error": str(refused)}, status=refused.status)
+        return web.json_response(answer)
+
     async def _openid(self, request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         if tenant.lower() not in (self.tokens.tenant_id, "organizations", "common"):
@@ -57,6 +115,7 @@ class IdentityEndpoints:
                 "issuer": issuer,
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
                 "jwks_uri": f"{base}/discovery/v2.0/keys",
                 "response_types_supported": ["code", "id_token", "token"],
                 "subject_types_supported": ["pairwise"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -124,6 +125,17 @@ class SigningKeys:
         return published
 
 
+def _names(user: DirectoryObject) -> dict[str, Any]:
+    """A person's name claims: `name`, `preferred_username` (a guest's mail), `upn` (members only)."""
+    upn = str(user.properties["userPrincipalName"])
+    guest = user.properties.get("userType") == "Guest" or "#EXT#" in upn
+    names = {
+        "name": user.properties.get("displayName", upn),
+        "preferred_username": str(user.properties.get("mail") or upn) if guest else upn,
+    }
+    return names if guest else {**names, "upn": upn}
+
+
 SignInError = TokenRequestError  # a refused sign-in answers as any refused token request
 
 
@@ -197,7 +209,21 @@ class SignIn:
             )
         if not user.properties.get("accountEnabled", True):
             raise SignInError(400, "invalid_grant", 50057, "The user account is disabled.")
-        return self._answer(self.user_token(user, audience, client_id=client_id), form.get("scope", ""))
+        return self.person_answer(user, audience, client_id, form.get("scope", ""), form)
+
+    def person_answer(
+        self, user: DirectoryObject, audience: str, client_id: str, scope: str, form: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The token answer of a person's sign-in (password or device code): the access token, an
+        ID token when `scope` asks for `openid`, and `client_info` when the form asks for it (as
+        MSAL does with `client_info=1`: `{"uid": oid, "utid": tid}`, base64url)."""
+        answer = self._answer(self.user_token(user, audience, client_id=client_id), scope)
+        if "openid" in scope.split():
+            answer["id_token"] = self.id_token(user, client_id)
+        if form.get("client_info") == "1":
+            info = json.dumps({"uid": user.id, "utid": self.tenant_id}, separators=(",", ":"))
+            answer["client_info"] = _b64url(info.encode())
+        return answer
 
     def client_credentials_grant(self, form: Mapping[str, str]) -> dict[str, Any]:
         """A directory service principal or managed identity signing in to a cluster application."""
@@ -260,20 +286,28 @@ class SignIn:
         kid: str | None = None,
     ) -> str:
         claims = self._base_claims(user, audience, lifetime)
-        upn = str(user.properties["userPrincipalName"])
-        guest = user.properties.get("userType") == "Guest" or "#EXT#" in upn
-        claims.update(
-            {
-                "azp": client_id,
-                "azpacr": "0",
-                "name": user.properties.get("displayName", upn),
-                "preferred_username": str(user.properties.get("mail") or upn) if guest else upn,
-                "scp": "user.read",
-            }
-        )
-        if not guest:
-            claims["upn"] = upn
+        claims.update({"azp": client_id, "azpacr": "0", "scp": "user.read", **_names(user)})
         return self.keys.sign(claims, kid=kid)
+
+    def id_token(self, user: DirectoryObject, client_id: str) -> str:
+        """A v2.0 ID token for the public client that signed `user` in (its `aud`)."""
+        now = int(time.time())
+        pairwise = hashlib.sha256(f"{user.id}/{client_id}".encode()).digest()
+        names = _names(user)
+        names.pop("upn", None)  # v2.0 ID tokens carry preferred_username, not upn
+        claims = {
+            "aud": client_id,
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.token_lifetime,
+            "oid": user.id,
+            "sub": _b64url(pairwise),
+            "tid": self.tenant_id,
+            "ver": "2.0",
+            **names,
+        }
+        return self.keys.sign(claims)
 
     def workload_token(
         self, principal: DirectoryObject, audience: str, *, lifetime: int | None = None

@@ -19,6 +19,8 @@ can source, mode 0600), `request_log()`, `request_counts()`, `count(method, path
 `reset_requests()`, `add_fault(...)`.
 
 Endpoints besides Graph (`/v1.0/...`), in `identity.py`: `POST /{tenant}/oauth2/v2.0/token`,
+`POST /{tenant}/oauth2/v2.0/devicecode` (and `POST /_sandbox/devicecode/approve|decline` for the
+person, see `devicecode.py`; `device_codes` is the `DeviceCodes`),
 `GET /{tenant}/v2.0/.well-known/openid-configuration` (and the v1 form without `/v2.0`),
 `GET /{tenant}/discovery/v2.0/keys`, `GET /common/discovery/instance`, and `/_sandbox/faults`,
 `/_sandbox/requests` (see `sandbox.common.faults`). Inner `$batch` requests are counted, logged
@@ -47,7 +49,7 @@ from multidict import CIMultiDict, MultiDict
 
 from entra_rbac_sandbox.common import tls
 from entra_rbac_sandbox.common.faults import FaultInjector, RequestRecord
-from entra_rbac_sandbox.entra import errors
+from entra_rbac_sandbox.entra import devicecode, errors
 from entra_rbac_sandbox.entra.batch import run_batch
 from entra_rbac_sandbox.entra.directory import DirectoryFile
 from entra_rbac_sandbox.entra.errors import GraphError
@@ -87,8 +89,11 @@ class EntraSandbox:
         roles: tuple[str, ...] = DEFAULT_ROLES,
         token_lifetime: int = 3600,
         cluster_applications: tuple[str, ...] = (AKS_SERVER_APP_ID,),
+        device_code_lifetime: int = devicecode.DEFAULT_LIFETIME,
+        device_code_interval: int = devicecode.DEFAULT_INTERVAL,
     ) -> None:
-        """`cluster_applications`: the application ids people sign in to (token audiences)."""
+        """`cluster_applications`: the application ids people sign in to (token audiences);
+        `device_code_lifetime` / `device_code_interval`: a device code's `expires_in` and `interval`."""
         self._own_state = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="entra-sandbox-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -115,12 +120,19 @@ class EntraSandbox:
             applications=tuple(str(uuid.UUID(a)) for a in cluster_applications),
             token_lifetime=token_lifetime,
         )
+        self.device_codes = devicecode.DeviceCodes(
+            self.sign_in,
+            lambda: f"{self.url}/_sandbox/devicecode",
+            lifetime=device_code_lifetime,
+            interval=device_code_interval,
+        )
         self.tokens = TokenService(
             self.tenant_id,
             [self.application],
             federation=self.federation,
             token_lifetime=token_lifetime,
             sign_in=self.sign_in,
+            device_codes=self.device_codes,
         )
         self.ca = tls.generate(self.state_dir / "pki")
         self.ca_file = self.ca.ca_file
@@ -271,7 +283,7 @@ class EntraSandbox:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self.faults.middleware], client_max_size=16 * 1024 * 1024)
-        IdentityEndpoints(self.tokens, lambda: self.token_url).add_routes(app.router)
+        IdentityEndpoints(self.tokens, lambda: self.token_url, self.device_codes).add_routes(app.router)
         app.router.add_route("*", "/v1.0/{tail:.*}", self._graph)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -47,7 +47,10 @@ DEFAULT_ROLES = ("GroupMember.Read.All", "User.ReadBasic.All")
 DEFAULT_SUBJECT = "system:serviceaccount:entra-rbac-system:entra-rbac-operator"
 
 if TYPE_CHECKING:
+    from entra_rbac_sandbox.entra.devicecode import DeviceCodes
     from entra_rbac_sandbox.entra.oidc import SignIn
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 class TokenRequestError(Exception):
@@ -170,9 +173,11 @@ class TokenService:
         federation: ServiceAccountIssuer,
         token_lifetime: int = 3600,
         sign_in: SignIn | None = None,
+        device_codes: DeviceCodes | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.sign_in = sign_in  # people and workloads signing in to clusters (oidc.py)
+        self.device_codes = device_codes  # people signing in on another device (devicecode.py)
         self.applications = {app.client_id: app for app in applications}
         self.federation = federation
         self.token_lifetime = token_lifetime
@@ -192,13 +197,15 @@ class TokenService:
         client_id = form.get("client_id", "")
         if grant_type == "password" and self.sign_in is not None:
             return self.sign_in.password_grant(form)
+        if grant_type == DEVICE_CODE_GRANT and self.device_codes is not None:
+            return self.device_codes.poll(form)
         if grant_type != "client_credentials":
             raise TokenRequestError(
                 400,
                 "unsupported_grant_type",
                 70003,
-                "The app requested an unsupported grant type: only client_credentials and password "
-                "are served here.",
+                "The app requested an unsupported grant type: only client_credentials, password "
+                f"and {DEVICE_CODE_GRANT} are served here.",
             )
         if (
             client_id.lower() not in self.applications
