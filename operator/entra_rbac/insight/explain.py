@@ -27,6 +27,7 @@ from entra_rbac.core.rbac import AccessPath, Identity, Request, RoleBook, access
 from entra_rbac.errors import GroupNotFoundError
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+AUTHENTICATED = "system:authenticated"
 # Settings that mean "the operator's directory is configured here" (see needs_directory).
 _DIRECTORY_VARIABLES = ("ENTRA_RBAC_TENANT_ID", "AZURE_TENANT_ID")
 
@@ -216,6 +217,8 @@ async def explain(query: Query, state: ExplainState, directory: Directory | None
             names.update(await _names(directory, {*via, *(n for ns in via.values() for n in ns)}))
         else:
             notes.append("Entra was not asked: group memberships are only the --group values given")
+        if query.user is not None:
+            groups.add(AUTHENTICATED)  # every signed-in user carries it, as the authenticator adds it
         identity = Identity(user=query.user, groups=frozenset(groups))
     paths = access_paths(
         identity, state.bindings, state.book, request=query.request, namespace=query.namespace
