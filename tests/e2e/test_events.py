@@ -66,6 +66,8 @@ def test_events_audit_each_change_once_and_warn_once_per_problem(cluster: Cluste
     written = cluster.requests.count("POST", r"^/apis/rbac")
     assert written == 20
     writes = sum(cluster.requests.count(method) for method in WRITES)
+    total = cluster.requests.count()
+    print(f"\n20 bindings written: {writes} writes ({writes / written:.2f} per binding), {total} requests")
     assert writes / written <= 1.2, cluster.requests.counts()
     assert cluster.requests.count("POST", r"/events$") == 1, cluster.requests.counts()
 

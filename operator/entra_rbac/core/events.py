@@ -29,8 +29,9 @@ EVENT_NAMESPACE = "default"
 # events.k8s.io refuses a `note` over 1024 bytes (NoteLengthLimit), as it does the message of a
 # core/v1 Event carrying eventTime: cut there, an Event reads the same through either API.
 MAX_NOTE_BYTES = 1024
-# generateName: the API server appends 5 characters; a name may hold 253.
-_MAX_NAME_HEAD = 253 - 5 - 1
+# kube-apiserver keeps at most 58 characters of a generateName and appends 5 random ones
+# (apiserver's names.SimpleNameGenerator: maxGeneratedNameLength = 63 - 5).
+_MAX_NAME_HEAD = 58
 # What a summary lists by name before "and N more".
 MAX_LISTED_GROUPS = 5
 MAX_LISTED_NAMESPACES = 5
@@ -224,8 +225,10 @@ def next_step(series: EventSeries | None, draft: EventDraft, now: datetime, inte
 
 
 def name_head(owner_name: str) -> str:
-    """The `generateName` of an Event about `owner_name`: its name (cut, with a hash of the whole
-    when too long) and a dot; the API server adds 5 characters. Valid for every legal name."""
+    """The `generateName` of an Event about `owner_name`: its name and a dot, or, when that is
+    longer than the 58 characters the API server keeps, its head and a hash of the whole (so
+    the Events of two long names sharing a head still tell them apart). The API server adds
+    5 characters. Valid for every legal name."""
     head = f"{owner_name}."
     if len(head) <= _MAX_NAME_HEAD:
         return head
