@@ -22,7 +22,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from .helpers import api_error, core, eventually, raw, rbac, served
+from .helpers import api_error, core, eventually, raw, rbac
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "entragroupbindings.yaml"
@@ -33,15 +33,6 @@ def _record(name: str, value: Any) -> None:
     folder = os.environ.get("DIFF_RECORD")
     if folder:
         Path(folder, name + ".json").write_text(json.dumps(value, indent=1))
-
-
-@pytest.fixture
-def egb(kube_api: client.ApiClient) -> dict[str, Any]:
-    """The product's EntraGroupBinding CRD (crds/), installed and served."""
-    crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
-    client.ApiextensionsV1Api(kube_api).create_custom_resource_definition(body=crd)
-    served(kube_api, crd)
-    return dict(crd)
 
 
 def _run(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:

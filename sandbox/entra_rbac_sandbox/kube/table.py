@@ -155,22 +155,35 @@ def _crd_cell(spec: dict[str, Any]) -> Cell:
     return cell
 
 
+# kube-apiserver describes the Name column with ObjectMeta.name's documentation, and a CRD
+# column without a description with its JSONPath (apiextensions tableconvertor, v1.36.3).
+NAME_DESCRIPTION = (
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name automatically. "
+    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+
+
 def columns_for(rtype: ResourceType) -> list[Column]:
     if rtype.crd_name is None:
         return _BUILTIN_COLUMNS.get(rtype.kind, [_NAME, _AGE])
     specs = rtype.crd_version.get("additionalPrinterColumns")
     if not specs:
         return [_NAME, _AGE]
-    table_type = {"date": "string"}
+    # The column type is the CRD's own (`date` included: kubectl prints the server's age text).
     return [_NAME] + [
-        (
-            s["name"],
-            table_type.get(s.get("type", "string"), s.get("type", "string")),
-            int(s.get("priority", 0)),
-            _crd_cell(s),
-        )
-        for s in specs
+        (s["name"], s.get("type", "string"), int(s.get("priority", 0)), _crd_cell(s)) for s in specs
     ]
+
+
+def _descriptions(rtype: ResourceType) -> dict[str, str]:
+    found = {"Name": NAME_DESCRIPTION}
+    for spec in rtype.crd_version.get("additionalPrinterColumns") or []:
+        found[spec["name"]] = spec.get("description") or (
+            "Custom resource definition column (in JSONPath format): " + spec.get("jsonPath", "")
+        )
+    return found
 
 
 def to_table(
@@ -178,6 +191,7 @@ def to_table(
 ) -> dict[str, Any]:
     """A Table of `objects`; `include` is the includeObject parameter (None, Metadata, Object)."""
     columns = columns_for(rtype)
+    descriptions = _descriptions(rtype)
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": [cell(obj) for _, _, _, cell in columns]}
@@ -195,7 +209,7 @@ def to_table(
             "name": name,
             "type": kind,
             "format": "name" if name == "Name" else "",
-            "description": "",
+            "description": descriptions.get(name, ""),
             "priority": priority,
         }
         for name, kind, priority, _ in columns
