@@ -44,8 +44,11 @@ def oidc_issuer(issuer: EntraSandboxThread, username_prefix: str = "", groups_pr
     return OidcIssuer(issuer.issuer, issuer.cluster_app_id, issuer.ca_file, username_prefix, groups_prefix)
 
 
-def started_control_plane(workdir: Path, oidc: OidcIssuer) -> Iterator[ControlPlane]:
-    """A control plane trusting `oidc`, stopped when the generator closes (fails if no binaries)."""
+def started_control_plane(
+    workdir: Path, oidc: OidcIssuer, apiserver_args: tuple[str, ...] = ()
+) -> Iterator[ControlPlane]:
+    """A control plane trusting `oidc` (kube-apiserver also given `apiserver_args`), stopped when
+    the generator closes (fails if no binaries)."""
     try:
         binaries = find_binaries()
     except BinariesNotFoundError as error:
@@ -54,7 +57,7 @@ def started_control_plane(workdir: Path, oidc: OidcIssuer) -> Iterator[ControlPl
         missing = ""
     if missing:  # outside the except block, so the failure reads as one message
         pytest.fail(missing, pytrace=False)
-    cp = ControlPlane(binaries=binaries, workdir=workdir, oidc=oidc)
+    cp = ControlPlane(binaries=binaries, workdir=workdir, oidc=oidc, apiserver_args=apiserver_args)
     with cp:
         assert cp.startup_seconds is not None
         _started.append((cp.startup_seconds, binaries))

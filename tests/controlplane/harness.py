@@ -86,9 +86,12 @@ class ControlPlane:
         workdir: Path | None = None,
         timeout: float = 90.0,
         oidc: OidcIssuer | None = None,
+        apiserver_args: tuple[str, ...] = (),
     ) -> None:
-        """`oidc`: an issuer kube-apiserver trusts for people's tokens (see tests/controlplane/oidc.py)."""
+        """`oidc`: an issuer kube-apiserver trusts for people's tokens (see tests/controlplane/oidc.py);
+        `apiserver_args`: more kube-apiserver flags (e.g. `--watch-cache=false`)."""
         self.oidc = oidc
+        self.apiserver_args = apiserver_args
         self.binaries = binaries if binaries is not None else find_binaries()
         self._own_workdir = workdir is None
         self.workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="entra-rbac-cp-"))
@@ -214,6 +217,22 @@ class ControlPlane:
             raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
         return json.loads(body)
 
+    def compact(self) -> int:
+        """Compact etcd at its current revision (physically), so older resourceVersions are gone
+        from storage, as kube-apiserver's periodic compaction leaves them; returns the revision.
+        Through etcd's JSON gateway (/v3/kv/range and /v3/kv/compaction)."""
+
+        def post(path: str, body: dict[str, Any]) -> Any:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.etcd_port}{path}", data=json.dumps(body).encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())
+
+        revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
     def _etcd_healthy(self) -> bool:
         url = f"http://127.0.0.1:{self.etcd_port}/health"
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -296,6 +315,7 @@ class ControlPlane:
             "--profiling=false",
             *self._audit_args(),
             *self._oidc_args(),
+            *self.apiserver_args,
         ])  # fmt: skip
 
     def _oidc_args(self) -> list[str]:

@@ -125,19 +125,6 @@ def test_watch_with_a_selector_sees_objects_leave_and_enter_it(kube_api: client.
     assert _events(api, resource_version=rv, label_selector="team=a") == [("DELETED", "m"), ("ADDED", "m")]
 
 
-@pytest.mark.sandbox_only(reason="compacts the sandbox's history with apiserver.compact")
-def test_watch_from_a_compacted_resource_version_is_410_gone(
-    kube_api: client.ApiClient, apiserver: ApiServerThread
-) -> None:
-    api = core(kube_api)
-    api.create_namespaced_config_map("default", configmap("a"))
-    rv = api.list_namespaced_config_map("default").metadata.resource_version
-    api.create_namespaced_config_map("default", configmap("b"))
-    apiserver.compact()
-    error = api_error(lambda: _events(api, resource_version=rv))
-    assert error.status == 410
-
-
 @pytest.mark.real_diverges(
     reason="real sends a bookmark about once a minute; the sandbox fixture every 0.5 s"
 )

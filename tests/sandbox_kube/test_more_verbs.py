@@ -9,7 +9,6 @@ import pytest
 from kubernetes import client
 
 from entra_rbac_sandbox.kube.protobuf import MAGIC, decode
-from entra_rbac_sandbox.kube.server import ApiServerThread
 
 from .helpers import configmap, core, raw
 
@@ -37,20 +36,6 @@ def test_send_initial_events_ends_with_the_initial_events_end_bookmark(kube_api:
     events = [json.loads(line) for line in text.splitlines()]
     assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-
-
-@pytest.mark.sandbox_only(reason="compacts the sandbox's history with apiserver.compact")
-def test_a_continue_token_older_than_compaction_is_410(
-    kube_api: client.ApiClient, apiserver: ApiServerThread
-) -> None:
-    api = core(kube_api)
-    for name in ("a", "b", "c"):
-        api.create_namespaced_config_map("default", configmap(name))
-    token = api.list_namespaced_config_map("default", limit=1).metadata._continue
-    api.create_namespaced_config_map("default", configmap("d"))
-    apiserver.compact()
-    status, body = raw(kube_api, "GET", "/api/v1/namespaces/default/configmaps", query=[("continue", token)])
-    assert (status, body["reason"]) == (410, "Expired")
 
 
 def test_built_in_kinds_print_their_usual_columns(kube_api: client.ApiClient) -> None:

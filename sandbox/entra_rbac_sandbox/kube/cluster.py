@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import admission, crds, errors, rbac
+from . import admission, crds, errors, managed_fields, rbac
 from .errors import FieldError
 from .escalation import check_escalation
 from .known_fields import prune_unknown
@@ -30,6 +30,7 @@ from .selectors import FieldRequirement, Requirement, matches_labels
 from .store import Store
 from .validation import validate, validate_metadata
 
+ManagedFields = list[dict[str, Any]]  # metadata.managedFields (managed_fields.py)
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 _GENERATION_KINDS = ("CustomResourceDefinition",)
@@ -98,7 +99,11 @@ class Cluster:
         *,
         dry_run: bool = False,
         field_validation: str = "Warn",
+        manager: str = "",
+        managed: ManagedFields | None = None,
     ) -> dict[str, Any]:
+        """Create; `manager` (a field manager) records its fields in managedFields, unless a
+        server-side apply gives `managed` itself."""
         obj = self.prepare_new(rtype, namespace, body)
         name = obj["metadata"]["name"]
         self._check_namespace(rtype, namespace, name)
@@ -107,6 +112,10 @@ class Cluster:
         if rtype.has_status and rtype.crd_name is not None:
             obj.pop("status", None)  # the main endpoint ignores status on custom objects
         obj = self._validated(rtype, obj, None, field_validation)
+        if managed is None and manager:
+            managed = managed_fields.after_update(rtype, None, obj, manager, "")
+        if managed:
+            obj["metadata"]["managedFields"] = managed
         check_escalation(self.authorizer, rtype, obj, user)
         self._admit(admission.Request(rtype, "CREATE", obj, None, user, dry_run=dry_run))
         if dry_run:
@@ -187,6 +196,8 @@ class Cluster:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Warn",
+        manager: str = "",
+        managed: ManagedFields | None = None,
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -209,6 +220,12 @@ class Cluster:
             )
         new = self._merge_server_fields(rtype, old, new, subresource)
         new = self._validated(rtype, new, old, field_validation)
+        if managed is None and manager:
+            managed = managed_fields.after_update(rtype, old, new, manager, subresource)
+        elif managed is None:  # a write of the server itself (no field manager): unchanged
+            managed = old["metadata"].get("managedFields")
+        if managed:
+            new["metadata"]["managedFields"] = managed
         check_escalation(self.authorizer, rtype, new, user)
         self._admit(admission.Request(rtype, "UPDATE", new, present(rtype, old), user, subresource, dry_run))
         if dry_run:
@@ -262,6 +279,7 @@ class Cluster:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Warn",
+        manager: str = "",
     ) -> dict[str, Any]:
         old = self.store.get(rtype.storage_key, namespace, name)
         if old is None:
@@ -281,7 +299,66 @@ class Cluster:
             subresource=subresource,
             dry_run=dry_run,
             field_validation=field_validation,
+            manager=manager,
         )
+
+    def apply(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        user: rbac.UserInfo,
+        *,
+        manager: str,
+        force: bool,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> tuple[dict[str, Any], bool]:
+        """Server-side apply (managed_fields.py); returns the object and whether it was created."""
+        if not manager:
+            required = FieldError("fieldManager", "FieldValueRequired", "is required for apply patch")
+            raise errors.invalid("PatchOptions", "", [required], "meta.k8s.io")
+        if not isinstance(body, dict):
+            raise errors.bad_request("the apply configuration must be an object")
+        old = self.store.get(rtype.storage_key, namespace, name)
+        if old is None and subresource:
+            raise errors.not_found(rtype.plural, name, rtype.group)
+        config = copy.deepcopy(body)
+        if not isinstance(config.get("metadata"), dict):
+            config["metadata"] = {}
+        config["metadata"].setdefault("name", name)
+        live = present(rtype, old) if old is not None else None
+        try:
+            merged, managed, _ = managed_fields.apply(rtype, live, config, manager, subresource, force=force)
+        except managed_fields.ApplyConflict as conflict:
+            pairs = [(m.printed(), managed_fields.path_text(p)) for m, p in conflict.conflicts]
+            raise errors.apply_conflict(pairs) from None
+        if old is None:
+            made = self.create(
+                rtype,
+                namespace,
+                merged,
+                user,
+                dry_run=dry_run,
+                field_validation=field_validation,
+                managed=managed,
+            )
+            return made, True
+        merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        updated = self.update(
+            rtype,
+            namespace,
+            name,
+            merged,
+            user,
+            subresource=subresource,
+            dry_run=dry_run,
+            field_validation=field_validation,
+            managed=managed,
+        )
+        return updated, False
 
     def delete(
         self,

@@ -219,3 +219,23 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 def gone(message: str = "too old resource version") -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def apply_conflict(conflicts: list[tuple[str, str]]) -> ApiError:
+    """409 for a server-side apply that would take fields other managers own: `conflicts` are
+    (the manager as printed, the field path) pairs (apiserver's NewConflictError wording)."""
+    ordered = sorted(conflicts)
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {manager}", "field": path}
+        for manager, path in ordered
+    ]
+    if len(ordered) == 1:
+        manager, path = ordered[0]
+        message = f"Apply failed with 1 conflict: conflict with {manager}: {path}"
+    else:
+        lines: list[str] = []
+        for manager in sorted({m for m, _ in ordered}):
+            lines.append(f"conflicts with {manager}:")
+            lines += [f"- {path}" for m, path in ordered if m == manager]
+        message = f"Apply failed with {len(ordered)} conflicts: " + "\n".join(lines)
+    return ApiError(409, "Conflict", message, details={"causes": causes})

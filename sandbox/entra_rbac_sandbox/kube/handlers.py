@@ -319,6 +319,7 @@ class ApiHandler:
         field_validation: str,
     ) -> web.Response:
         rtype, cluster = target.rtype, self.cluster
+        manager = field_manager(request)
         if verb != "patch" and not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         if not rtype.persisted:
@@ -328,7 +329,13 @@ class ApiHandler:
                 raise errors.method_not_allowed()
             return _json(
                 cluster.create(
-                    rtype, target.namespace, body, user, dry_run=dry_run, field_validation=field_validation
+                    rtype,
+                    target.namespace,
+                    body,
+                    user,
+                    dry_run=dry_run,
+                    field_validation=field_validation,
+                    manager=manager,
                 ),
                 201,
             )
@@ -343,19 +350,36 @@ class ApiHandler:
                     subresource=target.subresource,
                     dry_run=dry_run,
                     field_validation=field_validation,
+                    manager=manager,
                 )
             )
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.split(";")[0].strip() == APPLY_PATCH:
+            applied, created = cluster.apply(
+                rtype,
+                target.namespace,
+                target.name,
+                body,
+                user,
+                manager=request.query.get("fieldManager", ""),
+                force=request.query.get("force") in ("true", "1"),
+                subresource=target.subresource,
+                dry_run=dry_run,
+                field_validation=request.query.get("fieldValidation") or "Strict",
+            )
+            return _json(applied, 201 if created else 200)
         return _json(
             cluster.patch(
                 rtype,
                 target.namespace,
                 target.name,
-                request.headers.get("Content-Type", ""),
+                content_type,
                 body,
                 user,
                 subresource=target.subresource,
                 dry_run=dry_run,
                 field_validation=field_validation,
+                manager=manager,
             )
         )
 
@@ -406,6 +430,18 @@ class ApiHandler:
         return _json(
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
         )
+
+
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def field_manager(request: web.Request) -> str:
+    """The request's field manager: `fieldManager`, else its User-Agent up to the first `/`
+    (kube-apiserver's default), at most 128 characters."""
+    given = request.query.get("fieldManager")
+    if given:
+        return given
+    return request.headers.get("User-Agent", "").split("/")[0][:128]
 
 
 def _wants_table(request: web.Request) -> bool:
