@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 from dataclasses import dataclass
@@ -74,12 +75,20 @@ def run_operator(
     for name, why in RETIRED_VARIABLES.items():
         if name in os.environ:
             log.warning("Ignored retired setting", extra=fields(variable=name, why=why))
+    identity = peering_identity()
+    if settings.standalone:
+        log.warning(
+            "Running standalone: unsafe with more than one instance (docs/deployment.md)",
+            extra=fields(ENTRA_RBAC_STANDALONE=True),
+        )
     log.info(
         "Starting operator",
         extra=fields(
             refresh_interval=settings.refresh_interval,
             directory_cache=round(settings.freshness.cache_lifetime, 3),
-            peering=settings.peering_name or "standalone",
+            peering="standalone" if settings.standalone else settings.peering_name,
+            priority=settings.peering_priority,
+            identity=identity,
             metrics_port=settings.metrics_port,
             health_port=settings.health_port,
         ),
@@ -90,14 +99,24 @@ def run_operator(
             clusterwide=True,
             # Peering is set once, in the startup handler (triggers.tune_kopf), not here too.
             liveness_endpoint=health,
+            identity=identity,  # type: ignore[arg-type]  # kopf.run types it as its private NewType of str
             # instance: the pod name (HOSTNAME), reported on every Event as reportingInstance.
-            memo=triggers.OperatorMemo(metrics=prepared.metrics, instance=socket.gethostname()),
+            memo=triggers.OperatorMemo(
+                metrics=prepared.metrics, instance=socket.gethostname(), identity=identity
+            ),
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )
     finally:
         if server is not None:
             server.close()
+
+
+def peering_identity() -> str:
+    """This instance's name among its peers: the pod name (POD_ID, as kopf reads it) when set,
+    else host, process and a random tail, so two processes on one host never share one."""
+    pod = os.environ.get("POD_ID")
+    return pod or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 __all__ = ["EXIT_INVALID_SETTINGS", "Prepared", "SettingsError", "prepare", "run_operator"]

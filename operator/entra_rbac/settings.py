@@ -26,6 +26,7 @@ from entra_rbac.constants import (
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
+    OPERATOR_NAME,
 )
 from entra_rbac.errors import SettingsError
 
@@ -133,10 +134,18 @@ class Settings(BaseSettings):
     """Port of kopf's liveness endpoint (/healthz); 0 turns it off."""
 
     # --- high availability (kopf peering) ---
-    peering_name: str | None = None
-    """Unset (default): run standalone, one replica. Set: join this ClusterKopfPeering (warm standby)."""
+    peering_name: str = Field(default=OPERATOR_NAME, min_length=1)
+    """The ClusterKopfPeering every instance joins (deploy/peering.yaml): at most one instance acts,
+    the others pause (docs/deployment.md, Never two writers). Must exist, else every instance waits."""
     peering_priority: int = 0
-    """With peering, the replica with the highest priority is active; equal priorities all pause."""
+    """The instance with the highest priority acts; equal priorities all pause (kopf's rule), so
+    give a standby a lower one."""
+    peering_lifetime: int = Field(default=60, ge=1)
+    """Seconds a heartbeat stays valid: a standby takes over at most this long after the active
+    instance stopped without saying goodbye (killed)."""
+    standalone: bool = False
+    """true: no peering at all, the instance acts whatever else runs. Unsafe with more than one
+    instance (they fight over every binding); for a single instance without the peering CRD only."""
 
     # --- Kubernetes connection (the CLI's --kubeconfig / --context override these) ---
     kubeconfig: str | None = Field(
@@ -213,7 +222,7 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
-        "operator_namespace", "peering_name", "kubeconfig", "kube_context", "tenant_id", "client_id",
+        "operator_namespace", "kubeconfig", "kube_context", "tenant_id", "client_id",
         "client_secret", "certificate_path", "federated_token_file", "authority_host", "graph_url",
         "ca_file", mode="before",
     )  # fmt: skip

@@ -39,6 +39,8 @@ OPERATOR_GROUPS = (
 # kubelogin's public client ("Azure Kubernetes Service AAD Client"), as `kubelogin` signs in with.
 PUBLIC_CLIENT = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
 RBAC_MANIFESTS = ("namespace.yaml", "clusterrole.yaml", "bind-allowlist.yaml")
+# kopf peering, on by default (docs/deployment.md, Never two writers): its CRD, then the object.
+PEERING_MANIFESTS = ("kopf-peering.yaml", "peering.yaml")
 CRD_MANIFEST = "entragroupbindings.yaml"
 SETTING_PREFIX = "ENTRA_RBAC_"
 REFRESH_SETTING = "ENTRA_RBAC_REFRESH_INTERVAL"
@@ -252,10 +254,13 @@ class Sandbox:
         return client.ApiClient(configuration)
 
     def _install(self) -> tuple[list[str], list[str]]:
-        """The CRD and the operator's RBAC from deploy/, and a kubeconfig for its ServiceAccount."""
+        """The CRD, the kopf peering and the operator's RBAC from deploy/, and a kubeconfig for its
+        ServiceAccount."""
         rbac = load_manifests(project_file("deploy", name) for name in RBAC_MANIFESTS)
         with self.admin_client() as api:
             apply(api, load_manifests([project_file("crds", CRD_MANIFEST)]))
+            for name in PEERING_MANIFESTS:  # one at a time: the object's kind exists once its CRD does
+                apply(api, load_manifests([project_file("deploy", name)]))
             apply(api, rbac)
         if self.kube is not None:
             self.kube.add_identity(OPERATOR_USER, OPERATOR_GROUPS)

@@ -37,6 +37,9 @@ OPERATOR_ENV = {
     # A Warning that recurs is counted up on its Event at most this often (default 30m).
     "ENTRA_RBAC_EVENT_SERIES_INTERVAL": "1s",
     "ENTRA_RBAC_LOG_LEVEL": "debug",
+    # Peering is on (the default): a killed operator's heartbeat holds the next one back at most
+    # this long (default 60s).
+    "ENTRA_RBAC_PEERING_LIFETIME": "10",
 }
 
 

@@ -27,6 +27,7 @@ from entra_rbac_sandbox.launcher import (
     CRD_MANIFEST,
     OPERATOR_ACCOUNT,
     OPERATOR_NAMESPACE,
+    PEERING_MANIFESTS,
     RBAC_MANIFESTS,
     apply,
     kubectl_path,
@@ -65,6 +66,7 @@ def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
 def _install_files() -> list[Path]:
     return [
         project_file("crds", CRD_MANIFEST),
+        *(project_file("deploy", name) for name in PEERING_MANIFESTS),
         *(project_file("deploy", name) for name in (*RBAC_MANIFESTS, "serviceaccount.yaml")),
     ]
 

@@ -34,12 +34,14 @@ def operator_rbac(
     kube_api: client.ApiClient, kubectl: Kubectl, kube_api_as: Callable[..., client.ApiClient]
 ) -> client.RbacAuthorizationV1Api:
     """`kubectl apply -k deploy/` by the admin, plus a team namespace with two Roles; the operator's API."""
-    # The CRDs first, as docs/deployment.md allows for a first install (the Guardrails object
-    # cannot be sent before its kind is served; the sandbox, without /openapi/v2, would refuse
-    # the whole apply where a real server applies the rest and asks for a second apply).
+    # The CRDs first, as docs/deployment.md allows for a first install (the Guardrails and
+    # ClusterKopfPeering objects cannot be sent before their kinds are served; the sandbox,
+    # without /openapi/v2, would refuse the whole apply where a real server applies the rest and
+    # asks for a second apply).
     for crd in (
         ROOT / "crds" / "entragroupbindings.yaml",
         ROOT / "deploy" / "admission" / "guardrails-crd.yaml",
+        ROOT / "deploy" / "kopf-peering.yaml",  # likewise for the ClusterKopfPeering object
     ):
         assert kubectl("apply", "-f", str(crd)).returncode == 0
     applied = kubectl("apply", "-k", str(ROOT / "deploy"))

@@ -172,6 +172,7 @@ def test_deploy_renders_every_part_of_the_install(rendered: list[Obj]) -> None:
         ("Namespace", NAMESPACE),
         ("CustomResourceDefinition", "entragroupbindings.entra-rbac.io"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
+        ("ClusterKopfPeering", "entra-rbac-operator"),
         ("ServiceAccount", SERVICE_ACCOUNT),
         ("ClusterRole", "entra-rbac-operator"),
         ("ClusterRoleBinding", "entra-rbac-operator"),
@@ -208,11 +209,14 @@ def test_every_built_in_object_is_valid_for_kubernetes(rendered: list[Obj], vers
             skipped.append(o["kind"])
             continue
         kubernetes_validate.validate(o, version, strict=True)
-    # The one custom object of the base is checked against its own CRD instead.
-    assert skipped == ["Guardrails"], "only the Guardrails object is of a kind kubernetes-validate lacks"
-    crd = _one(rendered, "CustomResourceDefinition", "guardrails.entra-rbac.io")
-    (served,) = crd["spec"]["versions"]
-    jsonschema.validate(_one(rendered, "Guardrails", GUARDRAILS), served["schema"]["openAPIV3Schema"])
+    # The custom objects of the base are checked against their own CRDs instead.
+    assert sorted(skipped) == ["ClusterKopfPeering", "Guardrails"], "kinds kubernetes-validate lacks"
+    for crd_name, kind, name in (
+        ("guardrails.entra-rbac.io", "Guardrails", GUARDRAILS),
+        ("clusterkopfpeerings.kopf.dev", "ClusterKopfPeering", "entra-rbac-operator"),
+    ):
+        (served,) = _one(rendered, "CustomResourceDefinition", crd_name)["spec"]["versions"]
+        jsonschema.validate(_one(rendered, kind, name), served["schema"]["openAPIV3Schema"])
 
 
 def test_kubernetes_validate_rejects_a_broken_deployment(rendered: list[Obj]) -> None:
@@ -480,7 +484,12 @@ def test_operator_settings_load_from_the_config_map_and_workload_identity(
     )
     assert set(settings.allowed_roles) == _bind_names(rendered, "roles")
     assert settings.credential == "workload-identity"
-    assert settings.peering_name is None, "one replica runs standalone; peering is the documented opt-in"
+    # Peering on by default: a second instance (a botched upgrade, a second install) pauses.
+    assert not settings.standalone
+    assert (
+        settings.peering_name
+        == _one(rendered, "ClusterKopfPeering", settings.peering_name)["metadata"]["name"]
+    )
     assert NAMESPACE in settings.reserved_namespace_set
 
 

@@ -44,7 +44,12 @@ def test_settings_defaults_match_the_documented_contract() -> None:
     assert settings.revocation_guard_share == 0.5
     assert settings.revocation_guard_min == 5
     assert settings.freshness.cache_lifetime == 60
-    assert settings.peering_name is None
+    # Peering on by default (docs/deployment.md, Never two writers); standalone only when asked.
+    assert (settings.peering_name, settings.standalone, settings.peering_lifetime) == (
+        "entra-rbac-operator",
+        False,
+        60,
+    )
     assert (settings.tenant_id, settings.client_id) == (TENANT, CLIENT)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -15,6 +16,7 @@ from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_L
 from entra_rbac.reconciler import Outcome, Policy
 from entra_rbac.settings import Freshness, Settings
 from entra_rbac.triggers import NamespaceMemory, ResourceEntry, names_namespace
+from entra_rbac.triggers.peering import peers_in_charge
 
 SETTINGS = Settings(
     tenant_id="contoso.onmicrosoft.com",
@@ -225,20 +227,32 @@ def test_first_refresh_is_spread_over_the_second_half_of_the_interval() -> None:
     assert triggers.first_refresh_delay("same", 300) == triggers.first_refresh_delay("same", 300)
 
 
-@pytest.mark.parametrize(("peering_name", "standalone"), [(None, True), ("entra-rbac", False)])
-def test_kopf_is_tuned_under_our_api_group(peering_name: str | None, standalone: bool) -> None:
+@pytest.mark.parametrize("standalone", [False, True])
+def test_kopf_is_tuned_under_our_api_group(standalone: bool) -> None:
     operator = kopf.OperatorSettings()
     triggers.tune_kopf(
-        operator, SETTINGS.model_copy(update={"peering_name": peering_name, "peering_priority": 100})
+        operator,
+        SETTINGS.model_copy(
+            update={
+                "peering_name": "entra-rbac",
+                "peering_priority": 100,
+                "peering_lifetime": 7,
+                "standalone": standalone,
+            }
+        ),
     )
     assert operator.persistence.finalizer == "entra-rbac.io/finalizer"
     assert isinstance(operator.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert operator.persistence.progress_storage.prefix == "operator.entra-rbac.io"
     assert operator.persistence.diffbase_storage.prefix == "operator.entra-rbac.io"
-    assert operator.peering.standalone is standalone
+    # Peering unless standalone is asked for; mandatory, so a missing peering object pauses.
+    assert (operator.peering.standalone, operator.peering.mandatory) == (standalone, not standalone)
     assert operator.peering.clusterwide is True
-    if peering_name:
-        assert (operator.peering.name, operator.peering.priority) == (peering_name, 100)
+    assert (operator.peering.name, operator.peering.priority, operator.peering.lifetime) == (
+        "entra-rbac",
+        100,
+        7,
+    )
     assert operator.posting.level >= 30
     assert operator.watching.server_timeout is not None
     assert len(list(operator.watching.label_selectors)) == 2
@@ -389,3 +403,34 @@ def test_kopfs_last_handled_configuration_keeps_a_digest_not_an_864_kb_copy() ->
     assert before is not None
     assert before["spec"] != now["spec"]
     assert {**before, "spec": None} == {**now, "spec": None}
+
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def heartbeat(priority: int, seconds_ago: float, lifetime: int = 60) -> dict[str, object]:
+    """A peer's entry in ClusterKopfPeering status, as kopf's keepalive writes it."""
+    return {
+        "priority": priority,
+        "lifetime": lifetime,
+        "lastseen": (NOW - timedelta(seconds=seconds_ago)).isoformat(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "in_charge"),
+    [
+        ({}, []),
+        ({"me": heartbeat(50, 0)}, []),  # only our own heartbeat
+        ({"me": heartbeat(50, 0), "a": heartbeat(100, 5)}, ["a"]),  # a higher priority is live
+        ({"me": heartbeat(50, 0), "a": heartbeat(50, 5)}, ["a"]),  # equal priorities all pause
+        ({"me": heartbeat(50, 0), "a": heartbeat(10, 5)}, []),  # a lower one gives way to us
+        ({"me": heartbeat(50, 0), "a": heartbeat(100, 61)}, []),  # its heartbeat expired
+        ({"a": heartbeat(100, 9, lifetime=10), "b": {"priority": "x"}}, ["a"]),  # junk is ignored
+    ],
+    ids=["empty", "alone", "higher", "equal", "lower", "expired", "short-lifetime-and-junk"],
+)
+def test_the_refresher_gives_way_by_kopfs_peering_rule(
+    status: dict[str, object], in_charge: list[str]
+) -> None:
+    assert peers_in_charge(status, identity="me", priority=50, now=NOW) == in_charge

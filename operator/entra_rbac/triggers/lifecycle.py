@@ -22,6 +22,7 @@ from entra_rbac.constants import GROUP, OPERATOR_NAME, RBAC_GROUP
 from entra_rbac.core.naming import managed_selector
 from entra_rbac.settings import Settings
 from entra_rbac.triggers.memo import OperatorMemo
+from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.refresher import Refresher
 from entra_rbac.triggers.routing import NamespaceMemory
 
@@ -35,7 +36,15 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
     memo.namespaces = NamespaceMemory()
     memo.clients = reconciler.build_clients(settings, memo.metrics, instance=memo.instance)
     memo.ctx = reconciler.build_context(settings, memo.clients, memo.metrics)
-    memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness)
+    gate = None
+    if not settings.standalone:
+        gate = PeeringGate(
+            memo.clients.kube,
+            name=settings.peering_name,
+            identity=memo.identity,
+            priority=settings.peering_priority,
+        )
+    memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness, gate=gate)
     memo.refresher.start()
 
 
@@ -132,17 +141,20 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
 
 def _peering(operator: kopf.OperatorSettings, settings: Settings) -> None:
-    """Standalone by default (one replica, Recreate). With a peering name, a standby waits.
+    """Peering on by default, cluster-wide: never two writers (docs/deployment.md). Mandatory:
+    without the ClusterKopfPeering object kopf pauses rather than act alone. Standalone only when
+    asked for (ENTRA_RBAC_STANDALONE), which is unsafe with more than one instance.
 
-    The one place peering is set: `kopf.run` gets no peering arguments, since kopf starts its
-    peering tasks only after the startup handlers, which read these settings.
+    The one place peering is set: `kopf.run` gets no peering arguments (only the identity, which
+    the refresher's gate shares), since kopf starts its peering tasks only after the startup
+    handlers, which read these settings.
     """
-    operator.peering.standalone = settings.peering_name is None
+    operator.peering.standalone = settings.standalone
     operator.peering.clusterwide = True
-    if settings.peering_name is not None:
-        operator.peering.name = settings.peering_name
-        operator.peering.priority = settings.peering_priority
-        operator.peering.mandatory = True
+    operator.peering.name = settings.peering_name
+    operator.peering.priority = settings.peering_priority
+    operator.peering.lifetime = settings.peering_lifetime
+    operator.peering.mandatory = not settings.standalone
 
 
 def _watching(operator: kopf.OperatorSettings) -> None:

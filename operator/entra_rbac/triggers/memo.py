@@ -25,6 +25,8 @@ class OperatorMemo(kopf.Memo):
     metrics: OperatorMetrics
     # reportingInstance of Events: which replica wrote them (the pod name in a cluster).
     instance: str
+    # This instance's name in kopf's peering (kopf.run's identity), shared with the refresher's gate.
+    identity: str
     clients: Clients
     ctx: ReconcileContext
     namespaces: NamespaceMemory

@@ -3,6 +3,9 @@
 Holds `Refresher` and `first_refresh_delay`. Why not kopf timers: kopf puts a finalizer on every
 object with a timer, so deleting an EntraGroupBinding would hang whenever the operator is down
 or uninstalled. It must not decide anything about bindings: it only says when to reconcile.
+kopf's peering pause does not reach it, so each tick first asks the `PeeringGate`: a paused
+instance lists nothing, reconciles nothing and reads no Entra (docs/deployment.md, Never two
+writers).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.logsetup import fields
 from entra_rbac.settings import Freshness
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
+from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.running import FAN_OUT, reconcile_entry
 
 log = logging.getLogger("entra_rbac.triggers")
@@ -41,8 +45,10 @@ class Refresher:
         freshness: Freshness,
         *,
         concurrency: int = FAN_OUT,
+        gate: PeeringGate | None = None,
     ) -> None:
         self.kube = kube
+        self.gate = gate
         self.ctx = ctx
         # Due every `period`, checked every `tick`: with the cache's lifetime that keeps what a
         # resource shows younger than the refresh interval (settings.Freshness).
@@ -66,6 +72,9 @@ class Refresher:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.tick)
+            if self.gate is not None and await self.gate.paused():
+                self._due.clear()  # on resuming, every resource is spread out again, then read
+                continue
             try:
                 bodies = await self.kube.list_resources()
             except Exception as error:

@@ -229,6 +229,15 @@ class KubeAdapter:
                 result[ns].add(name)
         return {ns: frozenset(names_) for ns, names_ in result.items()}
 
+    async def get_peering(self, name: str) -> dict[str, Any] | None:
+        """kopf's ClusterKopfPeering `name` (its status holds every instance's heartbeat), or None."""
+        try:
+            return await self._call(
+                "GET", f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}", what=f"get ClusterKopfPeering {name}"
+            )
+        except NotFoundError:
+            return None
+
     # --- the resource: status and events ---
     async def get_resource(self, name: str) -> dict[str, Any] | None:
         try:
