@@ -71,10 +71,6 @@ def _egb(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 # -- 1. kubectl explain ---------------------------------------------------------------------------
 
 
-@pytest.mark.sandbox_diverges(
-    reason="kubectl explain: /openapi/v3 lists paths and GVKs but no schemas (components.schemas is "
-    "empty), so kubectl says 'GVK ... not found in OpenAPI schema'"
-)
 @pytest.mark.parametrize(
     "path",
     ["entragroupbindings.spec", "entragroupbindings.spec.roleBindings", "entragroupbindings.spec.groups"],

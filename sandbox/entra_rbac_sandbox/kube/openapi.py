@@ -6,7 +6,10 @@ to the server instead of downloading schemas for client-side validation. Each se
 resource's PATCH operation is listed with its `x-kubernetes-group-version-kind` and that
 parameter. No request-body media types are listed, so kubectl computes apply patches from its
 compiled-in types (built-in kinds) or as JSON merge patches (custom resources), as it does
-against a real cluster without published schemas. Component schemas are not served.
+against a real cluster without published schemas. Component schemas are served for custom
+resources (each CRD version's openAPIV3Schema, named and tagged with its GVK as kube-apiserver
+names it, `metadata` a reference to a short ObjectMeta), which is what `kubectl explain` reads;
+the built-in kinds' schemas are not (docs/sandbox.md).
 """
 
 from __future__ import annotations
@@ -33,6 +36,37 @@ def _item_path(rtype: ResourceType) -> str:
     return f"{base}{scope}/{rtype.plural}/{{name}}"
 
 
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_METADATA = {
+    "description": "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    "allOf": [{"$ref": f"#/components/schemas/{_OBJECT_META}"}],
+}
+
+
+def _schema_name(rtype: ResourceType) -> str:
+    """kube-apiserver's name for a CRD kind's schema: the group's labels reversed, version, kind."""
+    return ".".join([*reversed(rtype.group.split(".")), rtype.version, rtype.kind])
+
+
+def _crd_schemas(types: list[ResourceType]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for rtype in types:
+        openapi = (rtype.crd_version.get("schema") or {}).get("openAPIV3Schema")
+        if rtype.crd_name is None or not isinstance(openapi, dict):
+            continue
+        schema = {**openapi, "properties": {**(openapi.get("properties") or {}), "metadata": _METADATA}}
+        gvk = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+        schemas[_schema_name(rtype)] = {**schema, "x-kubernetes-group-version-kind": [gvk]}
+    if schemas:
+        schemas[_OBJECT_META] = {
+            "type": "object",
+            "description": "ObjectMeta is metadata that all "
+            "persisted resources must have, which includes all objects users must create.",
+        }
+    return schemas
+
+
 def group_version_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     types = [t for t in registry.types() if t.group == group and t.version == version and t.persisted]
     if not types:
@@ -43,7 +77,14 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
         operation = {"x-kubernetes-group-version-kind": gvk, "parameters": _PARAMETERS, "responses": {}}
         paths[_item_path(rtype)] = {"patch": operation}
     title = f"Kubernetes sandbox ({_gv_path(group, version)})"
-    return {"openapi": "3.0.0", "info": {"title": title, "version": "v1"}, "paths": paths, "components": {}}
+    schemas = _crd_schemas(types)
+    components = {"schemas": schemas} if schemas else {}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": title, "version": "v1"},
+        "paths": paths,
+        "components": components,
+    }
 
 
 def root_document(registry: Registry) -> dict[str, Any]:
