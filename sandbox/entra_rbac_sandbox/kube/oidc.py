@@ -5,7 +5,11 @@ document that both servers are configured from (the real kube-apiserver reads it
 `--authentication-config`, the sandbox with `JwtAuthenticator.from_document`), and
 `JwtAuthenticator`, which reads the subset of that document this project uses: per `jwt` entry the
 issuer `url`, `audiences` and `certificateAuthority`, and `claimMappings.username` / `groups` as a
-`claim` with a `prefix` or as a CEL `expression` over `claims`.
+`claim` with a `prefix` or as a CEL `expression` over `claims`. `from_document` first refuses, as
+`InvalidAuthenticationConfig` with kube-apiserver's start-up message, what the real server will
+not load (`validate`): a non-https issuer, no audiences, the claim / prefix / expression rules of
+a mapping, and CEL that does not compile there (a comprehension over a claim, whose type is `any`;
+a syntax error, worded by celpy).
 
 What a token must be to be accepted (k8s.io/apiserver's oidc authenticator on coreos/go-oidc,
 checked against their source): a JWS whose `iss` is a configured issuer (else the authenticator
@@ -22,10 +26,13 @@ list; missing means no groups) or the expression's list. Every failure is the sa
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import ssl
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +41,7 @@ from typing import Any
 import celpy
 import jwt
 import yaml
+from celpy.celparser import CELParseError
 
 from .rbac import UserInfo
 
@@ -97,9 +105,14 @@ class _Mapping:
         )
 
 
-def _evaluate(expression: str, claims: Mapping[str, Any]) -> Any:
+@functools.lru_cache(maxsize=64)
+def _program(expression: str) -> Any:
     environment = celpy.Environment()
-    program = environment.program(environment.compile(expression))
+    return environment.program(environment.compile(expression))
+
+
+def _evaluate(expression: str, claims: Mapping[str, Any]) -> Any:
+    program = _program(expression)  # compiled when the document was loaded
     try:
         activation = {"claims": celpy.json_to_cel(dict(claims))}  # type: ignore[attr-defined]
         return program.evaluate(activation)
@@ -202,6 +215,97 @@ class _Issuer:
         return [prefix + str(v) for v in values]
 
 
+# -- Load-time validation: what kube-apiserver refuses before it starts -----------------------------
+
+# CEL's comprehension macros. kube-apiserver declares `claims` as map(string, any), so a claim's
+# type is `any`, which its type checker will not range over (measured on v1.36.3).
+_COMPREHENSION_ON_CLAIM = re.compile(
+    r"\bclaims(?P<op>\.[A-Za-z_][A-Za-z0-9_]*|\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])"
+    r"\s*\.\s*(?:all|exists_one|exists|map|filter)\s*\("
+)
+_NOT_A_RANGE = "expression of type 'any' cannot be range of a comprehension (must be list, map, or dynamic)"
+PREFIX_REQUIRED = (
+    "prefix is required when claim is set. It can be set to an empty string to disable prefixing"
+)
+
+
+class InvalidAuthenticationConfig(ValueError):
+    """The document as kube-apiserver refuses it at start-up: `invalid authentication configuration:
+    <field errors>` (one error alone, several as `[e1, e2]`, as Kubernetes aggregates them)."""
+
+
+def _quoted(value: str) -> str:
+    return json.dumps(value)  # Go's %q for the values met here
+
+
+def _compile_error(expression: str) -> str | None:
+    """What cel-go's compile says of `expression` in the claims environment, or None when it compiles."""
+    found = _COMPREHENSION_ON_CLAIM.search(expression)
+    if found:
+        offset = found.start("op")
+        line = expression.count("\n", 0, offset) + 1
+        start = expression.rfind("\n", 0, offset) + 1
+        column = offset - start + 1
+        text = expression[start:].split("\n", 1)[0]
+        return f"ERROR: <input>:{line}:{column}: {_NOT_A_RANGE}\n | {text}\n | {'.' * (column - 1)}^"
+    try:
+        _program(expression)
+    except CELParseError as error:  # worded by celpy, not cel-go (docs/sandbox.md)
+        return f"ERROR: <input>:{error.line}:{error.column}: Syntax error\n{error.args[0].rstrip()}"
+    return None
+
+
+def _mapping_errors(path: str, mapping: Mapping[str, Any] | None, *, prefixed: bool = True) -> list[str]:
+    """`prefixed`: the mapping has a `prefix` (username, groups; uid has none)."""
+    if not mapping:
+        return []
+    claim, expression, prefix = (
+        mapping.get("claim") or "",
+        mapping.get("expression") or "",
+        mapping.get("prefix"),
+    )
+    if claim and expression:
+        return [f'{path}: Invalid value: "": claim and expression can\'t both be set']
+    if expression:
+        errors = []
+        if prefix is not None:
+            value = _quoted(str(prefix))
+            errors.append(
+                f"{path}.prefix: Invalid value: {value}: may not be specified when expression is set"
+            )
+        failed = _compile_error(expression)
+        if failed is not None:
+            errors.append(
+                f"{path}.expression: Invalid value: {_quoted(expression)}: compilation failed: {failed}"
+            )
+        return errors
+    if claim and prefixed and prefix is None:
+        return [f"{path}.prefix: Required value: {PREFIX_REQUIRED}"]
+    return []
+
+
+def validate(document: Mapping[str, Any]) -> None:
+    """Raise InvalidAuthenticationConfig with kube-apiserver's words for what this project's subset
+    of the document can get wrong: issuer URL scheme, audiences, the claim mappings' claim / prefix /
+    expression rules, and CEL that does not compile (comprehensions over a claim, syntax)."""
+    errors: list[str] = []
+    for index, entry in enumerate(document.get("jwt") or []):
+        issuer = entry.get("issuer") or {}
+        url = str(issuer.get("url", ""))
+        if urllib.parse.urlparse(url).scheme != "https":
+            errors.append(f"jwt[{index}].issuer.url: Invalid value: {_quoted(url)}: URL scheme must be https")
+        if not issuer.get("audiences"):
+            field = f"jwt[{index}].issuer.audiences"
+            errors.append(f"{field}: Required value: at least one {field} is required")
+        mappings = entry.get("claimMappings") or {}
+        for name in ("username", "groups", "uid"):
+            path = f"jwt[{index}].claimMappings.{name}"
+            errors += _mapping_errors(path, mappings.get(name), prefixed=name != "uid")
+    if errors:
+        detail = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+        raise InvalidAuthenticationConfig(f"invalid authentication configuration: {detail}")
+
+
 class JwtAuthenticator:
     """The `jwt` issuers of an AuthenticationConfiguration."""
 
@@ -213,6 +317,7 @@ class JwtAuthenticator:
         parsed = yaml.safe_load(document) if isinstance(document, str) else document
         if parsed.get("kind") != "AuthenticationConfiguration":
             raise ValueError("not an AuthenticationConfiguration document")
+        validate(parsed)
         issuers = []
         for entry in parsed.get("jwt") or []:
             issuer = entry["issuer"]
