@@ -68,3 +68,5 @@ _.open_watch_count
 _.retire
 _.rotate
 _.cluster_app_id
+# The sandbox Graph delta test hook (tests/sandbox_entra/test_delta.py, tests/integration/directory).
+_.expire_delta_tokens

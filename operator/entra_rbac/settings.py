@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # --- reconcile cadence and safety ---
     refresh_interval: float = 300.0
     """How often each EntraGroupBinding re-reads Entra (periodic refresh); `30s`, `5m`, `1h` or seconds."""
+    delta_interval: float | None = 5.0
+    """How often the operator asks Graph's delta query which watched groups changed (one request per
+    50 groups); a change reconciles the resources concerned at once. `off` leaves only the refresh."""
     max_staleness: float | None = None
     """Revoke a resource's bindings after this long without a verified directory read (fail-closed).
     `off` (default) keeps them while Entra cannot be read (fail-static)."""
@@ -191,7 +194,7 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> float | None:
         return parse_duration(value)
 
-    @field_validator("max_staleness", mode="before")
+    @field_validator("max_staleness", "delta_interval", mode="before")
     @classmethod
     def _optional_duration(cls, value: object) -> float | None:
         return parse_duration(value, allow_off=True) if value is not None else None

@@ -33,6 +33,10 @@ class ResourceRecord:
     # list emptied), with when that was first seen: acted on only once a fresh read at least the
     # confirmation interval later agrees. Lost on a restart, which only restarts the wait.
     pending_deletions: dict[str, datetime] = field(default_factory=dict)
+    # The groups (lower-case ids) whose change in Entra concerns this resource: those its spec
+    # names or pins, and the nested groups its last transitive read found. The delta follower
+    # reconciles it when one of them changes; a restart empties it until the first reconcile.
+    watched_groups: frozenset[str] = frozenset()
     # The Warning Events posted for the problems it has now, by reason: a repeat counts up the
     # one posted instead of adding another. Lost on a restart, which posts each problem once more.
     warnings: dict[str, EventSeries] = field(default_factory=dict)
@@ -57,6 +61,10 @@ class ResourceMemory:
         record = self._records.get(uid)
         if record is not None and not record.lock.locked():
             del self._records[uid]
+
+    def watched_groups(self) -> dict[str, frozenset[str]]:
+        """Each remembered resource's watched groups, by uid."""
+        return {uid: record.watched_groups for uid, record in self._records.items() if record.watched_groups}
 
     def __contains__(self, uid: object) -> bool:
         return uid in self._records

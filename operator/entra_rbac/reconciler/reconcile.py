@@ -17,6 +17,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
+from entra_rbac.core.entra import MemberType
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name
 from entra_rbac.core.plan import (
@@ -148,6 +149,7 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
     if read.error is not None:
         return await _directory_failed(resource, spec, owned, read.error, now, ctx)
     ctx.metrics.directory_verified()
+    ctx.memory.of(resource.owner.uid).watched_groups = watched_groups(read)
     seen = deleted_looking(spec, read, resource.status)
     decision = confirm_deletions(seen, pending, now=now, interval=interval, fresh=fresh)
     if decision.unconfirmed:
@@ -255,6 +257,20 @@ async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: Rec
             extra=fields(resource=owner.name, error=problem.message),
         )
     return result
+
+
+def watched_groups(read: DirectoryOutcome) -> frozenset[str]:
+    """The groups whose change concerns the resource: every id its lookups named, pinned or
+    found, and the nested groups the transitive member reads went through."""
+    found: set[str] = set()
+    for resolution in read.resolutions or []:
+        lookup = resolution.lookup
+        found.update(i.lower() for i in (lookup.ref.id, lookup.pinned_id) if i)
+        if resolution.group is not None:
+            found.add(resolution.group.id.lower())
+    for members in read.members.values():
+        found.update(m.id.lower() for m in members if m.type is MemberType.GROUP)
+    return frozenset(found)
 
 
 def _hold_policy(ctx: ReconcileContext) -> HoldPolicy:

@@ -5,6 +5,7 @@
   becomes kopf's `TemporaryError` there and nowhere else.
 - `routing`: which resources a namespace or managed-binding event concerns.
 - `refresher`: the periodic directory refresh, one operator-wide task.
+- `delta`: Entra changes within seconds (Graph delta queries), one operator-wide task.
 - `lifecycle`: the operator's start and stop, and every kopf setting it changes.
 - `memo`: kopf's memo, typed.
 

@@ -21,6 +21,7 @@ from entra_rbac import reconciler
 from entra_rbac.constants import GROUP, OPERATOR_NAME, RBAC_GROUP
 from entra_rbac.core.naming import managed_selector
 from entra_rbac.settings import Settings
+from entra_rbac.triggers.delta import DeltaFollower
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.refresher import Refresher
@@ -46,10 +47,18 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
         )
     memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness, gate=gate)
     memo.refresher.start()
+    memo.delta = None
+    if settings.delta_interval is not None:
+        memo.delta = DeltaFollower(
+            memo.clients.kube, memo.clients.directory, memo.ctx, settings.delta_interval, gate=gate
+        )
+        memo.delta.start()
 
 
 async def stop(memo: OperatorMemo) -> None:
     await memo.refresher.stop()
+    if memo.delta is not None:
+        await memo.delta.stop()
     await memo.clients.aclose()
 
 

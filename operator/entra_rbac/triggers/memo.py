@@ -14,6 +14,7 @@ import kopf
 if TYPE_CHECKING:  # the modules that fill the memo import this one
     from entra_rbac.metrics import OperatorMetrics
     from entra_rbac.reconciler import Clients, ReconcileContext
+    from entra_rbac.triggers.delta import DeltaFollower
     from entra_rbac.triggers.refresher import Refresher
     from entra_rbac.triggers.routing import NamespaceMemory
 
@@ -31,3 +32,4 @@ class OperatorMemo(kopf.Memo):
     ctx: ReconcileContext
     namespaces: NamespaceMemory
     refresher: Refresher
+    delta: DeltaFollower | None  # None with ENTRA_RBAC_DELTA_INTERVAL=off

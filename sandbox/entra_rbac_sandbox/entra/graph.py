@@ -3,7 +3,8 @@
 Holds `Graph.dispatch(GraphRequest) -> GraphResponse` for: `GET /groups` ($filter, $select,
 $top, $count, paging), `GET /groups/{id}`, `GET /groups/{id}/members` and `/transitiveMembers`
 (with the `/microsoft.graph.<type>` casts), `GET /users/{id}`, `/servicePrincipals/{id}`,
-`/directoryObjects/{id}` and `POST /directoryObjects/getByIds`. `$batch` lives in `batch.py`,
+`/directoryObjects/{id}`, `POST /directoryObjects/getByIds` and `GET /groups/delta`
+(`delta.py`). `$batch` lives in `batch.py`,
 HTTP and tokens in `server.py`. Behaviour follows Graph v1.0 (see docs/design.md, Platform facts),
 including its known
 issue that `/members` does not list service principals (they do appear in `/transitiveMembers`).
@@ -28,6 +29,7 @@ from urllib.parse import quote, urlencode
 from multidict import CIMultiDict, MultiDict
 
 from entra_rbac_sandbox.entra import errors, odata
+from entra_rbac_sandbox.entra.delta import GroupDelta
 from entra_rbac_sandbox.entra.directory import Directory, DirectoryObject
 from entra_rbac_sandbox.entra.errors import GraphError
 
@@ -41,7 +43,7 @@ GROUP_FILTER_PROPERTIES: Mapping[str, type] = {
     "securityEnabled": bool,
     "mailEnabled": bool,
 }
-QUERY_OPTIONS = frozenset({"$filter", "$select", "$top", "$count", "$skiptoken"})
+QUERY_OPTIONS = frozenset({"$filter", "$select", "$top", "$count", "$skiptoken", "$deltatoken"})
 GET_BY_IDS_LIMIT = 1000
 TYPE_NAMES = {
     "user": "user",
@@ -86,8 +88,11 @@ class Graph:
 
     def __init__(self, directory: Callable[[], Directory]) -> None:
         self._directory = directory
+        self.delta = GroupDelta(directory)
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("GET", re.compile(r"/groups"), self._list_groups),
+            # Before /groups/{id}: `delta` is a function, not an id.
+            ("GET", re.compile(r"/groups/(?:microsoft\.graph\.)?delta(?:\(\))?"), self._delta),
             ("GET", re.compile(r"/groups/(?P<id>[^/]+)"), self._get_group),
             (
                 "GET",
@@ -141,6 +146,10 @@ class Graph:
             )
             groups = [g for g in groups if predicate(g.properties)]
         return self._page(request, groups, "groups")
+
+    def _delta(self, request: GraphRequest, _directory: Directory, _: re.Match[str]) -> GraphResponse:
+        query = {k: request.query[k] for k in request.query}
+        return GraphResponse(200, self.delta.answer(request.base_url, request.path, query))
 
     def _get_group(self, request: GraphRequest, directory: Directory, match: re.Match[str]) -> GraphResponse:
         group = _find(directory, match["id"], "group")

@@ -276,6 +276,11 @@ class EntraSandbox:
     def reset_requests(self) -> None:
         self.faults.reset_requests()
 
+    def expire_delta_tokens(self) -> None:
+        """Every `/groups/delta` token issued so far answers 410 syncStateNotFound (as one older
+        than Graph's seven days does)."""
+        self.graph.delta.expire_tokens()
+
     def add_fault(self, path: str, **kwargs: Any) -> None:
         self.faults.add_fault(path, **kwargs)
 

@@ -47,6 +47,11 @@ class SingleFlightCache(Generic[K, V]):
         """Forget every value (reads in flight still complete for their waiters)."""
         self._values.clear()
 
+    def discard(self, keys: Sequence[K]) -> None:
+        """Forget these keys' values (a change was reported for them)."""
+        for key in keys:
+            self._values.pop(key, None)
+
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
         tasks = list(self._running)

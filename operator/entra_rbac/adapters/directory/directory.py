@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ from entra_rbac.adapters.directory.cache import SingleFlightCache
 from entra_rbac.adapters.directory.client import build_graph_client
 from entra_rbac.adapters.directory.config import DirectoryConfig
 from entra_rbac.adapters.directory.credentials import build_credential, tls_context
+from entra_rbac.adapters.directory.delta import GroupDeltas
 from entra_rbac.adapters.directory.graph import GraphCaller
 from entra_rbac.adapters.directory.metrics import CountingMetrics, DirectoryMetrics
 from entra_rbac.adapters.directory.names import NameKey, name_of, resolve_by_id, resolve_by_name
@@ -59,6 +60,7 @@ class EntraDirectory:
             secrets=(config.client_secret,),
         )
         reads = GraphReads(self.graph, self._client)
+        self._deltas = GroupDeltas(self.graph, self._client)
         ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
             ttl, reads.read_ids, window=COALESCE_WINDOW, clock=clock
@@ -94,6 +96,17 @@ class EntraDirectory:
         """Forget cached answers, so the next lookup reads Entra (on-demand sync)."""
         for cache in (self._by_id, self._by_name, self._members):
             cache.clear()
+
+    async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
+        """The groups among `group_ids` Graph's delta reported changed since the last call; their
+        cached answers are forgotten, so the reconciles this triggers read them from Entra."""
+        changed = await self._deltas.changed(group_ids)
+        if changed:
+            keys = sorted(changed)
+            self._by_id.discard(keys)
+            self._members.discard(keys)
+            self._by_name.clear()  # a rename changes what a name finds
+        return changed
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
         """One resolution per lookup, same order; raises `DirectoryError` if any read failed."""

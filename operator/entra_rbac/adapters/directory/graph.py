@@ -212,6 +212,9 @@ class GraphCaller:
         detail = self.redact(
             f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
         )
+        if status == 410 or code.lower() in SYNC_STATE_LOST:
+            self._metrics.graph_request(operation, Outcome.CLIENT_ERROR)
+            return DeltaTokenExpired(f"Graph {operation}: {detail}")
         headers = exc.response_headers or {}
         return self.status_error(operation, status, detail, retry_after_seconds(headers.get("Retry-After")))
 
@@ -230,6 +233,14 @@ class GraphCaller:
             return NotFoundResponse(detail)
         self._metrics.graph_request(operation, Outcome.CLIENT_ERROR)
         return DirectoryUnavailableError(f"Graph rejected {operation}: {detail}")
+
+
+# A delta token Graph no longer knows (Graph docs, "Use delta query": start over without one).
+SYNC_STATE_LOST = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})
+
+
+class DeltaTokenExpired(DirectoryError):
+    """Graph no longer knows a delta token (410, or `syncStateNotFound`): start the round over."""
 
 
 class RetryableStatus(DirectoryError):

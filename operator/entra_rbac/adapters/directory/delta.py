@@ -1,0 +1,106 @@
+"""Which watched groups changed in Entra: Graph delta queries on groups (docs/design.md, Triggers).
+
+Holds `GroupDeltas`. It answers one question, `changed(ids)`: of these groups, which ones did
+Graph report as changed (renamed, members added or removed, deleted, restored) since the last
+call? It decides nothing and never says what changed: a change only triggers a reconcile, whose
+verified read decides (nothing is revoked from delta alone). How it follows Graph ("group:
+delta"): `$filter` takes at most 50 `id eq` terms, so the ids go in chunks of 50, each with its
+own `@odata.deltaLink`; every page of a round is read (a group can appear on several), and only a
+complete round moves the link on; the first round of a chunk sets the baseline and reports
+nothing; an expired token (410, or `syncStateNotFound`) starts the chunk over and reports all of
+its ids, since changes may have been missed. The first request is built with msgraph-sdk's delta
+builder (`client.groups.delta`); later pages are sent by hand from the opaque links (the SDK's
+PageIterator loses the deltaLink), and bodies are parsed as JSON, where `members@delta` is a plain
+key (in the SDK's models it lands in `additional_data`). `members@delta` holds direct members
+only: a change inside a nested group is seen only when the nested group is itself watched (the
+reconciler watches the groups its transitive reads found) or at the next full read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator
+from functools import partial
+from typing import Any
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.headers_collection import HeadersCollection
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from msgraph.generated.groups.delta.delta_request_builder import DeltaRequestBuilder
+from msgraph.graph_service_client import GraphServiceClient
+
+from entra_rbac.adapters.directory.graph import DeltaTokenExpired, GraphCaller
+from entra_rbac.errors import DirectoryUnavailableError
+from entra_rbac.logsetup import fields
+
+logger = logging.getLogger(__name__)
+
+FILTER_LIMIT = 50  # ids in one delta $filter (Graph's limit)
+DELTA_SELECT = ["displayName", "members"]
+MAX_PAGES = 1000  # a round longer than this is a server bug, not a tenant
+
+
+class GroupDeltas:
+    """The delta links of the watched groups, by chunk of at most 50 ids."""
+
+    def __init__(self, graph: GraphCaller, client: GraphServiceClient) -> None:
+        self._graph = graph
+        self._client = client
+        self._links: dict[frozenset[str], str] = {}
+
+    async def changed(self, ids: Collection[str]) -> set[str]:
+        """The ids among `ids` Graph reported changed since the last call (raises DirectoryError;
+        a failed round keeps its old link, so the next call reports the changes again)."""
+        chunks = [frozenset(chunk) for chunk in _chunks(sorted({i.lower() for i in ids}), FILTER_LIMIT)]
+        self._links = {chunk: link for chunk, link in self._links.items() if chunk in chunks}
+        changed: set[str] = set()
+        for chunk in chunks:
+            link = self._links.get(chunk)
+            try:
+                entries, self._links[chunk] = await self._round(chunk, link)
+            except DeltaTokenExpired:
+                logger.info("Delta token expired; starting over", extra=fields(groups=len(chunk)))
+                self._links.pop(chunk, None)
+                changed |= chunk
+                continue
+            if link is not None:  # the first round is the baseline, not a change
+                changed |= {str(e.get("id", "")).lower() for e in entries} & chunk
+        return changed
+
+    async def _round(self, chunk: frozenset[str], link: str | None) -> tuple[list[dict[str, Any]], str]:
+        budget = self._graph.budget()
+        build = partial(_get, link) if link is not None else partial(self._first_request, chunk)
+        entries: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            page = await self._graph.send("delta", build, budget)
+            values = page.get("value") if isinstance(page, dict) else None
+            if not isinstance(values, list):
+                raise DirectoryUnavailableError("Graph delta answer has no 'value' list")
+            entries.extend(v for v in values if isinstance(v, dict))
+            if page.get("@odata.deltaLink"):
+                return entries, str(page["@odata.deltaLink"])
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                raise DirectoryUnavailableError("Graph delta page has neither nextLink nor deltaLink")
+            build = partial(_get, str(next_link))
+        raise DirectoryUnavailableError(f"Graph delta round passed {MAX_PAGES} pages")
+
+    def _first_request(self, chunk: frozenset[str]) -> RequestInformation:
+        query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+            filter=" or ".join(f"id eq '{group_id}'" for group_id in sorted(chunk)), select=DELTA_SELECT
+        )
+        config = RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
+        return self._client.groups.delta.to_get_request_information(config)
+
+
+def _get(url: str) -> RequestInformation:
+    info = RequestInformation(Method.GET)
+    info.url = url  # a nextLink / deltaLink is opaque: used exactly as given
+    info.headers.try_add("Accept", "application/json")
+    return info
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

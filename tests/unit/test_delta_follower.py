@@ -1,0 +1,107 @@
+"""The delta follower reconciles exactly the resources a changed group concerns (issue 13, point 1).
+
+A resource watches the groups its spec names or pins and the nested groups its transitive read
+went through (`reconciler.watched_groups`); the follower asks the directory which watched groups
+changed and reconciles only their resources. It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
+from entra_rbac.core.models import GroupRef, GroupState
+from entra_rbac.errors import DirectoryUnavailableError
+from entra_rbac.reconciler import Outcome, Policy
+from entra_rbac.reconciler.memory import ResourceMemory
+from entra_rbac.reconciler.reconcile import watched_groups
+from entra_rbac.reconciler.resolve import DirectoryOutcome
+from entra_rbac.triggers.delta import DeltaFollower
+
+OPS, DEV, NESTED, OTHER = (f"00000000-0000-0000-0000-00000000000{i}" for i in range(1, 5))
+
+
+@dataclass
+class FakeDirectory:
+    changed: set[str] = field(default_factory=set)
+    asked: list[set[str]] = field(default_factory=list)
+    fail: bool = False
+
+    async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
+        self.asked.append(set(group_ids))
+        if self.fail:
+            raise DirectoryUnavailableError("Graph delta failed: HTTP 503")
+        return self.changed & set(group_ids)
+
+
+@dataclass
+class FakeKube:
+    names: dict[str, str]
+
+    async def list_resources(self) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": name, "uid": uid}, "spec": {}} for uid, name in self.names.items()]
+
+
+@pytest.fixture
+def reconciled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+
+    async def fake(name: str, uid: str, ctx: Any, *, deletion: bool = False, fresh: bool = False) -> Outcome:
+        calls.append(name)
+        return Outcome("Reconciled")
+
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
+    return calls
+
+
+def _follower(directory: FakeDirectory) -> DeltaFollower:
+    memory = ResourceMemory()
+    memory.of("u-ops").watched_groups = frozenset({OPS, NESTED})
+    memory.of("u-dev").watched_groups = frozenset({DEV})
+    memory.of("u-idle")  # never read: watches nothing
+    ctx = type("Ctx", (), {"memory": memory, "policy": Policy()})()
+    kube = FakeKube({"u-ops": "ops", "u-dev": "dev", "u-idle": "idle"})
+    return DeltaFollower(kube, directory, ctx, 5.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        (set(), []),
+        ({OPS}, ["ops"]),
+        ({NESTED}, ["ops"]),  # a group nested in Ops: Ops' resource only
+        ({DEV}, ["dev"]),
+        ({OPS, DEV}, ["dev", "ops"]),
+        ({OTHER}, []),  # nobody watches it
+    ],
+)
+async def test_a_changed_group_reconciles_exactly_the_resources_watching_it(
+    reconciled: list[str], changed: set[str], expected: list[str]
+) -> None:
+    directory = FakeDirectory(changed=changed)
+    assert await _follower(directory).follow() == expected
+    assert sorted(reconciled) == expected
+    assert directory.asked == [{OPS, NESTED, DEV}]
+
+
+async def test_a_failed_delta_read_reconciles_nothing(reconciled: list[str]) -> None:
+    assert await _follower(FakeDirectory(changed={OPS}, fail=True)).follow() == []
+    assert reconciled == []
+
+
+def test_watched_groups_are_the_named_pinned_found_and_nested_ones() -> None:
+    lookup = GroupLookup(GroupRef(display_name="Ops"), pinned_id=OPS.upper())
+    resolved = GroupResolution(lookup, GroupState.RESOLVED, DirectoryGroup(id=OPS, display_name="Ops"))
+    gone = GroupResolution(GroupLookup(GroupRef(id=DEV)), GroupState.NOT_FOUND)
+    members = {
+        OPS: [
+            DirectoryMember(id=NESTED, type=MemberType.GROUP),
+            DirectoryMember(id=OTHER, type=MemberType.USER, user_principal_name="a@contoso.com"),
+        ]
+    }
+    read = DirectoryOutcome([resolved, gone], members)
+    assert watched_groups(read) == {OPS, DEV, NESTED}
