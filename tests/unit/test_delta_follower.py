@@ -58,14 +58,22 @@ def reconciled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def _follower(directory: FakeDirectory) -> DeltaFollower:
+@dataclass
+class FakeGate:
+    answer: bool
+
+    async def paused(self) -> bool:
+        return self.answer
+
+
+def _follower(directory: FakeDirectory, gate: FakeGate | None = None) -> DeltaFollower:
     memory = ResourceMemory()
     memory.of("u-ops").watched_groups = frozenset({OPS, NESTED})
     memory.of("u-dev").watched_groups = frozenset({DEV})
     memory.of("u-idle")  # never read: watches nothing
     ctx = type("Ctx", (), {"memory": memory, "policy": Policy()})()
     kube = FakeKube({"u-ops": "ops", "u-dev": "dev", "u-idle": "idle"})
-    return DeltaFollower(kube, directory, ctx, 5.0)  # type: ignore[arg-type]
+    return DeltaFollower(kube, directory, ctx, 5.0, gate=gate)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -105,3 +113,12 @@ def test_watched_groups_are_the_named_pinned_found_and_nested_ones() -> None:
     }
     read = DirectoryOutcome([resolved, gone], members)
     assert watched_groups(read) == {OPS, DEV, NESTED}
+
+
+@pytest.mark.parametrize("paused", [True, False])
+async def test_a_paused_instance_neither_reads_entra_nor_reconciles(
+    reconciled: list[str], paused: bool
+) -> None:
+    directory = FakeDirectory(changed={OPS})
+    names = await _follower(directory, FakeGate(paused)).follow()
+    assert (names, reconciled, len(directory.asked)) == (([], [], 0) if paused else (["ops"], ["ops"], 1))

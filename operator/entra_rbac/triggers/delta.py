@@ -62,15 +62,16 @@ class DeltaFollower:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if self.gate is not None and await self.gate.paused():
-                continue
             try:
                 await self.follow()
             except Exception:
                 log.exception("Following Entra changes failed; the refresh still covers them")
 
     async def follow(self) -> list[str]:
-        """One round: the names of the resources reconciled because a watched group changed."""
+        """One round: the names of the resources reconciled because a watched group changed.
+        Nothing (not even a Graph read) while kopf's peering pauses this instance."""
+        if self.gate is not None and await self.gate.paused():
+            return []
         watched = self.ctx.memory.watched_groups()
         groups = set().union(*watched.values()) if watched else set()
         if not groups:
