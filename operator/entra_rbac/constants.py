@@ -12,6 +12,10 @@ VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 KIND: Final = "EntraGroupBinding"
 PLURAL: Final = "entragroupbindings"
+# The guardrails (docs/design.md, Guardrails): one cluster-scoped object of this kind, read by the
+# admission policy and, live, by the operator.
+GUARDRAILS_PLURAL: Final = "guardrails"
+GUARDRAILS_NAME: Final = "entra-rbac-guardrails"
 
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
 RBAC_API_VERSION: Final = f"{RBAC_GROUP}/v1"

@@ -18,6 +18,7 @@ from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.constants import (
     CONFIRM_REVOCATION_ANNOTATION,
     GROUP,
+    GUARDRAILS_PLURAL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     PLURAL,
@@ -96,6 +97,11 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     @kopf.on.event(*EGB, id="resource_gone", when=triggers.is_deletion, registry=registry)
     async def resource_gone(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
         await triggers.resource_gone(body, memo)
+
+    # --- the guardrails, read live: a change re-checks every resource at once ---
+    @kopf.on.event(GROUP, VERSION, GUARDRAILS_PLURAL, id="guardrails_event", registry=registry)
+    async def guardrails_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
+        await triggers.guardrails_changed(type, body, indices["egb_by_uid"], memo)
 
     # --- the world around it: namespaces, and managed bindings changed by someone else ---
     # Indices arrive as keyword arguments named after their ids (kopf's protocol

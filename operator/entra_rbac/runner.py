@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from entra_rbac import handlers, triggers
+from entra_rbac import handlers, reconciler, triggers
 from entra_rbac.adapters.kube import load_configuration
 from entra_rbac.errors import SettingsError
 from entra_rbac.logsetup import configure_logging, fields
@@ -44,6 +44,7 @@ def prepare(*, kubeconfig: str | None = None, context: str | None = None) -> Pre
     if context is not None:
         overrides["kube_context"] = context
     settings = load_settings(**overrides)
+    reconciler.Policy.from_settings(settings)  # the guardrails parse (ENTRA_RBAC_GROUP_ROLES), or stop here
     # Fail now, not inside kopf's startup, where a bad kubeconfig or tenant would be a retry loop.
     load_configuration(settings.kubeconfig, settings.kube_context)
     registry = kopf.OperatorRegistry()

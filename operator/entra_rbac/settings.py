@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     """ClusterRoles an EntraGroupBinding may bind (comma list; `*` allows any)."""
     allowed_roles: CommaList = ()
     """Namespaced Role names an EntraGroupBinding may bind (comma list; empty = none; `*` = any)."""
+    privileged_roles: CommaList = ("edit", "admin")
+    """Privileged roles that may nevertheless be granted, named one by one (`system:*`,
+    `cluster-admin`, and roles whose rules hold `*`, escalate, bind or impersonate)."""
+    forbidden_namespaces: CommaList = ()
+    """Namespaces an EntraGroupBinding may never target, by name or through a selector."""
+    group_roles: str = ""
+    """Optional `<group object id>=<role>[,<role>...]` entries, space-separated (`*=` for every
+    other group): the roles each Entra group may receive. Empty: no restriction."""
     reserved_namespaces: CommaList = DEFAULT_RESERVED_NAMESPACES
     """Namespaces a selector never matches (explicit names still do); the operator's own is added."""
     operator_namespace: str | None = Field(default_factory=_pod_namespace)
@@ -210,7 +218,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r}: system: roles are Kubernetes' own and cannot be allowed")
         return names
 
-    @field_validator("reserved_namespaces", mode="before")
+    @field_validator("privileged_roles", mode="before")
+    @classmethod
+    def _privileged_list(cls, value: object) -> tuple[str, ...]:
+        names = _split(value)
+        for name in names:
+            if not _ROLE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid role name")
+        return names
+
+    @field_validator("reserved_namespaces", "forbidden_namespaces", mode="before")
     @classmethod
     def _namespace_list(cls, value: object) -> tuple[str, ...]:
         names = _split(value)

@@ -63,6 +63,11 @@ class FakeCluster:
     namespaces: list[NamespaceInfo] = field(default_factory=list)
     cluster_roles: set[str] = field(default_factory=lambda: {"view", "edit", "admin"})
     roles: dict[str, set[str]] = field(default_factory=dict)
+    # Rules of a role by name (ClusterRoles) or (namespace, name) (Roles); none when unset.
+    rules: dict[str | tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # ClusterRole labels and aggregation selectors (matchLabels only), for aggregation.
+    role_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    aggregation: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     # Every binding write in order, failed ones included: (verb, key, took effect).
     writes: list[tuple[Verb, BindingKey, bool]] = field(default_factory=list)
     status_writes: int = 0
@@ -167,13 +172,40 @@ class FakeCluster:
         self._check()
         return sorted(self.namespaces, key=lambda ns: ns.name)
 
-    async def cluster_role_exists(self, name: str) -> bool:
+    async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
         self._check()
-        return name in self.cluster_roles
+        if name not in self.cluster_roles:
+            return None
+        role: dict[str, Any] = {
+            "metadata": {"name": name, "labels": self.role_labels.get(name, {})},
+            "rules": self.rules.get(name, []),
+        }
+        if name in self.aggregation:
+            role["aggregationRule"] = {
+                "clusterRoleSelectors": [{"matchLabels": m} for m in self.aggregation[name]]
+            }
+        return role
 
-    async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
+    async def list_cluster_roles(self, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
         self._check()
-        return {ns: frozenset(set(names) & self.roles.get(ns, set())) for ns in namespaces}
+        wanted = selector.get("matchLabels") or {}
+        found = []
+        for name in sorted(self.cluster_roles):
+            labels = self.role_labels.get(name, {})
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                found.append(
+                    {"metadata": {"name": name, "labels": labels}, "rules": self.rules.get(name, [])}
+                )
+        return found
+
+    async def get_role(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._check()
+        if name not in self.roles.get(namespace, set()):
+            return None
+        return {
+            "metadata": {"name": name, "namespace": namespace},
+            "rules": self.rules.get((namespace, name), []),
+        }
 
     async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
         """Stores the manifest the real adapter would POST, named as the API server would."""

@@ -238,3 +238,46 @@ def test_unknown_variables_are_reported_for_typos() -> None:
         "HOME": "/",
     }
     assert unknown_variables(environ) == ["ENTRA_RBAC_REFRESH_INTERVALL"]
+
+
+def test_the_guardrails_settings_become_the_policys_guardrails(monkeypatch: pytest.MonkeyPatch) -> None:
+    group = "11111111-1111-1111-1111-111111111111"
+    monkeypatch.setenv("ENTRA_RBAC_PRIVILEGED_ROLES", "edit, cluster-admin")
+    monkeypatch.setenv("ENTRA_RBAC_FORBIDDEN_NAMESPACES", "vault,entra-rbac-system")
+    monkeypatch.setenv("ENTRA_RBAC_GROUP_ROLES", f"{group}=view,edit *=view")
+    rails = Policy.from_settings(load_settings()).guardrails
+    assert rails.privileged_roles == {"edit", "cluster-admin"}
+    assert rails.forbidden_namespaces == {"vault", "entra-rbac-system"}
+    assert rails.group_roles == {group: {"view", "edit"}, "*": {"view"}}
+    # Unset: the defaults of deploy/guardrails.env (the built-in edit and admin impersonate).
+    monkeypatch.delenv("ENTRA_RBAC_PRIVILEGED_ROLES")
+    assert Policy.from_settings(load_settings()).guardrails.privileged_roles == {"edit", "admin"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "ENTRA_RBAC_GROUP_ROLES",
+            "not-an-entry",
+            "ENTRA_RBAC_GROUP_ROLES: entry 'not-an-entry' is malformed",
+        ),
+        (
+            "ENTRA_RBAC_FORBIDDEN_NAMESPACES",
+            "Vault",
+            "ENTRA_RBAC_FORBIDDEN_NAMESPACES: 'Vault' is not a valid",
+        ),
+        (
+            "ENTRA_RBAC_PRIVILEGED_ROLES",
+            "Edit",
+            "ENTRA_RBAC_PRIVILEGED_ROLES: 'Edit' is not a valid role name",
+        ),
+    ],
+)
+def test_bad_guardrails_settings_stop_the_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        Policy.from_settings(load_settings())
+    assert str(caught.value).startswith(message), str(caught.value)

@@ -10,7 +10,7 @@ instead of raising `NotFoundError`. Pure: a type, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,10 +49,14 @@ class Cluster(Protocol):
 
     async def list_namespaces(self) -> list[NamespaceInfo]: ...
 
-    async def cluster_role_exists(self, name: str) -> bool: ...
+    async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
+        """The ClusterRole (its rules and aggregationRule), or None."""
 
-    async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
-        """Which of `names` exist as Roles in each of `namespaces`."""
+    async def list_cluster_roles(self, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The ClusterRoles a label selector object (an aggregationRule's) matches."""
+
+    async def get_role(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Role in that namespace, or None."""
 
     async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
         """Post an Event about the resource (`core.events.event_manifest`); its generated name."""

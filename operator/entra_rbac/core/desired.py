@@ -245,7 +245,7 @@ def compute_desired(
     for index, rb in enumerate(spec.role_bindings):
         path = f"spec.roleBindings[{index}]"
         if not allowed.allows(rb.role_kind, rb.role_name):
-            problems.append(_not_allowed(rb.role_kind, rb.role_name, f"{path}.{_role_field(rb)}"))
+            problems.append(not_allowed(rb.role_kind, rb.role_name, f"{path}.{_role_field(rb)}"))
             continue
         chosen, missing = _namespaces_of(rb, by_name, reserved_namespaces)
         problems.extend(
@@ -323,7 +323,7 @@ def _role_field(rb: RoleBindingSpec) -> str:
     return "clusterRole" if rb.cluster_role is not None else "role"
 
 
-def _not_allowed(kind: RoleKind, name: str, path: str) -> Problem:
+def not_allowed(kind: RoleKind, name: str, path: str) -> Problem:
     return Problem(
         Reason.ROLE_NOT_ALLOWED,
         f"{kind} {name!r} is not in the operator's bind allowlist; ask a cluster admin to add it "
@@ -341,7 +341,7 @@ def _role_problem(
     path: str,
 ) -> Problem | None:
     if not allowed.allows(kind, name):
-        return _not_allowed(kind, name, path)
+        return not_allowed(kind, name, path)
     if existing is not None and not existing.has(kind, name, namespace):
         where = f" in namespace {namespace!r}" if kind == "Role" else ""
         return Problem(

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     CONFLICT = "Conflict"
     ROLE_NOT_FOUND = "RoleNotFound"
     ROLE_NOT_ALLOWED = "RoleNotAllowed"
+    GUARDRAIL_VIOLATION = "GuardrailViolation"
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
     REVOCATION_HELD = "RevocationHeld"
     DELETION_UNCONFIRMED = "DeletionUnconfirmed"
@@ -38,19 +39,21 @@ class Reason(StrEnum):
 
 # Which reason `Ready` shows: the ONE precedence, first match wins (docs/troubleshooting.md lists
 # the reasons in this order, and a test compares the two). The truth that matters most comes
-# first: a suspended resource is not acted on at all; an invalid spec decides nothing; a held
-# revocation, or a deletion not yet confirmed, means nothing was changed, whatever else is wrong;
-# a directory that cannot be read
-# means nothing was verified. Then what a person must fix, most actionable first; then what the
-# operator retries by itself; `Progressing` (writes pending) and `Reconciled` only without any.
+# first: a resource outside the guardrails grants nothing, suspended or not; a suspended
+# resource is not acted on at all; an invalid spec decides nothing; a held revocation, or a
+# deletion not yet confirmed, means nothing was changed, whatever else is wrong; a directory that
+# cannot be read means nothing was verified. Then what a person must fix, most actionable first;
+# then what the operator retries by itself; `Progressing` (writes pending) and `Reconciled` only
+# without any.
 PRECEDENCE: tuple[Reason, ...] = (
+    Reason.GUARDRAIL_VIOLATION,
+    Reason.ROLE_NOT_ALLOWED,
     Reason.SUSPENDED,
     Reason.INVALID_SPEC,
     Reason.REVOCATION_HELD,
     Reason.DELETION_UNCONFIRMED,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.DIRECTORY_UNAVAILABLE,
-    Reason.ROLE_NOT_ALLOWED,
     Reason.CONFLICT,
     Reason.AMBIGUOUS_GROUP_NAME,
     Reason.GROUP_NOT_FOUND,
@@ -61,6 +64,7 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.RECONCILED,
 )
 _STALLING = {
+    Reason.GUARDRAIL_VIOLATION,
     Reason.INVALID_SPEC,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.ROLE_NOT_ALLOWED,

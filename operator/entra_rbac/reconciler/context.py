@@ -26,6 +26,8 @@ from entra_rbac.constants import (
 from entra_rbac.core.cluster import Cluster
 from entra_rbac.core.desired import AllowedRoles
 from entra_rbac.core.entra import Directory
+from entra_rbac.core.guardrails import Guardrails, GuardrailsError, parse_group_roles
+from entra_rbac.errors import SettingsError
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.settings import Settings
@@ -48,7 +50,9 @@ class Policy:
     revocation_guard_share: float = DEFAULT_REVOCATION_GUARD_SHARE
     revocation_guard_min: int = DEFAULT_REVOCATION_GUARD_MIN
     reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES
-    allowed_roles: AllowedRoles = field(default_factory=AllowedRoles)
+    # What may be granted at all: from the settings at start, then from the Guardrails object
+    # whenever it changes (`triggers.guardrails`).
+    guardrails: Guardrails = field(default_factory=Guardrails)
     # Pause before retrying after a failed write or a stale read (seconds).
     retry_delay: float = RETRY_DELAY
     # Least time between a group's first deleted-looking read and the fresh read that confirms it.
@@ -63,15 +67,34 @@ class Policy:
             revocation_guard_share=settings.revocation_guard_share,
             revocation_guard_min=settings.revocation_guard_min,
             reserved_namespaces=settings.reserved_namespace_set,
-            allowed_roles=AllowedRoles(
-                cluster_roles=frozenset(settings.allowed_cluster_roles),
-                roles=frozenset(settings.allowed_roles),
-            ),
+            guardrails=guardrails_from_settings(settings),
             # Retry a failed write (or re-check a held revocation) within one refresh interval.
             retry_delay=min(RETRY_DELAY, settings.refresh_interval),
             deletion_confirmation=settings.deletion_confirmation,
             event_series_interval=settings.event_series_interval,
         )
+
+    @property
+    def allowed_roles(self) -> AllowedRoles:
+        return self.guardrails.allowed
+
+
+def guardrails_from_settings(settings: Settings) -> Guardrails:
+    """The guardrails of the operator's own settings (the ConfigMap rendered from
+    deploy/guardrails.env), in force until the Guardrails object is read; raises SettingsError."""
+    try:
+        group_roles = parse_group_roles(settings.group_roles)
+    except GuardrailsError as error:
+        raise SettingsError(f"{error.key}: {str(error).removeprefix(error.key + ': ')}") from None
+    return Guardrails(
+        allowed=AllowedRoles(
+            cluster_roles=frozenset(settings.allowed_cluster_roles), roles=frozenset(settings.allowed_roles)
+        ),
+        privileged_roles=frozenset(settings.privileged_roles),
+        forbidden_namespaces=frozenset(settings.forbidden_namespaces),
+        group_roles=group_roles,
+        source="the operator's settings",
+    )
 
 
 @dataclass

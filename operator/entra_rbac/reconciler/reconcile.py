@@ -1,10 +1,11 @@
 """The one idempotent reconcile every trigger runs: parse, resolve, desired, observe, plan, apply, status.
 
 `reconcile(name, uid, ctx, deletion=, fresh=)` returns an `Outcome`; it never branches on which
-event woke it. It decides nothing from a failed directory read (fail-static: bindings stay
-exactly as they are), holds back mass revocations, and writes status only when it changed, so an
-idle resync sends no write at all. Each branch ends by building one `Report`, from which status
-is written. It must not import kopf: the glue turns the outcome into kopf's errors.
+event woke it. A resource outside the guardrails grants nothing (checked first, before Entra is
+read, suspended or not). It decides nothing from a failed directory read (fail-static: bindings
+stay exactly as they are), holds back mass revocations, and writes status only when it changed,
+so an idle resync sends no write at all. Each branch ends by building one `Report`, from which
+status is written. It must not import kopf: the glue turns the outcome into kopf's errors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
 from entra_rbac.core.entra import MemberType
+from entra_rbac.core.guardrails import ClusterView, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name
 from entra_rbac.core.plan import (
@@ -39,6 +41,7 @@ from entra_rbac.reconciler.apply import ApplyResult, apply_plan
 from entra_rbac.reconciler.confirm import Confirmation, confirm_deletions, confirmation_due, deleted_looking
 from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.events import post_events
+from entra_rbac.reconciler.guard import inventory, read_cluster
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
@@ -133,11 +136,14 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
         # The API server validates too; this guards objects written before the CRD's rules.
         report = Report.invalid(_named_for(resource.owner, marked), invalid_spec_problems(error))
         return await _conclude(resource, report, now, ctx)
-    namespaces = await ctx.kube.list_namespaces() if spec.role_bindings else []
+    view = await read_cluster(resource.owner, spec, ctx)
     owned = split_owned(
-        marked, resource.owner.uid, _targets(resource.owner, spec, namespaces, ctx).target_keys()
+        marked, resource.owner.uid, _targets(resource.owner, spec, view.namespaces, ctx).target_keys()
     )
     observed = list(owned.ours)
+    violations = check_guardrails(spec, ctx.policy.guardrails, view)
+    if violations:
+        return await _refuse(resource, spec, owned, violations, now, ctx)
     if spec.suspend:
         return await _conclude(resource, Report.suspended(spec, observed), now, ctx)
     pending = ctx.memory.of(resource.owner.uid).pending_deletions
@@ -159,7 +165,34 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
             "Confirmed group deletion: a later read from Entra agreed",
             extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.confirmed))),
         )
-    return await _converge(resource, spec, owned, namespaces, read, now, ctx)
+    return await _converge(resource, spec, owned, read, view, now, ctx)
+
+
+async def _refuse(
+    resource: Resource,
+    spec: EntraGroupBindingSpec,
+    owned: OwnedBindings,
+    violations: Sequence[Problem],
+    now: datetime,
+    ctx: ReconcileContext,
+) -> Outcome:
+    """Outside the guardrails: nothing is granted from the resource, whole, suspended or not.
+
+    Every binding with its marks goes (strays included) through the ordinary plan, each deletion
+    audited, without the revocation guard: that guard holds back what a directory blip would
+    remove, not what a cluster admin's guardrails forbid. Entra is not read (nothing it says
+    could make the resource acceptable)."""
+    everything = [*owned.ours, *owned.strays]
+    if everything:
+        log.info(
+            "Revoking bindings: the resource is outside the guardrails",
+            extra=fields(resource=resource.owner.name, violation=violations[0].text()),
+        )
+    applied = await _revoke_all(resource.owner, everything, ctx)
+    bindings = [b for b in _after(everything, applied) if b in owned.ours]
+    report = Report.refused(spec, bindings, violations, pending=applied.retry, written=applied.done)
+    retry = "some deletions must be retried" if applied.retry else None
+    return await _conclude(resource, report, now, ctx, retry=retry)
 
 
 async def _unconfirmed(
@@ -190,8 +223,8 @@ async def _converge(
     resource: Resource,
     spec: EntraGroupBindingSpec,
     owned: OwnedBindings,
-    namespaces: list[NamespaceInfo],
     read: DirectoryOutcome,
+    view: ClusterView,
     now: datetime,
     ctx: ReconcileContext,
 ) -> Outcome:
@@ -202,7 +235,7 @@ async def _converge(
     """
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members)
-    desired = await _desired(owner, spec, subjects, namespaces, ctx)
+    desired = _desired(owner, spec, subjects, view, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     hold = revocation_hold(
@@ -324,32 +357,11 @@ def _compute(
     )
 
 
-async def _desired(
-    owner: Owner,
-    spec: EntraGroupBindingSpec,
-    subjects: SubjectSet,
-    namespaces: list[NamespaceInfo],
-    ctx: ReconcileContext,
+def _desired(
+    owner: Owner, spec: EntraGroupBindingSpec, subjects: SubjectSet, view: ClusterView, ctx: ReconcileContext
 ) -> DesiredState:
-    """The desired bindings, with missing roles reported (one read per role, not per binding)."""
-    first = _compute(owner, spec, subjects, namespaces, None, ctx)
-    return _compute(owner, spec, subjects, namespaces, await _role_inventory(first, ctx), ctx)
-
-
-async def _role_inventory(first: DesiredState, ctx: ReconcileContext) -> RoleInventory:
-    """Every role the spec grants, at every target, checked whether or not subjects remain (an
-    empty group, or a held revocation, must not make an existing role look missing)."""
-    cluster_roles = {t.role for t in first.targets if t.role_kind == "ClusterRole"}
-    existing = {r for r in sorted(cluster_roles) if await ctx.kube.cluster_role_exists(r)}
-    role_targets = [t for t in first.targets if t.role_kind == "Role" and t.namespace]
-    roles = (
-        await ctx.kube.role_names(
-            sorted({t.namespace or "" for t in role_targets}), sorted({t.role for t in role_targets})
-        )
-        if role_targets
-        else {}
-    )
-    return RoleInventory(cluster_roles=frozenset(existing), roles=roles)
+    """The desired bindings, with missing roles reported (from the roles `read_cluster` read)."""
+    return _compute(owner, spec, subjects, list(view.namespaces), inventory(view), ctx)
 
 
 async def _directory_failed(

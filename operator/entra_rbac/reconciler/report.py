@@ -49,6 +49,7 @@ class Phase(StrEnum):
     """Which branch of the reconcile a report comes from."""
 
     INVALID = "Invalid"  # the spec does not parse: nothing was read or written
+    REFUSED = "Refused"  # outside the guardrails: its bindings revoked, Entra not read
     SUSPENDED = "Suspended"  # spec.suspend: nothing was read or written
     DIRECTORY_FAILED = "DirectoryFailed"  # fail-static (or fail-closed past maxStaleness)
     HELD = "Held"  # a verified read asked for a mass revocation: nothing was written
@@ -75,6 +76,7 @@ class Report:
     hold: RevocationHold | None = None
     written: Sequence[Action] = ()
     groups: Sequence[str] = ()
+    reconciling: bool = False  # writes remain to be retried (besides Phase.PENDING)
 
     @property
     def decided(self) -> bool:
@@ -85,6 +87,19 @@ class Report:
     @classmethod
     def invalid(cls, bindings: Sequence[ObservedBinding], problems: Sequence[Problem]) -> Report:
         return cls(Phase.INVALID, None, bindings, problems)
+
+    @classmethod
+    def refused(
+        cls,
+        spec: EntraGroupBindingSpec,
+        bindings: Sequence[ObservedBinding],
+        problems: Sequence[Problem],
+        *,
+        pending: bool,
+        written: Sequence[Action] = (),
+    ) -> Report:
+        """Outside the guardrails: `written` are the revocations."""
+        return cls(Phase.REFUSED, spec, bindings, problems, written=written, reconciling=pending)
 
     @classmethod
     def suspended(cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding]) -> Report:
@@ -163,7 +178,7 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
         bindings=report.bindings,
         problems=report.problems,
         member_counts=report.member_counts(),
-        reconciling=report.phase is Phase.PENDING,
+        reconciling=report.phase is Phase.PENDING or report.reconciling,
         suspended=report.phase is Phase.SUSPENDED,
         directory_synced_at=synced,
     )

@@ -6,6 +6,7 @@
 - `routing`: which resources a namespace or managed-binding event concerns.
 - `refresher`: the periodic directory refresh, one operator-wide task.
 - `delta`: Entra changes within seconds (Graph delta queries), one operator-wide task.
+- `guardrails`: the guardrails read live (at start, and on every change of the Guardrails object).
 - `lifecycle`: the operator's start and stop, and every kopf setting it changes.
 - `memo`: kopf's memo, typed.
 
@@ -16,6 +17,7 @@ reconciler or anything below it.
 from __future__ import annotations
 
 from entra_rbac.triggers.entries import ResourceEntry, index_binding_owner, index_entry, resource_entry
+from entra_rbac.triggers.guardrails import guardrails_changed
 from entra_rbac.triggers.lifecycle import connection_info, directory_freshness, start, stop, tune_kopf
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.refresher import Refresher, first_refresh_delay
@@ -37,6 +39,7 @@ __all__ = [
     "connection_info",
     "directory_freshness",
     "first_refresh_delay",
+    "guardrails_changed",
     "index_binding_owner",
     "index_entry",
     "is_deletion",

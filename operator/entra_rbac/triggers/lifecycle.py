@@ -22,6 +22,7 @@ from entra_rbac.constants import GROUP, OPERATOR_NAME, RBAC_GROUP
 from entra_rbac.core.naming import managed_selector
 from entra_rbac.settings import Settings
 from entra_rbac.triggers.delta import DeltaFollower
+from entra_rbac.triggers.guardrails import load_guardrails
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.refresher import Refresher
@@ -37,6 +38,8 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
     memo.namespaces = NamespaceMemory()
     memo.clients = reconciler.build_clients(settings, memo.metrics, instance=memo.instance)
     memo.ctx = reconciler.build_context(settings, memo.clients, memo.metrics)
+    memo.settings_guardrails = memo.ctx.policy.guardrails
+    await load_guardrails(memo)
     gate = None
     if not settings.standalone:
         gate = PeeringGate(

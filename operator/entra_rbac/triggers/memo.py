@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import kopf
 
 if TYPE_CHECKING:  # the modules that fill the memo import this one
+    from entra_rbac.core.guardrails import Guardrails
     from entra_rbac.metrics import OperatorMetrics
     from entra_rbac.reconciler import Clients, ReconcileContext
     from entra_rbac.triggers.delta import DeltaFollower
@@ -30,6 +31,8 @@ class OperatorMemo(kopf.Memo):
     identity: str
     clients: Clients
     ctx: ReconcileContext
+    # The settings' guardrails: in force while no Guardrails object exists.
+    settings_guardrails: Guardrails
     namespaces: NamespaceMemory
     refresher: Refresher
     delta: DeltaFollower | None  # None with ENTRA_RBAC_DELTA_INTERVAL=off

@@ -184,7 +184,7 @@ async def test_list_namespaces_reports_labels_sorted_by_name(adapter: KubeAdapte
     assert next(ns for ns in namespaces if ns.name == "payments").labels["team"] == "payments"
 
 
-async def test_role_existence_checks(adapter: KubeAdapter) -> None:
+async def test_roles_are_read_with_their_rules_and_aggregation(adapter: KubeAdapter) -> None:
     await create_namespace(adapter, "payments")
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -195,14 +195,21 @@ async def test_role_existence_checks(adapter: KubeAdapter) -> None:
     await adapter._call(
         "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/payments/roles", what="create Role", body=role
     )
-    assert await adapter.role_exists("payments", "deployer")
-    assert not await adapter.role_exists("payments", "missing")
-    assert await adapter.cluster_role_exists("edit")
-    assert not await adapter.cluster_role_exists("nope")
-    assert await adapter.role_names(["payments", "default"], ["deployer"]) == {
-        "payments": frozenset({"deployer"}),
-        "default": frozenset(),
-    }
+    found = await adapter.get_role("payments", "deployer")
+    assert found is not None
+    assert found["rules"] == role["rules"]
+    assert await adapter.get_role("payments", "missing") is None
+    assert await adapter.get_role("default", "deployer") is None
+    edit = await adapter.get_cluster_role("edit")
+    assert edit is not None
+    assert edit["aggregationRule"]["clusterRoleSelectors"]
+    assert await adapter.get_cluster_role("nope") is None
+    # The aggregation selector of `edit`, evaluated by the server: the roles aggregated into it.
+    aggregated = await adapter.list_cluster_roles(edit["aggregationRule"]["clusterRoleSelectors"][0])
+    assert aggregated
+    assert all(
+        r["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true" for r in aggregated
+    )
 
 
 async def test_own_writes_are_recognised_and_others_edits_are_not(adapter: KubeAdapter) -> None:

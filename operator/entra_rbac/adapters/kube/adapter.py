@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from entra_rbac.adapters.kube.transport import MERGE_PATCH, KubeTransport
 from entra_rbac.constants import (
     API_VERSION,
     FIELD_MANAGER,
+    GUARDRAILS_NAME,
+    GUARDRAILS_PLURAL,
     KIND,
     OPERATOR_NAME,
     PLURAL,
@@ -203,31 +205,40 @@ class KubeAdapter:
             key=lambda namespace: namespace.name,
         )
 
-    async def role_exists(self, namespace: str, name: str) -> bool:
+    async def get_role(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Role (its rules are what the guardrails check), or None."""
         try:
-            await self._call(
+            return await self._call(
                 "GET", f"{_RBAC}/namespaces/{namespace}/roles/{name}", what=f"get Role {namespace}/{name}"
             )
         except NotFoundError:
-            return False
-        return True
+            return None
 
-    async def cluster_role_exists(self, name: str) -> bool:
+    async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
         try:
-            await self._call("GET", f"{_RBAC}/clusterroles/{name}", what=f"get ClusterRole {name}")
+            return await self._call("GET", f"{_RBAC}/clusterroles/{name}", what=f"get ClusterRole {name}")
         except NotFoundError:
-            return False
-        return True
+            return None
 
-    async def role_names(self, namespaces: Sequence[str], names: Sequence[str]) -> dict[str, frozenset[str]]:
-        """Which of `names` exist as Roles in each namespace (one GET each; few in practice)."""
-        pairs = [(ns, name) for ns in sorted(set(namespaces)) for name in sorted(set(names))]
-        found = await asyncio.gather(*(self.role_exists(ns, name) for ns, name in pairs))
-        result: dict[str, set[str]] = {ns: set() for ns in namespaces}
-        for (ns, name), exists in zip(pairs, found, strict=True):
-            if exists:
-                result[ns].add(name)
-        return {ns: frozenset(names_) for ns, names_ in result.items()}
+    async def list_cluster_roles(self, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The ClusterRoles a label selector (as in an aggregationRule) matches, filtered by the server."""
+        return await self._list(
+            f"{_RBAC}/clusterroles",
+            what="list ClusterRoles",
+            query={"labelSelector": selector_query(selector)},
+        )
+
+    # --- the guardrails ---
+    async def get_guardrails(self) -> dict[str, Any] | None:
+        """The Guardrails object (docs/design.md, Guardrails), or None when it (or its kind) is absent."""
+        try:
+            return await self._call(
+                "GET",
+                f"/apis/{API_VERSION}/{GUARDRAILS_PLURAL}/{GUARDRAILS_NAME}",
+                what=f"get Guardrails {GUARDRAILS_NAME}",
+            )
+        except NotFoundError:
+            return None
 
     async def get_peering(self, name: str) -> dict[str, Any] | None:
         """kopf's ClusterKopfPeering `name` (its status holds every instance's heartbeat), or None."""
@@ -278,6 +289,25 @@ class KubeAdapter:
             body=dict(patch),
             content_type=MERGE_PATCH,
         )
+
+
+def selector_query(selector: Mapping[str, Any]) -> str:
+    """A LabelSelector object as the `labelSelector` query string (`k=v,k in (a,b),!k`).
+
+    Written here: the official client takes only the string, and the grammar is small."""
+    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression["key"], expression["operator"]
+        values = ",".join(sorted(expression.get("values") or []))
+        parts.append(
+            {
+                "In": f"{key} in ({values})",
+                "NotIn": f"{key} notin ({values})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }[operator]
+        )
+    return ",".join(parts)
 
 
 def _identity(manifest: Mapping[str, Any]) -> tuple[BindingKind, str | None, str]:
