@@ -67,8 +67,13 @@ async def test_one_offending_grant_revokes_every_binding_of_the_resource_without
     assert "spec.roleBindings[0].namespaces[1]: namespace 'vault' may never be targeted" in message
     assert outcome.settled
     assert "revocationHold" not in world.status or world.status["revocationHold"] is None
-    deleted = [e for e in world.kube.events if e["reason"].startswith("Deleted")]
-    assert len(deleted) == 2, world.kube.events  # each revocation audited
+    # The revocation audited (one summary naming each binding and the group), and a Warning.
+    revoked = [e for e in world.kube.events if e["reason"] == "Revoked"]
+    assert len(revoked) == 1, world.kube.events
+    assert "deleted 2 bindings" in revoked[0]["message"]
+    assert G1 in revoked[0]["message"]
+    warnings = [e for e in world.kube.events if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["GuardrailViolation"]
 
 
 async def test_a_suspended_resource_outside_the_guardrails_still_loses_its_bindings() -> None:

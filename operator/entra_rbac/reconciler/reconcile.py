@@ -138,7 +138,7 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
         return await _conclude(resource, report, now, ctx)
     view = await read_cluster(resource.owner, spec, ctx)
     owned = split_owned(
-        marked, resource.owner.uid, _targets(resource.owner, spec, view.namespaces, ctx).target_keys()
+        marked, resource.owner.uid, _targets(resource.owner, spec, list(view.namespaces), ctx).target_keys()
     )
     observed = list(owned.ours)
     violations = check_guardrails(spec, ctx.policy.guardrails, view)
@@ -190,7 +190,11 @@ async def _refuse(
         )
     applied = await _revoke_all(resource.owner, everything, ctx)
     bindings = [b for b in _after(everything, applied) if b in owned.ours]
-    report = Report.refused(spec, bindings, violations, pending=applied.retry, written=applied.done)
+    # The audit names the groups as last verified (Entra is not read here).
+    groups = sorted({str(g["id"]) for g in resource.status.get("groups") or [] if g.get("id")})
+    report = Report.refused(
+        spec, bindings, violations, pending=applied.retry, written=applied.done, groups=groups
+    )
     retry = "some deletions must be retried" if applied.retry else None
     return await _conclude(resource, report, now, ctx, retry=retry)
 

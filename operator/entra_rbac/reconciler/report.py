@@ -97,9 +97,12 @@ class Report:
         *,
         pending: bool,
         written: Sequence[Action] = (),
+        groups: Sequence[str] = (),
     ) -> Report:
         """Outside the guardrails: `written` are the revocations."""
-        return cls(Phase.REFUSED, spec, bindings, problems, written=written, reconciling=pending)
+        return cls(
+            Phase.REFUSED, spec, bindings, problems, written=written, groups=groups, reconciling=pending
+        )
 
     @classmethod
     def suspended(cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding]) -> Report:
