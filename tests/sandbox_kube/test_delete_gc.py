@@ -7,7 +7,7 @@ import json
 import pytest
 from kubernetes import client
 
-from .helpers import api_error, configmap, core, eventually, gone, rbac
+from .helpers import api_error, configmap, core, eventually, gone, raw, rbac
 
 
 def _owner_ref(
@@ -16,18 +16,33 @@ def _owner_ref(
     return {"apiVersion": api_version, "kind": kind, "name": owner.metadata.name, "uid": owner.metadata.uid}
 
 
-@pytest.mark.real_diverges(
-    reason="the test sends an invalid strategic merge patch ($patch: merge); real answers 500 "
-    "'unknown patch type: merge in map: ...', the sandbox accepts it"
-)
 def test_finalizers_keep_an_object_with_a_deletion_timestamp(kube_api: client.ApiClient) -> None:
     api = core(kube_api)
     api.create_namespaced_config_map("default", configmap("f", finalizers=["example.com/hold"]))
     api.delete_namespaced_config_map("f", "default")
     held = api.read_namespaced_config_map("f", "default")
     assert held.metadata.deletion_timestamp is not None
-    api.patch_namespaced_config_map("f", "default", {"metadata": {"$patch": "merge", "finalizers": None}})
+    api.patch_namespaced_config_map("f", "default", {"metadata": {"finalizers": None}})
     assert gone(lambda: api.read_namespaced_config_map("f", "default"))
+
+
+def test_an_unknown_patch_directive_is_refused(kube_api: client.ApiClient) -> None:
+    api = core(kube_api)
+    api.create_namespaced_config_map("default", configmap("f"))
+    patch = {"metadata": {"$patch": "merge", "finalizers": None}}
+    status, body = raw(
+        kube_api,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/f",
+        body=patch,
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    observed = {"status": status, "reason": body.get("reason"), "message": body.get("message")}
+    assert observed == {
+        "status": 500,
+        "reason": None,
+        "message": "unknown patch type: merge in map: map[$patch:merge finalizers:<nil>]",
+    }
 
 
 def test_dependents_are_collected_when_their_owner_goes(kube_api: client.ApiClient) -> None:
@@ -59,22 +74,28 @@ def test_orphan_propagation_keeps_dependents_and_strips_the_reference(kube_api: 
     assert not api.read_namespaced_config_map("dep", "default").metadata.owner_references
 
 
-@pytest.mark.real_diverges(
-    reason="the dependent has no blockOwnerDeletion, so on real it does not hold the owner (gone at "
-    "once); the sandbox holds the owner for every dependent"
-)
 def test_foreground_propagation_deletes_dependents_before_the_owner(kube_api: client.ApiClient) -> None:
     api = core(kube_api)
     owner = api.create_namespaced_config_map("default", configmap("owner"))
     ref = _owner_ref(owner, "ConfigMap", "v1")
+    hold = ["example.com/hold"]
     api.create_namespaced_config_map(
-        "default", configmap("dep", ownerReferences=[ref], finalizers=["example.com/hold"])
+        "default",
+        configmap("blocking", ownerReferences=[{**ref, "blockOwnerDeletion": True}], finalizers=hold),
     )
+    api.create_namespaced_config_map("default", configmap("free", ownerReferences=[ref], finalizers=hold))
     api.delete_namespaced_config_map("owner", "default", propagation_policy="Foreground")
-    eventually(lambda: api.read_namespaced_config_map("dep", "default").metadata.deletion_timestamp)
+    # Both dependents are deleted; only the one with blockOwnerDeletion holds the owner.
+    for name in ("blocking", "free"):
+        eventually(
+            lambda n=name: api.read_namespaced_config_map(n, "default").metadata.deletion_timestamp,
+            timeout=60,
+        )
     assert "foregroundDeletion" in api.read_namespaced_config_map("owner", "default").metadata.finalizers
-    api.patch_namespaced_config_map("dep", "default", {"metadata": {"finalizers": None}})
-    eventually(lambda: gone(lambda: api.read_namespaced_config_map("owner", "default")))
+    api.patch_namespaced_config_map("blocking", "default", {"metadata": {"finalizers": None}})
+    eventually(lambda: gone(lambda: api.read_namespaced_config_map("owner", "default")), timeout=60)
+    assert api.read_namespaced_config_map("free", "default").metadata.deletion_timestamp
+    api.patch_namespaced_config_map("free", "default", {"metadata": {"finalizers": None}})
 
 
 def test_delete_precondition_on_uid_conflicts(kube_api: client.ApiClient) -> None:

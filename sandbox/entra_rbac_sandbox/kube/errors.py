@@ -41,6 +41,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # omitempty, as an internal error without a reason reads
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

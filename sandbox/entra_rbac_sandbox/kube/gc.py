@@ -2,7 +2,8 @@
 
 Holds GarbageCollector, an asyncio task woken after writes that may leave work: it deletes
 dependents whose owners (by ownerReference uid, in the dependent's namespace or cluster-scoped)
-are all gone; finishes Foreground deletion (dependents first, then the owner's
+are all gone; finishes Foreground deletion (dependents first, those with blockOwnerDeletion
+holding the owner, then the owner's
 `foregroundDeletion` finalizer) and Orphan deletion (ownerReferences stripped, then `orphan`
 removed); and runs namespace termination (contents deleted, then the `kubernetes` finalizer
 removed and the namespace removed). Passes repeat until nothing changes. Holds no HTTP.
@@ -112,14 +113,20 @@ class GarbageCollector:
                 self._cluster.store.put(dep_key, stripped)
             return self._remove_finalizer(key, obj, "orphan")
         if "foregroundDeletion" in finalizers:
-            dependents = self._dependents(meta["uid"], objects)
-            if dependents:
-                changed = False
-                for dep_key, dep in dependents:
-                    if not dep["metadata"].get("deletionTimestamp"):
-                        changed |= self._delete(dep_key, dep, "Background")
+            # Every dependent is deleted; only those whose reference has blockOwnerDeletion hold
+            # the owner until they are gone (as the real garbage collector does).
+            changed = False
+            blocking = False
+            for dep_key, dep in self._dependents(meta["uid"], objects):
+                if not dep["metadata"].get("deletionTimestamp"):
+                    changed |= self._delete(dep_key, dep, "Background")
+                blocking |= any(
+                    r.get("uid") == meta["uid"] and r.get("blockOwnerDeletion") is True
+                    for r in dep["metadata"].get("ownerReferences") or []
+                )
+            if blocking:
                 return changed
-            return self._remove_finalizer(key, obj, "foregroundDeletion")
+            return self._remove_finalizer(key, obj, "foregroundDeletion") or changed
         return False
 
     def _terminate_namespace(self, namespace: dict[str, Any]) -> bool:

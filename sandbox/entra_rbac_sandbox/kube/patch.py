@@ -65,12 +65,27 @@ def _strategic_list(field: str, target: list[Any], patch: list[Any]) -> list[Any
     return result
 
 
+def _go(value: Any) -> str:
+    """A decoded JSON value as Go's fmt prints it with %v (maps with sorted keys, nil as <nil>)."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def strategic_merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """Strategic merge patch of one object level (see the module docstring for the coverage)."""
     if patch.get("$patch") == "replace":
         return {k: v for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
         return {}
+    if "$patch" in patch:  # kube-apiserver knows replace and delete only, and fails with a 500
+        raise errors.ApiError(500, "", f"unknown patch type: {patch['$patch']} in map: {_go(patch)}")
     result = dict(target)
     for key, value in patch.items():
         if key.startswith("$setElementOrder/") or key in ("$retainKeys", "$patch"):
