@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,52 @@ def test_a_paused_instance_neither_writes_nor_reads_entra_and_a_standby_takes_ov
         for process in (third, standby):
             if process is not None:
                 stop(process)
+
+
+# --- maxStaleness across a restart -----------------------------------------------------------
+
+MAX_STALENESS = 8  # seconds; status keeps the last verified read within a quarter of it
+
+
+def synced_at(cluster: Cluster, name: str) -> float:
+    stamp = cluster.egb(name)["status"]["lastDirectorySync"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_max_staleness_counts_from_the_last_verified_read_across_a_restart(cluster: Cluster) -> None:
+    """Issue 18 point 3: idle longer than maxStaleness, then Entra fails and the operator restarts
+    during the outage. It must not revoke before maxStaleness has passed since the last verified
+    read (the old status time would have revoked at once), and it does revoke after it."""
+    cluster.sandbox.stop_operator()
+    cluster.sandbox.operator_env["ENTRA_RBAC_MAX_STALENESS"] = f"{MAX_STALENESS}s"
+    cluster.sandbox.start_operator()
+    cluster.directory(directory(ALICE))
+    cluster.apply(pair())
+    cluster.wait_ready("pair")
+    crb = ("ClusterRoleBinding", "", "egb:pair:clusterrole:view")
+    first = synced_at(cluster, "pair")
+    # Idle refreshes (every 2 s) persist the sync time once it is older than 2 s: wait until
+    # status holds a time more than maxStaleness after the first read.
+    cluster.wait_for(
+        "an idle refresh to persist its sync time",
+        lambda: synced_at(cluster, "pair") > first + MAX_STALENESS,
+        timeout=60,
+    )
+    cluster.sandbox.entra.add_fault(r"^/v1\.0/", status=503, count=100_000)
+    failing = cluster.sandbox.entra.count()
+    last_read = synced_at(cluster, "pair")  # a lower bound of the last verified read
+    cluster.sandbox.stop_operator()
+    cluster.sandbox.start_operator()
+    cluster.wait_reason("pair", "DirectoryUnavailable", timeout=60)
+    revoked = cluster.wait_for(
+        "fail-closed revocation past maxStaleness",
+        lambda: crb not in cluster.managed_bindings() and time.time(),
+        timeout=MAX_STALENESS * 3 + 30,
+    )
+    assert cluster.sandbox.entra.count() > failing  # the restarted operator met the outage
+    # Status has second precision: allow one second of rounding.
+    assert revoked >= last_read + MAX_STALENESS - 1, (revoked - last_read, cluster.log_tail())
+    assert "maxStaleness" in cluster.condition("pair")["message"]
+    print(
+        f"revoked {revoked - last_read:.1f} s after the last persisted read (maxStaleness {MAX_STALENESS} s)"
+    )

@@ -157,8 +157,18 @@ async def test_fail_static_a_failed_or_partial_read_keeps_every_binding_exactly(
         (None, None, 10**6, False, False),  # not configured: fail-static forever
         # The idle resync at 500 s verified Entra without writing status: memory knows.
         (600, 500, 1000, False, False),
-        # After a restart memory is empty; status's lastDirectorySync still bounds the outage.
-        (600, None, 601, True, True),
+        # After a restart memory is empty; status's lastDirectorySync bounds the outage, with the
+        # slack by which it may lag the last verified read (a quarter of maxStaleness).
+        (600, None, 751, True, True),
+        (600, None, 749, True, False),
+        # Issue 18: verified at 500 s, restarted during an outage: no revocation at 601 s or
+        # 1000 s, since status was kept within the slack (written at 500 s, being older than 150 s).
+        (600, 500, 1000, True, False),
+        (600, 500, 1251, True, True),
+        # A read 100 s in is within the slack: status kept 0 s, so a restart revokes past 750 s
+        # (600 s after the real read would have been 700 s: later, never earlier, than promised).
+        (600, 100, 700, True, False),
+        (600, 100, 751, True, True),
     ],
 )
 async def test_max_staleness_revokes_every_binding_only_past_the_window(
@@ -193,6 +203,27 @@ async def test_max_staleness_revokes_every_binding_only_past_the_window(
     else:
         assert world.kube.bindings == before
         assert "kept unchanged" in ready["message"]
+
+
+@pytest.mark.parametrize(
+    ("max_staleness", "idle_resyncs", "status_writes"),
+    [
+        (None, [100, 1000, 10**5], 0),  # off: an idle resync never writes
+        (600, [100, 140], 0),  # within a quarter of maxStaleness: nothing to persist
+        (600, [100, 160, 200, 320], 2),  # at 160 s (older than 150 s), then again at 320 s
+    ],
+)
+async def test_with_max_staleness_the_sync_time_reaches_status_only_when_older_than_the_slack(
+    max_staleness: float | None, idle_resyncs: list[float], status_writes: int
+) -> None:
+    world = await settled_world(policy=Policy(max_staleness=max_staleness))
+    before, start = world.kube.status_writes, world.clock.now
+    for at in idle_resyncs:
+        world.clock.now = start
+        world.clock.advance(at)
+        assert (await world.reconcile()).settled
+    assert world.kube.status_writes - before == status_writes
+    assert world.condition()["reason"] == "Reconciled"
 
 
 # --- the revocation hold -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -45,7 +45,7 @@ from entra_rbac.reconciler.guard import inventory, read_cluster
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
-from entra_rbac.reconciler.report import Report, Resource, write_status
+from entra_rbac.reconciler.report import STALENESS_SLACK, Report, Resource, write_status
 from entra_rbac.reconciler.resolve import DirectoryOutcome, read_directory
 
 log = logging.getLogger("entra_rbac.reconcile")
@@ -404,16 +404,25 @@ async def _revoke_all(owner: Owner, observed: list[ObservedBinding], ctx: Reconc
 
 
 def _stale(resource: Resource, now: datetime, ctx: ReconcileContext) -> bool:
-    """Whether the last verified read (in memory, or in status after a restart) is past maxStaleness."""
+    """Whether the last verified read is past maxStaleness: memory knows its time exactly; status
+    (what a restart finds) may lag the real read by up to `STALENESS_SLACK` of the limit, so its
+    deadline is that much later. Stale only past the later deadline: never earlier than promised."""
     limit = ctx.policy.max_staleness
-    remembered = ctx.memory.of(resource.owner.uid).verified_at
-    known = [remembered] if remembered is not None else []
-    last = resource.status.get("lastDirectorySync")
-    if isinstance(last, str):
-        known.append(datetime.fromisoformat(last))
-    if limit is None or not known:
+    if limit is None:
         return False
-    return (now - max(known)).total_seconds() > limit
+    deadlines = []
+    remembered = ctx.memory.of(resource.owner.uid).verified_at
+    if remembered is not None:
+        deadlines.append(remembered + timedelta(seconds=limit))
+    last = resource.status.get("lastDirectorySync")
+    try:
+        stored = datetime.fromisoformat(last) if isinstance(last, str) else None
+    except ValueError:
+        stored = None
+    if stored is not None and (remembered is None or stored > remembered):
+        # Read by this instance before a restart, or by another instance meanwhile.
+        deadlines.append(stored + timedelta(seconds=limit * (1 + STALENESS_SLACK)))
+    return bool(deadlines) and now > max(deadlines)
 
 
 def _after(observed: list[ObservedBinding], applied: ApplyResult) -> list[ObservedBinding]:

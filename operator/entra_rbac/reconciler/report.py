@@ -24,6 +24,11 @@ from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.hold import HOLD_KEY, RevocationHold
 from entra_rbac.reconciler.resolve import DirectoryOutcome
 
+# With maxStaleness set, status's lastDirectorySync is kept within this share of it of the last
+# verified read; after a restart (memory empty) the revocation waits that much longer, so it is
+# never earlier than promised (docs/design.md, Directory semantics).
+STALENESS_SLACK = 0.25
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -189,12 +194,28 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
     if synced is not None:
         ctx.memory.of(owner.uid).verified_at = synced
     # A newer sync time alone is no reason to write: an idle resync must send nothing. The exact
-    # time lives in memory (maxStaleness) and in the metrics; status gets it with the next change.
-    if status_changed(previous, new, ignoring=("lastDirectorySync",)):
+    # time lives in memory (maxStaleness) and in the metrics; status gets it with the next change,
+    # or, with maxStaleness set, once the stored one is older than a fraction of it, so that a
+    # restart finds a time at most that much too early (docs/design.md, Directory semantics).
+    ignoring = () if _sync_time_due(previous, synced, ctx.policy.max_staleness) else ("lastDirectorySync",)
+    if status_changed(previous, new, ignoring=ignoring):
         await ctx.kube.patch_status(owner.name, new)
     _count_bindings(owner.uid, report.bindings, ctx)
     ready = next(c for c in new["conditions"] if c["type"] == "Ready")
     return str(ready["reason"])
+
+
+def _sync_time_due(previous: Mapping[str, Any], synced: datetime | None, max_staleness: float | None) -> bool:
+    """Whether this verified read's time must reach status now: maxStaleness is set and the time
+    status holds is older than `STALENESS_SLACK` of it (or missing, or unreadable)."""
+    if synced is None or max_staleness is None:
+        return False
+    stored = previous.get("lastDirectorySync")
+    try:
+        last = datetime.fromisoformat(stored) if isinstance(stored, str) else None
+    except ValueError:
+        last = None
+    return last is None or (synced - last).total_seconds() > STALENESS_SLACK * max_staleness
 
 
 def _count_bindings(owner_uid: str, bindings: Sequence[ObservedBinding], ctx: ReconcileContext) -> None:
