@@ -43,8 +43,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _strategic_list(field: str, target: list[Any], patch: list[Any]) -> list[Any]:
-    if field in _MERGED_SCALAR_LISTS:
-        return target + [item for item in patch if item not in target]
+    if field in _MERGED_SCALAR_LISTS:  # the patch's new items first, as kube-apiserver orders them
+        return [item for item in patch if item not in target] + target
     key = _MERGE_KEYS.get(field)
     if key is None or not all(isinstance(item, dict) for item in patch):
         return copy.deepcopy([item for item in patch if not (isinstance(item, dict) and "$patch" in item)])
