@@ -223,6 +223,44 @@ for _command in INSIGHT_COMMANDS:
     kubectl_entra.add_command(_command)
 
 
+@main.command("release-bindings")
+@_kube_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would be released; the API server validates, nothing is stored.",
+)
+@click.argument("resources", nargs=-1)
+def release_bindings(
+    kubeconfig: str | None, context: str | None, dry_run: bool, resources: tuple[str, ...]
+) -> None:
+    """Turn the operator's bindings into hand-made ones, to uninstall and keep the access.
+
+    Removes the ownerReference to the EntraGroupBinding and the operator's labels from every
+    binding it manages (of RESOURCES only, when named), so deleting the resources or the CRD no
+    longer revokes them. Stop the operator first (docs/install.md, "Uninstall").
+    """
+    from entra_rbac.adapters.kube import client as kube_client
+    from entra_rbac.adapters.kube import release
+    from entra_rbac.errors import KubeError, SettingsError
+
+    try:
+        api = kube_client.build_api_client(kubeconfig=kubeconfig, context=context)
+    except SettingsError as error:
+        click.echo(f"entra-rbac release-bindings: {error}", err=True)
+        raise SystemExit(1) from None
+    try:
+        with api:
+            done = release.release_bindings(api, frozenset(resources) or None, dry_run=dry_run)
+    except KubeError as error:
+        click.echo(f"entra-rbac release-bindings: {error}", err=True)
+        raise SystemExit(1) from None
+    verb = "Would release" if dry_run else "Released"
+    for binding in done:
+        click.echo(f"{verb} {binding.describe()}")
+    click.echo(f"{verb} {len(done)} binding{'' if len(done) == 1 else 's'}.")
+
+
 # Commands other distributions add to `entra-rbac` (the sandbox adds `sandbox` and `demo`).
 PLUGIN_GROUP = "entra_rbac.commands"
 # Commands scripts call that live in the sandbox distribution, and how to get it.
