@@ -40,8 +40,8 @@ controlplane: ## Build the real kube-apiserver, kube-controller-manager, etcd (G
 	./hack/controlplane/build.sh
 
 .PHONY: tools
-tools: ## Build the Go test helpers (kstatus) into the cache; install lua5.1 and promtool (apt-get) if missing
-	./hack/tools/build.sh >/dev/null
+tools: ## Build the Go tools (kstatus, helm, actionlint) into the cache; install lua5.1 and promtool (apt-get) if missing
+	for tool in kstatus helm actionlint; do ./hack/tools/build.sh $$tool >/dev/null || exit 1; done
 	@command -v lua5.1 >/dev/null && command -v promtool >/dev/null || { \
 	  command -v apt-get >/dev/null || { echo "tools: install lua5.1 and promtool (Debian: lua5.1, prometheus)"; exit 1; }; \
 	  apt-get install -y --no-install-recommends lua5.1 prometheus >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends lua5.1 prometheus >/dev/null; }; }

@@ -92,7 +92,8 @@ kind: Kustomization
 resources:
   - ${base}
 images:
-  - name: entra-rbac-operator
+  # deploy/ names the released image; this overlay swaps in the local build.
+  - name: ghcr.io/entra-rbac/entra-rbac-operator
     newName: ${name}
     newTag: "${tag}"
 patches:

