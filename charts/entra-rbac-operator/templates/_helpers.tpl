@@ -34,8 +34,7 @@ one source), then .Values.settings on top. Rendered as ConfigMap data.
 {{- end -}}
 {{- end -}}
 {{- if .Values.standby.enabled -}}
-{{- /* As deploy/standby: peering on, the primary at priority 100 (the standby's env says 50). */ -}}
-{{- $_ := set $settings "ENTRA_RBAC_PEERING_NAME" "entra-rbac-operator" -}}
+{{- /* As deploy/standby: the primary at priority 100 (the standby's env says 50). */ -}}
 {{- $_ := set $settings "ENTRA_RBAC_PEERING_PRIORITY" "100" -}}
 {{- end -}}
 {{- range $key, $value := .Values.settings -}}
