@@ -10,6 +10,7 @@ evidence, on the sandbox and on the real control plane.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -324,3 +325,65 @@ def test_max_staleness_counts_from_the_last_verified_read_across_a_restart(clust
     print(
         f"revoked {revoked - last_read:.1f} s after the last persisted read (maxStaleness {MAX_STALENESS} s)"
     )
+
+
+# --- the largest legal spec ------------------------------------------------------------------
+
+ANNOTATIONS_LIMIT = 256 * 1024  # kube-apiserver: all annotations of an object together
+
+
+def largest_spec() -> dict[str, Any]:
+    """Every list at its CRD maximum where the API server's own limits allow (an object must fit
+    in etcd's 1.5 MiB): 100 groups of 256-character names, 50 cluster roles and 50 namespaced
+    grants of 253-character names, each of those with 256 namespaces of 63 characters and 32
+    labels in its selector. Nothing of it exists, so nothing is bound: only status is written."""
+    long = "r" * 253
+    return {
+        "groups": [{"displayName": f"{i:03d}".ljust(256, "g")} for i in range(100)],
+        "subjects": {"kind": "Group", "groupPrefix": "p" * 63, "userPrefix": "u" * 63},
+        "clusterRoleBindings": [{"clusterRole": f"{i:02d}{long[2:]}"} for i in range(50)],
+        "roleBindings": [
+            {
+                "clusterRole": f"{i:02d}{long[2:]}",
+                "namespaces": [f"n{i:02d}{j:03d}".ljust(63, "x") for j in range(256)],
+                "namespaceSelector": {"matchLabels": {f"k{j:02d}": "v" * 63 for j in range(32)}},
+            }
+            for i in range(50)
+        ],
+    }
+
+
+def test_the_largest_legal_spec_is_reconciled_and_its_annotations_fit(cluster: Cluster) -> None:
+    """Issue 18 point 7: kopf keeps a digest of the spec, not a copy, so even the largest spec the
+    CRD admits stays under the API server's 256 KiB cap on annotations, and is reconciled."""
+    spec = largest_spec()
+    size = len(json.dumps(spec, separators=(",", ":")))
+    body = {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "largest"},
+        "spec": spec,
+    }
+    # Created, not `kubectl apply`-ed: client-side apply copies the object into its own
+    # last-applied annotation, which no API server admits at this size (server-side apply does).
+    cluster.custom.create_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings", body)
+
+    def handled() -> dict[str, Any] | None:
+        resource = cluster.egb("largest")
+        annotations = resource["metadata"].get("annotations") or {}
+        status = resource.get("status") or {}
+        done = status.get("observedGeneration") == resource["metadata"]["generation"] and any(
+            k.endswith("/last-handled-configuration") for k in annotations
+        )
+        return resource if done else None
+
+    resource = cluster.wait_for("the largest spec handled", handled, timeout=120)
+    annotations = resource["metadata"]["annotations"]
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    assert total < ANNOTATIONS_LIMIT, total
+    last = next(v for k, v in annotations.items() if k.endswith("/last-handled-configuration"))
+    assert json.loads(last)["spec"].keys() == {"sha256"}
+    ready = cluster.condition("largest")
+    assert (ready["status"], ready["reason"]) == ("False", "RoleNotAllowed"), ready
+    assert not [k for k in cluster.managed_bindings() if "largest" in k[2]]
+    print(f"largest spec: {size} bytes of JSON; annotations {total} bytes")
