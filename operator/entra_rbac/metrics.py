@@ -9,9 +9,11 @@ sits in layer 5 beside settings. Every metric is named `entra_rbac_*`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from threading import Lock, Thread
 from wsgiref.simple_server import WSGIServer
 
@@ -25,9 +27,16 @@ _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
 class OperatorMetrics:
     """The operator's counters and gauges; every method is cheap and never raises."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._time_bound: dict[str, tuple[int, datetime | None]] = {}
         self._started = clock()
         self._last_verified: float | None = None
         self._bindings: dict[str, tuple[int, int]] = {}
@@ -77,6 +86,17 @@ class OperatorMetrics:
         since.set_function(self.seconds_since_verified_read)
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             self.managed_bindings.labels(kind=kind).set(0)
+        self.time_bound_active = Gauge(
+            "entra_rbac_time_bound_grants_active",
+            "Time-bound grants (with a validFrom or validUntil) active now, over all resources.",
+            registry=self.registry,
+        )
+        until = Gauge(
+            "entra_rbac_time_bound_next_expiry_seconds",
+            "Seconds until the next time-bound grant ends (+Inf when none is active or pending).",
+            registry=self.registry,
+        )
+        until.set_function(self.seconds_until_next_expiry)
 
     # --- reconciler hooks ---
     def reconcile_finished(self, result: str, seconds: float) -> None:
@@ -94,6 +114,24 @@ class OperatorMetrics:
         with self._lock:
             self._bindings.pop(owner_uid, None)
             self._publish_bindings()
+            self._time_bound.pop(owner_uid, None)
+            self._publish_time_bound()
+
+    def set_time_bound(self, owner_uid: str, *, active: int, next_expiry: str | None) -> None:
+        """One resource's active time-bound grants and the end of its next one (RFC 3339)."""
+        end = datetime.fromisoformat(next_expiry) if next_expiry else None
+        with self._lock:
+            self._time_bound[owner_uid] = (active, end)
+            self._publish_time_bound()
+
+    def seconds_until_next_expiry(self) -> float:
+        ends = [end for _, end in self._time_bound.values() if end is not None]
+        if not ends:
+            return math.inf
+        return max((min(ends) - self._wall_clock()).total_seconds(), 0.0)
+
+    def _publish_time_bound(self) -> None:
+        self.time_bound_active.set(sum(active for active, _ in self._time_bound.values()))
 
     def directory_verified(self) -> None:
         """A directory read completed and was verified (every group, every page)."""

@@ -3,7 +3,8 @@
 Holds the demo's script: start the sandbox (API server, Entra directory, the operator as its own
 least-privileged process) on a copy of `examples/directory.yaml`, apply the examples with kubectl,
 show the bindings and a who-can-do-what table, then change the directory three ways (a rename, a
-member removed, a group deleted) and show the cluster following. Alice signs in for real along
+member removed, a group deleted) and show the cluster following, and a break-glass grant ending on
+time. Alice signs in for real along
 the way (`kubectl --context alice`: the sandbox kubeconfig's context whose exec plugin,
 `entra-rbac token`, gets her an Entra token from the directory): refused before the examples,
 allowed after them, refused again once she has left the group and signs in anew. Every wait polls a condition
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +50,9 @@ PAYMENTS_DEVELOPERS = "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
 AUDITORS = "a0d17000-0000-4000-8000-000000000012"
 ALICE = "a11ce000-0000-4000-8000-000000000001"
 NEW_NAME = "Payments Engineers"
+PLATFORM_ADMINS = "9a7f0000-0000-4000-8000-000000000011"
+ADMIN_BINDING = "RoleBinding payments/egb:payments-break-glass:clusterrole:admin"
+BREAK_GLASS_SECONDS = 3  # the demo's window: short, the point is that it ends on time
 # Alice's own kubectl context (the sandbox kubeconfig has one per directory user) and her question.
 ALICE_GET_PODS = ("--context", "alice", "get", "pods", "-n", "payments")
 ALICE_DEADLINE = 10.0  # seconds for her answer to be the expected one (RBAC is read at each request)
@@ -305,6 +310,48 @@ class Demo:
         print(indent(f"auditors-oidc keeps its other group's subject: {', '.join(found['subjects'])}"))
         self.access_table("Access now")
 
+    def grant_expires(self) -> None:
+        heading(4, "d. A break-glass grant: admin in payments for a few seconds, then gone on time")
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=BREAK_GLASS_SECONDS)
+        window = {"validUntil": until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        body = {
+            "apiVersion": "entra-rbac.io/v1alpha1",
+            "kind": "EntraGroupBinding",
+            "metadata": {"name": "payments-break-glass"},
+            "spec": {
+                "groups": [{"id": PLATFORM_ADMINS}],
+                "roleBindings": [
+                    {"clusterRole": "admin", "namespaces": ["payments"], **window},
+                    {"clusterRole": "view", "namespaces": ["payments"]},
+                ],
+            },
+        }
+        print(f"payments-break-glass (examples/09) now grants admin until {window['validUntil']}:")
+        self.custom.patch_cluster_custom_object(
+            "entra-rbac.io", "v1alpha1", "entragroupbindings", "payments-break-glass", body
+        )
+
+        def admin_bound() -> bool:
+            return ADMIN_BINDING in self.owned_by("payments-break-glass")
+
+        self.wait_for("the admin grant to be bound", admin_bound)
+        self.kubectl("get", "egb", "payments-break-glass")
+        self.wait_for("the admin grant to end", lambda: not admin_bound(), BREAK_GLASS_SECONDS + TIMEOUT)
+        late = (datetime.now(UTC) - until).total_seconds()
+        print(
+            indent(
+                f"admin's RoleBinding deleted {late:.1f}s after validUntil (view, without a window, stays)"
+            )
+        )
+        self.kubectl(
+            "get",
+            "egb",
+            "payments-break-glass",
+            "-o",
+            "jsonpath={range .status.grants[*]}{.grant} {.roleRef} until {.validUntil}: {.state}{end}",
+        )
+        print()
+
     def edit_group(self, group_id: str, change: Callable[[dict[str, Any]], object]) -> None:
         document = self.directory()
         change(next(g for g in document["groups"] if g["id"] == group_id))
@@ -366,6 +413,7 @@ def run_demo(state_dir: Path) -> None:
             ("4a (rename a group)", demo.rename),
             ("4b (remove a member)", demo.remove_member),
             ("4c (delete a group)", demo.delete_group),
+            ("4d (a grant expires on time)", demo.grant_expires),
         )
         try:
             for name, step in steps:

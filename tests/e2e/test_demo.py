@@ -39,6 +39,11 @@ EXPECTED = (
     ("deleted group revoked", "auditors: Ready=False GroupNotFound:"),
     ("deleted group's binding removed", "removed: ClusterRoleBinding egb:auditors:clusterrole:view"),
     ("deleted group's row flipped", "carol@contoso.com: list pods (cluster-wide) yes -> no"),
+    ("break-glass grant given a short window", "payments-break-glass (examples/09) now grants admin until"),
+    ("break-glass grant listed with its end", "EXPIRES"),
+    ("break-glass grant ended on time", "admin's RoleBinding deleted"),
+    ("its status says Expired", "spec.roleBindings[0] ClusterRole/admin until"),
+    ("its state", ": Expired"),
     ("clean stop", "every step completed, everything stopped"),
 )
 

@@ -62,10 +62,27 @@ def built(**kwargs: Any) -> dict[str, Any]:
     return status
 
 
+def expired() -> dict[str, Any]:
+    """Every grant ended an hour before NOW: Ready=True, reason Expired."""
+    spec = {**SPEC, "validUntil": "2026-11-28T09:00:00Z"}
+    status = build_status(
+        None,
+        now=NOW,
+        generation=3,
+        spec=EntraGroupBindingSpec.model_validate(spec),
+        resolutions=None,
+        bindings=(),
+    )
+    body = resource(status)
+    body["spec"] = spec
+    return body
+
+
 def pure_cases() -> list[Case]:
     cases = [
         Case(Reason.RECONCILED.value, resource(built()), *CONVERGED),
         Case(Reason.PROGRESSING.value, resource(built(reconciling=True)), *WORKING),
+        Case(Reason.EXPIRED.value, expired(), *CONVERGED),  # finished, not failed
     ]
     for reason in STALLING:
         problem = Problem(reason, f"a {reason.value} problem", "spec.groups[0]")

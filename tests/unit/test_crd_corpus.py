@@ -290,6 +290,7 @@ def test_names_subresources_and_printer_columns() -> None:
         "Bindings",
         "Subjects",
         "Age",
+        "Expires",
     ]
     assert columns["Message"]["priority"] == 1
     known = {p for p, _, _ in NODES}

@@ -74,6 +74,7 @@ def test_the_examples_cover_every_feature_of_the_api() -> None:
         "a Role": any(rb.role for rb in role_bindings),
         "suspend": any(s.suspend for s in SPECS),
         "several groups": any(len(s.groups) > 1 for s in SPECS),
+        "a time-bound grant": any(rb.valid_from and rb.valid_until for rb in role_bindings),
     }
     assert [name for name, covered in features.items() if not covered] == []
     assert operators >= {SelectorOperator.NOT_IN, SelectorOperator.EXISTS}

@@ -88,7 +88,8 @@ def test_the_troubleshooting_table_lists_every_reason_in_precedence_order() -> N
 def test_every_problem_reason_either_stalls_or_is_retried() -> None:
     assert set(STALLING).isdisjoint(TRANSIENT)
     assert set(SEVERITY) == set(STALLING) | set(TRANSIENT)
-    assert set(PRECEDENCE) - set(SEVERITY) == {Reason.SUSPENDED, Reason.PROGRESSING, Reason.RECONCILED}
+    not_problems = {Reason.SUSPENDED, Reason.PROGRESSING, Reason.EXPIRED, Reason.RECONCILED}
+    assert set(PRECEDENCE) - set(SEVERITY) == not_problems
 
 
 def _ready(problems: list[Problem], **kwargs: bool) -> str:

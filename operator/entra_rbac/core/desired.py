@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -29,6 +30,7 @@ from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_na
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
 from entra_rbac.core.subjects import Subject, SubjectSet
+from entra_rbac.core.windows import grants_of
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ def compute_desired(
     reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES,
     allowed_roles: AllowedRoles | None = None,
     existing_roles: RoleInventory | None = None,
+    now: datetime | None = None,
 ) -> DesiredState:
     """The exact bindings `spec` asks for, given the subjects and the cluster's namespaces.
 
@@ -227,14 +230,19 @@ def compute_desired(
     - Selectors never match `reserved_namespaces` (they can still be named explicitly).
     - Terminating namespaces get no binding, and their existing ones are left alone (frozen).
     - No subjects: no bindings (an empty binding grants nothing; deleting it is clearer).
+    - With `now`, a grant outside its time window (docs/design.md, Time-bound grants) is left
+      out entirely: no binding, no target, no role check. Without it, windows are not looked at.
     """
     allowed = allowed_roles or AllowedRoles()
     by_name = {ns.name: ns for ns in namespaces}
     frozen = frozenset(name for name, ns in by_name.items() if ns.terminating)
     problems = list(subject_set.problems)
     targets: list[Target] = []
+    active = {g.path: g.active(now) for g in grants_of(spec)} if now is not None else {}
 
     for index, crb in enumerate(spec.cluster_role_bindings):
+        if now is not None and not active[f"spec.clusterRoleBindings[{index}]"]:
+            continue
         path = f"spec.clusterRoleBindings[{index}].clusterRole"
         problem = _role_problem(allowed, existing_roles, "ClusterRole", crb.cluster_role, None, path)
         if problem is not None:
@@ -244,6 +252,8 @@ def compute_desired(
 
     for index, rb in enumerate(spec.role_bindings):
         path = f"spec.roleBindings[{index}]"
+        if now is not None and not active[path]:
+            continue
         if not allowed.allows(rb.role_kind, rb.role_name):
             problems.append(not_allowed(rb.role_kind, rb.role_name, f"{path}.{_role_field(rb)}"))
             continue

@@ -10,12 +10,15 @@ Pure: no I/O, no Kubernetes client.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -42,6 +45,12 @@ LABEL_KEY_PATTERN = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 FORBIDDEN_PREFIX = "system:"
+# RFC 3339 with a zone (Z or an offset): a zone-less time would mean whatever the operator's
+# clock zone is. The CRD holds the same pattern beside `format: date-time` (which checks the date).
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+MAX_TIME_LENGTH = 40
 # Bounds shared with the CRD (its CEL rules need every list and string bounded).
 MAX_GROUPS = 100
 MAX_BINDINGS = 50
@@ -54,6 +63,26 @@ Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
 NamespaceName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=ROLE_NAME_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+
+
+def _parse_time(text: Any) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError("must be a string: an RFC 3339 time with a zone, e.g. 2026-12-01T18:00:00Z")
+    if len(text) > MAX_TIME_LENGTH:
+        raise ValueError(f"must be at most {MAX_TIME_LENGTH} characters")
+    if not re.fullmatch(RFC3339_PATTERN, text):
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 time with a zone (e.g. 2026-12-01T18:00:00Z or "
+            "2026-12-01T19:00:00+01:00)"
+        )
+    try:
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a valid time: {error}") from None
+
+
+# validFrom / validUntil: written as text, held as an aware datetime.
+Timestamp = Annotated[datetime, BeforeValidator(_parse_time)]
 
 
 class _Model(BaseModel):
@@ -165,11 +194,27 @@ class LabelSelector(_Model):
         return self
 
 
-class ClusterRoleBindingSpec(_Model):
+class _Windowed(_Model):
+    """A grant's time window (docs/design.md, Time-bound grants): active from `valid_from`
+    (inclusive) until `valid_until` (exclusive); either may be absent (open-ended)."""
+
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
+
+    @field_validator("valid_until")
+    @classmethod
+    def _ends_after_start(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if until is not None and isinstance(start, datetime) and until <= start:
+            raise ValueError("must be after validFrom")
+        return until
+
+
+class ClusterRoleBindingSpec(_Windowed):
     cluster_role: RoleName
 
 
-class RoleBindingSpec(_Model):
+class RoleBindingSpec(_Windowed):
     cluster_role: RoleName | None = None
     role: RoleName | None = None
     namespaces: list[NamespaceName] = Field(default_factory=list, max_length=MAX_NAMESPACES)
@@ -208,7 +253,7 @@ def _reject_duplicates(values: list[str], what: str) -> None:
         seen.add(value)
 
 
-class EntraGroupBindingSpec(_Model):
+class EntraGroupBindingSpec(_Windowed):
     groups: list[GroupRef] = Field(min_length=1, max_length=MAX_GROUPS)
     subjects: SubjectsSpec = Field(default_factory=SubjectsSpec)
     cluster_role_bindings: list[ClusterRoleBindingSpec] = Field(default_factory=list, max_length=MAX_BINDINGS)
@@ -270,6 +315,25 @@ class Summary(_Model):
     subjects: Count = 0
 
 
+class GrantState(StrEnum):
+    """Where a time-bound grant stands now (docs/design.md, Time-bound grants)."""
+
+    PENDING = "Pending"
+    ACTIVE = "Active"
+    EXPIRED = "Expired"
+
+
+class GrantStatus(_Model):
+    """One time-bound grant in status: which entry, its effective window, its state now."""
+
+    grant: Annotated[str, StringConstraints(max_length=64)]
+    role_ref: Annotated[str, StringConstraints(max_length=264)]
+    scope: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    state: GrantState
+
+
 class Condition(_Model):
     type: Annotated[str, StringConstraints(min_length=1, max_length=316)]
     status: Literal["True", "False", "Unknown"]
@@ -299,6 +363,8 @@ class EntraGroupBindingStatus(_Model):
     bindings: list[BindingStatus] = Field(default_factory=list, max_length=MAX_BINDINGS)
     summary: Summary = Field(default_factory=Summary)
     last_directory_sync: str | None = None
+    grants: list[GrantStatus] = Field(default_factory=list, max_length=2 * MAX_BINDINGS)
+    next_expiry: str | None = None
     revocation_hold: RevocationHold | None = None
     kopf: dict[str, Any] | None = None  # kopf's own bookkeeping, when it keeps any in status
 

@@ -20,6 +20,7 @@ class Reason(StrEnum):
     """Condition reasons (docs/design.md, Conditions). `PRECEDENCE` orders them."""
 
     RECONCILED = "Reconciled"
+    EXPIRED = "Expired"  # Ready=True: every time-bound grant has ended (a finished resource)
     PROGRESSING = "Progressing"
     INVALID_SPEC = "InvalidSpec"
     GROUP_NOT_FOUND = "GroupNotFound"
@@ -43,8 +44,9 @@ class Reason(StrEnum):
 # resource is not acted on at all; an invalid spec decides nothing; a held revocation, or a
 # deletion not yet confirmed, means nothing was changed, whatever else is wrong; a directory that
 # cannot be read means nothing was verified. Then what a person must fix, most actionable first;
-# then what the operator retries by itself; `Progressing` (writes pending) and `Reconciled` only
-# without any.
+# then what the operator retries by itself; `Progressing` (writes pending), then `Expired` (every
+# grant has ended, its bindings are gone: Ready=True, a finished resource is not an error) and
+# `Reconciled` only without any.
 PRECEDENCE: tuple[Reason, ...] = (
     Reason.GUARDRAIL_VIOLATION,
     Reason.ROLE_NOT_ALLOWED,
@@ -61,6 +63,7 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.NAMESPACE_NOT_FOUND,
     Reason.APPLY_FAILED,
     Reason.PROGRESSING,
+    Reason.EXPIRED,
     Reason.RECONCILED,
 )
 _STALLING = {

@@ -13,9 +13,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from entra_rbac.core import windows
 from entra_rbac.core.desired import RoleRef
 from entra_rbac.core.entra import GroupResolution
-from entra_rbac.core.models import EntraGroupBindingSpec, GroupState, SubjectKind
+from entra_rbac.core.models import EntraGroupBindingSpec, GrantState, GroupState, SubjectKind
 from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
 from entra_rbac.core.subjects import Subject
@@ -171,9 +172,11 @@ def build_conditions(
     group_count: int,
     reconciling: bool = False,
     suspended: bool = False,
+    expired: str | None = None,
 ) -> list[dict[str, Any]]:
     """kstatus conditions, without times: `Ready` always; `Reconciling` / `Stalled` only when True
-    (kstatus reads an absent abnormal-true condition as False)."""
+    (kstatus reads an absent abnormal-true condition as False). `expired`: every time-bound
+    grant has ended (its text is when the last one did): Ready=True with reason Expired."""
     ordered = sort_problems(problems)
     stalling = [p for p in ordered if p.stalls]
     transient = [p for p in ordered if p.reason in TRANSIENT]
@@ -184,11 +187,15 @@ def build_conditions(
         ready_reason = ordered[0].reason.value
     elif reconciling:
         ready_reason = Reason.PROGRESSING.value
+    elif expired is not None:
+        ready_reason = Reason.EXPIRED.value
     else:
         ready_reason = Reason.RECONCILED.value
     ready_message = _ready_message(ordered, counts, group_count)
     if reconciling and not ordered:
         ready_message = "applying changes to the bindings"
+    elif expired is not None and not ordered:
+        ready_message = f"every grant has ended (the last at {expired}); nothing is granted any more"
     ready = not ordered and not reconciling
     conditions = [_condition(READY, ready, ready_reason, ready_message, generation)]
     if reconciling or transient:
@@ -230,6 +237,7 @@ def build_status(
     reconciling: bool = False,
     suspended: bool = False,
     directory_synced_at: datetime | None = None,
+    starts_applied: bool = True,
 ) -> dict[str, Any]:
     """The complete status (camelCase, ready for a merge patch of `/status`).
 
@@ -242,6 +250,11 @@ def build_status(
     - `reconciling`: writes are still pending (e.g. some failed and will be retried).
     - `directory_synced_at`: when every group was verified in Entra this time; None keeps the
       previous `lastDirectorySync`.
+    - time-bound grants (docs/design.md, Time-bound grants) are listed in `grants` with their
+      state at `now`, the next end in `nextExpiry`; with the spec's every grant ended (and no
+      problem) Ready is True with reason `Expired`. An invalid spec keeps the previous ones.
+      `starts_applied` False (Entra not read, or nothing applied): a grant whose window opened
+      has no binding yet, so it stays as the previous status had it (Pending).
     """
     previous = previous or {}
     if spec is not None:
@@ -268,6 +281,7 @@ def build_status(
             and before.get(g.get("ref")) == GroupState.RESOLVED.value
         )
         counts["groups"] = f"{resolved_count(groups) + kept}/{len(groups)}"
+    grants, expiry, ended = _time_bound(spec, previous, now, starts_applied=starts_applied)
     conditions = build_conditions(
         problems,
         generation=generation,
@@ -275,9 +289,12 @@ def build_status(
         group_count=resolved_count(groups),
         reconciling=reconciling,
         suspended=suspended,
+        expired=ended,
     )
     synced = timestamp(directory_synced_at) if directory_synced_at else previous.get("lastDirectorySync")
     return {
+        "grants": grants,
+        "nextExpiry": expiry,
         "observedGeneration": generation,
         "conditions": with_transition_times(conditions, previous, now),
         "groups": groups,
@@ -285,6 +302,38 @@ def build_status(
         "summary": counts,
         "lastDirectorySync": synced,
     }
+
+
+def _time_bound(
+    spec: EntraGroupBindingSpec | None, previous: Mapping[str, Any], now: datetime, *, starts_applied: bool
+) -> tuple[list[dict[str, Any]] | None, str | None, str | None]:
+    """(status.grants, status.nextExpiry, when the last grant ended if all have): None when the
+    resource has no time-bound grant (a merge patch of null leaves nothing behind)."""
+    if spec is None:
+        kept = previous.get("grants")
+        return (list(kept) if isinstance(kept, list) else None), previous.get("nextExpiry"), None
+    entries = windows.grant_entries(spec, now)
+    if not starts_applied:
+        entries = _starts_withheld(entries, previous.get("grants"))
+    expiry = windows.next_expiry(spec, now)
+    ended = None
+    if windows.all_expired(spec, now):
+        ends = [g.window.end for g in windows.grants_of(spec) if g.window.end is not None]
+        ended = timestamp(max(ends))
+    return entries or None, timestamp(expiry) if expiry is not None else None, ended
+
+
+def _starts_withheld(entries: list[dict[str, Any]], previous: Any) -> list[dict[str, Any]]:
+    was = {
+        (e.get("grant"), e.get("roleRef")): e.get("state") for e in previous or [] if isinstance(e, Mapping)
+    }
+    active = GrantState.ACTIVE.value
+    return [
+        {**e, "state": GrantState.PENDING.value}
+        if e["state"] == active and was.get((e["grant"], e["roleRef"])) != active
+        else e
+        for e in entries
+    ]
 
 
 def status_changed(

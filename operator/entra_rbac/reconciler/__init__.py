@@ -8,6 +8,7 @@ contract holds it to that): the glue turns an `Outcome` into kopf's errors.
 from __future__ import annotations
 
 from entra_rbac.reconciler.context import Clients, Policy, ReconcileContext, build_clients, build_context
+from entra_rbac.reconciler.expiry import check_clock_skew, sweep_expired
 from entra_rbac.reconciler.memory import ResourceMemory, ResourceRecord
 from entra_rbac.reconciler.outcome import Outcome
 from entra_rbac.reconciler.reconcile import reconcile, remove_all
@@ -21,6 +22,8 @@ __all__ = [
     "ResourceRecord",
     "build_clients",
     "build_context",
+    "check_clock_skew",
     "reconcile",
     "remove_all",
+    "sweep_expired",
 ]

@@ -7,6 +7,7 @@ refresher and the event fan-out read it directly. It must not import kopf.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 # Results of a reconcile that wrote no status (beside the Ready reasons of core.problems).
@@ -24,11 +25,14 @@ class Outcome:
     reconcile metric. `requeue_after` asks for another reconcile after that many seconds
     (something is pending: a held revocation, a failed read or write), None when the resource
     is settled until its next trigger. `message` says why a requeue is asked for.
+    `next_change` is when a time-bound grant of it next starts or ends (the refresher wakes it
+    then), None when none will.
     """
 
     reason: str
     requeue_after: float | None = None
     message: str = ""
+    next_change: datetime | None = None
 
     @property
     def settled(self) -> bool:

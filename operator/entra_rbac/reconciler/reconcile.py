@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from entra_rbac.core.plan import (
 from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
 from entra_rbac.core.revocation import after_plan
 from entra_rbac.core.subjects import SubjectSet, build_subjects
+from entra_rbac.core.windows import all_expired, lapsed_keys, next_transition
 from entra_rbac.errors import DirectoryError, KubeError
 from entra_rbac.logsetup import fields
 from entra_rbac.reconciler.apply import ApplyResult, apply_plan
@@ -42,6 +44,7 @@ from entra_rbac.reconciler.confirm import Confirmation, confirm_deletions, confi
 from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.events import post_events
 from entra_rbac.reconciler.guard import inventory, read_cluster
+from entra_rbac.reconciler.expiry import remove_lapsed
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
@@ -145,7 +148,17 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
     if violations:
         return await _refuse(resource, spec, owned, violations, now, ctx)
     if spec.suspend:
-        return await _conclude(resource, Report.suspended(spec, observed), now, ctx)
+        # Suspending freezes the bindings, but never past their time: an expiry still happens.
+        kept = await remove_lapsed(resource.owner, spec, observed, now, ctx)
+        report = replace(Report.suspended(spec, kept.left), written=kept.deleted)
+        return await _conclude(resource, report, now, ctx)
+    if all_expired(spec, now):
+        # Finished: nothing to read from Entra, nothing to hold back; remove what is left.
+        everything = [*observed, *owned.strays]
+        revoked = await _revoke_all(resource.owner, everything, ctx)
+        left = [b for b in _after(everything, revoked) if b in observed]
+        report = replace(Report.expired(spec, left), written=tuple(revoked.done))
+        return await _conclude(resource, report, now, ctx)
     pending = ctx.memory.of(resource.owner.uid).pending_deletions
     interval = ctx.policy.deletion_confirmation
     if confirmation_due(pending, now=now, interval=interval):
@@ -218,7 +231,11 @@ async def _unconfirmed(
         "Kept bindings: group deletion not yet confirmed",
         extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.unconfirmed))),
     )
-    report = Report.unconfirmed(spec, observed, Problem(Reason.DELETION_UNCONFIRMED, message))
+    kept = await remove_lapsed(resource.owner, spec, observed, now, ctx)
+    report = replace(
+        Report.unconfirmed(spec, kept.left, Problem(Reason.DELETION_UNCONFIRMED, message)),
+        written=kept.deleted,
+    )
     delay = max(decision.wait, MIN_DIRECTORY_RETRY)
     return await _conclude(resource, report, now, ctx, retry=message, delay=delay)
 
@@ -239,16 +256,25 @@ async def _converge(
     """
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members)
-    desired = _desired(owner, spec, subjects, view, ctx)
+    desired = _desired(owner, spec, subjects, view, now, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
+    # An expiry is never held back: the guard weighs only what the directory changed.
+    lapsed = lapsed_keys(spec, owner.name, now, (o.key for o in observed))
     hold = revocation_hold(
-        owner, observed, plan, resource.status, resource.annotations, now=now, policy=_hold_policy(ctx)
+        owner,
+        [o for o in observed if o.key not in lapsed],
+        Plan(tuple(a for a in plan.actions if a.key not in lapsed), plan.conflicts),
+        resource.status,
+        resource.annotations,
+        now=now,
+        policy=_hold_policy(ctx),
     )
     if hold is not None:
         ctx.directory.invalidate()  # the next read must come from Entra, not from the cache
         problems.append(Problem(Reason.REVOCATION_HELD, hold.message))
-        report = Report.held(spec, read, observed, problems, hold)
+        kept = await remove_lapsed(owner, spec, observed, now, ctx)
+        report = replace(Report.held(spec, read, kept.left, problems, hold), written=kept.deleted)
         return await _conclude(resource, report, now, ctx, retry=hold.message)
     applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids)
     record.foreign_names = frozenset({c.key for c in plan.conflicts} | set(applied.conflicts))
@@ -338,7 +364,9 @@ def _targets(
     owner: Owner, spec: EntraGroupBindingSpec, namespaces: list[NamespaceInfo], ctx: ReconcileContext
 ) -> DesiredState:
     """Where the spec grants what, whoever the subjects are (no role read: targets do not
-    depend on whether a role exists)."""
+    depend on whether a role exists), and whenever: a grant outside its window still names its
+    bindings, so one that lapsed is the resource's own, deleted on time by the plan or by
+    `remove_lapsed`, never a stray waiting for the cleanup."""
     return _compute(owner, spec, SubjectSet((), ()), namespaces, None, ctx)
 
 
@@ -349,6 +377,8 @@ def _compute(
     namespaces: list[NamespaceInfo],
     roles: RoleInventory | None,
     ctx: ReconcileContext,
+    *,
+    now: datetime | None = None,
 ) -> DesiredState:
     return compute_desired(
         owner,
@@ -358,14 +388,21 @@ def _compute(
         reserved_namespaces=ctx.policy.reserved_namespaces,
         allowed_roles=ctx.policy.allowed_roles,
         existing_roles=roles,
+        now=now,
     )
 
 
 def _desired(
-    owner: Owner, spec: EntraGroupBindingSpec, subjects: SubjectSet, view: ClusterView, ctx: ReconcileContext
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    view: ClusterView,
+    now: datetime,
+    ctx: ReconcileContext,
 ) -> DesiredState:
-    """The desired bindings, with missing roles reported (from the roles `read_cluster` read)."""
-    return _compute(owner, spec, subjects, list(view.namespaces), inventory(view), ctx)
+    """The desired bindings now (grants outside their window left out), with missing roles
+    reported (from the roles `read_cluster` read)."""
+    return _compute(owner, spec, subjects, list(view.namespaces), inventory(view), ctx, now=now)
 
 
 async def _directory_failed(
@@ -379,13 +416,15 @@ async def _directory_failed(
     """Fail-static: keep every binding exactly; fail-closed only past the configured maxStaleness
     (then every binding carrying the resource's marks goes, strays included)."""
     message = f"Entra could not be read, bindings are kept unchanged: {error}"
-    bindings: Sequence[ObservedBinding] = owned.ours
-    revoked: Sequence[Action] = ()
+    # Fail-static keeps what Entra decides, never what time does: expired grants still go.
+    kept = await remove_lapsed(resource.owner, spec, owned.ours, now, ctx)
+    bindings: Sequence[ObservedBinding] = kept.left
+    revoked: Sequence[Action] = kept.deleted
     if _stale(resource, now, ctx):
-        everything = [*owned.ours, *owned.strays]
+        everything = [*bindings, *owned.strays]
         applied = await _revoke_all(resource.owner, everything, ctx)
         bindings = [b for b in _after(everything, applied) if b in owned.ours]
-        revoked = applied.done
+        revoked = [*kept.deleted, *applied.done]
         message = (
             f"Entra could not be read for longer than maxStaleness "
             f"({ctx.policy.max_staleness:.0f}s), so every binding was revoked: {error}"
@@ -445,8 +484,12 @@ async def _conclude(
     # Events first: a status write that fails must not lose the audit of writes already made.
     await post_events(resource.owner, report, now, ctx)
     reason = await write_status(resource, report, now, ctx)
+    upcoming = next_transition(report.spec, now) if report.spec is not None else None
     if retry is None:
-        return Outcome(reason)
+        return Outcome(reason, next_change=upcoming)
     return Outcome(
-        reason, requeue_after=delay if delay is not None else ctx.policy.retry_delay, message=retry
+        reason,
+        requeue_after=delay if delay is not None else ctx.policy.retry_delay,
+        message=retry,
+        next_change=upcoming,
     )

@@ -15,11 +15,12 @@ from enum import StrEnum
 from typing import Any
 
 from entra_rbac.core.desired import Owner
-from entra_rbac.core.models import EntraGroupBindingSpec, SubjectKind
+from entra_rbac.core.models import EntraGroupBindingSpec, GrantState, SubjectKind
 from entra_rbac.core.plan import Action, ObservedBinding
 from entra_rbac.core.problems import Problem
 from entra_rbac.core.status import build_status, status_changed
 from entra_rbac.core.subjects import bound_member_counts
+from entra_rbac.reconciler.audit import audit_transitions
 from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.hold import HOLD_KEY, RevocationHold
 from entra_rbac.reconciler.resolve import DirectoryOutcome
@@ -61,6 +62,7 @@ class Phase(StrEnum):
     UNCONFIRMED = "Unconfirmed"  # a group reads as deleted, not yet confirmed: nothing was written
     APPLIED = "Applied"  # a verified read, and the plan carried out
     PENDING = "Pending"  # as APPLIED, but some writes must be retried
+    EXPIRED = "Expired"  # every time-bound grant has ended: bindings removed, Entra not read
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,16 @@ class Report:
         phase = Phase.PENDING if pending else Phase.APPLIED
         return cls(phase, spec, bindings, problems, read, written=written, groups=groups)
 
+    @classmethod
+    def expired(cls, spec: EntraGroupBindingSpec, bindings: Sequence[ObservedBinding]) -> Report:
+        return cls(Phase.EXPIRED, spec, bindings)
+
+    @property
+    def starts_applied(self) -> bool:
+        """Whether grants whose window opened got their bindings (a verified read was applied);
+        otherwise status keeps them Pending until one is."""
+        return self.phase in (Phase.APPLIED, Phase.PENDING, Phase.EXPIRED)
+
     def hold_status(self, previous: Mapping[str, Any]) -> dict[str, Any] | None:
         """`status.revocationHold`: this reconcile's hold; unchanged when Entra could not be read
         (nothing was decided, so an earlier hold still stands); otherwise cleared."""
@@ -189,6 +201,7 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
         reconciling=report.phase is Phase.PENDING or report.reconciling,
         suspended=report.phase is Phase.SUSPENDED,
         directory_synced_at=synced,
+        starts_applied=report.starts_applied,
     )
     new[HOLD_KEY] = report.hold_status(previous)
     if synced is not None:
@@ -200,7 +213,12 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
     ignoring = () if _sync_time_due(previous, synced, ctx.policy.max_staleness) else ("lastDirectorySync",)
     if status_changed(previous, new, ignoring=ignoring):
         await ctx.kube.patch_status(owner.name, new)
+        if report.spec is not None:
+            await audit_transitions(owner, report.spec, previous.get("grants"), new.get("grants"), now, ctx)
     _count_bindings(owner.uid, report.bindings, ctx)
+    ctx.metrics.set_time_bound(
+        owner.uid, active=_active(new.get("grants")), next_expiry=new.get("nextExpiry")
+    )
     ready = next(c for c in new["conditions"] if c["type"] == "Ready")
     return str(ready["reason"])
 
@@ -216,6 +234,12 @@ def _sync_time_due(previous: Mapping[str, Any], synced: datetime | None, max_sta
     except ValueError:
         last = None
     return last is None or (synced - last).total_seconds() > STALENESS_SLACK * max_staleness
+
+
+def _active(grants: Any) -> int:
+    return sum(
+        1 for g in grants or [] if isinstance(g, Mapping) and g.get("state") == GrantState.ACTIVE.value
+    )
 
 
 def _count_bindings(owner_uid: str, bindings: Sequence[ObservedBinding], ctx: ReconcileContext) -> None:

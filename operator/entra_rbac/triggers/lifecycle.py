@@ -3,8 +3,9 @@
 Holds `start` / `stop` (what the startup and cleanup handlers do: tune kopf, build the clients
 and the reconcile context, run the refresher; then close it all), `tune_kopf` (each non-default
 kopf setting with its reason, peering included: set here and nowhere else), `connection_info`
-(kopf's credentials from the official client's configuration) and `directory_freshness` (the
-health probe). It must not route events or decide anything about bindings.
+(kopf's credentials from the official client's configuration), `directory_freshness` (the
+health probe) and `revoke_expired_first` (start-up's first act). It must not route events or
+decide anything about bindings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from kubernetes import client
 from entra_rbac import reconciler
 from entra_rbac.constants import GROUP, OPERATOR_NAME, RBAC_GROUP
 from entra_rbac.core.naming import managed_selector
+from entra_rbac.errors import KubeError
+from entra_rbac.logsetup import fields
 from entra_rbac.settings import Settings
 from entra_rbac.triggers.delta import DeltaFollower
 from entra_rbac.triggers.guardrails import load_guardrails
@@ -27,6 +30,8 @@ from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.refresher import Refresher
 from entra_rbac.triggers.routing import NamespaceMemory
+
+log = logging.getLogger("entra_rbac.triggers")
 
 # Where kopf keeps its per-handler progress and last-handled configuration (annotations).
 KOPF_STATE_PREFIX = f"operator.{GROUP}"
@@ -48,6 +53,7 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
             identity=memo.identity,
             priority=settings.peering_priority,
         )
+    await revoke_expired_first(memo, gate)
     memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness, gate=gate)
     memo.refresher.start()
     memo.delta = None
@@ -56,6 +62,26 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
             memo.clients.kube, memo.clients.directory, memo.ctx, settings.delta_interval, gate=gate
         )
         memo.delta.start()
+
+
+async def revoke_expired_first(memo: OperatorMemo, gate: PeeringGate | None) -> None:
+    """The first act on start-up, before kopf resumes any resource: grants whose `validUntil`
+    passed while the operator was down are revoked now (docs/design.md, Time-bound grants),
+    unless another instance is in charge (it does the same). Also says when our clock and the
+    API server's differ much (windows follow our clock)."""
+    kube = memo.clients.kube
+    await reconciler.check_clock_skew(kube, memo.ctx.clock())
+    if gate is not None and await gate.paused():
+        return
+    try:
+        bodies = await kube.list_resources()
+    except KubeError as error:
+        log.warning("Failed to list EntraGroupBindings at start-up", extra=fields(error=str(error)))
+        return
+    deleted = await reconciler.sweep_expired(bodies, memo.ctx)
+    log.info(
+        "Revoked expired grants at start-up", extra=fields(resources=len(bodies), bindings_deleted=deleted)
+    )
 
 
 async def stop(memo: OperatorMemo) -> None:

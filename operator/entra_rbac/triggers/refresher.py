@@ -1,23 +1,33 @@
-"""The periodic directory refresh: one operator-wide task, not a kopf timer per resource.
+"""The periodic directory refresh and the schedule of time-bound grants: one operator-wide task,
+not a kopf timer per resource.
 
 Holds `Refresher` and `first_refresh_delay`. Why not kopf timers: kopf puts a finalizer on every
 object with a timer, so deleting an EntraGroupBinding would hang whenever the operator is down
-or uninstalled. It must not decide anything about bindings: it only says when to reconcile.
+or uninstalled. Besides each resource's refresh it keeps the one schedule of every resource's
+next grant start or end (docs/design.md, Time-bound grants), recomputed from every listing and
+from every reconcile's outcome (`expect`), and wakes the resource at that moment, whatever the
+refresh interval. It must not decide anything about bindings: it only says when to reconcile.
 kopf's peering pause does not reach it, so each tick first asks the `PeeringGate`: a paused
-instance lists nothing, reconciles nothing and reads no Entra (docs/deployment.md, Never two
-writers).
+instance lists nothing, reconciles nothing, wakes nothing and reads no Entra (docs/deployment.md,
+Never two writers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from entra_rbac import reconciler
 from entra_rbac.adapters.kube import KubeAdapter
+from entra_rbac.core.models import EntraGroupBindingSpec
+from entra_rbac.core.windows import next_transition
 from entra_rbac.logsetup import fields
 from entra_rbac.settings import Freshness
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
@@ -34,9 +44,22 @@ def first_refresh_delay(uid: str, period: float) -> float:
     return period * (0.5 + (zlib.crc32(uid.encode()) % 1000) / 2000)
 
 
+def _next_change(spec: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When a grant of this spec next starts or ends; None without windows (or a bad spec, which
+    its reconcile reports)."""
+    text = repr(spec)
+    if "validFrom" not in text and "validUntil" not in text:
+        return None  # most resources: skip the parse
+    try:
+        return next_transition(EntraGroupBindingSpec.model_validate(spec), now)
+    except ValidationError:
+        return None
+
+
 class Refresher:
-    """Lists the resources (one LIST per tick) and reconciles each one whose refresh is due, at
-    most `concurrency` at a time, never the same resource twice at once."""
+    """Lists the resources (one LIST per tick) and reconciles each one whose refresh is due, or
+    whose next grant start or end (`_wakes`) has come, at most `concurrency` at a time, never the
+    same resource twice at once. Between ticks it sleeps until the earliest wake-up."""
 
     def __init__(
         self,
@@ -49,12 +72,15 @@ class Refresher:
     ) -> None:
         self.kube = kube
         self.gate = gate
+        self._paused = gate is not None  # until the gate first says otherwise
         self.ctx = ctx
         # Due every `period`, checked every `tick`: with the cache's lifetime that keeps what a
         # resource shows younger than the refresh interval (settings.Freshness).
         self.period = freshness.period
         self.tick = freshness.tick
         self._due: dict[str, float] = {}
+        self._wakes: dict[str, tuple[datetime, ResourceEntry]] = {}
+        self._changed = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
@@ -68,13 +94,56 @@ class Refresher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def expect(self, entry: ResourceEntry, at: datetime | None) -> None:
+        """`entry`'s next grant start or end is `at` (None: it has none): wake it then."""
+        if at is None:
+            self._wakes.pop(entry.uid, None)
+            return
+        if self._wakes.get(entry.uid, (None,))[0] != at:
+            self._wakes[entry.uid] = (at, entry)
+            self._changed.set()
+
+    def _seconds_to_next_wake(self) -> float | None:
+        """Seconds to the earliest wake-up of a resource not being refreshed now (those wake
+        once their refresh ends, and their outcome names the next change again)."""
+        waiting = [at for uid, (at, _) in self._wakes.items() if uid not in self._running]
+        if not waiting or self._paused:
+            return None
+        return max((min(waiting) - self.ctx.clock()).total_seconds(), 0.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until `seconds` pass, starting each resource whose next start or end comes meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            self._changed.clear()
+            wake = self._seconds_to_next_wake()
+            if wake is not None and wake <= 0:
+                self._wake_due()
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left if wake is None else min(left, wake))
+
+    def _wake_due(self) -> None:
+        now = self.ctx.clock()
+        for uid, (at, entry) in list(self._wakes.items()):
+            if at <= now and uid not in self._running:
+                del self._wakes[uid]
+                self._start(entry)
+
+    def _start(self, entry: ResourceEntry) -> None:
+        self._running[entry.uid] = asyncio.create_task(self._refresh(entry), name=f"refresh-{entry.name}")
+
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.tick)
+            await self._sleep(self.tick)
             if self.gate is not None and await self.gate.paused():
+                self._paused = True
                 self._due.clear()  # on resuming, every resource is spread out again, then read
+                self._wakes.clear()  # and its schedule recomputed from the listing
                 continue
+            self._paused = False
             try:
                 bodies = await self.kube.list_resources()
             except Exception as error:
@@ -86,24 +155,30 @@ class Refresher:
 
     def _schedule(self, bodies: Iterable[Mapping[str, Any]], now: float) -> None:
         alive = set()
+        wall = self.ctx.clock() if self.ctx is not None else None
         for body in bodies:
             entry = resource_entry(body)
             alive.add(entry.uid)
+            if wall is not None:
+                self.expect(entry, _next_change(entry.spec, wall))
             due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.period))
             if now >= due and entry.uid not in self._running:
                 self._due[entry.uid] = now + self.period
-                task = asyncio.create_task(self._refresh(entry), name=f"refresh-{entry.name}")
-                self._running[entry.uid] = task
+                self._start(entry)
         for uid in set(self._due) - alive:
             del self._due[uid]
+        for uid in set(self._wakes) - alive:
+            del self._wakes[uid]
 
     async def _refresh(self, entry: ResourceEntry) -> None:
         try:
             async with self._slots:
                 outcome = await reconcile_entry(entry, self.ctx)
+            self.expect(entry, outcome.next_change)
             if not outcome.settled:
                 log.info("Refresh will be retried", extra=fields(resource=entry.name, error=outcome.message))
         except Exception:
             log.exception("Refresh failed", extra=fields(resource=entry.name))
         finally:
             self._running.pop(entry.uid, None)
+            self._changed.set()

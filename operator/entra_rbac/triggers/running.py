@@ -39,7 +39,11 @@ async def reconcile_body(
     body: Mapping[str, Any], memo: OperatorMemo, *, deletion: bool = False, fresh: bool = False
 ) -> None:
     """For kopf's resource handlers: an outcome asking for a requeue becomes kopf's TemporaryError."""
-    outcome = await reconcile_entry(resource_entry(body), memo.ctx, deletion=deletion, fresh=fresh)
+    entry = resource_entry(body)
+    outcome = await reconcile_entry(entry, memo.ctx, deletion=deletion, fresh=fresh)
+    refresher = getattr(memo, "refresher", None)  # absent only before startup finished
+    if refresher is not None:
+        refresher.expect(entry, outcome.next_change)  # the schedule follows every change
     if outcome.requeue_after is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
 

@@ -111,6 +111,10 @@ class KubeAdapter:
                 return items
             params = {**params, "continue": token}
 
+    async def server_time(self) -> datetime | None:
+        """The API server's clock, from the `Date` header of GET /version (one-second resolution)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.transport.server_date)
+
     # --- bindings ---
     async def list_owned_bindings(self, owner_uid: str) -> list[dict[str, Any]]:
         """Every RoleBinding and ClusterRoleBinding labelled as managed for this owner (kind set)."""

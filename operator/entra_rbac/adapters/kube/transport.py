@@ -18,6 +18,8 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
@@ -123,6 +125,29 @@ class KubeTransport:
             error = error_from_response(response.status, data, what)
             raise _retry_or_raise(error, _retry_after(response.headers.get("Retry-After")))
         return json.loads(data) if data else {}
+
+    def server_date(self) -> datetime | None:
+        """The `Date` header of GET /version: the API server's clock (None when it sends none)."""
+        _, url, headers, _, _ = self.api_client.param_serialize(
+            method="GET",
+            resource_path="/version",
+            header_params={"Accept": JSON},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api_client.call_api(
+                "GET", url, header_params=headers, _request_timeout=self.timeout
+            )
+            response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exception:
+            raise error_from_api_exception(exception, "read the API server's clock") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exception:
+            raise unavailable(type(exception).__name__ + ": " + str(exception), "read the clock") from None
+        value = response.headers.get("Date")
+        try:
+            return parsedate_to_datetime(value) if value else None
+        except ValueError:
+            return None
 
 
 class _Retryable(Exception):

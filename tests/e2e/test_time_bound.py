@@ -1,0 +1,104 @@
+"""End to end: time-bound grants (issue 11) start and end on time on a real API server, and an
+operator that was down at a `validUntil` revokes as its first act on start-up.
+
+Windows are a few seconds long. The checks are never "within N seconds" (precision is measured
+by `make bench`, bench/test_bench_time_bound.py): they wait for the binding with a generous
+deadline and assert it never appears before `validFrom` nor outlives the window by waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import Cluster, guid
+
+pytestmark = pytest.mark.e2e
+
+ONCALL = guid(300)
+ALICE = {"id": guid(1), "userPrincipalName": "alice@contoso.com", "userType": "Member"}
+DIRECTORY = {
+    "users": [ALICE],
+    "groups": [{"id": ONCALL, "displayName": "On-call", "mailNickname": "oncall", "members": [guid(1)]}],
+}
+RB = ("RoleBinding", "payments", "egb:oncall:clusterrole:admin")
+VIEW = ("ClusterRoleBinding", "", "egb:oncall:clusterrole:view")
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def oncall(admin_window: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "oncall"},
+        "spec": {
+            "groups": [{"id": ONCALL}],
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+            "roleBindings": [{"clusterRole": "admin", "namespaces": ["payments"], **admin_window}],
+        },
+    }
+
+
+def grant_state(cluster: Cluster) -> str | None:
+    grants = cluster.egb("oncall").get("status", {}).get("grants") or []
+    return grants[0]["state"] if grants else None
+
+
+def test_a_grant_exists_from_valid_from_and_is_gone_at_valid_until(cluster: Cluster) -> None:
+    cluster.directory(DIRECTORY)
+    cluster.namespace("payments")
+    start = int(time.time()) + 6
+    end = start + 6
+    cluster.apply(oncall({"validFrom": rfc3339(start), "validUntil": rfc3339(end)}))
+    cluster.wait_for("the permanent grant", lambda: VIEW in cluster.managed_bindings(), timeout=60)
+    assert RB not in cluster.managed_bindings() or time.time() >= start, "bound before validFrom"
+    assert cluster.egb("oncall")["status"]["nextExpiry"] == rfc3339(end)
+
+    binding = cluster.wait_for("the grant to start", lambda: cluster.managed_bindings().get(RB), timeout=60)
+    created = datetime.fromisoformat(binding["metadata"]["creationTimestamp"]).timestamp()
+    assert created >= start, f"created at {created}, before validFrom {start}"
+    assert cluster.can_i("delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments")
+
+    cluster.wait_for("the grant to end", lambda: RB not in cluster.managed_bindings(), timeout=60)
+    assert time.time() >= end, "deleted before validUntil"
+    assert not cluster.can_i(
+        "delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments"
+    )
+    cluster.wait_for("status to say Expired", lambda: grant_state(cluster) == "Expired")
+    reasons = [e["reason"] for e in cluster.events("oncall")]
+    assert {"GrantStarted", "GrantExpired"} <= set(reasons), reasons
+
+
+def test_an_operator_down_at_valid_until_revokes_first_thing_on_start_up(cluster: Cluster) -> None:
+    cluster.directory(DIRECTORY)
+    cluster.namespace("payments")
+    cluster.apply(oncall({}))
+    cluster.wait_for("the grant", lambda: RB in cluster.managed_bindings(), timeout=60)
+    cluster.sandbox.stop_operator()
+    # While it is down, the grant gets an end that then passes.
+    end = int(time.time()) + 2
+    cluster.apply(oncall({"validUntil": rfc3339(end)}))
+    cluster.wait_for("validUntil to pass", lambda: time.time() > end + 1 or None, timeout=60)
+    assert RB in cluster.managed_bindings(), "nothing but the operator removes an expired grant"
+
+    logged = len(cluster.log_path.read_text(encoding="utf-8").splitlines())
+    cluster.sandbox.start_operator()
+    cluster.wait_for("the expired grant to go", lambda: RB not in cluster.managed_bindings(), timeout=60)
+
+    def restarted_log() -> list[str] | None:
+        lines = cluster.log_path.read_text(encoding="utf-8").splitlines()[logged:]
+        return lines if any("Revoked expired grants at start-up" in line for line in lines) else None
+
+    restarted = cluster.wait_for("the start-up sweep's log line", restarted_log)
+    sweep = next(i for i, line in enumerate(restarted) if "Revoked expired grants at start-up" in line)
+    assert "bindings_deleted=1" in restarted[sweep], restarted[sweep]
+    deleted = next(i for i, line in enumerate(restarted) if "Deleted RoleBinding" in line)
+    resumed = [i for i, line in enumerate(restarted) if "Handler 'reconcile'" in line]
+    assert deleted < sweep, "\n".join(restarted[: sweep + 5])
+    assert all(deleted < i for i in resumed), "revoked after a reconcile had begun"
