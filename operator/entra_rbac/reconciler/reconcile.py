@@ -43,8 +43,8 @@ from entra_rbac.reconciler.apply import ApplyResult, apply_plan
 from entra_rbac.reconciler.confirm import Confirmation, confirm_deletions, confirmation_due, deleted_looking
 from entra_rbac.reconciler.context import ReconcileContext
 from entra_rbac.reconciler.events import post_events
-from entra_rbac.reconciler.guard import inventory, read_cluster
 from entra_rbac.reconciler.expiry import remove_lapsed
+from entra_rbac.reconciler.guard import inventory, read_cluster
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
