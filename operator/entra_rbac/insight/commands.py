@@ -157,7 +157,7 @@ def run_report(
     connection: Connection, *, output: str = "csv", out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     try:
-        reader = open_reader(connection.kubeconfig, connection.context)
+        reader = open_reader(connection.kubeconfig, connection.context, page_size=report.REPORT_PAGE_SIZE)
         report.write_report(reader, output, out or sys.stdout)
     except EXPECTED as error:
         return fail("report", error, err)

@@ -16,7 +16,7 @@ from pathlib import Path
 from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.directory.file import FileDirectory
 from entra_rbac.adapters.kube import KubeTransport, build_api_client
-from entra_rbac.adapters.kube.reader import ClusterReader
+from entra_rbac.adapters.kube.reader import PAGE_SIZE, ClusterReader
 from entra_rbac.core.entra import Directory
 from entra_rbac.errors import SettingsError
 from entra_rbac.reconciler.context import Policy
@@ -38,11 +38,11 @@ _OFFLINE = {
 CLI_RETRIES = 2
 
 
-def open_reader(kubeconfig: str | None, context: str | None) -> ClusterReader:
+def open_reader(kubeconfig: str | None, context: str | None, *, page_size: int = PAGE_SIZE) -> ClusterReader:
     """`--kubeconfig`, else KUBECONFIG as it is now (the official client reads it once, at import)."""
     config = kubeconfig or os.environ.get("KUBECONFIG") or None
     api = build_api_client(config, context)
-    return ClusterReader(KubeTransport(api, retries=CLI_RETRIES, max_wait=3.0))
+    return ClusterReader(KubeTransport(api, retries=CLI_RETRIES, max_wait=3.0), page_size=page_size)
 
 
 def load_cli_settings(*, offline: bool) -> Settings:
