@@ -30,6 +30,10 @@ class FakeDirectory:
     changed: set[str] = field(default_factory=set)
     asked: list[set[str]] = field(default_factory=list)
     fail: bool = False
+    forgotten: list[set[str]] = field(default_factory=list)
+
+    def forget(self, group_ids: Collection[str]) -> None:
+        self.forgotten.append(set(group_ids))
 
     async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
         self.asked.append(set(group_ids))
@@ -94,6 +98,9 @@ async def test_a_changed_group_reconciles_exactly_the_resources_watching_it(
     assert await _follower(directory).follow() == expected
     assert sorted(reconciled) == expected
     assert directory.asked == [{OPS, NESTED, DEV}]
+    # The concerned resources' groups are all read again (a nested change shows on the parent).
+    watched = {"ops": {OPS, NESTED}, "dev": {DEV}}
+    assert directory.forgotten == ([set().union(*(watched[n] for n in expected))] if expected else [])
 
 
 async def test_a_failed_delta_read_reconciles_nothing(reconciled: list[str]) -> None:

@@ -62,6 +62,10 @@ class ResourceMemory:
         if record is not None and not record.lock.locked():
             del self._records[uid]
 
+    def foreign_names(self) -> dict[str, frozenset[BindingKey]]:
+        """Each remembered resource's names held by a foreign object (a Conflict), by uid."""
+        return {uid: record.foreign_names for uid, record in self._records.items() if record.foreign_names}
+
     def watched_groups(self) -> dict[str, frozenset[str]]:
         """Each remembered resource's watched groups, by uid."""
         return {uid: record.watched_groups for uid, record in self._records.items() if record.watched_groups}

@@ -5,6 +5,7 @@
   becomes kopf's `TemporaryError` there and nowhere else.
 - `routing`: which resources a namespace or managed-binding event concerns.
 - `refresher`: the periodic directory refresh, one operator-wide task.
+- `conflicts`: the names foreign objects hold, read every second, so a Conflict heals at once.
 - `delta`: Entra changes within seconds (Graph delta queries), one operator-wide task.
 - `guardrails`: the guardrails read live (at start, and on every change of the Guardrails object).
 - `lifecycle`: the operator's start and stop, and every kopf setting it changes.

@@ -31,6 +31,8 @@ class ChangedGroups(Protocol):
 
     async def changed_groups(self, group_ids: Collection[str], /) -> set[str]: ...
 
+    def forget(self, group_ids: Collection[str], /) -> None: ...
+
 
 class DeltaFollower:
     """Polls Graph's delta for the watched groups; reconciles the resources a change concerns."""
@@ -84,6 +86,9 @@ class DeltaFollower:
         uids = {uid for uid, ids in watched.items() if ids & changed}
         if not uids:
             return []
+        # A nested group's change shows in its parents' transitive members: forget every group the
+        # concerned resources watch, so their reconciles read all of them from Entra.
+        self.directory.forget(set().union(*(watched[uid] for uid in uids)))
         entries = [e for e in map(resource_entry, await self.kube.list_resources()) if e.uid in uids]
         log.info(
             "Entra reported changed groups",

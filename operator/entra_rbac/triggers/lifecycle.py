@@ -24,6 +24,7 @@ from entra_rbac.core.naming import managed_selector
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
 from entra_rbac.settings import Settings
+from entra_rbac.triggers.conflicts import ConflictWatcher
 from entra_rbac.triggers.delta import DeltaFollower
 from entra_rbac.triggers.guardrails import load_guardrails
 from entra_rbac.triggers.memo import OperatorMemo
@@ -56,6 +57,8 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
     await revoke_expired_first(memo, gate)
     memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness, gate=gate)
     memo.refresher.start()
+    memo.conflicts = ConflictWatcher(memo.clients.kube, memo.ctx, gate=gate)
+    memo.conflicts.start()
     memo.delta = None
     if settings.delta_interval is not None:
         memo.delta = DeltaFollower(
@@ -86,6 +89,7 @@ async def revoke_expired_first(memo: OperatorMemo, gate: PeeringGate | None) -> 
 
 async def stop(memo: OperatorMemo) -> None:
     await memo.refresher.stop()
+    await memo.conflicts.stop()
     if memo.delta is not None:
         await memo.delta.stop()
     await memo.clients.aclose()

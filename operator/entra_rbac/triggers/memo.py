@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the modules that fill the memo import this one
     from entra_rbac.core.guardrails import Guardrails
     from entra_rbac.metrics import OperatorMetrics
     from entra_rbac.reconciler import Clients, ReconcileContext
+    from entra_rbac.triggers.conflicts import ConflictWatcher
     from entra_rbac.triggers.delta import DeltaFollower
     from entra_rbac.triggers.refresher import Refresher
     from entra_rbac.triggers.routing import NamespaceMemory
@@ -35,4 +36,5 @@ class OperatorMemo(kopf.Memo):
     settings_guardrails: Guardrails
     namespaces: NamespaceMemory
     refresher: Refresher
+    conflicts: ConflictWatcher
     delta: DeltaFollower | None  # None with ENTRA_RBAC_DELTA_INTERVAL=off

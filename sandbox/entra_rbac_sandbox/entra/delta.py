@@ -84,12 +84,11 @@ class GroupDelta:
         self.token_lifetime = token_lifetime
         self._snapshots: list[tuple[float, Snapshot]] = []  # index = sequence number
         self._seen: Directory | None = None
-        self._oldest_valid = 0
+        self._generation = 0  # tokens of an older generation have expired
 
     def expire_tokens(self) -> None:
         """Every token issued so far answers 410 syncStateNotFound from now on."""
-        self._current()
-        self._oldest_valid = len(self._snapshots)
+        self._generation += 1
 
     def _current(self) -> int:
         directory = self._directory()
@@ -173,7 +172,9 @@ class GroupDelta:
     # Tokens ------------------------------------------------------------------------------------
 
     def _token(self, state: dict[str, Any]) -> str:
-        raw = json.dumps({**state, "issued": self._clock()}, separators=(",", ":")).encode()
+        raw = json.dumps(
+            {**state, "issued": self._clock(), "gen": self._generation}, separators=(",", ":")
+        ).encode()
         digest = hashlib.blake2b(raw, digest_size=6).hexdigest()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "." + digest
 
@@ -190,8 +191,8 @@ class GroupDelta:
                 errors.REQUEST_BAD_REQUEST,
                 "Invalid state token: use the nextLink or deltaLink as it is.",
             ) from None
-        oldest = min((s for s in (state.get("since"), state["until"]) if s is not None), default=0)
-        if oldest < self._oldest_valid or self._clock() - float(state["issued"]) > self.token_lifetime:
+        expired = state.get("gen") != self._generation
+        if expired or self._clock() - float(state["issued"]) > self.token_lifetime:
             raise GraphError(410, SYNC_STATE_NOT_FOUND, "The sync state is no longer available: start over.")
         return state
 

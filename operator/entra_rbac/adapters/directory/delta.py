@@ -6,8 +6,9 @@ call? It decides nothing and never says what changed: a change only triggers a r
 verified read decides (nothing is revoked from delta alone). How it follows Graph ("group:
 delta"): `$filter` takes at most 50 `id eq` terms, so the ids go in chunks of 50, each with its
 own `@odata.deltaLink`; every page of a round is read (a group can appear on several), and only a
-complete round moves the link on; the first round of a chunk sets the baseline and reports
-nothing; an expired token (410, or `syncStateNotFound`) starts the chunk over and reports all of
+complete round moves the link on; the first round of a chunk sets the baseline and reports all of
+its ids (a change made between the reads that made them watched and the baseline would otherwise
+wait for the refresh); an expired token (410, or `syncStateNotFound`) starts the chunk over and reports all of
 its ids, since changes may have been missed. The first request is built with msgraph-sdk's delta
 builder (`client.groups.delta`); later pages are sent by hand from the opaque links (the SDK's
 PageIterator loses the deltaLink), and bodies are parsed as JSON, where `members@delta` is a plain
@@ -62,9 +63,14 @@ class GroupDeltas:
             except DeltaTokenExpired:
                 logger.info("Delta token expired; starting over", extra=fields(groups=len(chunk)))
                 self._links.pop(chunk, None)
+                _, self._links[chunk] = await self._round(chunk, None)  # the new baseline, now
                 changed |= chunk
                 continue
-            if link is not None:  # the first round is the baseline, not a change
+            if link is None:
+                # A new baseline: a change between the read that made these groups watched and
+                # now would otherwise be lost until the refresh, so the chunk counts as changed.
+                changed |= chunk
+            else:
                 changed |= {str(e.get("id", "")).lower() for e in entries} & chunk
         return changed
 

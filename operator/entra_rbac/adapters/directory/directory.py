@@ -101,12 +101,18 @@ class EntraDirectory:
         """The groups among `group_ids` Graph's delta reported changed since the last call; their
         cached answers are forgotten, so the reconciles this triggers read them from Entra."""
         changed = await self._deltas.changed(group_ids)
-        if changed:
-            keys = sorted(changed)
-            self._by_id.discard(keys)
-            self._members.discard(keys)
-            self._by_name.clear()  # a rename changes what a name finds
+        self.forget(changed)
         return changed
+
+    def forget(self, group_ids: Collection[str]) -> None:
+        """Forget the cached answers about these groups (and every name lookup: a rename changes
+        what a name finds), so the next lookups read them from Entra."""
+        if not group_ids:
+            return
+        keys = sorted(i.lower() for i in group_ids)
+        self._by_id.discard(keys)
+        self._members.discard(keys)
+        self._by_name.clear()
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
         """One resolution per lookup, same order; raises `DirectoryError` if any read failed."""
