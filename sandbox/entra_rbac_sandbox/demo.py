@@ -4,7 +4,8 @@ Holds the demo's script: start the sandbox (API server, Entra directory, the ope
 least-privileged process) on a copy of `examples/directory.yaml`, apply the examples with kubectl,
 show the bindings and a who-can-do-what table, then change the directory three ways (a rename, a
 member removed, a group deleted) and show the cluster following, and a break-glass grant ending on
-time. Alice signs in for real along
+time; finally install the escalation guard from deploy/ and show a team lead without `bind`
+refused, then accepted once given it (`demo_guard`). Alice signs in for real along
 the way (`kubectl --context alice`: the sandbox kubeconfig's context whose exec plugin,
 `entra-rbac token`, gets her an Entra token from the directory): refused before the examples,
 allowed after them, refused again once she has left the group and signs in anew. Every wait polls a condition
@@ -31,6 +32,7 @@ from kubernetes import client
 
 from entra_rbac.constants import OWNER_UID_LABEL
 from entra_rbac_sandbox import demo_access as access
+from entra_rbac_sandbox import demo_guard
 from entra_rbac_sandbox.launcher import Sandbox, kubectl_path, project_file
 
 T = TypeVar("T")
@@ -352,6 +354,10 @@ class Demo:
         )
         print()
 
+    def escalation_guard(self) -> None:
+        heading(5, "The escalation guard: nobody borrows the operator's bind")
+        demo_guard.escalation_guard(self, self.sandbox.state_dir)
+
     def edit_group(self, group_id: str, change: Callable[[dict[str, Any]], object]) -> None:
         document = self.directory()
         change(next(g for g in document["groups"] if g["id"] == group_id))
@@ -414,6 +420,7 @@ def run_demo(state_dir: Path) -> None:
             ("4b (remove a member)", demo.remove_member),
             ("4c (delete a group)", demo.delete_group),
             ("4d (a grant expires on time)", demo.grant_expires),
+            ("5 (the escalation guard)", demo.escalation_guard),
         )
         try:
             for name, step in steps:
@@ -424,7 +431,7 @@ def run_demo(state_dir: Path) -> None:
                     raise DemoFailed(f"step {name}: {error}\n\n{last}") from None
         finally:
             demo.api.close()  # type: ignore[no-untyped-call]
-        heading(5, "Stop the operator and the sandbox")
+        heading(6, "Stop the operator and the sandbox")
 
 
 def main() -> int:

@@ -44,6 +44,22 @@ EXPECTED = (
     ("break-glass grant ended on time", "admin's RoleBinding deleted"),
     ("its status says Expired", "spec.roleBindings[0] ClusterRole/admin until"),
     ("its state", ": Expired"),
+    (
+        "the guard installed from deploy/",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/entra-rbac-guard created",
+    ),
+    (
+        "dana may write EntraGroupBindings",
+        "$ kubectl auth can-i create entragroupbindings --as dana@contoso.com\n    yes",
+    ),
+    (
+        "dana refused with the guard's message",
+        "denied request: spec.roleBindings[0]: user dana@contoso.com may not bind ClusterRole edit "
+        "in namespace payments (needs verb bind on clusterroles/edit in namespace payments)",
+    ),
+    ("dana given bind on edit in payments", "rolebinding.rbac.authorization.k8s.io/dana-bind-edit created"),
+    ("dana accepted", "entragroupbinding.entra-rbac.io/payments-leads created"),
+    ("her grant made", "egb:payments-leads:clusterrole:edit   ClusterRole/edit"),
     ("clean stop", "every step completed, everything stopped"),
 )
 
