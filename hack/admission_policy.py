@@ -43,7 +43,8 @@ HEADER = """\
 #  - every role it grants is allowed by the guardrails (the Guardrails object entra-rbac-guardrails,
 #    made from deploy/guardrails.env), privileged names (system:*, cluster-admin) only when named in
 #    ENTRA_RBAC_PRIVILEGED_ROLES, no named namespace is forbidden, and each group may receive
-#    the roles (ENTRA_RBAC_GROUP_ROLES, when set); and
+#    the roles (ENTRA_RBAC_GROUP_ROLES, when set), and a role of ENTRA_RBAC_MAX_WINDOW_ROLES is
+#    granted only with validFrom and validUntil at most ENTRA_RBAC_MAX_WINDOW apart; and
 #  - the requesting user holds `bind` on every role it grants at the scope it grants it:
 #    cluster-wide for clusterRoleBindings and for roleBindings with a namespaceSelector, in each
 #    named namespace otherwise (bind held cluster-wide covers those too).
@@ -98,6 +99,16 @@ def variables() -> list[dict[str, str]]:
             "(e.split('=')[0] == '' || e.split('=')[1] == '' || "
             "variables.groupRoleGroups.filter(g, g == e.split('=')[0]).size() > 1))",
         ),
+        # Break-glass (docs/design.md, Time-bound grants): roles granted only for a bounded window.
+        _var("maxWindowRoles", _comma_list("ENTRA_RBAC_MAX_WINDOW_ROLES")),
+        _var(
+            "maxWindowText",
+            "(has(params.data) ? ('ENTRA_RBAC_MAX_WINDOW' in params.data ? "
+            "params.data['ENTRA_RBAC_MAX_WINDOW'].trim() : '') : '')",
+        ),
+        _var("maxWindow", "duration(variables.maxWindowText != '' ? variables.maxWindowText : '4h')"),
+        _var("specFrom", "has(object.spec.validFrom) ? string(object.spec.validFrom) : ''"),
+        _var("specUntil", "has(object.spec.validUntil) ? string(object.spec.validUntil) : ''"),
         _var("guardrails", "'Guardrails ' + params.metadata.name"),
         _var("user", "request.userInfo.username"),
         # The object: every grant as {path, kind, resource, name, scope, namespaces}.
@@ -113,20 +124,36 @@ def variables() -> list[dict[str, str]]:
             "(variables.crbIndexes.map(i, {"
             "'path': 'spec.clusterRoleBindings[' + string(i) + ']', "
             "'kind': 'ClusterRole', 'resource': 'clusterroles', "
-            "'name': string(variables.crbs[i].clusterRole), 'scope': 'cluster'}) + "
+            "'name': string(variables.crbs[i].clusterRole), 'scope': 'cluster', "
+            "'from': has(variables.crbs[i].validFrom) ? string(variables.crbs[i].validFrom) : '', "
+            "'until': has(variables.crbs[i].validUntil) ? string(variables.crbs[i].validUntil) : ''}) + "
             "variables.rbIndexes.map(i, {"
             "'path': 'spec.roleBindings[' + string(i) + ']', "
             "'kind': has(variables.rbs[i].clusterRole) ? 'ClusterRole' : 'Role', "
             "'resource': has(variables.rbs[i].clusterRole) ? 'clusterroles' : 'roles', "
             "'name': string(has(variables.rbs[i].clusterRole) ? variables.rbs[i].clusterRole : "
             "variables.rbs[i].role), "
-            "'scope': has(variables.rbs[i].namespaceSelector) ? 'cluster' : 'namespaces'}))"
+            "'scope': has(variables.rbs[i].namespaceSelector) ? 'cluster' : 'namespaces', "
+            "'from': has(variables.rbs[i].validFrom) ? string(variables.rbs[i].validFrom) : '', "
+            "'until': has(variables.rbs[i].validUntil) ? string(variables.rbs[i].validUntil) : ''}))"
             ".map(g, {'path': g.path, 'kind': g.kind, 'resource': g.resource, 'name': g.name, "
-            "'scope': g.scope, 'allowed': (g.resource == 'clusterroles' ? "
+            "'scope': g.scope, "
+            # The effective window: the later start, the earlier end, of the grant's and the spec's.
+            "'from': g.from == '' ? variables.specFrom : (variables.specFrom == '' ? g.from : "
+            "(timestamp(variables.specFrom) > timestamp(g.from) ? variables.specFrom : g.from)), "
+            "'until': g.until == '' ? variables.specUntil : (variables.specUntil == '' ? g.until : "
+            "(timestamp(variables.specUntil) < timestamp(g.until) ? variables.specUntil : g.until)), "
+            "'allowed': (g.resource == 'clusterroles' ? "
             "('*' in variables.allowedClusterRoles || g.name in variables.allowedClusterRoles) : "
             "('*' in variables.allowedRoles || g.name in variables.allowedRoles)) ? 'yes' : 'no'})",
         ),
         _var("disallowed", "variables.grants.filter(g, g.allowed == 'no')"),
+        _var(
+            "unbounded",
+            "variables.grants.filter(g, !(g.name in variables.maxWindowRoles) ? false : "
+            "(g.from == '' || g.until == '' ? true : "
+            "timestamp(g.until) - timestamp(g.from) > variables.maxWindow))",
+        ),
         _var("allowed", "variables.grants.filter(g, g.allowed == 'yes')"),
         _var(
             "privileged",
@@ -259,6 +286,15 @@ def validations() -> list[dict[str, str]]:
             "(variables.disallowed[0].resource == 'clusterroles' ? 'ENTRA_RBAC_ALLOWED_CLUSTER_ROLES' : "
             "'ENTRA_RBAC_ALLOWED_ROLES') + ' in ' + variables.guardrails + ')'",
             "a role is not allowed by the guardrails",
+        ),
+        _denial(
+            "size(variables.unbounded) == 0",
+            "variables.unbounded[0].path + ': ' + variables.unbounded[0].kind + ' ' + "
+            "variables.unbounded[0].name + ' may only be granted for at most ' + "
+            "(variables.maxWindowText != '' ? variables.maxWindowText : '4h') + "
+            "': set validFrom and validUntil (on the grant or the spec) at most that far apart "
+            "(ENTRA_RBAC_MAX_WINDOW_ROLES in ' + variables.guardrails + ')'",
+            "a role is granted without the bounded window the guardrails require",
         ),
         _denial(
             "size(variables.privileged) == 0",

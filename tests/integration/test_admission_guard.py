@@ -34,6 +34,9 @@ TEAM_GROUP = "0f0e0d0c-0b0a-4909-8807-060504030201"
 # Guardrails for these tests: the shipped ones, plus a group that may receive only `view`.
 VIEW_ONLY_GROUP = "11111111-2222-4333-8444-555555555555"
 GROUP_ROLES = f"{VIEW_ONLY_GROUP}=view *=view,edit,admin,deployer"
+# Break-glass: admin only for at most four hours (issue 11, point 5).
+MAX_WINDOW_ROLES, MAX_WINDOW = "admin", "4h"
+FOUR_HOURS = {"validFrom": "2030-01-01T22:00:00Z", "validUntil": "2030-01-02T02:00:00+00:00"}
 MARK = {"entra-rbac.io/test": "admission-guard"}
 DEADLINE = 60.0
 
@@ -110,6 +113,8 @@ def _guard_objects() -> list[dict[str, Any]]:
     for document in found:
         if document["kind"] == "Guardrails":
             document["data"]["ENTRA_RBAC_GROUP_ROLES"] = GROUP_ROLES
+            document["data"]["ENTRA_RBAC_MAX_WINDOW_ROLES"] = MAX_WINDOW_ROLES
+            document["data"]["ENTRA_RBAC_MAX_WINDOW"] = MAX_WINDOW
     return found
 
 
@@ -376,7 +381,7 @@ def test_a_cluster_admin_may_grant_every_allowed_role(servers: list[Server]) -> 
     everything = _egb(
         "erin-all",
         {
-            "clusterRoleBindings": [{"clusterRole": "admin"}, {"clusterRole": "view"}],
+            "clusterRoleBindings": [{"clusterRole": "admin", **FOUR_HOURS}, {"clusterRole": "view"}],
             "roleBindings": [
                 {"role": "deployer", "namespaces": [PAYMENTS, SHIPPING]},
                 {"clusterRole": "edit", "namespaceSelector": {"matchLabels": {"a": "b"}}},
@@ -452,6 +457,57 @@ def test_guardrails_refuse_a_forbidden_namespace_and_a_role_not_allowed(servers:
         "spec.clusterRoleBindings[0]: ClusterRole cluster-admin is not allowed by the guardrails "
         "(ENTRA_RBAC_ALLOWED_CLUSTER_ROLES in Guardrails entra-rbac-guardrails)",
     )
+
+
+def test_guardrails_grant_break_glass_roles_only_for_a_bounded_window(servers: list[Server]) -> None:
+    why = (
+        "ClusterRole admin may only be granted for at most 4h: set validFrom and validUntil (on the "
+        "grant or the spec) at most that far apart (ENTRA_RBAC_MAX_WINDOW_ROLES in Guardrails "
+        "entra-rbac-guardrails)"
+    )
+    refused = {
+        "erin-admin-forever": {"clusterRoleBindings": [{"clusterRole": "view"}, {"clusterRole": "admin"}]},
+        "erin-admin-open-start": {
+            "roleBindings": [
+                {"clusterRole": "admin", "namespaces": [PAYMENTS], "validUntil": "2030-01-02T02:00:00Z"}
+            ]
+        },
+        "erin-admin-five-hours": {
+            "clusterRoleBindings": [
+                {"clusterRole": "view"},
+                {
+                    "clusterRole": "admin",
+                    "validFrom": "2030-01-01T21:00:00Z",
+                    "validUntil": "2030-01-02T02:00:00Z",
+                },
+            ]
+        },
+    }
+    paths = {
+        "erin-admin-forever": "spec.clusterRoleBindings[1]",
+        "erin-admin-open-start": "spec.roleBindings[0]",
+        "erin-admin-five-hours": "spec.clusterRoleBindings[1]",
+    }
+    for name, spec in refused.items():
+        _denied(_create(servers, "guard-erin", _egb(name, spec)), name, f"{paths[name]}: {why}")
+    allowed = {
+        "erin-admin-four-hours": {"clusterRoleBindings": [{"clusterRole": "admin", **FOUR_HOURS}]},
+        # Five hours on the grant, narrowed to four by the spec's window: the effective one counts.
+        "erin-admin-narrowed": {
+            **FOUR_HOURS,
+            "roleBindings": [
+                {
+                    "clusterRole": "admin",
+                    "namespaces": [PAYMENTS],
+                    "validFrom": "2030-01-01T21:00:00Z",
+                    "validUntil": "2030-01-02T02:00:00Z",
+                }
+            ],
+        },
+        "erin-edit-forever": WIDE_EDIT,  # roles not named are not bounded
+    }
+    for name, spec in allowed.items():
+        assert _create(servers, "guard-erin", _egb(name, spec)).status == 200, name
 
 
 def test_apply_dry_run_server_shows_the_refusal_and_writes_nothing(servers: list[Server]) -> None:

@@ -28,6 +28,8 @@ GUARDRAILS_ENV = {
     "ENTRA_RBAC_PRIVILEGED_ROLES": "edit,admin",
     "ENTRA_RBAC_FORBIDDEN_NAMESPACES": "entra-rbac-system,vault",
     "ENTRA_RBAC_GROUP_ROLES": "",
+    "ENTRA_RBAC_MAX_WINDOW_ROLES": "",
+    "ENTRA_RBAC_MAX_WINDOW": "4h",
 }
 RAILS = Guardrails.from_data(GUARDRAILS_ENV, source=SOURCE)
 IMPERSONATE = {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}

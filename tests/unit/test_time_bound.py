@@ -355,3 +355,39 @@ def test_models_refuse_bad_windows_naming_the_field() -> None:
     assert parsed(
         spec({"clusterRole": "view"}, validFrom="2026-12-01T18:00:00.5+01:00")
     ).valid_from == datetime(2026, 12, 1, 17, 0, 0, 500000, tzinfo=UTC)
+
+
+# --- the break-glass guardrail (point 5), as the reconcile re-checks it ---------------------
+
+
+def test_the_guardrail_bounds_the_window_of_break_glass_roles() -> None:
+    from entra_rbac.core.guardrails import ClusterView, Guardrails, GuardrailsError, check_guardrails
+
+    rails = Guardrails.from_data(
+        {
+            "ENTRA_RBAC_ALLOWED_CLUSTER_ROLES": "*",
+            "ENTRA_RBAC_PRIVILEGED_ROLES": "admin",
+            "ENTRA_RBAC_MAX_WINDOW_ROLES": "admin",
+            "ENTRA_RBAC_MAX_WINDOW": "4h",
+        },
+        source="Guardrails g",
+    )
+
+    def verdict(*grants: dict[str, Any], **extra: Any) -> list[str]:
+        return [p.text() for p in check_guardrails(parsed(spec(*grants, **extra)), rails, ClusterView())]
+
+    why = (
+        "ClusterRole admin may only be granted for at most 4h: set validFrom and validUntil (on the grant "
+        "or the spec) at most that far apart (ENTRA_RBAC_MAX_WINDOW_ROLES in Guardrails g)"
+    )
+    assert verdict({"clusterRole": "admin"}) == [f"spec.clusterRoleBindings[0]: {why}"]
+    assert verdict({"clusterRole": "admin", "validUntil": at(60)}) == [f"spec.clusterRoleBindings[0]: {why}"]
+    assert verdict({"clusterRole": "admin", "validFrom": at(0), "validUntil": at(241)}) != []
+    assert verdict({"clusterRole": "admin", "validFrom": at(0), "validUntil": at(240)}) == []
+    # Five hours on the grant, narrowed to four by the spec: the effective window counts.
+    assert (
+        verdict({"clusterRole": "admin", "validFrom": at(-60), "validUntil": at(240)}, validFrom=at(0)) == []
+    )
+    assert verdict({"clusterRole": "view"}) == []
+    with pytest.raises(GuardrailsError, match="ENTRA_RBAC_MAX_WINDOW: 'four hours' is not a duration"):
+        Guardrails.from_data({"ENTRA_RBAC_MAX_WINDOW": "four hours"}, source="g")

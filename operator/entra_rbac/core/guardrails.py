@@ -14,6 +14,7 @@ in `CHECKS`. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +24,29 @@ from entra_rbac.core.models import EntraGroupBindingSpec, GroupRef
 from entra_rbac.core.naming import RoleKind
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
+from entra_rbac.core.windows import grants_of
 
 ALLOWED_CLUSTER_ROLES = "ENTRA_RBAC_ALLOWED_CLUSTER_ROLES"
 ALLOWED_ROLES = "ENTRA_RBAC_ALLOWED_ROLES"
 PRIVILEGED_ROLES = "ENTRA_RBAC_PRIVILEGED_ROLES"
 FORBIDDEN_NAMESPACES = "ENTRA_RBAC_FORBIDDEN_NAMESPACES"
 GROUP_ROLES = "ENTRA_RBAC_GROUP_ROLES"
+MAX_WINDOW_ROLES = "ENTRA_RBAC_MAX_WINDOW_ROLES"
+MAX_WINDOW = "ENTRA_RBAC_MAX_WINDOW"
 # Every key of deploy/guardrails.env, in its order.
-KEYS = (ALLOWED_CLUSTER_ROLES, ALLOWED_ROLES, PRIVILEGED_ROLES, FORBIDDEN_NAMESPACES, GROUP_ROLES)
+KEYS = (
+    ALLOWED_CLUSTER_ROLES,
+    ALLOWED_ROLES,
+    PRIVILEGED_ROLES,
+    FORBIDDEN_NAMESPACES,
+    GROUP_ROLES,
+    MAX_WINDOW_ROLES,
+    MAX_WINDOW,
+)
+# The admission policy's default for ENTRA_RBAC_MAX_WINDOW (a CEL duration).
+DEFAULT_MAX_WINDOW = "4h"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # What makes a role privileged by its rules (docs/deployment.md, Guardrails): any `*`, and the
 # verbs that lend power beyond the rules themselves.
 PRIVILEGED_VERBS = ("*", "escalate", "bind", "impersonate")
@@ -57,6 +73,9 @@ class Guardrails:
     privileged_roles: frozenset[str] = frozenset()
     forbidden_namespaces: frozenset[str] = frozenset()
     group_roles: Mapping[str, frozenset[str]] | None = None
+    # Break-glass roles, granted only with both ends of a window at most `max_window` apart.
+    max_window_roles: frozenset[str] = frozenset()
+    max_window: str = DEFAULT_MAX_WINDOW
     # Where they come from, for messages: "Guardrails entra-rbac-guardrails" or "the settings".
     source: str = "the settings"
 
@@ -82,8 +101,24 @@ class Guardrails:
             privileged_roles=frozenset(comma_list(text(PRIVILEGED_ROLES))),
             forbidden_namespaces=frozenset(comma_list(text(FORBIDDEN_NAMESPACES))),
             group_roles=parse_group_roles(text(GROUP_ROLES)),
+            max_window_roles=frozenset(comma_list(text(MAX_WINDOW_ROLES))),
+            max_window=_checked_duration(text(MAX_WINDOW).strip() or DEFAULT_MAX_WINDOW),
             source=source,
         )
+
+
+def duration_seconds(text: str) -> float | None:
+    """A CEL duration as the admission policy parses it (`4h`, `90m`, `1h30m`, `3600s`), or None."""
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+
+
+def _checked_duration(text: str) -> str:
+    if duration_seconds(text) is None:
+        raise GuardrailsError(MAX_WINDOW, f"{text!r} is not a duration such as 4h, 90m or 1h30m")
+    return text
 
 
 def comma_list(value: str) -> tuple[str, ...]:
@@ -277,8 +312,28 @@ def _group_roles(spec: EntraGroupBindingSpec, rails: Guardrails, _: ClusterView)
                 )
 
 
+def _bounded_windows(spec: EntraGroupBindingSpec, rails: Guardrails, _: ClusterView) -> Iterable[Problem]:
+    """Break-glass roles only with both ends of their effective window, at most max_window apart
+    (docs/design.md, Time-bound grants): the length, as at admission, which has no clock."""
+    if not rails.max_window_roles:
+        return
+    limit = duration_seconds(rails.max_window) or 0.0
+    for grant in grants_of(spec):
+        if grant.role not in rails.max_window_roles:
+            continue
+        start, end = grant.window.start, grant.window.end
+        if start is not None and end is not None and (end - start).total_seconds() <= limit:
+            continue
+        yield _violation(
+            f"{grant.role_kind} {grant.role} may only be granted for at most {rails.max_window}: set "
+            "validFrom and validUntil (on the grant or the spec) at most that far apart "
+            f"({MAX_WINDOW_ROLES} in {rails.source})",
+            grant.path,
+        )
+
+
 # Every guardrail, in the order the admission policy checks them.
-CHECKS: tuple[Check, ...] = (_allowlist, _privileged, _forbidden_namespaces, _group_roles)
+CHECKS: tuple[Check, ...] = (_allowlist, _bounded_windows, _privileged, _forbidden_namespaces, _group_roles)
 
 
 def check_guardrails(
