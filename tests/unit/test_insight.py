@@ -11,6 +11,7 @@ import pytest
 from entra_rbac.adapters.directory.file import DirectoryFileError, FileDirectory
 from entra_rbac.core.desired import Owner, build_binding
 from entra_rbac.core.entra import GroupLookup
+from entra_rbac.core.guardrails import Guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupRef, GroupState, SubjectKind
 from entra_rbac.core.subjects import Subject, SubjectSet
 from entra_rbac.insight.inputs import InputError, parse_proposal
@@ -208,3 +209,15 @@ def test_deleting_a_resource_lists_every_access_it_removes() -> None:
         ("b", "ClusterRole/edit"),
     ]
     assert "| lost | Group Team (" in as_markdown([result])
+
+
+def test_a_guardrail_refusal_is_shown_and_grants_nothing() -> None:
+    state = _state([LIVE], [_operator_binding("edit", "a", (Subject("Group", TEAM),))])
+    parsed = EntraGroupBindingSpec.model_validate(SPEC)
+    read = asyncio.run(read_directory(DIRECTORY, parsed.groups, {}, parsed.subjects.kind))
+    policy = Policy(guardrails=Guardrails(forbidden_namespaces=frozenset({"a"})))
+    result = plan_resource("x", parsed, read, state, policy, now=NOW)
+    assert result.problems
+    assert {p.field for p in result.problems} == {"spec.roleBindings[0].namespaces[0]"}
+    assert [(a.verb, a.namespace) for a in result.plan.actions] == [("delete", "a")]
+    assert [g.role for g in result.lost] == ["ClusterRole/edit"]

@@ -11,17 +11,19 @@ No second implementation of any of them; nothing here writes to the cluster.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
 from entra_rbac.core.entra import GroupResolution
+from entra_rbac.core.guardrails import ClusterView, RoleRules, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupState
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import ObservedBinding, Plan, cleanup_plan, make_plan, split_owned
 from entra_rbac.core.problems import Problem, Reason, sort_problems
+from entra_rbac.core.rbac import RoleBook, Rule
 from entra_rbac.core.revocation import after_plan
 from entra_rbac.core.subjects import Subject, SubjectSet, build_subjects
 from entra_rbac.reconciler.context import Policy
@@ -41,6 +43,8 @@ class ClusterState:
     bindings: Sequence[Mapping[str, Any]]
     namespaces: Sequence[NamespaceInfo]
     roles: RoleInventory
+    # Every role's effective rules (aggregation applied), for the guardrails' privileged check.
+    book: RoleBook = field(default_factory=RoleBook)
 
     @classmethod
     def from_lists(
@@ -53,6 +57,7 @@ class ClusterState:
         *,
         proposed_namespaces: Iterable[NamespaceInfo] = (),
     ) -> ClusterState:
+        cluster_roles, roles = list(cluster_roles), list(roles)
         found = {ns.name: ns for ns in map(NamespaceInfo.from_manifest, namespaces)}
         # A Namespace in the proposal will exist (with its labels) once the change is applied.
         found.update({ns.name: ns for ns in proposed_namespaces if not found.get(ns.name, ns).terminating})
@@ -68,6 +73,20 @@ class ClusterState:
                 cluster_roles=frozenset(str((r.get("metadata") or {}).get("name")) for r in cluster_roles),
                 roles={ns: frozenset(names) for ns, names in by_namespace.items()},
             ),
+            book=RoleBook.from_manifests(cluster_roles, roles),
+        )
+
+    def view(self, policy: Policy) -> ClusterView:
+        """What `check_guardrails` reads, as `reconciler.guard.read_cluster` gives it."""
+
+        def rules(found: tuple[Rule, ...]) -> RoleRules:
+            return RoleRules(tuple(r.to_manifest() for r in found))
+
+        return ClusterView(
+            namespaces=self.namespaces,
+            cluster_roles={name: rules(r) for name, r in self.book.cluster_roles.items()},
+            roles={key: rules(r) for key, r in self.book.roles.items()},
+            reserved_namespaces=frozenset(policy.reserved_namespaces),
         )
 
     def owned_by(self, uid: str) -> list[ObservedBinding]:
@@ -158,13 +177,18 @@ def plan_resource(
     owner = Owner(name=name, uid=str(meta.get("uid") or NEW_UID))
     marked = cluster.owned_by(owner.uid)
     change = "update" if current is not None else "create"
+    violations = check_guardrails(spec, policy.guardrails, cluster.view(policy))
+    if violations:
+        # As the reconcile refuses it: nothing is granted from the resource, every binding goes.
+        refused = plan_deletion(name, cluster)
+        return replace(refused, change="update" if current else "create", source=source, problems=violations)
     if spec.suspend:
         note = "suspended: its bindings are left exactly as they are"
         return ResourcePlan(name, "none", source, problems=(Problem(Reason.SUSPENDED, note),), note=note)
     if read.error is not None or read.resolutions is None:
         raise ValueError("plan_resource needs a successful directory read")
     subjects = build_subjects(spec.subjects, read.resolutions, read.members)
-    desired = _desired(owner, spec, subjects, cluster, policy)
+    desired = _desired(owner, spec, subjects, cluster, policy, now)
     # As the reconcile counts them: only bindings at this spec's targets are its own; others with
     # its marks are strays (forgeries or leftovers), deleted as cleanup once the plan succeeded.
     owned = split_owned(marked, owner.uid, desired.target_keys())
@@ -218,7 +242,12 @@ def plan_deletion(name: str, cluster: ClusterState) -> ResourcePlan:
 
 
 def _desired(
-    owner: Owner, spec: EntraGroupBindingSpec, subjects: SubjectSet, cluster: ClusterState, policy: Policy
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    cluster: ClusterState,
+    policy: Policy,
+    now: datetime,
 ) -> DesiredState:
     return compute_desired(
         owner,
@@ -228,4 +257,5 @@ def _desired(
         reserved_namespaces=policy.reserved_namespaces,
         allowed_roles=policy.allowed_roles,
         existing_roles=cluster.roles,
+        now=now,
     )
