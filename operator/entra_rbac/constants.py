@@ -35,6 +35,9 @@ OWNER_NAME_ANNOTATION: Final = f"{GROUP}/owner"
 GROUPS_ANNOTATION: Final = f"{GROUP}/groups"
 
 SYNC_REQUESTED_ANNOTATION: Final = f"{GROUP}/sync-requested"
+# Set on a hand-made binding at a name a resource targets, naming that resource: the one way a
+# binding the operator did not create becomes its own (docs/design.md, Adoption).
+ADOPT_ANNOTATION: Final = f"{GROUP}/adopt"
 CONFIRM_REVOCATION_ANNOTATION: Final = f"{GROUP}/confirm-revocation"
 
 # Namespaces a selector never matches; they can still be named explicitly.

@@ -13,6 +13,10 @@ Safety rules enforced here, not by the caller:
 - Every create comes before any delete: a role change (a new name, since the name holds the
   role) creates the new binding before deleting the old one, so nobody loses access in between.
 - Bindings in terminating namespaces are left alone (writes there are refused anyway).
+- Adoption (`adoption_refusal`) is the one way in for a binding the operator did not write: at a
+  name the resource targets, annotated `entra-rbac.io/adopt=<that resource>`, controlled by
+  nobody, managed by no other tool, with the roleRef the resource asks for. It is patched into
+  exactly the desired binding (marks, subjects, annotations); anything else stays a Conflict.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL, RBAC_GROUP
+from entra_rbac.constants import (
+    ADOPT_ANNOTATION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    OWNER_UID_LABEL,
+    RBAC_GROUP,
+)
 from entra_rbac.core.desired import Binding, DesiredState, RoleRef
 from entra_rbac.core.naming import BindingKey, BindingKind, owner_labels
 from entra_rbac.core.problems import Problem, Reason
@@ -119,7 +129,8 @@ class Action:
       name; a role change in the spec gives a new name and is a create plus a later delete.
     - delete: delete with preconditions `uid` and `resource_version` (a foreign object put at the
       name since it was read is never deleted).
-    `added` / `removed` name the subjects gained / lost, for Events and logs.
+    `added` / `removed` name the subjects gained / lost, for Events and logs. `adopted`: a patch
+    that takes over a hand-made binding annotated for adoption (`adoption_refusal`).
     """
 
     verb: Verb
@@ -134,6 +145,7 @@ class Action:
     changes: tuple[str, ...] = ()
     added: tuple[Subject, ...] = ()
     removed: tuple[Subject, ...] = ()
+    adopted: bool = False
 
     @property
     def key(self) -> BindingKey:
@@ -141,8 +153,8 @@ class Action:
 
     @property
     def event_reason(self) -> str:
-        """`Created`, `Updated`, `Replaced` or `Deleted`: the reason of the audit Event."""
-        return _PAST[self.verb]
+        """`Created`, `Updated`, `Adopted`, `Replaced` or `Deleted`: the reason of the audit Event."""
+        return "Adopted" if self.adopted else _PAST[self.verb]
 
     def describe(self) -> str:
         """One audit line naming the binding, its role and the subjects gained and lost, e.g.
@@ -213,7 +225,11 @@ def make_plan(
         if current is None:
             actions.append(_create(binding))
         elif not current.owned_by(uid):
-            conflicts.append(_conflict(binding, current))
+            refusal = adoption_refusal(current, binding.role_ref, desired.owner.name)
+            if refusal is None:
+                actions.append(_adopt(binding, current))
+            else:
+                conflicts.append(_conflict(binding, current, refusal))
         elif current.role_ref != binding.role_ref:
             actions.append(_replace(binding, current))
         else:
@@ -352,14 +368,80 @@ def _patch(binding: Binding, current: ObservedBinding) -> Action | None:
     )
 
 
-def _conflict(binding: Binding, current: ObservedBinding) -> Conflict:
+def adoption_refusal(current: ObservedBinding, role_ref: RoleRef, owner_name: str) -> str | None:
+    """Why the hand-made `current`, at a name `owner_name` targets with `role_ref`, is not
+    adopted; None when it is.
+
+    Only a binding annotated `entra-rbac.io/adopt=<owner_name>`, with no controller reference
+    (nobody else's), no managed-by label of another tool, and `role_ref`.
+    A roleRef cannot be changed and replacing the object at its name would leave a moment
+    without access, so another role is refused, never replaced (docs/design.md, Adoption).
+    """
+    asked = current.annotations.get(ADOPT_ANNOTATION)
+    if asked is None:
+        return "it has no entra-rbac.io/adopt annotation"
+    if asked != owner_name:
+        return f"its entra-rbac.io/adopt annotation names {asked!r}, not this resource"
+    controllers = [ref for ref in current.owner_references if ref.get("controller") is True]
+    if controllers:
+        ref = controllers[0]
+        return f"it is controlled by {ref.get('kind')} {ref.get('name')!r}, which adoption never takes over"
+    manager = current.labels.get(MANAGED_BY_LABEL)
+    if manager not in (None, MANAGED_BY_VALUE):
+        return f"its {MANAGED_BY_LABEL} label says {manager!r} manages it"
+    if current.role_ref != role_ref:
+        return (
+            f"its roleRef is {current.role_ref}, not {role_ref}, and a roleRef cannot be "
+            "changed: delete it once the operator's binding exists, or fix the annotation"
+        )
+    return None
+
+
+def _adopt(binding: Binding, current: ObservedBinding) -> Action:
+    """The merge patch that makes `current` exactly `binding`: subjects, our labels and
+    annotations, our controller reference (beside any non-controller ones), and no adopt
+    annotation. It carries the resourceVersion read, so a change since then is refused (409)."""
+    others = [
+        dict(ref) for ref in current.owner_references if ref.get("uid") != binding.owner_reference.get("uid")
+    ]
+    annotations: dict[str, Any] = {
+        k: v for k, v in binding.annotations.items() if current.annotations.get(k) != v
+    }
+    annotations[ADOPT_ANNOTATION] = None
+    metadata: dict[str, Any] = {
+        "labels": {k: v for k, v in binding.labels.items() if current.labels.get(k) != v},
+        "annotations": annotations,
+        "ownerReferences": [*others, dict(binding.owner_reference)],
+    }
+    if current.resource_version:
+        metadata["resourceVersion"] = current.resource_version
+    before, after = set(current.subjects), set(binding.subjects)
+    return Action(
+        verb=Verb.PATCH,
+        kind=binding.kind,
+        namespace=binding.namespace,
+        name=binding.name,
+        role_ref=binding.role_ref,
+        patch={"metadata": metadata, "subjects": [s.to_manifest() for s in binding.subjects]},
+        uid=current.uid,
+        resource_version=current.resource_version,
+        changes=("ownership", "subjects"),
+        added=tuple(sorted(after - before)),
+        removed=tuple(sorted(before - after)),
+        adopted=True,
+    )
+
+
+def _conflict(binding: Binding, current: ObservedBinding, refusal: str) -> Conflict:
     where = f"namespace {binding.namespace!r}" if binding.namespace else "the cluster"
+    adopt = f"{ADOPT_ANNOTATION}={binding.owner_reference.get('name')}"
     return Conflict(
         kind=binding.kind,
         namespace=binding.namespace,
         name=binding.name,
         message=(
             f"{binding.kind} {binding.name!r} in {where} exists and is not managed by this "
-            "EntraGroupBinding; it is left untouched. Delete or rename it to let the operator create its own"
+            f"EntraGroupBinding; it is left untouched and not adopted: {refusal}. Delete or rename it "
+            f"to let the operator create its own, or annotate it {adopt} to hand it over"
         ),
     )

@@ -22,6 +22,11 @@ def subject_text(subject: Subject, names: Mapping[str, str]) -> str:
     return f"{subject.kind} {display} ({subject.name})" if display else f"{subject.kind} {subject.name}"
 
 
+def _verb(action: Action) -> str:
+    """`adopt` for a patch that takes over a hand-made binding (docs/migration.md), else the verb."""
+    return "adopt" if action.adopted else str(action.verb)
+
+
 def _where(action: Action) -> str:
     return f"{action.namespace}/{action.name}" if action.namespace else action.name
 
@@ -30,7 +35,8 @@ def summary(plans: Sequence[ResourcePlan]) -> dict[str, int]:
     actions = [a for p in plans for a in p.plan.actions]
     return {
         "create": sum(a.verb is Verb.CREATE for a in actions),
-        "update": sum(a.verb is Verb.PATCH for a in actions),
+        "update": sum(a.verb is Verb.PATCH and not a.adopted for a in actions),
+        "adopt": sum(a.adopted for a in actions),
         "replace": sum(a.verb is Verb.REPLACE for a in actions),
         "delete": sum(a.verb is Verb.DELETE for a in actions),
         "gained": sum(len(p.gained) for p in plans),
@@ -41,12 +47,13 @@ def summary(plans: Sequence[ResourcePlan]) -> dict[str, int]:
 
 def _summary_line(plans: Sequence[ResourcePlan]) -> str:
     s = summary(plans)
-    if not any(s[k] for k in ("create", "update", "replace", "delete")):
+    if not any(s[k] for k in ("create", "update", "adopt", "replace", "delete")):
         head = "No changes: the cluster already matches"
     else:
         head = (
             f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
             f"{s['delete']} to delete"
+            + (f", {s['adopt']} to adopt" if s["adopt"] else "")
         )
     problems = f"; {s['problems']} problem{'s' if s['problems'] != 1 else ''}" if s["problems"] else ""
     return f"{head}; {s['gained']} grants gained, {s['lost']} lost{problems}."
@@ -71,7 +78,8 @@ def as_text(plans: Sequence[ResourcePlan], ignored: Sequence[str] = ()) -> str:
         if p.note:
             lines.append(f"  {p.note}")
         for action in p.plan.actions:
-            text = f"  {_SIGN[action.verb]} {action.kind} {_where(action)} ({action.role_ref})"
+            adopt = "adopt " if action.adopted else ""
+            text = f"  {_SIGN[action.verb]} {adopt}{action.kind} {_where(action)} ({action.role_ref})"
             changes = action.subject_changes()
             lines.append(f"{text}: {changes}" if changes else text)
         for sign, found in (("+", p.gained), ("-", p.lost)):
@@ -88,7 +96,7 @@ def as_text(plans: Sequence[ResourcePlan], ignored: Sequence[str] = ()) -> str:
 
 def _action_json(action: Action) -> dict[str, Any]:
     return {
-        "action": str(action.verb),
+        "action": _verb(action),
         "kind": action.kind,
         "namespace": action.namespace,
         "name": action.name,
@@ -145,7 +153,7 @@ def as_markdown(plans: Sequence[ResourcePlan], ignored: Sequence[str] = ()) -> s
         if p.plan.actions:
             lines.extend(["| | binding | role | subjects |", "|---|---|---|---|"])
             lines.extend(
-                f"| {a.verb} | {a.kind} `{_cell(_where(a))}` | {a.role_ref} | {_cell(a.subject_changes())} |"
+                f"| {_verb(a)} | {a.kind} `{_cell(_where(a))}` | {a.role_ref} | {_cell(a.subject_changes())} |"
                 for a in p.plan.actions
             )
             lines.append("")

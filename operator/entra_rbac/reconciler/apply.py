@@ -17,7 +17,7 @@ from entra_rbac.adapters.kube import errors as kube_errors
 from entra_rbac.core.cluster import Cluster
 from entra_rbac.core.desired import Owner
 from entra_rbac.core.naming import BindingKey
-from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
+from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, adoption_refusal
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
@@ -91,7 +91,7 @@ async def _apply_one(kube: Cluster, owner: Owner, action: Action, result: ApplyR
 async def _failed(kube: Cluster, owner: Owner, action: Action, error: KubeError, result: ApplyResult) -> None:
     where = f"{action.kind} {action.namespace + '/' if action.namespace else ''}{action.name}"
     if action.verb is Verb.CREATE and isinstance(error, kube_errors.AlreadyExistsError):
-        await _already_exists(kube, action, where, result)
+        await _already_exists(kube, owner, action, where, result)
     elif isinstance(error, _NAMESPACE_GONE) and action.namespace is not None:
         log.info(f"Skipped {action.kind}: its namespace is gone or terminating", extra=_fields(owner, action))
     elif isinstance(error, kube_errors.ForbiddenError):
@@ -119,7 +119,9 @@ async def _failed(kube: Cluster, owner: Owner, action: Action, error: KubeError,
         result.retry = True
 
 
-async def _already_exists(kube: Cluster, action: Action, where: str, result: ApplyResult) -> None:
+async def _already_exists(
+    kube: Cluster, owner: Owner, action: Action, where: str, result: ApplyResult
+) -> None:
     """A create hit an existing object: ours (a race; patch it next time) or foreign (a conflict)."""
     try:
         found = await kube.get_binding(action.kind, action.namespace, action.name)
@@ -129,10 +131,14 @@ async def _already_exists(kube: Cluster, action: Action, where: str, result: App
     owner_uid = str(
         (action.manifest or {}).get("metadata", {}).get("ownerReferences", [{}])[0].get("uid", "")
     )
-    if found is None or ObservedBinding.from_manifest(found).owned_by(owner_uid):
+    observed = None if found is None else ObservedBinding.from_manifest(found)
+    if observed is None or observed.owned_by(owner_uid):
         result.retry = True
         return
-    result.conflicts.append(action.key)
+    result.conflicts.append(action.key)  # read on the next reconcile, adopted there if it may be
+    if adoption_refusal(observed, action.role_ref, owner.name) is None:
+        result.retry = True
+        return
     result.problems.append(
         Problem(
             Reason.CONFLICT,
