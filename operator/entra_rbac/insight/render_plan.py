@@ -52,8 +52,7 @@ def _summary_line(plans: Sequence[ResourcePlan]) -> str:
     else:
         head = (
             f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-            f"{s['delete']} to delete"
-            + (f", {s['adopt']} to adopt" if s["adopt"] else "")
+            f"{s['delete']} to delete" + (f", {s['adopt']} to adopt" if s["adopt"] else "")
         )
     problems = f"; {s['problems']} problem{'s' if s['problems'] != 1 else ''}" if s["problems"] else ""
     return f"{head}; {s['gained']} grants gained, {s['lost']} lost{problems}."
@@ -153,7 +152,8 @@ def as_markdown(plans: Sequence[ResourcePlan], ignored: Sequence[str] = ()) -> s
         if p.plan.actions:
             lines.extend(["| | binding | role | subjects |", "|---|---|---|---|"])
             lines.extend(
-                f"| {_verb(a)} | {a.kind} `{_cell(_where(a))}` | {a.role_ref} | {_cell(a.subject_changes())} |"
+                f"| {_verb(a)} | {a.kind} `{_cell(_where(a))}` | {a.role_ref} "
+                f"| {_cell(a.subject_changes())} |"
                 for a in p.plan.actions
             )
             lines.append("")
