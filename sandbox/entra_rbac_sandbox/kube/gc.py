@@ -7,6 +7,11 @@ holding the owner, then the owner's
 `foregroundDeletion` finalizer) and Orphan deletion (ownerReferences stripped, then `orphan`
 removed); and runs namespace termination (contents deleted, then the `kubernetes` finalizer
 removed and the namespace removed). Passes repeat until nothing changes. Holds no HTTP.
+
+Incremental (docs/design.md, The sandbox contract): a pass looks only at the store's GC candidates (objects
+being deleted, objects written with ownerReferences, dependents of a removed owner) and finds
+dependents through the store's owner-uid index; a change in the served kinds (a CRD came or went,
+so an owner kind may have become resolvable) makes the next pass look at every object.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class GarbageCollector:
         self._cluster = cluster
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._served: frozenset[StorageKey] = frozenset()
         cluster.on_garbage = self.kick
 
     def kick(self) -> None:
@@ -60,24 +66,24 @@ class GarbageCollector:
     # One pass -----------------------------------------------------------------------------
 
     def collect_once(self) -> bool:
-        """One pass over every object; True when it changed something."""
-        objects = list(self._cluster.store.all_objects())
-        live = {obj["metadata"]["uid"]: obj for _, obj in objects}
+        """One pass over the candidates; True when it changed something."""
+        served = frozenset(t.storage_key for t in self._cluster.registry.types())
+        everything, self._served = served != self._served, served
         changed = False
-        for key, obj in objects:
+        for key, obj in self._cluster.store.take_gc_candidates(everything):
             meta = obj["metadata"]
             if self._cluster.store.get(key, meta.get("namespace") or "", meta["name"]) is not obj:
                 continue  # changed earlier in this pass
             if meta.get("deletionTimestamp"):
-                changed |= self._finish_deletion(key, obj, objects)
-            elif meta.get("ownerReferences") and not self._has_live_owner(obj, live):
+                changed |= self._finish_deletion(key, obj)
+            elif meta.get("ownerReferences") and not self._has_live_owner(obj):
                 changed |= self._delete(key, obj, "Background")
         return changed
 
-    def _has_live_owner(self, obj: dict[str, Any], live: dict[str, dict[str, Any]]) -> bool:
+    def _has_live_owner(self, obj: dict[str, Any]) -> bool:
         namespace = obj["metadata"].get("namespace") or ""
         for ref in obj["metadata"].get("ownerReferences") or []:
-            owner = live.get(ref.get("uid", ""))
+            owner = self._cluster.store.by_uid(ref.get("uid", ""))
             if owner is None:
                 rtype = self._cluster.registry.by_kind(ref.get("apiVersion", ""), ref.get("kind", ""))
                 if rtype is None:
@@ -88,24 +94,13 @@ class GarbageCollector:
                 return True
         return False
 
-    def _dependents(
-        self, uid: str, objects: list[tuple[StorageKey, dict[str, Any]]]
-    ) -> list[tuple[StorageKey, dict[str, Any]]]:
-        return [
-            (k, o)
-            for k, o in objects
-            if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
-        ]
-
-    def _finish_deletion(
-        self, key: StorageKey, obj: dict[str, Any], objects: list[tuple[StorageKey, dict[str, Any]]]
-    ) -> bool:
+    def _finish_deletion(self, key: StorageKey, obj: dict[str, Any]) -> bool:
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if key == NAMESPACES:
             return self._terminate_namespace(obj)
         if "orphan" in finalizers:
-            for dep_key, dep in self._dependents(meta["uid"], objects):
+            for dep_key, dep in self._cluster.store.dependents(meta["uid"]):
                 stripped = copy.deepcopy(dep)
                 stripped["metadata"]["ownerReferences"] = [
                     r for r in dep["metadata"]["ownerReferences"] if r.get("uid") != meta["uid"]
@@ -117,7 +112,7 @@ class GarbageCollector:
             # the owner until they are gone (as the real garbage collector does).
             changed = False
             blocking = False
-            for dep_key, dep in self._dependents(meta["uid"], objects):
+            for dep_key, dep in self._cluster.store.dependents(meta["uid"]):
                 if not dep["metadata"].get("deletionTimestamp"):
                     changed |= self._delete(dep_key, dep, "Background")
                 blocking |= any(

@@ -5,10 +5,15 @@ namespace from Roles, ClusterRoles and their bindings; allow/deny with the real 
 `uncovered()` (the escalation check's "does the writer already hold every permission of this
 role", after plugin/pkg/auth/authorizer/rbac and pkg/registry/rbac/validation) and
 `aggregated_rules()` for ClusterRole aggregation. Reads the store; writes nothing.
+
+The authorizer keeps an index of bindings by (namespace, subject), fed by the store's listeners,
+so a request reads only the bindings naming its user, groups or service account, never every
+binding (docs/design.md, The sandbox contract).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,16 +90,25 @@ def rule_allows(rule: dict[str, Any], attrs: Attributes) -> bool:
     )
 
 
-def subject_matches(subject: dict[str, Any], user: UserInfo, binding_namespace: str) -> bool:
+SubjectKey = tuple[str, str]
+
+
+def subject_key(subject: dict[str, Any], binding_namespace: str) -> SubjectKey | None:
+    """A binding subject as an index key, None for one matching nobody. A User or Group matches by
+    name; a ServiceAccount (namespace defaulting to the binding's) matches the user named
+    system:serviceaccount:<namespace>:<name>, so it shares the User key space."""
     kind, name = subject.get("kind"), subject.get("name")
-    if kind == "User":
-        return bool(name == user.name)
-    if kind == "Group":
-        return name in user.groups
+    if kind in ("User", "Group") and isinstance(name, str):
+        return (kind, name)
     if kind == "ServiceAccount":
         namespace = subject.get("namespace") or binding_namespace
-        return user.name == f"system:serviceaccount:{namespace}:{name}"
-    return False
+        return ("User", f"system:serviceaccount:{namespace}:{name}")
+    return None
+
+
+def user_keys(user: UserInfo) -> list[SubjectKey]:
+    """The index keys of every subject that can match `user`."""
+    return [("User", user.name)] + [("Group", group) for group in user.groups]
 
 
 class Authorizer:
@@ -102,6 +116,43 @@ class Authorizer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # (storage key, namespace) -> subject key -> binding names
+        self._index: dict[tuple[tuple[str, str], str], dict[SubjectKey, set[str]]] = {}
+        for key in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS):
+            store.listen(key, self._listener(key))
+
+    def _listener(
+        self, key: tuple[str, str]
+    ) -> Callable[[dict[str, Any] | None, dict[str, Any] | None], None]:
+        def update(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+            for binding, add in ((old, False), (new, True)):
+                if binding is None:
+                    continue
+                namespace = binding["metadata"].get("namespace") or ""
+                name = binding["metadata"]["name"]
+                by_subject = self._index.setdefault((key, namespace), {})
+                for subject in binding.get("subjects") or []:
+                    skey = subject_key(subject, namespace)
+                    if skey is None:
+                        continue
+                    names = by_subject.setdefault(skey, set())
+                    if add:
+                        names.add(name)
+                    else:
+                        names.discard(name)
+                        if not names:
+                            del by_subject[skey]
+
+        return update
+
+    def _bindings(self, key: tuple[str, str], namespace: str, user: UserInfo) -> list[dict[str, Any]]:
+        """The bindings of `key` in `namespace` naming the user, in storage order."""
+        by_subject = self._index.get((key, namespace), {})
+        names: set[str] = set()
+        for skey in user_keys(user):
+            names |= by_subject.get(skey, set())
+        found = (self._store.get(key, namespace, name) for name in sorted(names))
+        return [binding for binding in found if binding is not None]
 
     def _role_rules(self, role_ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
         if role_ref.get("kind") == "ClusterRole":
@@ -113,13 +164,11 @@ class Authorizer:
     def rules_for(self, user: UserInfo, namespace: str) -> list[dict[str, Any]]:
         """Every rule the user holds in `namespace` ("" = cluster-wide rules only)."""
         rules: list[dict[str, Any]] = []
-        for binding in self._store.list(CLUSTER_ROLE_BINDINGS):
-            if any(subject_matches(s, user, "") for s in binding.get("subjects") or []):
-                rules += self._role_rules(binding.get("roleRef") or {}, "")
+        for binding in self._bindings(CLUSTER_ROLE_BINDINGS, "", user):
+            rules += self._role_rules(binding.get("roleRef") or {}, "")
         if namespace:
-            for binding in self._store.list(ROLE_BINDINGS, namespace):
-                if any(subject_matches(s, user, namespace) for s in binding.get("subjects") or []):
-                    rules += self._role_rules(binding.get("roleRef") or {}, namespace)
+            for binding in self._bindings(ROLE_BINDINGS, namespace, user):
+                rules += self._role_rules(binding.get("roleRef") or {}, namespace)
         return rules
 
     def allowed(self, user: UserInfo, attrs: Attributes) -> bool:

@@ -5,13 +5,19 @@ resourceVersion counter bumped on every write (as etcd's revision), a bounded ev
 kind (watches resume from it; older resourceVersions are "compacted" and answer 410 Gone), and
 the queues of open watches. Everything runs on the server's one event loop, so no locks. Stored
 objects are never mutated in place: writers store a new dict. Holds no validation, no HTTP.
+
+Indices kept on every write, so no request scans a whole kind (docs/design.md, The sandbox contract): objects
+per namespace (a namespaced list or an authorization lookup reads only its namespace), live
+objects by uid, dependents by owner uid, the objects being deleted, and the garbage collector's
+candidates (objects written with ownerReferences, dependents of a removed object); listeners per
+kind let the authorizer keep its own index by subject.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +44,9 @@ class Watcher:
 
 
 ObjectList = list[dict[str, Any]]
+Located = tuple[StorageKey, ObjectKey]
+Found = list[tuple[StorageKey, dict[str, Any]]]
+Listener = Callable[[dict[str, Any] | None, dict[str, Any] | None], None]
 EventList = list[WatchEvent]
 KeyList = list[StorageKey]
 
@@ -61,6 +70,12 @@ class Store:
         self._history: dict[StorageKey, deque[WatchEvent]] = {}
         self._compacted: dict[StorageKey, int] = {}
         self._watchers: dict[StorageKey, set[Watcher]] = {}
+        self._by_namespace: dict[StorageKey, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._uids: dict[str, Located] = {}
+        self._dependents: dict[str, set[Located]] = {}
+        self._deleting: set[Located] = set()
+        self._gc_candidates: set[Located] = set()
+        self._listeners: dict[StorageKey, list[Listener]] = {}
 
     # Reads --------------------------------------------------------------------------------
 
@@ -69,20 +84,51 @@ class Store:
 
     def list(self, key: StorageKey, namespace: str | None = None) -> ObjectList:
         """Objects in etcd key order (namespace, then name)."""
+        if namespace is not None:
+            in_namespace = self._by_namespace.get(key, {}).get(namespace, {})
+            return [in_namespace[name] for name in sorted(in_namespace)]
         objects = self._objects.get(key, {})
-        keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
-        return [objects[k] for k in keys]
+        return [objects[k] for k in sorted(objects)]
 
     def keys_list(self) -> KeyList:
         return list(self._objects)
 
-    def all_objects(self) -> Iterator[tuple[StorageKey, dict[str, Any]]]:
-        for key, objects in list(self._objects.items()):
-            for obj in list(objects.values()):
-                yield key, obj
-
     def count(self, key: StorageKey) -> int:
         return len(self._objects.get(key, {}))
+
+    def by_uid(self, uid: str) -> dict[str, Any] | None:
+        """The live object with this uid, if any."""
+        located = self._uids.get(uid)
+        return None if located is None else self._objects[located[0]][located[1]]
+
+    def dependents(self, uid: str) -> Found:
+        """Objects naming `uid` in their ownerReferences, in storage order."""
+        return [(key, self._objects[key][okey]) for key, okey in sorted(self._dependents.get(uid, ()))]
+
+    def take_gc_candidates(self, everything: bool = False) -> Found:
+        """What the garbage collector must look at now: objects being deleted, and the objects
+        written with owners or left by a removed owner since the last call (every object when
+        `everything`). The candidate set is emptied; the deleting set stays until they go."""
+        if everything:
+            located: set[Located] = {
+                (key, okey) for key, objects in self._objects.items() for okey in objects
+            }
+        else:
+            located = self._deleting | self._gc_candidates
+        self._gc_candidates = set()
+        found: Found = []
+        for key, okey in sorted(located):
+            obj = self._objects.get(key, {}).get(okey)
+            if obj is not None:
+                found.append((key, obj))
+        return found
+
+    def listen(self, key: StorageKey, listener: Listener) -> None:
+        """Call `listener(old, new)` after every write of this kind (None = absent); it is first
+        called once per object already stored."""
+        self._listeners.setdefault(key, []).append(listener)
+        for obj in list(self._objects.get(key, {}).values()):
+            listener(None, obj)
 
     # Writes -------------------------------------------------------------------------------
 
@@ -93,6 +139,7 @@ class Store:
         objects = self._objects.setdefault(key, {})
         old = objects.get(object_key(obj))
         objects[object_key(obj)] = obj
+        self._index(key, old, obj)
         self._record(key, WatchEvent(self.rv, "MODIFIED" if old else "ADDED", obj, old))
         return obj
 
@@ -102,6 +149,7 @@ class Store:
         old = objects.pop(object_key(obj), None)
         if old is None:
             return obj
+        self._index(key, old, None)
         self.rv += 1
         final = {**old, "metadata": {**old["metadata"], "resourceVersion": str(self.rv)}}
         self._record(key, WatchEvent(self.rv, "DELETED", final, old))
@@ -109,9 +157,54 @@ class Store:
 
     def drop_kind(self, key: StorageKey) -> None:
         """Forget a kind entirely (its CRD went away); its watches are closed."""
+        for obj in list(self._objects.get(key, {}).values()):
+            self._index(key, obj, None)
         self._objects.pop(key, None)
+        self._by_namespace.pop(key, None)
         for watcher in self._watchers.pop(key, set()):
             watcher.queue.put_nowait(None)
+
+    def _index(self, key: StorageKey, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Keep every index equal to the objects after `old` became `new` (None = absent)."""
+        current = new if new is not None else old
+        assert current is not None
+        okey = object_key(current)
+        located = (key, okey)
+        in_namespace = self._by_namespace.setdefault(key, {}).setdefault(okey[0], {})
+        if old is not None:
+            old_meta = old["metadata"]
+            for ref in old_meta.get("ownerReferences") or []:
+                owners = self._dependents.get(ref.get("uid", ""))
+                if owners is not None:
+                    owners.discard(located)
+                    if not owners:
+                        del self._dependents[ref.get("uid", "")]
+            if new is None:
+                in_namespace.pop(okey[1], None)
+                if not in_namespace:
+                    del self._by_namespace[key][okey[0]]
+                self._uids.pop(old_meta.get("uid", ""), None)
+                self._deleting.discard(located)
+                self._gc_candidates.discard(located)
+                # Its dependents may have lost their last owner.
+                self._gc_candidates |= self._dependents.get(old_meta.get("uid", ""), set())
+        if new is not None:
+            meta = new["metadata"]
+            if old is not None and old["metadata"].get("uid") != meta.get("uid"):
+                self._uids.pop(old["metadata"].get("uid", ""), None)
+            in_namespace[okey[1]] = new
+            if meta.get("uid"):
+                self._uids[meta["uid"]] = located
+            for ref in meta.get("ownerReferences") or []:
+                self._dependents.setdefault(ref.get("uid", ""), set()).add(located)
+            if meta.get("ownerReferences"):
+                self._gc_candidates.add(located)  # perhaps written with no live owner
+            if meta.get("deletionTimestamp"):
+                self._deleting.add(located)
+            else:
+                self._deleting.discard(located)
+        for listener in self._listeners.get(key, ()):
+            listener(old, new)
 
     def _record(self, key: StorageKey, event: WatchEvent) -> None:
         history = self._history.setdefault(key, deque())
