@@ -98,7 +98,17 @@ def test_bad_specs_are_refused_naming_the_field(
 def test_get_shows_the_printer_columns(installed: Kubectl) -> None:
     ok(installed("apply", "-f", str(ROOT / "examples" / "01-auditors-view-by-id.yaml")))
     header = ok(installed("get", "egb", "-o", "wide")).splitlines()[0].split()
-    assert header == ["NAME", "READY", "GROUPS", "BINDINGS", "SUBJECTS", "AGE", "EXPIRES", "SUSPENDED", "MESSAGE"]
+    assert header == [
+        "NAME",
+        "READY",
+        "GROUPS",
+        "BINDINGS",
+        "SUBJECTS",
+        "AGE",
+        "EXPIRES",
+        "SUSPENDED",
+        "MESSAGE",
+    ]
     assert ok(installed("get", "entra", "-o", "name")) == "entragroupbinding.entra-rbac.io/auditors\n"
 
 
