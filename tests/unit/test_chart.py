@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -51,6 +52,7 @@ def test_helm_lint_passes_strictly() -> None:
             ("--set", "metrics.podMonitor.enabled=true", "--set", "metrics.prometheusRule.enabled=true"),
             id="monitoring",
         ),
+        pytest.param(("network-policy",), ("--set", "networkPolicy.enabled=true"), id="network-policy"),
     ],
 )
 def test_chart_renders_what_deploy_renders(
@@ -142,3 +144,36 @@ def test_a_change_of_settings_rolls_the_pod() -> None:
         return str(pod["metadata"]["annotations"]["checksum/settings"])
 
     assert checksum() != checksum("--set", "settings.ENTRA_RBAC_REFRESH_INTERVAL=2m")
+
+
+@pytest.mark.parametrize(
+    ("cloud", "hosts"),
+    [
+        ("usgov", ["login.microsoftonline.us", "graph.microsoft.us"]),
+        ("usgov-dod", ["login.microsoftonline.us", "dod-graph.microsoft.us"]),
+        ("china", ["login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn"]),
+    ],
+)
+def test_cilium_policy_names_the_clouds_hosts(cloud: str, hosts: list[str]) -> None:
+    objects = helm_template(
+        "--set", "networkPolicy.enabled=true", "--set", f"settings.ENTRA_RBAC_CLOUD={cloud}"
+    )
+    egress = _one(objects, "CiliumNetworkPolicy", "entra-rbac-operator")["spec"]["egress"]
+    (names,) = [rule["toFQDNs"] for rule in egress if "toFQDNs" in rule]
+    assert [n["matchName"] for n in names] == hosts
+
+
+def test_cilium_policy_refuses_a_cloud_without_known_hosts() -> None:
+    done = helm_run("template", "entra-rbac", str(CHART), "--set", "networkPolicy.enabled=true",
+                    "--set", "settings.ENTRA_RBAC_CLOUD=custom")  # fmt: skip
+    assert done.returncode != 0
+    assert "no known hosts for ENTRA_RBAC_CLOUD=custom" in done.stderr
+
+
+@pytest.mark.parametrize("version", ["1.30", "1.37"])
+def test_network_policy_is_valid_for_kubernetes(tmp_path: Path, version: str) -> None:
+    (policy,) = [o for o in kustomize(tmp_path, ("network-policy",)) if o["kind"] == "NetworkPolicy"]
+    kubernetes_validate.validate(policy, version, strict=True)
+    # Ingress to the metrics and health ports only; egress to DNS and HTTPS only.
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [8080, 8081]
+    assert sorted({p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}) == [53, 443]

@@ -55,6 +55,8 @@ ENTRA_RBAC_ALLOWED_ROLES: {{ join "," $g.allowedRoles | quote }}
 ENTRA_RBAC_PRIVILEGED_ROLES: {{ join "," $g.privilegedRoles | quote }}
 ENTRA_RBAC_FORBIDDEN_NAMESPACES: {{ join "," $g.forbiddenNamespaces | quote }}
 ENTRA_RBAC_GROUP_ROLES: {{ join " " (sortAlpha $pairs) | quote }}
+ENTRA_RBAC_MAX_WINDOW_ROLES: {{ join "," $g.maxWindowRoles | quote }}
+ENTRA_RBAC_MAX_WINDOW: {{ $g.maxWindow | quote }}
 {{- end -}}
 
 {{/*
