@@ -49,11 +49,17 @@ tools: ## Build the Go tools (kstatus, helm, actionlint) into the cache; install
 # The folder holding the control plane: build.sh prints it last (KUBEBUILDER_ASSETS wins).
 CONTROLPLANE_ENV = set -o pipefail; dir="$$(./hack/controlplane/build.sh | tail -1)" && ENTRA_RBAC_CONTROLPLANE="$$dir"
 
+# Two pytest workers (pytest-xdist), each with its own control plane, a test file kept on one
+# worker: most end-to-end time is waiting for the operator, so two files at once halve it.
+# `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 .PHONY: test
 # The e2e suite runs on the real control plane here (the referee); `make e2e-sandbox` runs it on
 # the sandbox, whose agreement with the real server the differential tests hold.
 test: lint controlplane tools ## Lint, then run every test that is not a benchmark (unit, integration, end to end)
-	@$(CONTROLPLANE_ENV) ENTRA_RBAC_E2E_SERVERS="$${ENTRA_RBAC_E2E_SERVERS:-real}" $(BIN)/pytest
+	@$(CONTROLPLANE_ENV) ENTRA_RBAC_E2E_SERVERS="$${ENTRA_RBAC_E2E_SERVERS:-real}" $(BIN)/pytest $(PYTEST_PARALLEL)
 
 .PHONY: e2e-sandbox
 e2e-sandbox: $(STAMP) ## The end-to-end suite on the sandbox API server (what `make demo` runs on)

@@ -328,7 +328,12 @@ def test_max_staleness_counts_from_the_last_verified_read_across_a_restart(clust
     assert cluster.sandbox.entra.count() > failing  # the restarted operator met the outage
     # Status has second precision: allow one second of rounding.
     assert revoked >= last_read + MAX_STALENESS - 1, (revoked - last_read, cluster.log_tail())
-    assert "maxStaleness" in cluster.condition("pair")["message"]
+    # The reconcile deletes first and writes status after: wait for the status that says why.
+    cluster.wait_for(
+        "the condition naming maxStaleness",
+        lambda: "maxStaleness" in cluster.condition("pair")["message"],
+        timeout=30,
+    )
     print(
         f"revoked {revoked - last_read:.1f} s after the last persisted read (maxStaleness {MAX_STALENESS} s)"
     )

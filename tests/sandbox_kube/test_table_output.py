@@ -147,6 +147,13 @@ TABLE_ANSWER: Any = {
             "priority": 0,
         },
         {
+            "name": "Expires",
+            "type": "string",
+            "format": "",
+            "description": "When the next time-bound grant ends (empty when none is active or pending).",
+            "priority": 0,
+        },
+        {
             "name": "Suspended",
             "type": "boolean",
             "format": "",
@@ -163,11 +170,21 @@ TABLE_ANSWER: Any = {
     ],
     "rows": [
         {
-            "cells": ["tbl-bare", None, None, None, None, "<age>", False, None],
+            "cells": ["tbl-bare", None, None, None, None, "<age>", None, False, None],
             "object": "PartialObjectMetadata",
         },
         {
-            "cells": ["tbl-full", "False", "0/1", 0, 0, "<age>", True, "group 6f1c2f0e not found in Entra"],
+            "cells": [
+                "tbl-full",
+                "False",
+                "0/1",
+                0,
+                0,
+                "<age>",
+                None,
+                True,
+                "group 6f1c2f0e not found in Entra",
+            ],
             "object": "PartialObjectMetadata",
         },
     ],
@@ -176,18 +193,18 @@ KUBECTL_ANSWER: Any = {
     "get": {
         "rc": 0,
         "stdout": (
-            "NAME       READY   GROUPS   BINDINGS   SUBJECTS   AGE\n"
-            "tbl-bare                                          <age>\n"
-            "tbl-full   False   0/1      0          0          <age>\n"
+            "NAME       READY   GROUPS   BINDINGS   SUBJECTS   AGE   EXPIRES\n"
+            "tbl-bare                                          <age>    \n"
+            "tbl-full   False   0/1      0          0          <age>    \n"
         ),
         "stderr": "",
     },
     "wide": {
         "rc": 0,
         "stdout": (
-            "NAME       READY   GROUPS   BINDINGS   SUBJECTS   AGE   SUSPENDED   MESSAGE\n"
-            "tbl-bare                                          <age>    false       \n"
-            "tbl-full   False   0/1      0          0          <age>    true        "
+            "NAME       READY   GROUPS   BINDINGS   SUBJECTS   AGE   EXPIRES   SUSPENDED   MESSAGE\n"
+            "tbl-bare                                          <age>              false       \n"
+            "tbl-full   False   0/1      0          0          <age>              true        "
             "group 6f1c2f0e not found in Entra\n"
         ),
         "stderr": "",
