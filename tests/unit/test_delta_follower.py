@@ -7,7 +7,7 @@ changed and reconciles only their resources. It decides nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,10 @@ import pytest
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
 from entra_rbac.core.models import GroupRef, GroupState
 from entra_rbac.errors import DirectoryUnavailableError
-from entra_rbac.reconciler import Outcome, Policy
-from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.reconciler.reconcile import watched_groups
 from entra_rbac.reconciler.resolve import DirectoryOutcome
 from entra_rbac.triggers.delta import DeltaFollower
+from tests.unit.conftest import FakeGate, TaskContext
 
 OPS, DEV, NESTED, OTHER = (f"00000000-0000-0000-0000-00000000000{i}" for i in range(1, 5))
 
@@ -50,34 +49,21 @@ class FakeKube:
         return [{"metadata": {"name": name, "uid": uid}, "spec": {}} for uid, name in self.names.items()]
 
 
+Follower = Callable[..., DeltaFollower]
+
+
 @pytest.fixture
-def reconciled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-
-    async def fake(name: str, uid: str, ctx: Any, *, deletion: bool = False, fresh: bool = False) -> Outcome:
-        calls.append(name)
-        return Outcome("Reconciled")
-
-    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
-    return calls
-
-
-@dataclass
-class FakeGate:
-    answer: bool
-
-    async def paused(self) -> bool:
-        return self.answer
-
-
-def _follower(directory: FakeDirectory, gate: FakeGate | None = None) -> DeltaFollower:
-    memory = ResourceMemory()
-    memory.of("u-ops").watched_groups = frozenset({OPS, NESTED})
-    memory.of("u-dev").watched_groups = frozenset({DEV})
-    memory.of("u-idle")  # never read: watches nothing
-    ctx = type("Ctx", (), {"memory": memory, "policy": Policy()})()
+def follower(task_context: TaskContext) -> Follower:
+    """Makes a follower over three resources: ops (Ops and a nested group), dev (Dev), idle."""
+    task_context.memory.of("u-ops").watched_groups = frozenset({OPS, NESTED})
+    task_context.memory.of("u-dev").watched_groups = frozenset({DEV})
+    task_context.memory.of("u-idle")  # never read: watches nothing
     kube = FakeKube({"u-ops": "ops", "u-dev": "dev", "u-idle": "idle"})
-    return DeltaFollower(kube, directory, ctx, 5.0, gate=gate)  # type: ignore[arg-type]
+
+    def make(directory: FakeDirectory, gate: FakeGate | None = None) -> DeltaFollower:
+        return DeltaFollower(kube, directory, task_context, 5.0, gate=gate)  # type: ignore[arg-type]
+
+    return make
 
 
 @pytest.mark.parametrize(
@@ -92,20 +78,22 @@ def _follower(directory: FakeDirectory, gate: FakeGate | None = None) -> DeltaFo
     ],
 )
 async def test_a_changed_group_reconciles_exactly_the_resources_watching_it(
-    reconciled: list[str], changed: set[str], expected: list[str]
+    reconciled_names: list[str], follower: Follower, changed: set[str], expected: list[str]
 ) -> None:
     directory = FakeDirectory(changed=changed)
-    assert await _follower(directory).follow() == expected
-    assert sorted(reconciled) == expected
+    assert await follower(directory).follow() == expected
+    assert sorted(reconciled_names) == expected
     assert directory.asked == [{OPS, NESTED, DEV}]
     # The concerned resources' groups are all read again (a nested change shows on the parent).
     watched = {"ops": {OPS, NESTED}, "dev": {DEV}}
     assert directory.forgotten == ([set().union(*(watched[n] for n in expected))] if expected else [])
 
 
-async def test_a_failed_delta_read_reconciles_nothing(reconciled: list[str]) -> None:
-    assert await _follower(FakeDirectory(changed={OPS}, fail=True)).follow() == []
-    assert reconciled == []
+async def test_a_failed_delta_read_reconciles_nothing(
+    reconciled_names: list[str], follower: Follower
+) -> None:
+    assert await follower(FakeDirectory(changed={OPS}, fail=True)).follow() == []
+    assert reconciled_names == []
 
 
 def test_watched_groups_are_the_named_pinned_found_and_nested_ones() -> None:
@@ -124,8 +112,10 @@ def test_watched_groups_are_the_named_pinned_found_and_nested_ones() -> None:
 
 @pytest.mark.parametrize("paused", [True, False])
 async def test_a_paused_instance_neither_reads_entra_nor_reconciles(
-    reconciled: list[str], paused: bool
+    reconciled_names: list[str], follower: Follower, paused: bool
 ) -> None:
     directory = FakeDirectory(changed={OPS})
-    names = await _follower(directory, FakeGate(paused)).follow()
-    assert (names, reconciled, len(directory.asked)) == (([], [], 0) if paused else (["ops"], ["ops"], 1))
+    names = await follower(directory, FakeGate(paused)).follow()
+    assert (names, reconciled_names, len(directory.asked)) == (
+        ([], [], 0) if paused else (["ops"], ["ops"], 1)
+    )

@@ -11,7 +11,6 @@ reconcile reads the name again and plans. It pauses with kopf's peering, like th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from entra_rbac import reconciler
@@ -19,9 +18,8 @@ from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
-from entra_rbac.triggers.entries import resource_entry
 from entra_rbac.triggers.peering import PeeringGate
-from entra_rbac.triggers.running import reconcile_all
+from entra_rbac.triggers.periodic import PeriodicTask
 
 log = logging.getLogger("entra_rbac.triggers")
 
@@ -30,8 +28,11 @@ CONFLICT_CHECK_INTERVAL = 1.0
 Seen = tuple[str, str] | None  # (uid, resourceVersion) of the object at the name, None: no object
 
 
-class ConflictWatcher:
+class ConflictWatcher(PeriodicTask):
     """Reads the names foreign objects hold; reconciles a resource when one of them changes."""
+
+    task_name = "entra-rbac-conflicts"
+    failure = "Checking conflicting names failed; the refresh still covers them"
 
     def __init__(
         self,
@@ -41,33 +42,16 @@ class ConflictWatcher:
         interval: float = CONFLICT_CHECK_INTERVAL,
         gate: PeeringGate | None = None,
     ) -> None:
-        self.kube = kube
-        self.ctx = ctx
-        self.interval = interval
-        self.gate = gate
+        super().__init__(kube, ctx, interval, gate)
         self._seen: dict[BindingKey, Seen] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="entra-rbac-conflicts")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except Exception:
-                log.exception("Checking conflicting names failed; the refresh still covers them")
+    async def run_once(self) -> list[str]:
+        return await self.check()
 
     async def check(self) -> list[str]:
         """One round: the names of the resources reconciled because a held name changed."""
         held = self.ctx.memory.foreign_names()
-        if not held or (self.gate is not None and await self.gate.paused()):
+        if not held or await self.paused():
             return []
         keys = set().union(*held.values())
         self._seen = {key: seen for key, seen in self._seen.items() if key in keys}
@@ -87,12 +71,9 @@ class ConflictWatcher:
         uids = {uid for uid, names in held.items() if names & changed}
         if not uids:
             return []
-        entries = [e for e in map(resource_entry, await self.kube.list_resources()) if e.uid in uids]
-        log.info(
+        return await self.reconcile_uids(
+            uids,
             "A conflicting object changed or went",
-            extra=fields(
-                names=",".join(sorted(k.name for k in changed)), resources=",".join(e.name for e in entries)
-            ),
+            why="conflicting object changed",
+            names=",".join(sorted(k.name for k in changed)),
         )
-        await reconcile_all(entries, self.ctx, why="conflicting object changed")
-        return sorted(e.name for e in entries)

@@ -10,7 +10,6 @@ asks the refresher's `PeeringGate` first and does nothing while kopf's peering p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from typing import Protocol
@@ -19,9 +18,8 @@ from entra_rbac import reconciler
 from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.errors import DirectoryError
 from entra_rbac.logsetup import fields
-from entra_rbac.triggers.entries import resource_entry
 from entra_rbac.triggers.peering import PeeringGate
-from entra_rbac.triggers.running import reconcile_all
+from entra_rbac.triggers.periodic import PeriodicTask
 
 log = logging.getLogger("entra_rbac.triggers")
 
@@ -34,8 +32,11 @@ class ChangedGroups(Protocol):
     def forget(self, group_ids: Collection[str], /) -> None: ...
 
 
-class DeltaFollower:
+class DeltaFollower(PeriodicTask):
     """Polls Graph's delta for the watched groups; reconciles the resources a change concerns."""
+
+    task_name = "entra-rbac-delta"
+    failure = "Following Entra changes failed; the refresh still covers them"
 
     def __init__(
         self,
@@ -46,33 +47,16 @@ class DeltaFollower:
         *,
         gate: PeeringGate | None = None,
     ) -> None:
-        self.kube = kube
+        super().__init__(kube, ctx, interval, gate)
         self.directory = directory
-        self.ctx = ctx
-        self.interval = interval
-        self.gate = gate
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="entra-rbac-delta")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.follow()
-            except Exception:
-                log.exception("Following Entra changes failed; the refresh still covers them")
+    async def run_once(self) -> list[str]:
+        return await self.follow()
 
     async def follow(self) -> list[str]:
         """One round: the names of the resources reconciled because a watched group changed.
         Nothing (not even a Graph read) while kopf's peering pauses this instance."""
-        if self.gate is not None and await self.gate.paused():
+        if await self.paused():
             return []
         watched = self.ctx.memory.watched_groups()
         groups = set().union(*watched.values()) if watched else set()
@@ -89,12 +73,6 @@ class DeltaFollower:
         # A nested group's change shows in its parents' transitive members: forget every group the
         # concerned resources watch, so their reconciles read all of them from Entra.
         self.directory.forget(set().union(*(watched[uid] for uid in uids)))
-        entries = [e for e in map(resource_entry, await self.kube.list_resources()) if e.uid in uids]
-        log.info(
-            "Entra reported changed groups",
-            extra=fields(
-                groups=",".join(sorted(changed)), resources=",".join(sorted(e.name for e in entries))
-            ),
+        return await self.reconcile_uids(
+            uids, "Entra reported changed groups", why="Entra delta", groups=",".join(sorted(changed))
         )
-        await reconcile_all(entries, self.ctx, why="Entra delta")
-        return sorted(e.name for e in entries)
