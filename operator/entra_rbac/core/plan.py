@@ -299,21 +299,39 @@ def _create(binding: Binding) -> Action:
     )
 
 
-def _replace(binding: Binding, current: ObservedBinding) -> Action:
+def _change(
+    verb: Verb,
+    binding: Binding,
+    current: ObservedBinding,
+    changes: Iterable[str],
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    patch: Mapping[str, Any] | None = None,
+    adopted: bool = False,
+) -> Action:
+    """The write that turns `current` into `binding` (a replace's `manifest` or a `patch`),
+    preconditioned on what was read (uid and resourceVersion), naming what it `changes` and the
+    subjects it adds and removes; the one shape of every action on an existing object but a delete."""
     before, after = set(current.subjects), set(binding.subjects)
     return Action(
-        verb=Verb.REPLACE,
+        verb=verb,
         kind=binding.kind,
         namespace=binding.namespace,
         name=binding.name,
         role_ref=binding.role_ref,
-        manifest=binding.to_manifest(),
+        manifest=manifest,
+        patch=patch,
         uid=current.uid,
         resource_version=current.resource_version,
-        changes=("roleRef",),
+        changes=tuple(changes),
         added=tuple(sorted(after - before)),
         removed=tuple(sorted(before - after)),
+        adopted=adopted,
     )
+
+
+def _replace(binding: Binding, current: ObservedBinding) -> Action:
+    return _change(Verb.REPLACE, binding, current, ("roleRef",), manifest=binding.to_manifest())
 
 
 def _delete(current: ObservedBinding) -> Action:
@@ -352,20 +370,7 @@ def _patch(binding: Binding, current: ObservedBinding) -> Action | None:
         body["metadata"] = metadata
     if current.resource_version:
         body.setdefault("metadata", {})["resourceVersion"] = current.resource_version
-    before, after = set(current.subjects), set(binding.subjects)
-    return Action(
-        verb=Verb.PATCH,
-        kind=binding.kind,
-        namespace=binding.namespace,
-        name=binding.name,
-        role_ref=binding.role_ref,
-        patch=body,
-        uid=current.uid,
-        resource_version=current.resource_version,
-        changes=tuple(changes),
-        added=tuple(sorted(after - before)),
-        removed=tuple(sorted(before - after)),
-    )
+    return _change(Verb.PATCH, binding, current, changes, patch=body)
 
 
 def adoption_refusal(current: ObservedBinding, role_ref: RoleRef, owner_name: str) -> str | None:
@@ -415,21 +420,8 @@ def _adopt(binding: Binding, current: ObservedBinding) -> Action:
     }
     if current.resource_version:
         metadata["resourceVersion"] = current.resource_version
-    before, after = set(current.subjects), set(binding.subjects)
-    return Action(
-        verb=Verb.PATCH,
-        kind=binding.kind,
-        namespace=binding.namespace,
-        name=binding.name,
-        role_ref=binding.role_ref,
-        patch={"metadata": metadata, "subjects": [s.to_manifest() for s in binding.subjects]},
-        uid=current.uid,
-        resource_version=current.resource_version,
-        changes=("ownership", "subjects"),
-        added=tuple(sorted(after - before)),
-        removed=tuple(sorted(before - after)),
-        adopted=True,
-    )
+    patch = {"metadata": metadata, "subjects": [s.to_manifest() for s in binding.subjects]}
+    return _change(Verb.PATCH, binding, current, ("ownership", "subjects"), patch=patch, adopted=True)
 
 
 def _conflict(binding: Binding, current: ObservedBinding, refusal: str) -> Conflict:
