@@ -6,11 +6,17 @@ evidence, on the sandbox and on the real control plane.
 - Two, then three, `entra-rbac run` processes at once (docs/deployment.md, Never two writers): a
   paused instance sends no write and no Entra request; a standby takes over when the active one
   is killed; equal priorities all pause.
+- maxStaleness counts from the last verified read across a restart; the largest legal spec fits.
+- A blip never revokes (docs/design.md, Directory semantics): a pinned group that reads as deleted
+  for a moment, a members-404 and an empty member list keep every binding, not written to; a
+  lasting 404 revokes only once a read from Entra, the confirmation interval later, agrees
+  (timestamps from the sandbox directory's request log).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -399,3 +405,171 @@ def test_the_largest_legal_spec_is_reconciled_and_its_annotations_fit(cluster: C
     assert (ready["status"], ready["reason"]) == ("False", "RoleNotAllowed"), ready
     assert not [k for k in cluster.managed_bindings() if "largest" in k[2]]
     print(f"largest spec: {size} bytes of JSON; annotations {total} bytes")
+
+
+# --- a blip never revokes ------------------------------------------------------------------
+
+# ENTRA_RBAC_DELETION_CONFIRMATION in these tests: longer than the fixture's 3 s, so the end of a
+# blip is surely seen before its confirming read, however loaded the machine.
+CONFIRMATION = 6.0
+BINDINGS_API = r"^/apis/rbac\.authorization\.k8s\.io/"
+VIEW = ("ClusterRoleBinding", "", "egb:steady:clusterrole:view")
+USERS = [
+    {"id": guid(10 + n), "userPrincipalName": f"user{n}@contoso.com", "userType": "Member"} for n in range(6)
+]
+
+
+def team(*members: dict[str, str], present: bool = True) -> dict[str, Any]:
+    """The directory: alice, bob, USERS, and TEAM with `members` (absent, as on a replica that lags, when not
+    `present`: getByIds leaves it out and its own GET answers 404)."""
+    group = {
+        "id": TEAM,
+        "displayName": "Team",
+        "mailNickname": "team",
+        "securityEnabled": True,
+        "members": [m["id"] for m in members],
+    }
+    return {"users": [ALICE, BOB, *USERS], "groups": [group] if present else []}
+
+
+def steady(kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "steady"},
+        "spec": {
+            "groups": [{"id": TEAM}],
+            "subjects": {"kind": kind},
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+        },
+    }
+
+
+def restart_with(cluster: Cluster, **env: str) -> None:
+    cluster.sandbox.stop_operator()
+    cluster.sandbox.operator_env.update(env)
+    cluster.sandbox.start_operator()
+
+
+def entra_log(cluster: Cluster, path: str, since: float = 0.0) -> list[Any]:
+    """The sandbox directory's requests (timestamped) on paths matching `path`, after `since`."""
+    compiled = re.compile(path)
+    return [r for r in cluster.sandbox.entra.request_log() if r.time > since and compiled.search(r.path)]
+
+
+def state_of(cluster: Cluster, name: str) -> tuple[str, str, list[str]]:
+    """(Ready reason, first group's state, the view binding's subjects)."""
+    groups = cluster.egb(name).get("status", {}).get("groups") or [{}]
+    return cluster.condition(name).get("reason", ""), groups[0].get("state", ""), cluster.subjects(*VIEW)
+
+
+def wait_unconfirmed(cluster: Cluster) -> dict[str, Any]:
+    """The status while a deletion waits for its confirming read, checked against
+    docs/troubleshooting.md (DeletionUnconfirmed: Ready=False, Reconciling=True; groups Unverified)."""
+    cluster.wait_reason("steady", "DeletionUnconfirmed", timeout=30)
+    status = cluster.egb("steady")["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "False", conditions
+    assert conditions["Reconciling"]["status"] == "True", conditions
+    assert conditions.get("Stalled", {}).get("status") != "True", conditions
+    assert [g["state"] for g in status["groups"]] == ["Unverified"], status["groups"]
+    return dict(status)
+
+
+def revoked_after(cluster: Cluster, first_404: float) -> float:
+    """Wait for the view binding to go; seconds from the first read that said deleted."""
+    gone: float = cluster.wait_for(
+        "the confirmed revocation", lambda: VIEW not in cluster.managed_bindings() and time.time(), 60
+    )
+    return gone - first_404
+
+
+def test_a_404_blip_of_a_pinned_group_keeps_its_bindings_and_a_lasting_404_revokes_once_confirmed(
+    cluster: Cluster,
+) -> None:
+    """Issue 18 points 2 and 8. A group pinned by id vanishes for a moment (a replica that lags:
+    getByIds leaves it out, its own GET answers 404) and comes back: its binding is never written
+    to. Then it vanishes for good: revoked only once a read from Entra, CONFIRMATION later, agrees."""
+    restart_with(cluster, ENTRA_RBAC_DELETION_CONFIRMATION=f"{CONFIRMATION:g}s")
+    cluster.directory(team(ALICE))
+    cluster.apply(steady("Group"))
+    cluster.wait_ready("steady")
+    before = cluster.managed_bindings()[VIEW]
+    requests = cluster.requests
+    requests.reset()
+
+    blip = time.time()
+    cluster.directory(team(ALICE, present=False))
+    wait_unconfirmed(cluster)
+    cluster.directory(team(ALICE))
+    cluster.wait_for(
+        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
+    )
+    assert len(entra_log(cluster, rf"^/groups/{TEAM}$", blip)) >= 1  # its own read answered 404
+    assert requests.count(None, BINDINGS_API) - requests.count("GET", BINDINGS_API) == 0, requests.counts()
+    assert (
+        cluster.managed_bindings()[VIEW]["metadata"]["resourceVersion"]
+        == before["metadata"]["resourceVersion"]
+    )
+
+    gone = time.time()
+    cluster.directory(team(ALICE, present=False))
+    cluster.wait_for("the lasting 404 read", lambda: entra_log(cluster, rf"^/groups/{TEAM}$", gone))
+    first_404 = entra_log(cluster, rf"^/groups/{TEAM}$", gone)[0].time
+    waited = revoked_after(cluster, first_404)
+    reads = entra_log(cluster, rf"^/groups/{TEAM}$", gone)
+    assert waited >= CONFIRMATION, (waited, cluster.log_tail())
+    assert reads[-1].time - first_404 >= CONFIRMATION  # the confirming read
+    assert requests.count("DELETE", BINDINGS_API) == 1
+    cluster.wait_reason("steady", "GroupNotFound")
+    print(
+        f"pinned group: blip kept; lasting 404 revoked {waited:.1f} s after the first"
+        f" (confirmation {CONFIRMATION:g} s)"
+    )
+
+
+def test_a_members_404_or_empty_list_blip_keeps_user_mode_bindings_until_confirmed(cluster: Cluster) -> None:
+    """Issue 18 points 2 and 8, user mode: one 404 on the member list, then a member list empty
+    for a moment, keep every subject without a write; a lasting members-404 revokes only once
+    confirmed."""
+    restart_with(cluster, ENTRA_RBAC_DELETION_CONFIRMATION=f"{CONFIRMATION:g}s")
+    cluster.directory(team(ALICE, BOB))
+    cluster.apply(steady("User"))
+    cluster.wait_for(
+        "both users bound", lambda: cluster.subjects(*VIEW) == ["alice@contoso.com", "bob@contoso.com"]
+    )
+    cluster.wait_ready("steady")
+    before = cluster.managed_bindings()[VIEW]
+    requests = cluster.requests
+    requests.reset()
+    members = rf"^/v1\.0/groups/{TEAM}/transitiveMembers$"
+
+    cluster.sandbox.entra.add_fault(members, method="GET", status=404, count=1)
+    wait_unconfirmed(cluster)
+    cluster.wait_for(
+        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
+    )
+    assert [r.fault for r in entra_log(cluster, members)].count(404) == 1
+
+    cluster.directory(team())  # nobody, for a moment
+    wait_unconfirmed(cluster)
+    cluster.directory(team(ALICE, BOB))
+    cluster.wait_for(
+        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
+    )
+    assert requests.count(None, BINDINGS_API) - requests.count("GET", BINDINGS_API) == 0, requests.counts()
+    assert (
+        cluster.managed_bindings()[VIEW]["metadata"]["resourceVersion"]
+        == before["metadata"]["resourceVersion"]
+    )
+
+    lasting = time.time()
+    cluster.sandbox.entra.add_fault(members, method="GET", status=404, count=-1)
+    cluster.wait_for("the lasting 404", lambda: entra_log(cluster, members, lasting))
+    first_404 = entra_log(cluster, members, lasting)[0].time
+    waited = revoked_after(cluster, first_404)
+    assert waited >= CONFIRMATION, (waited, cluster.log_tail())
+    faulted = [r.time for r in entra_log(cluster, members, lasting) if r.fault == 404]
+    assert faulted[-1] - first_404 >= CONFIRMATION  # the confirming read agreed
+    cluster.sandbox.entra.faults.clear()
+    print(f"user mode: blips kept; lasting members-404 revoked {waited:.1f} s after the first")

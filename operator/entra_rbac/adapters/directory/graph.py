@@ -171,6 +171,17 @@ class GraphCaller:
             self._metrics.throttled(operation, retry_after)
             if retry_after is not None:
                 self.throttle.hold(retry_after)
+                # `received` (wall clock, seconds since the epoch) dates the pause exactly, so a
+                # request log elsewhere can be checked against it (docs/design.md, Directory semantics).
+                logger.info(
+                    "Paused every Graph request: Graph asked to wait",
+                    extra=fields(
+                        operation=operation,
+                        status=status,
+                        retry_after=retry_after,
+                        received=f"{time.time():.3f}",
+                    ),
+                )
 
     async def _attempt(self, operation: str, request: RequestInformation) -> Any:
         try:
