@@ -434,3 +434,40 @@ def test_the_refresher_gives_way_by_kopfs_peering_rule(
     status: dict[str, object], in_charge: list[str]
 ) -> None:
     assert peers_in_charge(status, identity="me", priority=50, now=NOW) == in_charge
+
+
+@dataclass
+class PrefetchingDirectory:
+    """Records each bulk lookup the refresher's prefetch makes (one list of lookups per call)."""
+
+    calls: list[list[Any]] = field(default_factory=list)
+
+    async def lookup_groups(self, lookups: Any) -> list[Any]:
+        self.calls.append(list(lookups))
+        return []
+
+    async def transitive_members(self, group_id: str) -> list[Any]:
+        return []
+
+
+async def test_a_refresh_is_one_batch_with_one_bulk_directory_read(reconciled: list[Any]) -> None:
+    """Resources whose first refresh falls anywhere in [period/2, period) are refreshed together
+    from the first due one on (early, never late), after one prefetch of all their groups; from then
+    on the whole refresh stays one batch (docs/design.md, Directory semantics, Sharing)."""
+    freshness = Freshness.of(100)
+    directory = PrefetchingDirectory()
+    ctx = type("Ctx", (), {"directory": directory, "clock": staticmethod(lambda: datetime.now(UTC))})()
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=freshness)  # type: ignore[arg-type]
+    bodies = [
+        {"metadata": {"name": f"r{i}", "uid": f"uid-{i}"}, "spec": {"groups": [{"displayName": f"g{i}"}]}}
+        for i in range(20)
+    ]
+    period = freshness.period
+    first = min(triggers.first_refresh_delay(f"uid-{i}", period) for i in range(20))
+    for now in (0.0, first - 0.01, first, first + 1, first + period - 0.01, first + period):
+        refresher._schedule(bodies, now)
+        await asyncio.gather(*refresher._running.values())
+    assert len(reconciled) == 40  # every resource twice: at `first` and one period later
+    assert [sorted(lookup.ref.display_name for lookup in call) for call in directory.calls] == [
+        sorted(f"g{i}" for i in range(20))
+    ] * 2
