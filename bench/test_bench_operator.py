@@ -21,6 +21,9 @@ from tests.controlplane.harness import ControlPlane
 from tests.e2e.harness import Cluster, guid
 from tests.e2e.real import RealServer, prepare
 
+from bench.proc import rss_mib
+from bench.settle import NOT_PEERING, WRITES, wait_quiet
+from bench.table import Table
 from entra_rbac_sandbox.launcher import Sandbox
 
 RESOURCES = 200
@@ -29,19 +32,24 @@ REFRESH = 15.0
 
 
 SERVERS = ("sandbox", "real")
-FIGURES: dict[str, dict[str, str]] = {}
+FIGURES: dict[str, dict[str, tuple[str, str, str]]] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def side_by_side() -> Iterator[None]:
-    """After both runs: one table, a column per server."""
+    """After both runs: one table per server (bench/table.py). Baselines: docs/testing.md's figures
+    before issue 17 (sandbox / real)."""
     yield
-    rows = list(dict.fromkeys(row for figures in FIGURES.values() for row in figures))
-    width = max((len(r) for r in rows), default=10)
-    print(f"\n[bench operator] {RESOURCES} resources x {NAMESPACES} namespaces, side by side")
-    print(f"  {'':<{width}}  " + "  ".join(f"{s:>18}" for s in SERVERS))
-    for row in rows:
-        print(f"  {row:<{width}}  " + "  ".join(f"{FIGURES.get(s, {}).get(row, '-'):>18}" for s in SERVERS))
+    for server, figures in FIGURES.items():
+        table = Table(f"bench operator {server}", f"{RESOURCES} resources x {NAMESPACES} namespaces")
+        for figure, (value, target, baseline) in figures.items():
+            ok = None
+            if target == "0" or (target == "0 (real)" and server == "real"):
+                ok = value == "0"
+            elif target.startswith("<="):
+                ok = float(value.split()[0]) <= float(target.split()[1])
+            table.add(figure, value, target=target, baseline=baseline, ok=ok)
+        table.print()
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +93,6 @@ def big_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Clus
         ) as sandbox,
     ):
         yield Cluster(sandbox, log_path, server=request.param, audit=real.audit if real else None)
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _statuses(cluster: Cluster) -> dict[str, object]:
@@ -142,7 +143,12 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
     api_requests = sum(kube.counts().values())
     graph_requests = entra.count()
 
-    # Idle: one full refresh interval with every timer ticking must write nothing.
+    # Idle: kopf's annotation patches arrive after the last status write (43-47 of them, issue 17
+    # point 8), so the window opens only once the writes have stopped; then one full refresh
+    # interval with every timer ticking must write nothing (kopf's peering heartbeat aside).
+    settled = wait_quiet(
+        lambda: sum(kube.count(m, NOT_PEERING) for m in WRITES), quiet=5.0, timeout=300, what="writes"
+    )
     before = _statuses(cluster)
     kube.reset()
     graph_before = entra.count()
@@ -155,26 +161,25 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
     cluster.wait_for(
         "one refresh interval", lambda: time.monotonic() >= idle_deadline or None, timeout=REFRESH * 2
     )
-    idle_writes = sum(kube.count(m, ".*") for m in ("POST", "PUT", "PATCH", "DELETE"))
+    idle_writes = sum(kube.count(m, NOT_PEERING) for m in WRITES)
     idle_reads = kube.count("GET", ".*")
     assert cluster.sandbox.process is not None
-    rss = _rss_mib(cluster.sandbox.process.pid)
+    rss = rss_mib(cluster.sandbox.process.pid)
 
     server = cluster.server
     per_binding = api_requests / bindings
     FIGURES[server] = {
-        "RoleBindings written": str(bindings),
-        "converged in": f"{converged:.1f} s",
-        "bindings per second": f"{bindings / converged:.0f}",
-        "API requests while converging": str(api_requests),
-        "API requests per binding": f"{per_binding:.2f}",
-        "Graph requests while converging": str(graph_requests),
-        f"idle resync ({REFRESH:.0f} s) writes": str(idle_writes),
-        f"idle resync ({REFRESH:.0f} s) reads": str(idle_reads),
-        "operator resident memory": f"{rss:.0f} MiB",
+        "RoleBindings written": (str(bindings), "", ""),
+        "converged in": (f"{converged:.1f} s", "", "23.5 s / 39.8 s"),
+        "bindings per second": (f"{bindings / converged:.0f}", "", ""),
+        "API requests while converging": (str(api_requests), "", "6016 / 6022"),
+        "API requests per binding": (f"{per_binding:.2f}", "<= 1.2", "3.01 / 3.01"),
+        "Graph requests while converging": (str(graph_requests), "", "224 / 289"),
+        "writes after all Ready, until quiet": (f"stopped {settled - 5.0:.1f} s later", "", ""),
+        f"idle resync ({REFRESH:.0f} s) writes": (str(idle_writes), "0", "0 / 0"),
+        f"idle resync ({REFRESH:.0f} s) reads": (str(idle_reads), "0 (real)", "1928 / 1825"),
+        "operator resident memory": (f"{rss:.0f} MiB", "", "148 / 151 MiB"),
     }
-    for row, value in FIGURES[server].items():
-        print(f"[bench operator {server}] {row}: {value}")
     writes = {k: v for k, v in kube.counts().items() if not k.startswith("GET")}
     after = _statuses(cluster)
     changed = [
