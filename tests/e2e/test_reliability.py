@@ -11,6 +11,11 @@ evidence, on the sandbox and on the real control plane.
   for a moment, a members-404 and an empty member list keep every binding, not written to; a
   lasting 404 revokes only once a read from Entra, the confirmation interval later, agrees
   (timestamps from the sandbox directory's request log).
+- Status tells the truth first: while everyone's removal waits for confirmation, then is held,
+  Ready says DeletionUnconfirmed, then RevocationHeld, never RoleNotFound, Reconciled or Stalled;
+  the emptied user-mode group ends Ready.
+- One throttle for the tenant: a Retry-After on one Graph request leaves the directory's log
+  empty of Graph requests until it has passed; a 404 on getByIds itself is DirectoryUnavailable.
 """
 
 from __future__ import annotations
@@ -573,3 +578,176 @@ def test_a_members_404_or_empty_list_blip_keeps_user_mode_bindings_until_confirm
     assert faulted[-1] - first_404 >= CONFIRMATION  # the confirming read agreed
     cluster.sandbox.entra.faults.clear()
     print(f"user mode: blips kept; lasting members-404 revoked {waited:.1f} s after the first")
+
+
+# --- status tells the truth first ------------------------------------------------------------
+
+HELD_NAMESPACE = "reliability-held"
+EDIT = ("RoleBinding", HELD_NAMESPACE, "egb:held:clusterrole:edit")
+HELD_VIEW = ("ClusterRoleBinding", "", "egb:held:clusterrole:view")
+
+
+def held() -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "held"},
+        "spec": {
+            "groups": [{"id": TEAM}],
+            "subjects": {"kind": "User"},
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+            "roleBindings": [{"clusterRole": "edit", "namespaces": [HELD_NAMESPACE]}],
+        },
+    }
+
+
+def conditions_of(cluster: Cluster, name: str) -> dict[str, tuple[str, str]]:
+    status = cluster.egb(name).get("status") or {}
+    return {c["type"]: (c["status"], c.get("reason", "")) for c in status.get("conditions") or []}
+
+
+def test_a_held_revocation_says_revocation_held_and_an_emptied_group_is_not_stalled(cluster: Cluster) -> None:
+    """Issue 18 points 5 and 8: all six users leave the group at once. While Entra's empty list
+    waits for its confirmation, then while the mass revocation is held, Ready says so
+    (DeletionUnconfirmed, then RevocationHeld: Ready=False, Reconciling=True, never Stalled, as
+    docs/troubleshooting.md says), never RoleNotFound nor Reconciled: the roles (existing `view`
+    and `edit`) are checked for every grant though no subject is left. Nothing is written until the
+    hold is released; then both bindings go and the empty group is Ready, not Stalled."""
+    cluster.namespace(HELD_NAMESPACE)
+    cluster.directory(team(*USERS))
+    cluster.apply(held())
+    names = sorted(u["userPrincipalName"] for u in USERS)
+    cluster.wait_for(
+        "six users bound", lambda: cluster.subjects(*EDIT) == names == cluster.subjects(*HELD_VIEW)
+    )
+    cluster.wait_ready("held")
+    requests = cluster.requests
+    requests.reset()
+
+    cluster.directory(team())  # everyone leaves at once
+    seen: list[dict[str, tuple[str, str]]] = []
+    at_hold: dict[str, Any] | None = None
+    deadline = time.monotonic() + 60
+    while {EDIT, HELD_VIEW} & set(cluster.managed_bindings()):
+        assert time.monotonic() < deadline, f"never revoked; seen {seen}\n{cluster.log_tail()}"
+        conditions = conditions_of(cluster, "held")
+        if conditions["Ready"][1] == "RevocationHeld" and at_hold is None:
+            at_hold = {
+                "status": cluster.egb("held")["status"],
+                "deletes": requests.count("DELETE", BINDINGS_API),
+                "subjects": (cluster.subjects(*EDIT), cluster.subjects(*HELD_VIEW)),
+            }
+        if not seen or seen[-1] != conditions:
+            seen.append(conditions)
+        time.sleep(0.1)  # sampling status, not waiting for the operator
+    readies = [c["Ready"] for c in seen]
+    assert at_hold is not None, f"RevocationHeld never shown: {readies}"
+    assert (at_hold["deletes"], at_hold["subjects"]) == (0, (names, names)), at_hold
+    assert at_hold["status"]["revocationHold"]["removed"] >= 6, at_hold["status"]
+    reasons = [reason for _, reason in readies]
+    assert {"RoleNotFound", "Reconciled"}.isdisjoint(reasons[1:]), readies
+    for conditions in seen[1:]:
+        if conditions["Ready"][1] in ("DeletionUnconfirmed", "RevocationHeld"):
+            assert (conditions["Ready"][0], conditions["Reconciling"][0]) == ("False", "True"), conditions
+        assert conditions.get("Stalled", ("False", ""))[0] != "True", seen
+    assert requests.count("DELETE", BINDINGS_API) == 2
+
+    def settled() -> dict[str, tuple[str, str]] | None:
+        conditions = conditions_of(cluster, "held")
+        summary = cluster.egb("held")["status"].get("summary") or {}
+        return conditions if summary.get("subjects") == 0 and conditions["Ready"][0] == "True" else None
+
+    final = cluster.wait_for("the emptied group Ready", settled)
+    assert (final["Ready"][1], final.get("Stalled", ("False", ""))[0]) == ("Reconciled", "False"), final
+    assert cluster.egb("held")["status"]["groups"][0]["state"] == "Resolved"
+    print(f"held revocation: Ready reasons in order {[r for _, r in readies]}")
+
+
+# --- one throttle for the tenant -------------------------------------------------------------
+
+RETRY_AFTER = 4  # seconds, in the 429 Graph answers here
+TEAMS = [guid(400 + n) for n in range(4)]
+GRAPH = r"^/v1\.0/"  # every Graph request (an inner $batch request comes inside its outer one)
+PAUSED = re.compile(r"Paused every Graph request: .* received=([0-9.]+)")
+
+
+def teams_directory() -> dict[str, Any]:
+    groups = [
+        {"id": gid, "displayName": f"Team {n}", "securityEnabled": True, "members": [ALICE["id"]]}
+        for n, gid in enumerate(TEAMS)
+    ]
+    return {"users": [ALICE], "groups": groups}
+
+
+def busy(n: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": f"busy-{n}"},
+        "spec": {
+            "groups": [{"id": TEAMS[n]}],
+            "subjects": {"kind": "User"},
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+        },
+    }
+
+
+def paused_at(cluster: Cluster) -> float | None:
+    """When the operator received a Retry-After, by its own log (wall clock)."""
+    found = PAUSED.search(cluster.log_path.read_text(encoding="utf-8", errors="replace"))
+    return float(found.group(1)) if found else None
+
+
+def test_a_retry_after_pauses_every_graph_request_and_a_404_on_get_by_ids_is_a_clear_status(
+    cluster: Cluster,
+) -> None:
+    """Issue 18 points 6 and 8. Four user-mode resources keep Graph busy (each refresh reads ids
+    in bulk and four member lists, every 2 s, and delta queries). One member read answers 429 with
+    Retry-After: from the moment the operator got it until Retry-After has passed since that
+    request, the sandbox directory's timestamped log holds no Graph request at all; then traffic
+    resumes and every resource stays Ready. Then getByIds itself answers 404: DirectoryUnavailable
+    naming it, bindings kept, no traceback in the log."""
+    cluster.directory(teams_directory())
+    cluster.apply(*(busy(n) for n in range(len(TEAMS))))
+    for n in range(len(TEAMS)):
+        cluster.wait_ready(f"busy-{n}")
+    entra = cluster.sandbox.entra
+    members = rf"^/v1\.0/groups/{TEAMS[0]}/transitiveMembers$"
+    entra.add_fault(members, method="GET", status=429, retry_after=RETRY_AFTER, count=1)
+    received = cluster.wait_for("the operator to get the 429", lambda: paused_at(cluster), 30)
+    throttled = next(r.time for r in entra_log(cluster, members) if r.fault == 429)
+    cluster.wait_for(
+        "Graph traffic to resume after the window",
+        lambda: len(entra_log(cluster, GRAPH, throttled + RETRY_AFTER)) >= 3,
+        timeout=RETRY_AFTER + 30,
+    )
+    log = entra_log(cluster, GRAPH, throttled - 2 * RETRY_AFTER)
+    before = [r for r in log if r.time < throttled]
+    inside = [
+        f"{r.method} {r.path} +{r.time - throttled:.2f}s"
+        for r in log
+        if received < r.time < throttled + RETRY_AFTER - 0.05
+    ]
+    assert inside == [], f"Graph requests inside the {RETRY_AFTER}s Retry-After window: {inside}"
+    assert len(before) >= 3  # busy before: were it per call, the window would not be empty
+    for n in range(len(TEAMS)):
+        assert conditions_of(cluster, f"busy-{n}")["Ready"] == ("True", "Reconciled")
+    print(
+        f"throttle: {len(before)} Graph requests in the {2 * RETRY_AFTER} s before the 429,"
+        f" none in its {RETRY_AFTER} s"
+    )
+
+    mark = len(cluster.log_path.read_text(encoding="utf-8", errors="replace"))
+    bindings = {k: v["metadata"]["resourceVersion"] for k, v in cluster.managed_bindings().items()}
+    entra.add_fault(r"^/v1\.0/directoryObjects/getByIds$", method="POST", status=404, count=-1)
+    ready = cluster.wait_reason("busy-0", "DirectoryUnavailable", timeout=30)
+    assert "getByIds" in ready["message"], ready
+    assert "404" in ready["message"], ready
+    assert conditions_of(cluster, "busy-0").get("Stalled", ("False", ""))[0] != "True"
+    assert [g["state"] for g in cluster.egb("busy-0")["status"]["groups"]] == ["Unverified"]
+    entra.faults.clear()
+    for n in range(len(TEAMS)):
+        cluster.wait_ready(f"busy-{n}")
+    assert {k: v["metadata"]["resourceVersion"] for k, v in cluster.managed_bindings().items()} == bindings
+    text = cluster.log_path.read_text(encoding="utf-8", errors="replace")[mark:]
+    assert "Traceback" not in text, text[max(0, text.index("Traceback") - 2000) :][:6000]

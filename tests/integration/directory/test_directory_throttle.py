@@ -4,6 +4,7 @@ the operator, and a 404 on an endpoint itself is a directory failure, not a miss
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -30,8 +31,9 @@ def tenant(graph: GraphSandbox) -> Tenant:
 
 
 async def test_retry_after_on_one_call_pauses_every_other_request(
-    graph: GraphSandbox, tenant: Tenant
+    graph: GraphSandbox, tenant: Tenant, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="entra_rbac.adapters.directory.graph")
     throttled = asyncio.Event()
     received: list[float] = []  # wall clock, as the sandbox's log: when the 429 reached us
 
@@ -62,6 +64,12 @@ async def test_retry_after_on_one_call_pauses_every_other_request(
     assert inside == [], f"requests inside the {RETRY_AFTER}s Retry-After window: {inside}"
     after = [t for t in log if t >= throttled_at + RETRY_AFTER - 0.05]
     assert len(after) >= 8  # the retried call and the seven others, all after the window
+    # The pause is logged once, dated when the 429 was received (the e2e test reads it).
+    paused = [r for r in caplog.records if r.getMessage().startswith("Paused every Graph request")]
+    assert len(paused) == 1
+    logged = paused[0].__dict__["entra_rbac_fields"]
+    assert (logged["status"], logged["retry_after"]) == (429, RETRY_AFTER)
+    assert throttled_at <= float(logged["received"]) <= received[0] + 1.0  # no await between the two
 
 
 async def test_a_wait_beyond_the_budget_fails_at_once_without_sending(
