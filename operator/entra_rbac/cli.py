@@ -208,7 +208,53 @@ def report(output: str, kubeconfig: str | None, context: str | None) -> None:
     raise SystemExit(commands.run_report(commands.Connection(kubeconfig, context), output=output))
 
 
-INSIGHT_COMMANDS = (plan, explain, report)
+@click.command("import")
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Only RoleBindings in NS (repeatable).")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="Only bindings granting this Entra group (repeatable); user mode: the group of their users.",
+)
+@click.option("--group-prefix", default="", help="The API server's --oidc-groups-prefix (AKS: none).")
+@click.option("--user-prefix", default="", help="The API server's --oidc-username-prefix (AKS: none).")
+@click.option("--output", default="yaml", show_default=True, help="yaml or json.")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per EntraGroupBinding into this folder.",
+)
+@click.option("--annotate", "script", flag_value="annotate", help="Print the adoption script instead.")
+@click.option("--cleanup", "script", flag_value="cleanup", help="Print the leftover-removal script instead.")
+@_DIRECTORY_OPTION
+@_kube_options
+def import_bindings(
+    namespaces: tuple[str, ...],
+    groups: tuple[str, ...],
+    group_prefix: str,
+    user_prefix: str,
+    output: str,
+    output_dir: Path | None,
+    script: str | None,
+    directory_file: Path | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Write the EntraGroupBindings that grant what hand-made bindings grant (read-only).
+
+    Exit code 0: every candidate imported; 2: some bindings not importable (listed); 1: an error.
+    """
+    from entra_rbac.insight import commands, import_command
+
+    request = import_command.ImportRequest(
+        namespaces, groups, group_prefix, user_prefix, output, output_dir, script
+    )
+    connection = commands.Connection(kubeconfig, context, directory_file)
+    raise SystemExit(import_command.run_import(request, connection))
+
+
+INSIGHT_COMMANDS = (plan, explain, report, import_bindings)
 for _command in INSIGHT_COMMANDS:
     main.add_command(_command)
 
@@ -216,7 +262,7 @@ for _command in INSIGHT_COMMANDS:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kubectl-entra")
 def kubectl_entra() -> None:
-    """kubectl plugin: `kubectl entra plan|explain|report` (the same commands as `entra-rbac`)."""
+    """kubectl plugin: `kubectl entra plan|explain|report|import` (the same commands as `entra-rbac`)."""
 
 
 for _command in INSIGHT_COMMANDS:
