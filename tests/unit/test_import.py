@@ -326,10 +326,19 @@ def test_import_does_not_treat_a_lookalike_name_as_an_operator_name() -> None:
     assert result.resources[0].adopts == ()
 
 
-def test_import_refuses_a_name_an_existing_resource_has() -> None:
-    result = run(rb("legacy", "a", "edit", group(G1)), existing_resources=[f"group-{G1}"])
+def test_import_refuses_a_name_an_existing_resource_has_for_another_spec() -> None:
+    other = {"groups": [{"id": G1}], "clusterRoleBindings": [{"clusterRole": "view"}]}
+    result = run(rb("legacy", "a", "edit", group(G1)), existing_resources={f"group-{G1}": other})
     assert not result.resources
-    assert "already exists" in result.refused[0].reason
+    assert "already exists with another spec" in result.refused[0].reason
+
+
+def test_import_keeps_a_resource_already_applied_so_cleanup_can_follow_the_apply() -> None:
+    first = run(rb("legacy", "a", "edit", group(G1)))
+    applied = {r.name: dict(r.spec) for r in first.resources}
+    again = run(rb("legacy", "a", "edit", group(G1)), existing_resources=applied)
+    assert again.resources == first.resources
+    assert not again.refused
 
 
 # --- the proof ----------------------------------------------------------------------------------

@@ -87,17 +87,18 @@ async def _members(directory_file: Path | None, groups: Sequence[str]) -> dict[s
     return read.members
 
 
-def _live_resources(reader: ClusterReader) -> list[str]:
+def _live_resources(reader: ClusterReader) -> dict[str, Mapping[str, Any]]:
+    """The live EntraGroupBindings' specs by name."""
     try:
-        return [str((r.get("metadata") or {}).get("name")) for r in reader.resources()]
+        return {str((r.get("metadata") or {}).get("name")): r.get("spec") or {} for r in reader.resources()}
     except CrdMissingError:
-        return []  # before the operator is installed: no resource can clash
+        return {}  # before the operator is installed: no resource can clash
 
 
 def decide(
     bindings: Sequence[Mapping[str, Any]],
     namespaces: Sequence[Mapping[str, Any]],
-    resources: Sequence[str],
+    resources: Mapping[str, Mapping[str, Any]],
     options: ImportOptions,
     members: Mapping[str, Sequence[DirectoryMember]],
     allowed: AllowedRoles,

@@ -454,13 +454,17 @@ def import_bindings(
     namespaces: Sequence[NamespaceInfo],
     options: ImportOptions,
     *,
-    existing_resources: Collection[str] = (),
+    existing_resources: Mapping[str, Mapping[str, Any]] | None = None,
     members: Mapping[str, Sequence[DirectoryMember]] | None = None,
     allowed_roles: AllowedRoles | None = None,
     reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES,
 ) -> ImportResult:
-    """Classify, group, build and prove. `members`: each --group's transitive members (user mode)."""
+    """Classify, group, build and prove. `members`: each --group's transitive members (user mode);
+    `existing_resources`: the live EntraGroupBindings' specs by name (a name is not reused, unless
+    the live resource is the very one this import writes: applied already, so `--cleanup` can
+    still be printed after the apply)."""
     members = members or {}
+    existing = dict(existing_resources or {})
     candidates: list[Candidate] = []
     refused: list[Refusal] = []
     skipped: dict[str, int] = {}
@@ -479,10 +483,12 @@ def import_bindings(
         else:
             refused.append(refusal)
     resources: list[Imported] = []
-    taken = set(existing_resources)
+    taken: set[str] = set()
     for key in sorted(grouped, key=lambda k: (resource_name(k), k.mode, k.group_ids)):
         replaces = tuple(sorted(grouped[key], key=lambda b: b.key))
-        made = _build(key, replaces, options, members, namespaces, allowed_roles, reserved_namespaces, taken)
+        made = _build(key, replaces, options, members, namespaces, allowed_roles, reserved_namespaces)
+        if isinstance(made, Imported):
+            made = _unclaimed(made, taken, existing)
         if isinstance(made, Imported):
             taken.add(made.name)
             resources.append(made)
@@ -501,18 +507,12 @@ def _build(
     namespaces: Sequence[NamespaceInfo],
     allowed_roles: AllowedRoles | None,
     reserved_namespaces: Collection[str],
-    taken: Collection[str],
 ) -> Imported | list[Refusal]:
     name = resource_name(key)
 
     def refuse(reason: str) -> list[Refusal]:
         return [Refusal(b.describe(), reason) for b in replaces]
 
-    if name in taken:
-        return refuse(
-            f"EntraGroupBinding {name!r} already exists (or another import takes the name): "
-            f"grant this in {name!r} itself, or rename"
-        )
     raw = build_spec(key, replaces, options)
     try:
         spec = EntraGroupBindingSpec.model_validate(raw)
@@ -531,3 +531,28 @@ def _build(
     if proof.differences:
         return refuse(f"EntraGroupBinding {name!r} would not grant the same: {'; '.join(proof.differences)}")
     return Imported(name, raw, replaces, tuple(b for b in replaces if adopting_resource(b) == name))
+
+
+def _unclaimed(
+    made: Imported, taken: Collection[str], existing: Mapping[str, Mapping[str, Any]]
+) -> Imported | list[Refusal]:
+    """The resource, unless its name is someone else's: another resource of this import, or a live
+    EntraGroupBinding asking for something else."""
+    live = existing.get(made.name)
+    if made.name not in taken and (live is None or _same_spec(live, made.spec)):
+        return made
+    return [
+        Refusal(
+            b.describe(),
+            f"EntraGroupBinding {made.name!r} already exists with another spec: "
+            f"grant this in {made.name!r} itself, or rename",
+        )
+        for b in made.replaces
+    ]
+
+
+def _same_spec(live: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
+    try:
+        return EntraGroupBindingSpec.model_validate(live) == EntraGroupBindingSpec.model_validate(raw)
+    except ValidationError:
+        return False
