@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from entra_rbac.cli import kubectl_entra
 from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, RoleRef
 from entra_rbac.core.entra import DirectoryMember, MemberType
 from entra_rbac.core.models import EntraGroupBindingSpec
@@ -27,6 +29,7 @@ from entra_rbac.insight.importer import (
 RBAC = "rbac.authorization.k8s.io"
 G1 = "11111111-1111-4111-8111-111111111111"
 G2 = "22222222-2222-4222-8222-222222222222"
+UPPER = "AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA"
 NAMESPACES = [NamespaceInfo(n) for n in ("a", "b", "c", "default")]
 
 
@@ -505,3 +508,47 @@ def test_scripts_annotate_only_adoptable_and_delete_only_leftovers_after_ready()
         "kubectl delete clusterrolebinding legacy",
     ]
     assert "egb:payments" not in cleanup  # an adopted binding is the operator's own: never deleted
+
+
+# --- bad input: one line, exit 1 ------------------------------------------------------------------
+
+BAD_INPUT = [
+    pytest.param(
+        ["--group", "Payments"],
+        "--group 'Payments': not an Entra group object id (a lower-case GUID)",
+        id="group-name",
+    ),
+    pytest.param(["--group", UPPER], f"--group '{UPPER}': not an Entra group object id", id="group-upper"),
+    pytest.param(
+        ["-n", "Bad_NS"], "--namespace 'Bad_NS': not a namespace name (a DNS-1123 label)", id="namespace"
+    ),
+    pytest.param(["--output", "xml"], "--output 'xml': must be one of yaml, json", id="output"),
+    pytest.param(
+        ["--group-prefix", "system:x"],
+        "--group-prefix: Value error, must not start with 'system:'",
+        id="prefix",
+    ),
+    pytest.param(
+        ["--annotate", "-o", "out"],
+        "--annotate prints a script: it does not go with --output-dir",
+        id="script-and-dir",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_import_refuses_bad_input_with_one_line_naming_the_option(
+    args: list[str], message: str, tmp_path: Any
+) -> None:
+    result = CliRunner().invoke(kubectl_entra, ["import", *args], env={"KUBECONFIG": str(tmp_path / "none")})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"kubectl entra import: {message}")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_import_without_a_cluster_is_one_error_line(tmp_path: Any) -> None:
+    result = CliRunner().invoke(kubectl_entra, ["import"], env={"KUBECONFIG": str(tmp_path / "missing")})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("kubectl entra import: ")
+    assert result.stderr.count("\n") == 1
