@@ -60,8 +60,11 @@ def table() -> Iterator[None]:
     table.print()
 
 
-async def _create_bindings(http: aiohttp.ClientSession, base: str, prefix: str, count: int) -> float:
-    """Create the namespaces and owners (untimed), then `count` RoleBindings; the creates' rate."""
+async def _create_bindings(
+    http: aiohttp.ClientSession, base: str, prefix: str, count: int, *, owned: bool = True
+) -> float:
+    """Create the namespaces and owners (untimed), then `count` RoleBindings (with an
+    ownerReference unless not `owned`); the creates' rate."""
     namespaces = [f"{prefix}-{i}" for i in range(NAMESPACES)]
     owners: dict[str, str] = {}
     for namespace in namespaces:
@@ -77,7 +80,11 @@ async def _create_bindings(http: aiohttp.ClientSession, base: str, prefix: str, 
         namespace = namespaces[i % NAMESPACES]
         owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owners[namespace]}
         body = {
-            "metadata": {"name": f"rb-{i}", "ownerReferences": [owner], "labels": {"bench": prefix}},
+            "metadata": {
+                "name": f"rb-{i}",
+                "ownerReferences": [owner] if owned else [],
+                "labels": {"bench": prefix},
+            },
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"g-{i}"}],
         }

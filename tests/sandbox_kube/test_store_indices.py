@@ -1,8 +1,9 @@
 """The sandbox store's indices and the authorizer's subject index agree with a full scan.
 
 Pure: a Store and an Authorizer without a server. Random writes and removals; after each, the
-namespace index, the dependents index and the authorizer's rules equal what a scan of every
-object gives (the scan the indices replaced, docs/design.md, The sandbox contract).
+kept sorted keys (lists in etcd order, from any continue key), the namespace index, the
+dependents index and the authorizer's rules equal what a scan of every object gives (the scan
+the indices replaced, docs/design.md, The sandbox contract).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def _scan_rules(store: Store, user: UserInfo, namespace: str) -> list[dict[str, 
     return rules
 
 
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+
+
 def test_indices_agree_with_a_scan() -> None:
     rng = random.Random(17)
     store = Store()
@@ -70,6 +75,7 @@ def test_indices_agree_with_a_scan() -> None:
         UserInfo("system:serviceaccount:ns1:sa", ("team",)),
     ]
     owners = [f"owner-{i}" for i in range(4)]
+    shadow: dict[tuple[Any, str, str], dict[str, Any]] = {}  # what is stored, kept by the test
     for step in range(200):
         namespace = rng.choice(["ns0", "ns1", "ns2"])
         name = f"b{rng.randrange(12)}"
@@ -78,6 +84,7 @@ def test_indices_agree_with_a_scan() -> None:
         existing = store.get(key, ns, name)
         if existing is not None and rng.random() < 0.4:
             store.remove(key, existing)
+            del shadow[(key, ns, name)]
         else:
             meta: dict[str, Any] = {"name": name, "uid": f"uid-{step}"}
             if ns:
@@ -88,7 +95,17 @@ def test_indices_agree_with_a_scan() -> None:
             if key != CONFIGMAPS:
                 obj["roleRef"] = {"kind": "ClusterRole", "name": f"r{rng.randrange(3)}"}
                 obj["subjects"] = rng.sample(subjects, rng.randrange(0, 3))
-            store.put(key, obj)
+            shadow[(key, ns, name)] = store.put(key, obj)
+        for kind in (ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS, CONFIGMAPS):
+            ordered = [shadow[k] for k in sorted(k for k in shadow if k[0] == kind)]
+            assert store.list(kind) == ordered  # etcd key order, from the kept sorted keys
+            for after in (None, ("ns1", ""), ("ns1", "b5"), ("", "b3"), ("ns2", "b9"), ("zz", "")):
+                expected = [o for o in ordered if after is None or _key(o) > after]
+                assert list(store.iterate(kind, None, after)) == expected
+                assert store.count_after(kind, None, after) == len(expected)
+                for listed_ns in ("ns0", "ns1"):
+                    in_ns = [o for o in expected if o["metadata"].get("namespace") == listed_ns]
+                    assert list(store.iterate(kind, listed_ns, after)) == in_ns
         for kind in (ROLE_BINDINGS, CONFIGMAPS):
             for listed_ns in ("ns0", "ns1", "ns2"):
                 scanned = [o for o in store.list(kind) if o["metadata"].get("namespace") == listed_ns]

@@ -27,7 +27,7 @@ from .known_fields import prune_unknown
 from .patch import apply_patch
 from .resources import Registry, ResourceType
 from .selectors import FieldRequirement, Requirement, matches_labels
-from .store import Store
+from .store import ObjectKey, Store
 from .validation import validate, validate_metadata
 
 ManagedFields = list[dict[str, Any]]  # metadata.managedFields (managed_fields.py)
@@ -82,11 +82,38 @@ class Cluster:
         labels: list[Requirement],
         fields: list[FieldRequirement],
     ) -> list[dict[str, Any]]:
-        return [
-            present(rtype, obj)
-            for obj in self.store.list(rtype.storage_key, namespace)
-            if matches_labels(labels, obj["metadata"].get("labels")) and all(f.matches(obj) for f in fields)
-        ]
+        return self.list_page(rtype, namespace, labels, fields)[0]
+
+    def list_page(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: list[Requirement],
+        fields: list[FieldRequirement],
+        *,
+        after: ObjectKey | None = None,
+        limit: int = 0,
+    ) -> tuple[list[dict[str, Any]], bool, int | None]:
+        """One page of a list: the first `limit` matches after the key `after` (all when 0), whether
+        more follow, and how many (None with a selector: the real server leaves
+        remainingItemCount unset then, as it cannot know without reading them). Reads only what
+        the page needs, so paging through a kind is linear in its size."""
+        page: list[dict[str, Any]] = []
+        for obj in self.store.iterate(rtype.storage_key, namespace, after):
+            if not (
+                matches_labels(labels, obj["metadata"].get("labels")) and all(f.matches(obj) for f in fields)
+            ):
+                continue
+            if limit and len(page) == limit:
+                if labels or fields:
+                    return page, True, None
+                last = page[-1]["metadata"]
+                left = self.store.count_after(
+                    rtype.storage_key, namespace, (last.get("namespace") or "", last["name"])
+                )
+                return page, True, left
+            page.append(present(rtype, obj))
+        return page, False, 0
 
     # Writes -------------------------------------------------------------------------------
 

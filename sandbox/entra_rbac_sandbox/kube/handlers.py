@@ -227,41 +227,38 @@ class ApiHandler:
     def _list(self, request: web.Request, target: Target) -> web.Response:
         labels, fields = self._selectors(request, target)
         namespace = target.namespace if target.rtype.namespaced and target.namespace else None
-        items = self.cluster.list(target.rtype, namespace, labels, fields)
+        limit = int(request.query.get("limit") or 0)
+        items, more, remaining = self.cluster.list_page(
+            target.rtype, namespace, labels, fields, after=self._continue_after(request), limit=max(limit, 0)
+        )
         meta: dict[str, Any] = {"resourceVersion": str(self.cluster.store.rv)}
-        items = self._page(request, items, meta)
+        if more:
+            last = items[-1]["metadata"]
+            key = {"ns": last.get("namespace") or "", "name": last["name"], "rv": self.cluster.store.rv}
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
         if _wants_table(request):
             return _json(to_table(target.rtype, items, meta, request.query.get("includeObject", "Metadata")))
         kind = target.rtype.kind + "List"
         return _json({"kind": kind, "apiVersion": target.rtype.api_version, "metadata": meta, "items": items})
 
-    def _page(
-        self, request: web.Request, items: list[dict[str, Any]], meta: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    def _continue_after(self, request: web.Request) -> tuple[str, str] | None:
         """limit/continue: the token holds the last key served (lists resume after it)."""
         token = request.query.get("continue")
-        if token:
-            try:
-                last = json.loads(base64.urlsafe_b64decode(token.encode()))
-                start = (last["ns"], last["name"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise errors.bad_request(f"continue key is not valid: {exc}") from exc
-            if last.get("rv", 0) < self.cluster.store.compacted_floor():
-                raise errors.gone(
-                    "The provided continue parameter is too old to display a consistent list result. "
-                    "You can start a new list without the continue parameter."
-                )
-            items = [
-                i for i in items if (i["metadata"].get("namespace") or "", i["metadata"]["name"]) > start
-            ]
-        limit = int(request.query.get("limit") or 0)
-        if limit <= 0 or len(items) <= limit:
-            return items
-        page, last_item = items[:limit], items[limit - 1]["metadata"]
-        key = {"ns": last_item.get("namespace") or "", "name": last_item["name"], "rv": self.cluster.store.rv}
-        meta["continue"] = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-        meta["remainingItemCount"] = len(items) - limit
-        return page
+        if not token:
+            return None
+        try:
+            last = json.loads(base64.urlsafe_b64decode(token.encode()))
+            start = (str(last["ns"]), str(last["name"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise errors.bad_request(f"continue key is not valid: {exc}") from exc
+        if last.get("rv", 0) < self.cluster.store.compacted_floor():
+            raise errors.gone(
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter."
+            )
+        return start
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
         labels, fields = self._selectors(request, target)

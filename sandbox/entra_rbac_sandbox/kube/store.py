@@ -16,8 +16,9 @@ kind let the authorizer keep its own index by subject.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,9 @@ class Store:
         self._deleting: set[Located] = set()
         self._gc_candidates: set[Located] = set()
         self._listeners: dict[StorageKey, list[Listener]] = {}
+        # Each kind's keys in etcd order, sorted once and kept until a key comes or goes (an
+        # update keeps it), so a paginated list is not a sort of the whole kind per page.
+        self._sorted: dict[StorageKey, list[ObjectKey]] = {}
 
     # Reads --------------------------------------------------------------------------------
 
@@ -84,11 +88,36 @@ class Store:
 
     def list(self, key: StorageKey, namespace: str | None = None) -> ObjectList:
         """Objects in etcd key order (namespace, then name)."""
+        return list(self.iterate(key, namespace))
+
+    def iterate(
+        self, key: StorageKey, namespace: str | None = None, after: ObjectKey | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Objects in etcd key order, from the first key after `after` (a continue token's)."""
         if namespace is not None:
             in_namespace = self._by_namespace.get(key, {}).get(namespace, {})
-            return [in_namespace[name] for name in sorted(in_namespace)]
+            names = sorted(in_namespace)
+            start = 0
+            if after is not None:
+                start = len(names) if after[0] > namespace else 0
+                if after[0] == namespace:
+                    start = bisect.bisect_right(names, after[1])
+            return (in_namespace[name] for name in names[start:])
         objects = self._objects.get(key, {})
-        return [objects[k] for k in sorted(objects)]
+        keys = self._sorted.get(key)
+        if keys is None:
+            keys = self._sorted[key] = sorted(objects)
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        return (objects[k] for k in keys[start:])
+
+    def count_after(self, key: StorageKey, namespace: str | None, after: ObjectKey | None) -> int:
+        """How many objects `iterate` would yield, without yielding them."""
+        if namespace is not None:
+            return sum(1 for _ in self.iterate(key, namespace, after))
+        keys = self._sorted.get(key)
+        if keys is None:
+            keys = self._sorted[key] = sorted(self._objects.get(key, {}))
+        return len(keys) - (0 if after is None else bisect.bisect_right(keys, after))
 
     def keys_list(self) -> KeyList:
         return list(self._objects)
@@ -139,6 +168,8 @@ class Store:
         objects = self._objects.setdefault(key, {})
         old = objects.get(object_key(obj))
         objects[object_key(obj)] = obj
+        if old is None:
+            self._sorted.pop(key, None)
         self._index(key, old, obj)
         self._record(key, WatchEvent(self.rv, "MODIFIED" if old else "ADDED", obj, old))
         return obj
@@ -149,6 +180,7 @@ class Store:
         old = objects.pop(object_key(obj), None)
         if old is None:
             return obj
+        self._sorted.pop(key, None)
         self._index(key, old, None)
         self.rv += 1
         final = {**old, "metadata": {**old["metadata"], "resourceVersion": str(self.rv)}}
@@ -160,6 +192,7 @@ class Store:
         for obj in list(self._objects.get(key, {}).values()):
             self._index(key, obj, None)
         self._objects.pop(key, None)
+        self._sorted.pop(key, None)
         self._by_namespace.pop(key, None)
         for watcher in self._watchers.pop(key, set()):
             watcher.queue.put_nowait(None)
