@@ -138,3 +138,12 @@ def test_gc_candidates_are_written_dependents_and_orphans() -> None:
     assert [o["metadata"]["name"] for _, o in store.take_gc_candidates()] == ["x"]
     assert [o["metadata"]["name"] for _, o in store.take_gc_candidates()] == ["x"]  # until it goes
     assert {o["metadata"]["name"] for _, o in store.take_gc_candidates(everything=True)} == {"dep", "x"}
+
+
+def test_events_since_reads_back_from_the_newest() -> None:
+    store = Store(history_size=5)
+    for i in range(8):
+        store.put(CONFIGMAPS, {"metadata": {"name": f"c{i % 3}", "namespace": "a", "uid": str(i)}})
+    retained = [2 + i for i in range(8)][-5:]  # rv 2..9 written, the last 5 kept
+    for since in range(retained[0] - 1, retained[-1] + 2):
+        assert [e.rv for e in store.events_since(CONFIGMAPS, since)] == [r for r in retained if r > since]

@@ -253,7 +253,15 @@ class Store:
         """Events newer than `rv`; GoneError when some of them were compacted away."""
         if rv < self._compacted.get(key, 0):
             raise GoneError(f"too old resource version: {rv} ({self._compacted[key] + 1})")
-        return [event for event in self._history.get(key, ()) if event.rv > rv]
+        # From the newest back: a watch resuming from a recent resourceVersion reads only the events
+        # it is sent, not the whole retained history.
+        newer: EventList = []
+        for event in reversed(self._history.get(key, ())):
+            if event.rv <= rv:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
 
     def compact(self) -> None:
         """Forget every kind's history up to now, as etcd compaction does (tests use it for 410)."""
