@@ -47,6 +47,12 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Named here: inside Cluster, `list` is its method.
+Objects = list[dict[str, Any]]
+Labels = list[Requirement]
+Fields = list[FieldRequirement]
+
+
 def present(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     """The object as read at `rtype`'s version (custom objects are stored once for all versions)."""
     if obj.get("apiVersion") == rtype.api_version:
@@ -88,17 +94,17 @@ class Cluster:
         self,
         rtype: ResourceType,
         namespace: str | None,
-        labels: list[Requirement],
-        fields: list[FieldRequirement],
+        labels: Labels,
+        fields: Fields,
         *,
         after: ObjectKey | None = None,
         limit: int = 0,
-    ) -> tuple[list[dict[str, Any]], bool, int | None]:
+    ) -> tuple[Objects, bool, int | None]:
         """One page of a list: the first `limit` matches after the key `after` (all when 0), whether
         more follow, and how many (None with a selector: the real server leaves
         remainingItemCount unset then, as it cannot know without reading them). Reads only what
         the page needs, so paging through a kind is linear in its size."""
-        page: list[dict[str, Any]] = []
+        page: Objects = []
         for obj in self.store.iterate(rtype.storage_key, namespace, after):
             if not (
                 matches_labels(labels, obj["metadata"].get("labels")) and all(f.matches(obj) for f in fields)
