@@ -150,14 +150,20 @@ LEGACY = [
         "import-b",
         {"kind": "ServiceAccount", "name": "ci", "namespace": "import-b"},
     ),
+    # User mode: bob by name, exactly the team's members.
+    {
+        **binding("RoleBinding", "bob-by-name", "view", "import-b"),
+        "subjects": [{"apiGroup": RBAC, "kind": "User", "name": "bob@contoso.com"}],
+    },
 ]
-# Bob's access through each hand-made binding (verb, resource, namespace), each granted by that
-# one binding only (admin holds edit, edit holds view: hence three namespaces).
+# Bob's access through each hand-made binding (verb, resource, namespace, his groups), each
+# granted by that one binding only (admin holds edit, edit holds view: hence three namespaces).
 ACCESS = [
-    ("create", "configmaps", "import-a"),  # edit, team-edit
-    ("create", "configmaps", "import-b"),  # edit, team-edit
-    ("list", "pods", "default"),  # view, cluster-wide
-    ("create", "rolebindings", "import-c"),  # admin, the released binding
+    ("create", "configmaps", "import-a", (TEAM,)),  # edit, team-edit
+    ("create", "configmaps", "import-b", (TEAM,)),  # edit, team-edit
+    ("list", "pods", "default", (TEAM,)),  # view, cluster-wide
+    ("create", "rolebindings", "import-c", (TEAM,)),  # admin, the released binding
+    ("list", "pods", "import-b", ()),  # view, bob-by-name (user mode)
 ]
 
 
@@ -197,9 +203,9 @@ def access_watch(cluster: Cluster) -> Iterator[Callable[[], list[tuple[str, str,
 
     def poll() -> None:
         while not stop.is_set():
-            for verb, resource, namespace in ACCESS:
+            for verb, resource, namespace, groups in ACCESS:
                 if not cluster.can_i(
-                    verb, resource, user="bob@contoso.com", groups=(TEAM,), namespace=namespace
+                    verb, resource, user="bob@contoso.com", groups=groups, namespace=namespace
                 ):
                     denied.append((verb, resource, namespace))
             rounds[0] += 1
@@ -224,15 +230,26 @@ def test_import_apply_adopt_and_clean_up_without_a_moment_of_lost_access(
     cluster.namespace("import-b")
     cluster.namespace("import-c")
     cluster.apply(*LEGACY)
+    directory = ("--directory", str(cluster.sandbox.directory))  # user mode reads the members
     released_uid = read_binding(cluster, RELEASED, "import-c")["metadata"]["uid"]
     try:
         with access_watch(cluster) as denied:
             # 1. import: one resource for the group's roles, one for the released binding's name.
             out = tmp_path / "imported"
-            code, _stdout, stderr = entra(cluster, "import", "--group", TEAM, "-o", str(out))
+            code, _stdout, stderr = entra(cluster, "import", *directory, "--group", TEAM, "-o", str(out))
             assert code == 2, stderr  # one binding is not importable whole
             assert "not imported: RoleBinding import-b/team-and-ci: it also grants subjects" in stderr
-            assert sorted(p.name for p in out.iterdir()) == [f"group-{TEAM}.yaml", "imported.yaml"]
+            assert sorted(p.name for p in out.iterdir()) == [
+                f"group-{TEAM}.yaml",
+                "imported.yaml",
+                f"members-{TEAM}.yaml",
+            ]
+            users = yaml.safe_load((out / f"members-{TEAM}.yaml").read_text())
+            assert users["spec"] == {
+                "groups": [{"id": TEAM}],
+                "subjects": {"kind": "User"},
+                "roleBindings": [{"clusterRole": "view", "namespaces": ["import-b"]}],
+            }
             team = yaml.safe_load((out / f"group-{TEAM}.yaml").read_text())
             assert team["spec"] == {
                 "groups": [{"id": TEAM}],
@@ -240,10 +257,11 @@ def test_import_apply_adopt_and_clean_up_without_a_moment_of_lost_access(
                 "roleBindings": [{"clusterRole": "edit", "namespaces": ["import-a", "import-b"]}],
             }
             assert "# Hand over the bindings" in (out / "imported.yaml").read_text()
-            _, annotate, _ = entra(cluster, "import", "--group", TEAM, "--annotate")
-            _, cleanup, _ = entra(cluster, "import", "--group", TEAM, "--cleanup")
+            _, annotate, _ = entra(cluster, "import", *directory, "--group", TEAM, "--annotate")
+            _, cleanup, _ = entra(cluster, "import", *directory, "--group", TEAM, "--cleanup")
             assert "entra-rbac.io/adopt=imported" in annotate
             assert "delete rolebinding -n import-a team-edit" in cleanup
+            assert "delete rolebinding -n import-b bob-by-name" in cleanup
             assert RELEASED not in cleanup  # adopted: never deleted
 
             # 2. the plan: creates for the group, a Conflict where the released binding stands.
@@ -257,6 +275,7 @@ def test_import_apply_adopt_and_clean_up_without_a_moment_of_lost_access(
             # 3. apply; the operator's bindings stand beside the hand-made ones.
             cluster.kubectl("apply", "-f", str(out))
             cluster.wait_ready(f"group-{TEAM}", timeout=60)
+            cluster.wait_ready(f"members-{TEAM}", timeout=60)
             cluster.wait_reason("imported", "Conflict", timeout=60)
 
             # 4. hand over the binding at the operator's own name: adopted in place.
@@ -283,7 +302,7 @@ def test_import_apply_adopt_and_clean_up_without_a_moment_of_lost_access(
             assert "unmanaged,Group" in report
 
             # 6. remove the leftovers, once each resource is Ready (the script waits for it).
-            _, cleanup_after_apply, _ = entra(cluster, "import", "--group", TEAM, "--cleanup")
+            _, cleanup_after_apply, _ = entra(cluster, "import", *directory, "--group", TEAM, "--cleanup")
             assert cleanup_after_apply == cleanup  # printed again after the apply, the same
             run_script(cluster, cleanup)
             cluster.wait_for(
@@ -300,10 +319,10 @@ def test_import_apply_adopt_and_clean_up_without_a_moment_of_lost_access(
         assert adopted["metadata"]["ownerReferences"][0]["name"] == "imported"
         assert cluster.requests.count("DELETE", r"/namespaces/import-c/rolebindings/egb(:|%3A)imported") == 0
         assert all(
-            cluster.can_i(v, r, user="bob@contoso.com", groups=(TEAM,), namespace=n) for v, r, n in ACCESS
+            cluster.can_i(v, r, user="bob@contoso.com", groups=g, namespace=n) for v, r, n, g in ACCESS
         )
         # Nothing is left to import: the operator's own bindings are skipped, the mixed one refused.
-        code, _rest, stderr = entra(cluster, "import", "--group", TEAM)
+        code, _rest, stderr = entra(cluster, "import", *directory, "--group", TEAM)
         assert code == 2
         assert re.search(r"Import: 0 EntraGroupBindings replacing 0 bindings", stderr), stderr
     finally:
