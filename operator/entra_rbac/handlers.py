@@ -19,10 +19,7 @@ from entra_rbac.constants import (
     CONFIRM_REVOCATION_ANNOTATION,
     GROUP,
     GUARDRAILS_PLURAL,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     PLURAL,
-    RBAC_GROUP,
     SYNC_REQUESTED_ANNOTATION,
     VERSION,
 )
@@ -30,11 +27,8 @@ from entra_rbac.settings import Settings
 from entra_rbac.triggers import OperatorMemo
 
 EGB = (GROUP, VERSION, PLURAL)
-MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 SYNC_FIELD = ("metadata", "annotations", SYNC_REQUESTED_ANNOTATION)
 CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
-# Run for every namespace or managed-binding event in the cluster; their success is not news.
-PER_EVENT_HANDLERS = ("namespace_event", "binding_event")
 
 
 def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
@@ -61,14 +55,8 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
     async def cleanup(memo: OperatorMemo, **_: Any) -> None:
         await triggers.stop(memo)
 
-    # --- indices: resources by uid, managed RoleBindings' owners by namespace ---
-    @kopf.index(*EGB, id="egb_by_uid", registry=registry)
-    def egb_by_uid(body: kopf.Body, **_: Any) -> dict[str, triggers.ResourceEntry]:
-        return triggers.index_entry(body)
-
-    @kopf.index(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, id="binding_owners", registry=registry)
-    def binding_owners(labels: kopf.Labels, namespace: str | None, **_: Any) -> dict[str, str] | None:
-        return triggers.index_binding_owner(labels, namespace)
+    # No kopf index: each one made every handler wait for every indexed object after a restart.
+    # The operator's cache (triggers.watching) keeps the resources, bindings and namespaces.
 
     # --- the resource: created, changed, resumed, deleted, on-demand sync, and its timer ---
     @kopf.on.resume(*EGB, id="reconcile", registry=registry)
@@ -100,19 +88,8 @@ def register(registry: kopf.OperatorRegistry, config: Settings) -> None:
 
     # --- the guardrails, read live: a change re-checks every resource at once ---
     @kopf.on.event(GROUP, VERSION, GUARDRAILS_PLURAL, id="guardrails_event", registry=registry)
-    async def guardrails_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
-        await triggers.guardrails_changed(type, body, indices["egb_by_uid"], memo)
+    async def guardrails_event(type: str, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
+        await triggers.guardrails_changed(type, body, memo.follower.resources, memo)
 
-    # --- the world around it: namespaces, and managed bindings changed by someone else ---
-    # Indices arrive as keyword arguments named after their ids (kopf's protocol
-    # types them as **kwargs, hence `indices`).
-    @kopf.on.event("", "v1", "namespaces", id="namespace_event", registry=registry)
-    async def namespace_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
-        await triggers.namespace_changed(type, body, indices["egb_by_uid"], indices["binding_owners"], memo)
-
-    @kopf.on.event(RBAC_GROUP, "v1", "rolebindings", labels=MANAGED, id="binding_event", registry=registry)
-    @kopf.on.event(
-        RBAC_GROUP, "v1", "clusterrolebindings", labels=MANAGED, id="binding_event", registry=registry
-    )
-    async def binding_event(type: str, body: kopf.Body, memo: OperatorMemo, **indices: Any) -> None:
-        await triggers.binding_changed(type, body, indices["egb_by_uid"], memo)
+    # Namespaces, and managed bindings changed by someone else, come from the operator's cache:
+    # `triggers.watching` (started by `triggers.start`), not from kopf handlers.

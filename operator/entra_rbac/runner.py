@@ -65,7 +65,6 @@ def run_operator(
         log_format=settings.log_format,
         level=settings.log_level,
         secrets=[settings.client_secret],
-        quiet_handlers=handlers.PER_EVENT_HANDLERS,
     )
     server: MetricsServer | None = start_metrics_server(
         prepared.metrics, settings.metrics_port, address=metrics_address

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     delta_interval: float | None = 5.0
     """How often the operator asks Graph's delta query which watched groups changed (one request per
     50 groups); a change reconciles the resources concerned at once. `off` leaves only the refresh."""
+    cache_resync: float = 1800.0
+    """How often the operator lists again what it watches (managed bindings, namespaces, roles,
+    EntraGroupBindings) although the watches run: a backstop for a lost watch event. Reconciles
+    read the cache, so an idle refresh sends no API request (docs/configuration.md)."""
     max_staleness: float | None = None
     """Revoke a resource's bindings after this long without a verified directory read (fail-closed).
     `off` (default) keeps them while Entra cannot be read (fail-static)."""
@@ -197,7 +201,9 @@ class Settings(BaseSettings):
     ca_file: str | None = None
     """Extra CA bundle trusted for Entra and Graph (the sandbox); added to the system's."""
 
-    @field_validator("refresh_interval", "deletion_confirmation", "event_series_interval", mode="before")
+    @field_validator(
+        "refresh_interval", "deletion_confirmation", "event_series_interval", "cache_resync", mode="before"
+    )
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return parse_duration(value)

@@ -1,6 +1,7 @@
 """What the kopf handlers delegate to (glue, layer 1), one module per concern.
 
-- `entries`: what the resource and binding indices keep, and reading them.
+- `entries`: what a resource is known by (name, uid, spec) when routing events, and reading them.
+- `watching`: the operator's cache's namespace and binding changes as triggers (no kopf index).
 - `running`: starting reconciles, for one resource or many; an `Outcome` asking for a requeue
   becomes kopf's `TemporaryError` there and nowhere else.
 - `routing`: which resources a namespace or managed-binding event concerns.
@@ -17,7 +18,7 @@ reconciler or anything below it.
 
 from __future__ import annotations
 
-from entra_rbac.triggers.entries import ResourceEntry, index_binding_owner, index_entry, resource_entry
+from entra_rbac.triggers.entries import ResourceEntry, resource_entry
 from entra_rbac.triggers.guardrails import guardrails_changed
 from entra_rbac.triggers.lifecycle import connection_info, directory_freshness, start, stop, tune_kopf
 from entra_rbac.triggers.memo import OperatorMemo
@@ -41,8 +42,6 @@ __all__ = [
     "directory_freshness",
     "first_refresh_delay",
     "guardrails_changed",
-    "index_binding_owner",
-    "index_entry",
     "is_deletion",
     "names_namespace",
     "namespace_changed",

@@ -1,8 +1,8 @@
-"""The resource index's view of an EntraGroupBinding, and the binding index's view of a binding.
+"""What the routers know an EntraGroupBinding by, from the cache's resource index.
 
-Holds `ResourceEntry` (what the resource index keeps: enough to route an event and start a
-reconcile without a GET), the two index functions, and `entries_of`, which reads the index. It
-must not start reconciles or decide anything about bindings.
+Holds `ResourceEntry` (enough to route an event and start a reconcile), `resource_entry` and
+`entries_of`, which reads an index of them by uid (`triggers.watching.ResourceIndex`). It must
+not start reconciles or decide anything about bindings.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 
 
 @dataclass(frozen=True)
@@ -29,20 +27,6 @@ def resource_entry(body: Mapping[str, Any]) -> ResourceEntry:
     return ResourceEntry(
         name=str(meta.get("name", "")), uid=str(meta.get("uid", "")), spec=dict(body.get("spec") or {})
     )
-
-
-def index_entry(body: Mapping[str, Any]) -> dict[str, ResourceEntry]:
-    """Value of the resource index: uid -> entry."""
-    entry = resource_entry(body)
-    return {entry.uid: entry}
-
-
-def index_binding_owner(labels: Mapping[str, str], namespace: str | None) -> dict[str, str] | None:
-    """Value of the binding index: namespace -> owner uid (for namespaces losing a match)."""
-    owner = labels.get(OWNER_UID_LABEL)
-    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not owner or not namespace:
-        return None
-    return {namespace: owner}
 
 
 def entries_of(

@@ -19,8 +19,7 @@ import kopf
 from kubernetes import client
 
 from entra_rbac import reconciler
-from entra_rbac.constants import GROUP, OPERATOR_NAME, RBAC_GROUP
-from entra_rbac.core.naming import managed_selector
+from entra_rbac.constants import GROUP, OPERATOR_NAME
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
 from entra_rbac.settings import Settings
@@ -31,8 +30,13 @@ from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.peering import PeeringGate
 from entra_rbac.triggers.refresher import Refresher
 from entra_rbac.triggers.routing import NamespaceMemory
+from entra_rbac.triggers.watching import CacheFollower
 
 log = logging.getLogger("entra_rbac.triggers")
+
+# How long start-up waits for the cache's first lists before kopf resumes the resources: past
+# it, reads go to the API server until each informer has listed (logged).
+CACHE_SYNC_TIMEOUT = 120.0
 
 # Where kopf keeps its per-handler progress and last-handled configuration (annotations).
 KOPF_STATE_PREFIX = f"operator.{GROUP}"
@@ -54,6 +58,7 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
             identity=memo.identity,
             priority=settings.peering_priority,
         )
+    await _start_cache(memo, settings, gate)
     await revoke_expired_first(memo, gate)
     memo.refresher = Refresher(memo.clients.kube, memo.ctx, settings.freshness, gate=gate)
     memo.refresher.start()
@@ -65,6 +70,21 @@ async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: S
             memo.clients.kube, memo.clients.directory, memo.ctx, settings.delta_interval, gate=gate
         )
         memo.delta.start()
+
+
+async def _start_cache(memo: OperatorMemo, settings: Settings, gate: PeeringGate | None) -> None:
+    """The informers every reconcile observes from, listed before the first reconcile; their
+    changes (namespaces, managed bindings edited by someone else) start reconciles."""
+    cache = memo.clients.kube.start_cache(
+        resync=settings.cache_resync, peering=None if settings.standalone else settings.peering_name
+    )
+    memo.follower = CacheFollower(memo, cache, gate)
+    if not await cache.wait_synced(CACHE_SYNC_TIMEOUT):
+        waiting = [i.what for i in cache.informers if not i.synced.is_set()]
+        log.warning(
+            "The cache is not filled yet; reads go to the API server meanwhile",
+            extra=fields(collections=",".join(waiting)),
+        )
 
 
 async def revoke_expired_first(memo: OperatorMemo, gate: PeeringGate | None) -> None:
@@ -92,6 +112,8 @@ async def stop(memo: OperatorMemo) -> None:
     await memo.conflicts.stop()
     if memo.delta is not None:
         await memo.delta.stop()
+    await memo.follower.stop()
+    await memo.clients.kube.stop_cache()
     await memo.clients.aclose()
 
 
@@ -209,8 +231,4 @@ def _watching(operator: kopf.OperatorSettings) -> None:
     operator.networking.request_timeout = 60
     # No batch window: kopf 1.45 removed time-based batching (each object's worker always takes
     # the latest state of its queue, so a burst of changes still costs few reconciles).
-    # Only managed bindings reach the operator: the server filters, so the cluster's other
-    # RoleBindings are neither sent nor held in memory.
-    managed = managed_selector()
-    operator.watching.label_selectors[RBAC_GROUP, "rolebindings"] = managed
-    operator.watching.label_selectors[RBAC_GROUP, "clusterrolebindings"] = managed
+    # kopf watches no binding and no namespace: the operator's own cache does (triggers.watching).

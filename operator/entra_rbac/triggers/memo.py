@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the modules that fill the memo import this one
     from entra_rbac.triggers.delta import DeltaFollower
     from entra_rbac.triggers.refresher import Refresher
     from entra_rbac.triggers.routing import NamespaceMemory
+    from entra_rbac.triggers.watching import CacheFollower
 
 
 class OperatorMemo(kopf.Memo):
@@ -38,3 +39,4 @@ class OperatorMemo(kopf.Memo):
     refresher: Refresher
     conflicts: ConflictWatcher
     delta: DeltaFollower | None  # None with ENTRA_RBAC_DELTA_INTERVAL=off
+    follower: CacheFollower  # the cache's namespace and binding changes -> reconciles

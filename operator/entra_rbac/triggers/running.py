@@ -40,6 +40,11 @@ async def reconcile_body(
 ) -> None:
     """For kopf's resource handlers: an outcome asking for a requeue becomes kopf's TemporaryError."""
     entry = resource_entry(body)
+    kube = getattr(getattr(memo, "clients", None), "kube", None)
+    cache = getattr(kube, "cache", None)
+    if cache is not None and not deletion and not (body.get("metadata") or {}).get("deletionTimestamp"):
+        # kopf's watch may be ahead of the cache's: the reconcile must see what woke it.
+        cache.observe_resource(body)
     outcome = await reconcile_entry(entry, memo.ctx, deletion=deletion, fresh=fresh)
     refresher = getattr(memo, "refresher", None)  # absent only before startup finished
     if refresher is not None:

@@ -1,7 +1,10 @@
 """The operator's view of the Kubernetes API: bindings, namespaces, roles, status, events.
 
 Holds `KubeAdapter`, async methods over `KubeTransport` (each call runs in one of the adapter's
-own worker threads, since the official client is synchronous; `close()` stops them). Objects
+own worker threads, since the official client is synchronous; `close()` stops them). Once its
+`ClusterCache` is started and synced (`start_cache`), the reads a reconcile makes (owned
+bindings, namespaces, roles, the resource, the peering) are answered from the cache, and every
+write's answer goes into it (docs/design.md, Observing from the cache). Objects
 go in and out as plain manifests (dicts), the shape the pure core plans with. Failures are
 raised as the typed `KubeError`s of `errors` (callers catch `NotFoundError`, `ConflictError`,
 ...); nothing is logged and dropped here, and nothing is decided: the reconciler does that.
@@ -10,14 +13,17 @@ raised as the typed `KubeError`s of `errors` (callers catch `NotFoundError`, `Co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from entra_rbac.adapters.kube.cache import DEFAULT_RESYNC, ClusterCache
 from entra_rbac.adapters.kube.errors import NotFoundError
+from entra_rbac.adapters.kube.stream import KubeStream
 from entra_rbac.adapters.kube.transport import MERGE_PATCH, KubeTransport
 from entra_rbac.constants import (
     API_VERSION,
@@ -73,10 +79,25 @@ class KubeAdapter:
         # reportingInstance of Events: which replica wrote them (the pod name in a cluster).
         self.instance = instance
         self._own_writes: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.cache: ClusterCache | None = None
+
+    def start_cache(self, *, resync: float = DEFAULT_RESYNC, peering: str | None = None) -> ClusterCache:
+        """Start the informers (list + watch) that reads are answered from once they are synced."""
+        self.cache = ClusterCache(
+            KubeStream(self.transport.api_client.configuration), resync=resync, peering=peering
+        )
+        self.cache.start()
+        return self.cache
+
+    async def stop_cache(self) -> None:
+        if self.cache is not None:
+            await self.cache.stop()
 
     def _remember(self, obj: dict[str, Any], *, deleted: bool = False) -> dict[str, Any]:
         meta = obj.get("metadata") or {}
         uid, version = meta.get("uid"), meta.get("resourceVersion")
+        if self.cache is not None and not deleted:
+            self.cache.observe_binding(obj)
         if uid:
             self._own_writes[(str(uid), "deleted" if deleted else str(version))] = None
             while len(self._own_writes) > OWN_WRITES_REMEMBERED:
@@ -118,6 +139,9 @@ class KubeAdapter:
     # --- bindings ---
     async def list_owned_bindings(self, owner_uid: str) -> list[dict[str, Any]]:
         """Every RoleBinding and ClusterRoleBinding labelled as managed for this owner (kind set)."""
+        cached = self.cache.owned_bindings(owner_uid) if self.cache is not None else None
+        if cached is not None:
+            return cached
         query = {"labelSelector": owner_selector(owner_uid)}
         cluster, namespaced = await asyncio.gather(
             self._list(f"{_RBAC}/clusterrolebindings", what="list ClusterRoleBindings", query=query),
@@ -138,31 +162,48 @@ class KubeAdapter:
             return None
         return {**found, "kind": kind}
 
+    @contextlib.contextmanager
+    def _writing(self, kind: BindingKind, namespace: str | None, name: str) -> Iterator[dict[str, Any]]:
+        """Around one binding write: the cache holds what its watch says of that name meanwhile,
+        then drops the echo (`outcome["written"]`: what the write made or deleted)."""
+        outcome: dict[str, Any] = {}
+        if self.cache is not None:
+            self.cache.begin_binding_write(kind, namespace, name)
+        try:
+            yield outcome
+        finally:
+            if self.cache is not None:
+                self.cache.end_binding_write(kind, namespace, name, outcome.get("written"))
+
     async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """POST; 409 AlreadyExists when the name is taken (re-read: it may be foreign)."""
         kind, namespace, name = _identity(manifest)
-        created = await self._call(
-            "POST",
-            binding_path(kind, namespace),
-            what=f"create {_where(kind, namespace, name)}",
-            query={"fieldManager": FIELD_MANAGER},
-            body=dict(manifest),
-        )
-        return self._remember(created)
+        with self._writing(kind, namespace, name) as outcome:
+            created = await self._call(
+                "POST",
+                binding_path(kind, namespace),
+                what=f"create {_where(kind, namespace, name)}",
+                query={"fieldManager": FIELD_MANAGER},
+                body=dict(manifest),
+            )
+            outcome["written"] = self._remember({**created, "kind": kind})
+        return outcome["written"]  # type: ignore[no-any-return]
 
     async def patch_binding(
         self, kind: BindingKind, namespace: str | None, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         """JSON merge patch; with `metadata.resourceVersion` in it, a changed object answers 409 Conflict."""
-        patched = await self._call(
-            "PATCH",
-            binding_path(kind, namespace, name),
-            what=f"patch {_where(kind, namespace, name)}",
-            query={"fieldManager": FIELD_MANAGER},
-            body=dict(patch),
-            content_type=MERGE_PATCH,
-        )
-        return self._remember(patched)
+        with self._writing(kind, namespace, name) as outcome:
+            patched = await self._call(
+                "PATCH",
+                binding_path(kind, namespace, name),
+                what=f"patch {_where(kind, namespace, name)}",
+                query={"fieldManager": FIELD_MANAGER},
+                body=dict(patch),
+                content_type=MERGE_PATCH,
+            )
+            outcome["written"] = self._remember({**patched, "kind": kind})
+        return outcome["written"]  # type: ignore[no-any-return]
 
     async def delete_binding(
         self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
@@ -176,25 +217,35 @@ class KubeAdapter:
         if resource_version:
             preconditions["resourceVersion"] = resource_version
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
-        try:
-            await self._call(
-                "DELETE",
-                binding_path(kind, namespace, name),
-                what=f"delete {_where(kind, namespace, name)}",
-                body=body,
-            )
-        except NotFoundError:
-            return False
-        self._remember({"metadata": {"uid": uid}}, deleted=True)
+        with self._writing(kind, namespace, name) as outcome:
+            try:
+                await self._call(
+                    "DELETE",
+                    binding_path(kind, namespace, name),
+                    what=f"delete {_where(kind, namespace, name)}",
+                    body=body,
+                )
+            except NotFoundError:
+                return False
+            self._remember({"metadata": {"uid": uid}}, deleted=True)
+            if self.cache is not None:
+                self.cache.observe_binding_deleted(kind, namespace, name, uid)
+            outcome["written"] = {"metadata": {"uid": uid}}
         return True
 
     # --- the resources ---
     async def list_resources(self) -> list[dict[str, Any]]:
         """Every EntraGroupBinding (paged): the periodic directory refresh walks them."""
+        cached = self.cache.resource_list() if self.cache is not None else None
+        if cached is not None:
+            return cached
         return await self._list(_RESOURCES, what=f"list {KIND}s")
 
     # --- namespaces and roles ---
     async def list_namespaces(self) -> list[NamespaceInfo]:
+        cached = self.cache.namespace_infos() if self.cache is not None else None
+        if cached is not None:
+            return cached
         items = await self._list("/api/v1/namespaces", what="list namespaces")
         return sorted(
             (
@@ -211,6 +262,8 @@ class KubeAdapter:
 
     async def get_role(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Role (its rules are what the guardrails check), or None."""
+        if self.cache is not None and (found := self.cache.role(namespace, name))[0]:
+            return found[1]
         try:
             return await self._call(
                 "GET", f"{_RBAC}/namespaces/{namespace}/roles/{name}", what=f"get Role {namespace}/{name}"
@@ -219,6 +272,8 @@ class KubeAdapter:
             return None
 
     async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
+        if self.cache is not None and (found := self.cache.cluster_role(name))[0]:
+            return found[1]
         try:
             return await self._call("GET", f"{_RBAC}/clusterroles/{name}", what=f"get ClusterRole {name}")
         except NotFoundError:
@@ -226,6 +281,9 @@ class KubeAdapter:
 
     async def list_cluster_roles(self, selector: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The ClusterRoles a label selector (as in an aggregationRule) matches, filtered by the server."""
+        cached = self.cache.cluster_roles_selected(selector) if self.cache is not None else None
+        if cached is not None:
+            return cached
         return await self._list(
             f"{_RBAC}/clusterroles",
             what="list ClusterRoles",
@@ -246,6 +304,8 @@ class KubeAdapter:
 
     async def get_peering(self, name: str) -> dict[str, Any] | None:
         """kopf's ClusterKopfPeering `name` (its status holds every instance's heartbeat), or None."""
+        if self.cache is not None and (found := self.cache.peering_object(name))[0]:
+            return found[1]
         try:
             return await self._call(
                 "GET", f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}", what=f"get ClusterKopfPeering {name}"
@@ -255,6 +315,8 @@ class KubeAdapter:
 
     # --- the resource: status and events ---
     async def get_resource(self, name: str) -> dict[str, Any] | None:
+        if self.cache is not None and (found := self.cache.resource(name))[0]:
+            return found[1]
         try:
             return await self._call("GET", f"{_RESOURCES}/{name}", what=f"get {KIND} {name}")
         except NotFoundError:
@@ -262,7 +324,7 @@ class KubeAdapter:
 
     async def patch_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource (the main endpoint would ignore `.status`)."""
-        return await self._call(
+        patched = await self._call(
             "PATCH",
             f"{_RESOURCES}/{name}/status",
             what=f"patch status of {KIND} {name}",
@@ -270,6 +332,9 @@ class KubeAdapter:
             body={"status": dict(status)},
             content_type=MERGE_PATCH,
         )
+        if self.cache is not None:
+            self.cache.observe_resource(patched)
+        return patched
 
     async def create_event(self, draft: EventDraft, *, owner_name: str, owner_uid: str, now: datetime) -> str:
         """POST a core/v1 Event about the EntraGroupBinding; the name the API server generated."""

@@ -1,0 +1,195 @@
+"""The kube adapter's cache (adapters.kube.cache / informer) against a real API server over HTTPS.
+
+Each test runs on the sandbox and on the real kube-apiserver unless marked: the mirror follows
+watch events, the adapter's reads see its own writes at once and their echoes are never told as
+someone else's change, a 410 Gone lists again, and a resync reports what a lost event left wrong.
+Conditions are waited for with a deadline, never slept on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from entra_rbac.adapters.kube import KubeAdapter
+from entra_rbac.adapters.kube.cache import ClusterCache
+from entra_rbac.adapters.kube.transport import MERGE_PATCH
+from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from entra_rbac.core.naming import owner_labels
+
+NS = "cache-test"
+OWNER = "7a1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"
+DEADLINE = 30.0
+
+Heard = list[tuple[str, str]]
+
+
+def binding(name: str, owner: str = OWNER, group: str = "g1") -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": NS, "labels": owner_labels(owner)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": group}],
+    }
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE:.0f}s: {what}")
+        await asyncio.sleep(0.02)  # polling with a deadline
+
+
+async def as_admin(adapter: KubeAdapter, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """Someone else's request (the admin's, outside the adapter, so the cache is not told)."""
+    kind = MERGE_PATCH if method == "PATCH" else "application/json"
+    return await asyncio.to_thread(
+        adapter.transport.request, method, path, what="test", body=body, content_type=kind
+    )
+
+
+def names(objects: list[dict[str, Any]]) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in objects)
+
+
+@pytest.fixture
+async def cache(adapter: KubeAdapter, egb_crd: None) -> AsyncIterator[ClusterCache]:
+    await as_admin(adapter, "POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
+    await as_admin(
+        adapter, "POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings", binding("b1")
+    )
+    started = adapter.start_cache(resync=3600)
+    try:
+        synced = await started.wait_synced(DEADLINE)
+        assert synced, [i.what for i in started.informers if not i.synced.is_set()]
+        yield started
+    finally:
+        await adapter.stop_cache()
+
+
+def listen(cache: ClusterCache) -> Heard:
+    heard: Heard = []
+    cache.role_bindings.listeners.append(
+        lambda kind, old, new: heard.append((kind, (new or old or {})["metadata"]["name"]))
+    )
+    return heard
+
+
+RB = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
+
+
+async def test_the_cache_follows_someone_elses_changes_and_tells_them(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    heard = listen(cache)
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1"]  # from the first list
+    await as_admin(adapter, "POST", RB, binding("b2"))
+    await as_admin(adapter, "PATCH", f"{RB}/b1", binding("b1", group="g2"))
+    await until(lambda: ("MODIFIED", "b1") in heard, "the edit of b1 heard")
+    await as_admin(adapter, "DELETE", f"{RB}/b1")
+    await until(lambda: ("DELETED", "b1") in heard, "the deletion of b1 heard")
+    assert heard == [("ADDED", "b2"), ("MODIFIED", "b1"), ("DELETED", "b1")]
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b2"]
+    # Another owner's bindings are not this owner's, as the server's selector would say.
+    assert await adapter.list_owned_bindings("0a1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f") == []
+
+
+async def test_reads_see_our_own_writes_at_once_and_their_echoes_are_not_told(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    heard = listen(cache)
+    created = await adapter.create_binding(binding("mine"))
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1", "mine"]  # no wait
+    patched = await adapter.patch_binding(
+        "RoleBinding", NS, "mine", {"subjects": binding("x", group="g9")["subjects"]}
+    )
+    [seen] = [b for b in await adapter.list_owned_bindings(OWNER) if b["metadata"]["name"] == "mine"]
+    assert seen["subjects"][0]["name"] == "g9"
+    assert seen["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+    assert await adapter.delete_binding(
+        "RoleBinding", NS, "mine", uid=created["metadata"]["uid"], resource_version=None
+    )
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1"]
+    # A marker written by someone else after ours: once it is heard, every echo has arrived.
+    await as_admin(adapter, "POST", RB, binding("marker"))
+    await until(lambda: ("ADDED", "marker") in heard, "the marker heard")
+    assert heard == [("ADDED", "marker")]  # nothing of ours
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1", "marker"]
+
+
+async def test_the_cache_answers_namespaces_roles_and_selected_cluster_roles(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    before = len(cache.namespaces.objects)
+    assert NS in {n.name for n in await adapter.list_namespaces()}
+    edit = await adapter.get_cluster_role("edit")
+    assert edit is not None
+    assert edit.get("aggregationRule")
+    selector = edit["aggregationRule"]["clusterRoleSelectors"][0]
+    cached = names(await adapter.list_cluster_roles(selector))
+    cache_off, adapter.cache = adapter.cache, None
+    try:
+        assert cached == names(await adapter.list_cluster_roles(selector))  # as the server selects
+    finally:
+        adapter.cache = cache_off
+    assert await adapter.get_role(NS, "nope") is None
+    await as_admin(
+        adapter,
+        "POST",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles",
+        {
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+    )
+    await until(lambda: cache.roles.get((NS, "reader")) is not None, "the Role in the cache")
+    role = await adapter.get_role(NS, "reader")
+    assert role is not None
+    assert role["rules"][0]["verbs"] == ["get"]
+    assert len(cache.namespaces.objects) == before
+
+
+async def test_a_resync_reports_what_a_lost_event_left_wrong(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    heard = listen(cache)
+    # As if the deletion of a binding and the creation of another had been missed.
+    ghost = {
+        **binding("ghost"),
+        "metadata": {**binding("ghost")["metadata"], "uid": "gone", "resourceVersion": "1"},
+    }
+    cache.role_bindings.observe(ghost)
+    cache.role_bindings._remove((NS, "b1"), notify=False)  # the missed event
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["ghost"]
+    lists = cache.role_bindings.lists
+    await cache.role_bindings.relist()
+    assert cache.role_bindings.lists == lists + 1
+    assert sorted(heard) == [("ADDED", "b1"), ("DELETED", "ghost")]
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1"]
+
+
+@pytest.mark.sandbox_only(
+    reason="compacts the history and drops watches (the real server's watch cache serves old versions)"
+)
+async def test_a_watch_resumed_from_a_compacted_version_lists_again(
+    adapter: KubeAdapter, cache: ClusterCache, apiserver: Any
+) -> None:
+    heard = listen(cache)
+    lists = cache.role_bindings.lists
+    # Another kind moves the server's version on; compaction then forgets the bindings' version.
+    await as_admin(adapter, "POST", "/api/v1/namespaces", {"metadata": {"name": "cache-other"}})
+    apiserver.compact()
+    apiserver.drop_watches()
+    await until(lambda: cache.role_bindings.lists == lists + 1, "a second list after 410 Gone")
+    await as_admin(adapter, "POST", RB, binding("after"))
+    await until(lambda: ("ADDED", "after") in heard, "the watch resumed after the list")
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["after", "b1"]
+    assert {MANAGED_BY_LABEL: MANAGED_BY_VALUE}.items() <= cache.role_bindings.get((NS, "after"))["metadata"][
+        "labels"
+    ].items()  # type: ignore[index]
