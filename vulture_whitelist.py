@@ -70,3 +70,5 @@ _.rotate
 _.cluster_app_id
 # The sandbox Graph delta test hook (tests/sandbox_entra/test_delta.py, tests/integration/directory).
 _.expire_delta_tokens
+# How often an informer listed its collection (tests/integration/kube/test_kube_cache.py).
+_.lists
