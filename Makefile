@@ -85,6 +85,12 @@ sandbox: $(STAMP) ## Start the sandbox API server, Entra directory and operator;
 bench: $(STAMP) ## Run the benchmarks and print their figures (slow; not part of `make test`)
 	$(BIN)/pytest -m bench -s -p no:cacheprovider bench
 
+.PHONY: conformance-matrix
+# Not in `make test`: builds the oldest supported Kubernetes (1.30) once (~10 min cold), then runs
+# tests/e2e on it and on the pinned release. MATRIX=1.30 runs the oldest alone.
+conformance-matrix: $(STAMP) tools ## The end-to-end suite on Kubernetes 1.30 and the pinned release; results into docs/testing.md
+	./hack/conformance-matrix.sh
+
 .PHONY: e2e-kind
 e2e-kind: $(STAMP) ## End-to-end suite on a kind cluster (needs Docker and kind; see docs/testing.md)
 	./hack/e2e-kind.sh

@@ -26,11 +26,20 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   exit 0
 fi
 
+# ENTRA_RBAC_KUBERNETES=<major>.<minor> (e.g. 1.30, the oldest supported minor, for
+# `make conformance-matrix`) builds from the wrapper module hack/controlplane/kube-<major>.<minor>
+# instead of the pinned release's hack/controlplane/kube. Unset or empty: the pinned release.
+kube_dir="$here/kube"
+if [[ -n "${ENTRA_RBAC_KUBERNETES:-}" ]]; then
+  kube_dir="$here/kube-$ENTRA_RBAC_KUBERNETES"
+  [[ -f "$kube_dir/go.mod" ]] || die "ENTRA_RBAC_KUBERNETES=$ENTRA_RBAC_KUBERNETES: no wrapper module $kube_dir/go.mod (the minors with one: $(cd "$here" && ls -d kube-*/ 2>/dev/null | sed 's#kube-##; s#/##' | tr '\n' ' '))"
+fi
+
 # The versions are read from the wrapper modules: go.mod is the single place they are pinned.
-kube_version="$(sed -n 's/^require k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$here/kube/go.mod")"
+kube_version="$(sed -n 's/^require k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$kube_dir/go.mod")"
 etcd_version="$(sed -n 's/^require go\.etcd\.io\/etcd\/server\/v3 \(v[0-9.]*\)$/\1/p' "$here/etcd/go.mod")"
-go_min="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$here/kube/go.mod")"
-[[ -n "$kube_version" && -n "$etcd_version" ]] || die "cannot read the pinned versions from $here/{kube,etcd}/go.mod"
+go_min="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$kube_dir/go.mod")"
+[[ -n "$kube_version" && -n "$etcd_version" ]] || die "cannot read the pinned versions from $kube_dir/go.mod and $here/etcd/go.mod"
 
 cache_root="${ENTRA_RBAC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/entra-rbac}"
 out="$cache_root/controlplane/k8s-$kube_version-etcd-$etcd_version"
@@ -63,7 +72,7 @@ for p in "${vpkgs[@]}"; do
 done
 
 echo "build.sh: building kube-apiserver and kube-controller-manager $kube_version with $(go version | cut -d' ' -f3) (a cold build takes long)" >&2
-(cd "$here/kube" && go build -ldflags "$ldflags" -o "$tmp/" \
+(cd "$kube_dir" && go build -ldflags "$ldflags" -o "$tmp/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
 echo "build.sh: building etcd $etcd_version" >&2
 (cd "$here/etcd" && go build -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)

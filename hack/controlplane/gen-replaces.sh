@@ -7,16 +7,22 @@
 # k8s.io/kubernetes vX and replaces every staging module with its published v0.<minor>.<patch>.
 # The list is read from the tag's own go.mod (never typed by hand), and its godebug line is copied.
 #
-# Usage: hack/controlplane/gen-replaces.sh v1.36.3   (then: cd hack/controlplane/kube && go mod tidy)
+# Usage: hack/controlplane/gen-replaces.sh v1.36.3 [DIR]   (then: cd DIR && go mod tidy)
+# DIR is the wrapper module's folder: hack/controlplane/kube (the pinned release, the default) or
+# hack/controlplane/kube-<major>.<minor> for another supported minor (see README.md, Versions).
 set -euo pipefail
 
 version="${1:?usage: gen-replaces.sh vMAJOR.MINOR.PATCH (e.g. v1.36.3)}"
 [[ "$version" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || { echo "gen-replaces.sh: not a release version: $version" >&2; exit 2; }
 staging_version="v0.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="$here/kube/go.mod"
+dir="${2:-$here/kube}"
+mkdir -p "$dir"
+[[ -f "$dir/tools.go" ]] || cp "$here/kube/tools.go" "$dir/tools.go"
+out="$dir/go.mod"
 
-gomod="$(cd "$here/kube" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$version" \
+[[ -f "$out" ]] || printf 'module entra-rbac.local/controlplane/kube\n' >"$out"
+gomod="$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$version" \
   | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
 [[ -n "$gomod" && -f "$gomod" ]] || { echo "gen-replaces.sh: could not download the go.mod of k8s.io/kubernetes@$version" >&2; exit 1; }
 
@@ -40,4 +46,4 @@ staging="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/.*#\
   while read -r mod; do printf '\t%s => %s %s\n' "$mod" "$mod" "$staging_version"; done <<<"$staging"
   echo ")"
 } >"$out"
-echo "wrote $out ($(wc -l <<<"$staging" | tr -d ' ') staging replaces at $staging_version); now run: (cd $here/kube && go mod tidy)" >&2
+echo "wrote $out ($(wc -l <<<"$staging" | tr -d ' ') staging replaces at $staging_version); now run: (cd $dir && go mod tidy)" >&2

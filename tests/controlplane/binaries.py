@@ -3,13 +3,16 @@
 In order: `KUBEBUILDER_ASSETS` (the envtest convention), then `ENTRA_RBAC_CONTROLPLANE` (set by
 `make test` to the folder build.sh printed), then the version-keyed cache folder
 `${ENTRA_RBAC_CACHE:-${XDG_CACHE_HOME:-~/.cache}/entra-rbac}/controlplane/k8s-<v>-etcd-<v>/`,
-the versions read from the wrapper modules' go.mod files.
+the versions read from the wrapper modules' go.mod files. `ENTRA_RBAC_KUBERNETES=<major>.<minor>`
+(e.g. `1.30`, `make conformance-matrix`) picks the wrapper `hack/controlplane/kube-<minor>/`
+instead of the pinned release's `hack/controlplane/kube/`, as build.sh does.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,9 +31,39 @@ def _pinned(go_mod: Path, module: str) -> str:
     return match.group(1)
 
 
+def kube_module() -> Path:
+    """The wrapper module the Kubernetes binaries are built from (ENTRA_RBAC_KUBERNETES picks one)."""
+    minor = os.environ.get("ENTRA_RBAC_KUBERNETES")
+    module = HACK / f"kube-{minor}" if minor else HACK / "kube"
+    if not (module / "go.mod").is_file():
+        served = sorted(p.name.removeprefix("kube-") for p in HACK.glob("kube-*") if (p / "go.mod").is_file())
+        raise BinariesNotFoundError(
+            f"ENTRA_RBAC_KUBERNETES={minor}: no wrapper module {module}/go.mod "
+            f"(the minors with one: {', '.join(served) or 'none'}; unset it for the pinned release)"
+        )
+    return module
+
+
 def kubernetes_version() -> str:
-    """The Kubernetes version pinned in hack/controlplane/kube/go.mod, e.g. `v1.36.3`."""
-    return _pinned(HACK / "kube" / "go.mod", "k8s.io/kubernetes")
+    """The Kubernetes version pinned in the wrapper module's go.mod, e.g. `v1.36.3`."""
+    return _pinned(kube_module() / "go.mod", "k8s.io/kubernetes")
+
+
+def served_minor(binaries: Path) -> int:
+    """The minor version of the kube-apiserver in `binaries` (asked: KUBEBUILDER_ASSETS may hold any)."""
+    done = subprocess.run(
+        [str(binaries / "kube-apiserver"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    match = re.search(r"v1\.(\d+)\.", done.stdout)
+    if match is None:
+        raise BinariesNotFoundError(
+            f"cannot read the version of {binaries / 'kube-apiserver'}: {done.stdout!r}"
+        )
+    return int(match.group(1))
 
 
 def etcd_version() -> str:

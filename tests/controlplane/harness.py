@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from tests.controlplane import audit, pki
-from tests.controlplane.binaries import find_binaries
+from tests.controlplane.binaries import find_binaries, served_minor
 from tests.controlplane.oidc import OidcIssuer, authentication_config
 from tests.controlplane.processes import ManagedProcess, StartupError, wait_until
 
@@ -108,6 +108,14 @@ class ControlPlane:
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.audit_log = self.workdir / "logs" / "audit.log"
         self.authentication_config = self.workdir / "authentication-config.yaml"
+        self._minor: int | None = None
+
+    @property
+    def minor(self) -> int:
+        """The Kubernetes minor version of these binaries (36 for the pinned v1.36.3)."""
+        if self._minor is None:
+            self._minor = served_minor(self.binaries)
+        return self._minor
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class ControlPlane:
             raise RuntimeError("configure_oidc: the control plane was started without oidc=")
         self.oidc = oidc
         temporary = self.authentication_config.with_suffix(".tmp")
-        temporary.write_text(authentication_config(oidc), encoding="utf-8")
+        temporary.write_text(authentication_config(oidc, self.minor), encoding="utf-8")
         temporary.replace(self.authentication_config)
 
     # -- HTTP to the API server as admin ----------------------------------------------------------
@@ -321,7 +329,7 @@ class ControlPlane:
     def _oidc_args(self) -> list[str]:
         if self.oidc is None:
             return []
-        self.authentication_config.write_text(authentication_config(self.oidc), encoding="utf-8")
+        self.authentication_config.write_text(authentication_config(self.oidc, self.minor), encoding="utf-8")
         return [f"--authentication-config={self.authentication_config}"]
 
     def _audit_args(self) -> list[str]:

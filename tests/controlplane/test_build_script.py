@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controlplane.binaries import BINARIES, HACK, cache_folder
+from tests.controlplane.binaries import BINARIES, HACK, BinariesNotFoundError, cache_folder
 
 BUILD = HACK / "build.sh"
 
@@ -55,3 +55,27 @@ def test_without_go_and_without_kubebuilder_assets_one_message_names_both_remedi
     assert done.stdout == ""
     assert "install Go 1.26" in done.stderr
     assert "KUBEBUILDER_ASSETS" in done.stderr
+
+
+def test_an_older_minor_has_its_own_cache_folder_in_both_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENTRA_RBAC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ENTRA_RBAC_KUBERNETES", "1.30")
+    folder = _fake_binaries(cache_folder())
+    assert folder.name.startswith("k8s-v1.30."), folder
+    done = _run({"ENTRA_RBAC_CACHE": str(tmp_path / "cache"), "ENTRA_RBAC_KUBERNETES": "1.30"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == str(folder)
+
+
+def test_a_minor_without_a_wrapper_module_is_refused_naming_those_there_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = _run({"ENTRA_RBAC_CACHE": str(tmp_path / "cache"), "ENTRA_RBAC_KUBERNETES": "1.29"})
+    assert done.returncode != 0
+    assert "ENTRA_RBAC_KUBERNETES=1.29: no wrapper module" in done.stderr
+    assert "1.30" in done.stderr
+    monkeypatch.setenv("ENTRA_RBAC_KUBERNETES", "1.29")
+    with pytest.raises(BinariesNotFoundError, match=r"ENTRA_RBAC_KUBERNETES=1\.29: .*1\.30"):
+        cache_folder()
