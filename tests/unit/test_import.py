@@ -239,6 +239,11 @@ REFUSALS = [
         id="another-tool",
     ),
     pytest.param(
+        crb("addon", "cluster-admin", group(G1), labels={"addonmanager.kubernetes.io/mode": "Reconcile"}),
+        "ClusterRoleBinding addon: it is managed by the cluster's addon manager",
+        id="addon-manager",
+    ),
+    pytest.param(
         crb("owned", "view", group(G1), ownerReferences=[{"kind": "Team", "name": "t", "controller": True}]),
         "ClusterRoleBinding owned: it is controlled by Team 't'",
         id="another-owner",

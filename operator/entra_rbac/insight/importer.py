@@ -46,6 +46,8 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _PROOF_UID = "import"
 _BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
 OUTSIDE_GROUP = "outside --group"
+# Cluster add-ons (kube-addon-manager, as managed clusters use it) re-create what carries it.
+ADDON_MANAGER_LABEL = "addonmanager.kubernetes.io/mode"
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,12 @@ def _skip_reason(obj: Mapping[str, Any]) -> str | None:
 def _foreign_owner(obj: Mapping[str, Any]) -> str | None:
     """Another owner of the binding: what would re-create or remove it after the migration."""
     meta = obj.get("metadata") or {}
-    tool = (meta.get("labels") or {}).get(MANAGED_BY_LABEL)
+    labels = meta.get("labels") or {}
+    if ADDON_MANAGER_LABEL in labels:
+        return (
+            f"it is managed by the cluster's addon manager ({ADDON_MANAGER_LABEL}), which would re-create it"
+        )
+    tool = labels.get(MANAGED_BY_LABEL)
     if tool:
         return f"it is managed by {tool} ({MANAGED_BY_LABEL}); migrate it in that tool's source"
     for owner in meta.get("ownerReferences") or []:
