@@ -32,6 +32,8 @@ RESOURCES, NAMESPACES, UNMANAGED = 100, 200, 1000
 GROUPS = ("6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f", "c0a70000-0000-4000-8000-000000000010")
 EGBS = ("entra-rbac.io", "entragroupbindings")
 CREATED = "2026-12-01T00:00:00Z"
+# Issue 12: the access review of 20,000 bindings "in a few seconds".
+TARGET_SECONDS = 5.0
 
 
 @pytest.fixture
@@ -99,9 +101,9 @@ def test_bench_report_of_20000_bindings(server: ApiServerThread) -> None:
 
     server.call(store)
     out = io.StringIO()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     counts = write_report(ClusterReader(KubeTransport(api), page_size=REPORT_PAGE_SIZE), "csv", out)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert counts["managedBindings"] == RESOURCES * NAMESPACES
     assert counts["unmanagedBindings"] == UNMANAGED
     assert ",Group 6f1c," in out.getvalue()
@@ -109,5 +111,6 @@ def test_bench_report_of_20000_bindings(server: ApiServerThread) -> None:
         f"\nBENCH report: {counts['managedBindings']:,} managed bindings ({counts['managedRows']:,} rows) "
         f"and {counts['unmanagedBindings']:,} unmanaged in {elapsed:.2f} s "
         f"({counts['managedBindings'] / elapsed:,.0f} bindings/s; csv, pages of {REPORT_PAGE_SIZE:,}, "
-        "over HTTP)"
+        f"over HTTP; {cpu:.2f} s of CPU, the in-process server's included, which a loaded machine "
+        f"slows less); target <= {TARGET_SECONDS:.0f} s: {'met' if elapsed <= TARGET_SECONDS else 'MISSED'}"
     )

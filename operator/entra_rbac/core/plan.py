@@ -87,9 +87,17 @@ class ObservedBinding:
 
     def owned_by(self, owner_uid: str) -> bool:
         """Both marks of ownership: the managed-by label and a controller reference to owner_uid."""
-        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and any(
-            ref.get("controller") is True and ref.get("uid") == owner_uid for ref in self.owner_references
-        )
+        return carries_ownership(self.labels, self.owner_references, owner_uid)
+
+
+def carries_ownership(
+    labels: Mapping[str, Any], owner_references: Iterable[Mapping[str, Any]], owner_uid: str
+) -> bool:
+    """Both marks of ownership on an object's metadata: the managed-by label and a controller
+    reference to `owner_uid` (what `ObservedBinding.owned_by` asks, without parsing the object)."""
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and any(
+        ref.get("controller") is True and ref.get("uid") == owner_uid for ref in owner_references
+    )
 
 
 def _is_canonical(subject: Mapping[str, Any]) -> bool:

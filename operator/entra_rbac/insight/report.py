@@ -2,11 +2,13 @@
 resource, the Entra groups they come from, creation time and expiry; then the unmanaged bindings
 that grant the same roles (what an auditor would otherwise miss).
 
-Streams: bindings are read a page at a time and each page's rows are written before the next is
-asked for, so memory stays flat at any size; only the unmanaged candidates (a few fields each) are
-kept until the end, when the set of managed roles is known. Names come from the owning resource's
-status (the groups the operator last verified in Entra, with their display names): no directory
-read. A binding is managed only with both marks of ownership AND the name its resource gives it.
+Streams: bindings are read a page at a time, the next page asked for while this one is written,
+so memory stays flat at any size (two pages); only the unmanaged candidates (a few fields each)
+are kept until the end, when the set of managed roles is known. Per binding it does no more than
+it must: ownership is read off the metadata (not parsed into the core's `ObservedBinding`) and
+rows are tuples. Names come from the owning resource's status (the groups the operator last
+verified in Entra, with their display names): no directory read. A binding is managed only with
+both marks of ownership AND the name its resource gives it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import Any, TextIO
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
 from entra_rbac.constants import GROUPS_ANNOTATION, OWNER_UID_LABEL
 from entra_rbac.core.naming import binding_name
-from entra_rbac.core.plan import ObservedBinding
+from entra_rbac.core.plan import carries_ownership
 
-# Bindings per list page: each page's rows are written before the next is asked for. Larger than
-# the other lists' pages: a page of bindings is small, and fewer round trips made the 20,000-binding
-# benchmark 4.8 times faster on the sandbox (make bench).
+# Bindings per list page (two are held: the one written and the next). Larger than the other lists'
+# pages: a page of bindings is small, and fewer round trips made the 20,000-binding benchmark 4.8
+# times faster on the sandbox (make bench).
 REPORT_PAGE_SIZE = 5000
 COLUMNS = (
     "section",
@@ -74,45 +76,46 @@ def expiry_of(binding: Mapping[str, Any], owner: Owner | None) -> str:
 
 
 def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner | None:
-    labels = (binding.get("metadata") or {}).get("labels") or {}
-    owner = owners.get(str(labels.get(OWNER_UID_LABEL)))
-    if owner is None:
+    """The resource that manages `binding`: both marks of ownership AND the name it gives it."""
+    meta = binding.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    uid = str(labels.get(OWNER_UID_LABEL))
+    owner = owners.get(uid)
+    if owner is None or not carries_ownership(labels, meta.get("ownerReferences") or (), uid):
         return None
-    observed = ObservedBinding.from_manifest(binding)
-    role = observed.role_ref
-    owned = observed.owned_by(str(labels.get(OWNER_UID_LABEL))) and role.kind in ("ClusterRole", "Role")
-    if owned and observed.name == binding_name(owner.name, role.kind, role.name):  # type: ignore[arg-type]
+    role = binding.get("roleRef") or {}
+    kind = role.get("kind")
+    if kind in ("ClusterRole", "Role") and meta.get("name") == binding_name(
+        owner.name, kind, str(role.get("name"))
+    ):
         return owner
     return None
 
 
-def _rows(binding: Mapping[str, Any], owner: Owner | None) -> Iterator[dict[str, str]]:
+Row = tuple[str, ...]  # one value per column of COLUMNS, in that order
+
+
+def _rows(binding: Mapping[str, Any], owner: Owner | None) -> Iterator[Row]:
     meta = binding.get("metadata") or {}
     role_ref = binding.get("roleRef") or {}
     namespace = meta.get("namespace")
     groups = [g for g in ((meta.get("annotations") or {}).get(GROUPS_ANNOTATION) or "").split(",") if g]
     via = "; ".join(f"{owner.names.get(g) or g} ({g})" for g in groups) if owner else ""
     kind = "RoleBinding" if namespace else "ClusterRoleBinding"
+    # What every subject of this binding shares.
+    section, resource = ("managed", owner.name) if owner else ("unmanaged", "")
+    role = f"{role_ref.get('kind')}/{role_ref.get('name')}"
+    scope = f"namespace {namespace}" if namespace else "cluster"
+    where = f"{kind} {namespace + '/' if namespace else ''}{meta.get('name')}"
+    created, expires = str(meta.get("creationTimestamp") or ""), expiry_of(binding, owner)
     for subject in binding.get("subjects") or ():
-        name = str(subject.get("name", ""))
+        subject_kind, name = str(subject.get("kind", "")), str(subject.get("name", ""))
         display = ""
-        if owner is not None and subject.get("kind") == "Group":
+        if owner is not None and subject_kind == "Group":
             display = owner.names.get(name.removeprefix(owner.prefix), "")
-        if subject.get("kind") == "ServiceAccount":
+        if subject_kind == "ServiceAccount":
             name = f"{subject.get('namespace') or namespace}/{name}"
-        yield {
-            "section": "managed" if owner else "unmanaged",
-            "subjectKind": str(subject.get("kind", "")),
-            "subject": name,
-            "displayName": display,
-            "viaGroups": via,
-            "role": f"{role_ref.get('kind')}/{role_ref.get('name')}",
-            "scope": f"namespace {namespace}" if namespace else "cluster",
-            "binding": f"{kind} {namespace + '/' if namespace else ''}{meta.get('name')}",
-            "resource": owner.name if owner else "",
-            "created": str(meta.get("creationTimestamp") or ""),
-            "expires": expiry_of(binding, owner),
-        }
+        yield (section, subject_kind, name, display, via, role, scope, where, resource, created, expires)
 
 
 class _Writer:
@@ -120,12 +123,12 @@ class _Writer:
 
     def __init__(self, output: str, out: TextIO) -> None:
         self.output, self.out = output, out
-        self._csv = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n") if output == "csv" else None
+        self._csv = csv.writer(out, lineterminator="\n") if output == "csv" else None
         self._first = True
 
     def begin(self) -> None:
         if self._csv is not None:
-            self._csv.writeheader()
+            self._csv.writerow(COLUMNS)
         elif self.output == "json":
             self.out.write('{"rows": [\n')
         else:
@@ -139,13 +142,13 @@ class _Writer:
                 f"\n#### {title}\n\n| {' | '.join(COLUMNS[1:])} |\n|{'---|' * (len(COLUMNS) - 1)}\n"
             )
 
-    def row(self, row: Mapping[str, str]) -> None:
+    def row(self, row: Row) -> None:
         if self._csv is not None:
             self._csv.writerow(row)
         elif self.output == "json":
-            self.out.write(("" if self._first else ",\n") + json.dumps(row))
+            self.out.write(("" if self._first else ",\n") + json.dumps(dict(zip(COLUMNS, row, strict=True))))
         else:
-            cells = (row[c].replace("|", "\\|") for c in COLUMNS[1:])
+            cells = (cell.replace("|", "\\|") for cell in row[1:])
             self.out.write(f"| {' | '.join(cells)} |\n")
         self._first = False
 

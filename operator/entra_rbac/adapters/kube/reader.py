@@ -9,6 +9,7 @@ command reads, decides, prints and exits. Failures are the typed `KubeError`s of
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from entra_rbac.adapters.kube.errors import NotFoundError
@@ -33,15 +34,22 @@ class ClusterReader:
         self.page_size = page_size
 
     def pages(self, path: str, *, what: str) -> Iterator[list[dict[str, Any]]]:
-        """Every item, one page at a time; a failed page fails the whole list."""
+        """Every item, one page at a time; a failed page fails the whole list. The next page is
+        asked for (in one helper thread) as soon as its continue token is known, so the API
+        server's work on it overlaps the caller's on this one; at most two pages are held."""
         params = {"limit": str(self.page_size)}
-        while True:
-            page = self.transport.request("GET", path, what=what, query=params)
-            yield list(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
-            params = {**params, "continue": token}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="entra-rbac-list") as pool:
+            pending: Future[dict[str, Any]] | None = pool.submit(
+                self.transport.request, "GET", path, what=what, query=params
+            )
+            while pending is not None:
+                page = pending.result()
+                token = (page.get("metadata") or {}).get("continue")
+                pending = None
+                if token:
+                    query = {**params, "continue": str(token)}
+                    pending = pool.submit(self.transport.request, "GET", path, what=what, query=query)
+                yield list(page.get("items") or [])
 
     def _all(self, path: str, *, what: str) -> list[dict[str, Any]]:
         return [item for page in self.pages(path, what=what) for item in page]
