@@ -1,0 +1,213 @@
+"""Benchmark (make bench): an idle operator is idle, and a restart settles (issue 17 points 3 and 5).
+
+1,000 EntraGroupBindings (BENCH_IDLE_RESOURCES) x 2 namespaces, converged, then, once its writes
+have stopped (bench/settle.py):
+- idle: the operator's CPU over two refresh intervals (from /proc/<pid>/stat), the CPU-seconds of
+  one refresh of every resource, and the API reads (GET/LIST; watches are streams, not reads) per
+  refresh: from the real server's audit log (the operator's identity only) and, on the sandbox,
+  from `/_sandbox/requests` (every client's, this test's polls excluded by stopping them);
+- restart: the operator stopped and started over the same unchanged resources; the seconds and
+  CPU-seconds until it settles (its CPU quiet), and its writes meanwhile (must be none: no binding,
+  no status, no kopf annotation patch).
+Prints figure | value | target | baseline. Baselines: issue 17's measurement of main before the
+cache (250 resources; 1,000 never settled within the run). Asserts correctness only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.controlplane.harness import ControlPlane
+from tests.e2e.harness import Cluster, guid
+from tests.e2e.real import RealServer, prepare
+
+from bench.proc import cpu_seconds
+from bench.settle import NOT_PEERING, WRITES, wait_quiet
+from bench.table import Table
+from entra_rbac_sandbox.launcher import Sandbox
+
+RESOURCES = int(os.environ.get("BENCH_IDLE_RESOURCES", "1000"))
+NAMESPACES = 2
+REFRESH = float(os.environ.get("BENCH_IDLE_REFRESH", "30"))
+# The operator is settled when its CPU stays below this share of a core for SETTLE_QUIET seconds.
+SETTLE_SHARE = 0.05
+SETTLE_QUIET = 3.0
+SERVERS = ("sandbox", "real")
+# Writes the operator must not send while idle or when resuming: bindings, status, kopf's marks.
+OURS = r"^/apis/(rbac|entra-rbac)"
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    with ControlPlane(workdir=tmp_path_factory.mktemp("controlplane")) as cp:
+        yield prepare(cp, tmp_path_factory.mktemp("real"), garbage_collection=False)
+
+
+@pytest.fixture(params=SERVERS)
+def idle_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    users = [
+        {"id": guid(1 + i), "userPrincipalName": f"u{i}@contoso.com", "userType": "Member"} for i in range(50)
+    ]
+    groups = [
+        {
+            "id": guid(10_000 + i),
+            "displayName": f"Team {i}",
+            "mailNickname": f"team{i}",
+            "members": [users[i % 50]["id"]],
+        }
+        for i in range(RESOURCES)
+    ]
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(yaml.safe_dump({"users": users, "groups": groups}), encoding="utf-8")
+    env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
+    log_path = tmp_path / "operator.log"
+    kube: dict[str, Path] = {}
+    real: RealServer | None = None
+    if request.param == "real":
+        real = request.getfixturevalue("real_server")
+        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
+    with (
+        log_path.open("w") as log,
+        Sandbox(
+            directory, state_dir=tmp_path / "sb", operator_env=env, operator_output=log, **kube
+        ) as sandbox,  # type: ignore[arg-type]
+    ):
+        yield Cluster(sandbox, log_path, server=request.param, audit=real.audit if real else None)
+
+
+def _ready_count(cluster: Cluster) -> int:
+    items = cluster.custom.list_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings")[
+        "items"
+    ]
+    return sum(
+        1
+        for item in items
+        for c in item.get("status", {}).get("conditions") or []
+        if c["type"] == "Ready" and c["status"] == "True"
+    )
+
+
+def _reads(cluster: Cluster) -> int:
+    """The operator's reads since the last reset: GET and LIST, not WATCH."""
+    if cluster.server == "real":
+        audit = cluster.requests.audit  # type: ignore[attr-defined]
+        since = cluster.requests.since  # type: ignore[attr-defined]
+        return sum(1 for e in audit.events(cluster.requests.user, since=since) if e.verb in ("get", "list"))  # type: ignore[attr-defined]
+    log = cluster.sandbox.kube.faults.request_log()
+    return sum(
+        1 for r in log if r.method == "GET" and "watch=" not in r.query and not r.path.startswith("/_sandbox")
+    )
+
+
+def _writes(cluster: Cluster) -> int:
+    return sum(cluster.requests.count(m, OURS) for m in WRITES)
+
+
+def _settle(pid: int, started: float, timeout: float) -> tuple[float, float]:
+    """(seconds from `started` to the start of the first quiet window, CPU-seconds used by then)."""
+    window: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now, cpu = time.monotonic(), cpu_seconds(pid)
+        window.append((now, cpu))
+        old = [w for w in window if now - w[0] >= SETTLE_QUIET]
+        if old and now - started > SETTLE_QUIET:
+            t0, c0 = old[-1]
+            if (cpu - c0) / (now - t0) < SETTLE_SHARE:
+                return t0 - started, c0
+        time.sleep(0.25)  # sampling /proc at a fixed rate, bounded by the deadline
+    raise AssertionError(f"the operator did not settle within {timeout:.0f}s")
+
+
+@pytest.mark.bench
+def test_bench_idle_operator_and_restart(idle_cluster: Cluster) -> None:
+    cluster = idle_cluster
+    names = [f"ns{i}" for i in range(NAMESPACES)]
+    cluster.apply(*({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names))
+    cluster.apply(
+        *(
+            {
+                "apiVersion": "entra-rbac.io/v1alpha1",
+                "kind": "EntraGroupBinding",
+                "metadata": {"name": f"team{i}"},
+                "spec": {
+                    "groups": [{"id": guid(10_000 + i)}],
+                    "roleBindings": [{"clusterRole": "edit", "namespaces": names}],
+                },
+            }
+            for i in range(RESOURCES)
+        )
+    )
+    cluster.wait_for("every resource Ready", lambda: _ready_count(cluster) == RESOURCES or None, timeout=1200)
+    cluster.requests.reset()
+    wait_quiet(
+        lambda: sum(cluster.requests.count(m, NOT_PEERING) for m in WRITES),
+        quiet=5,
+        timeout=300,
+        what="writes",
+    )
+
+    # Idle: two refresh intervals, nothing polled by this test meanwhile.
+    assert cluster.sandbox.process is not None
+    pid = cluster.sandbox.process.pid
+    cluster.requests.reset()
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(2 * REFRESH)  # the measured window itself (no condition to wait for)
+    idle_cpu, idle_wall = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+    idle_reads, idle_writes = _reads(cluster), _writes(cluster)
+
+    # Restart over the same unchanged resources.
+    cluster.sandbox.stop_operator()
+    cluster.requests.reset()
+    started = time.monotonic()
+    process = cluster.sandbox.start_operator()
+    settle_s, settle_cpu = _settle(process.pid, started, timeout=600)
+    restart_writes = _writes(cluster)
+
+    share = idle_cpu / idle_wall
+    per_refresh = idle_cpu / 2
+    table = Table(
+        f"bench idle {cluster.server}",
+        f"{RESOURCES} resources x {NAMESPACES} namespaces, refresh {REFRESH:.0f} s",
+    )
+    table.add(
+        "idle CPU, share of a core (2 intervals)",
+        f"{share:.1%}",
+        target="< 5%",
+        ok=share < 0.05,
+        baseline="9-11% (250 resources)",
+    )
+    table.add(
+        "CPU-seconds per refresh of every resource", f"{per_refresh:.2f}", target="< 2", ok=per_refresh < 2
+    )
+    table.add(
+        "API reads per idle refresh",
+        f"{idle_reads / 2:.1f}",
+        target="0 (real)",
+        ok=idle_reads == 0 if cluster.server == "real" else None,
+        baseline="2.2-5.0 per resource",
+    )
+    table.add("idle writes (bindings, status, kopf)", str(idle_writes), target="0", ok=idle_writes == 0)
+    table.add(
+        "restart: seconds to settle",
+        f"{settle_s:.1f}",
+        target="< 30",
+        ok=settle_s < 30,
+        baseline="~240 (250 resources)",
+    )
+    table.add(
+        "restart: CPU-seconds to settle",
+        f"{settle_cpu:.1f}",
+        target="< 20",
+        ok=settle_cpu < 20,
+        baseline="218 (250 resources)",
+    )
+    table.add("restart: writes", str(restart_writes), target="0", ok=restart_writes == 0)
+    table.print()
+    assert idle_writes == 0
+    assert restart_writes == 0
