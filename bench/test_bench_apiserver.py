@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bench.table import Table
 from entra_rbac_sandbox.kube.server import ApiServerThread
 
 pytestmark = pytest.mark.bench
@@ -53,10 +54,9 @@ async def test_bench_creates_per_second(session: tuple[ApiServerThread, aiohttp.
     started = time.perf_counter()
     await _create_many(http, count)
     elapsed = time.perf_counter() - started
-    print(
-        f"\nBENCH apiserver creates: {count / elapsed:.0f}/s "
-        f"({count} configmaps in {elapsed:.2f} s, 16 in flight)"
-    )
+    table = Table("bench apiserver", "sandbox API server, ConfigMap creates, 16 in flight")
+    table.add(f"{count} creates", f"{count / elapsed:.0f}/s ({elapsed:.2f} s)")
+    table.print()
 
 
 async def test_bench_list_10000_with_label_selector(
@@ -69,7 +69,9 @@ async def test_bench_list_10000_with_label_selector(
         items = (await response.json())["items"]
     elapsed = time.perf_counter() - started
     assert len(items) == 5000
-    print(f"\nBENCH apiserver list of 10,000 with a label selector: {elapsed:.3f} s ({len(items)} matched)")
+    table = Table("bench apiserver", "sandbox API server, one list")
+    table.add("list of 10,000 with a label selector", f"{elapsed:.3f} s ({len(items)} matched)")
+    table.print()
 
 
 async def test_bench_event_latency_to_50_watches(
@@ -103,7 +105,9 @@ async def test_bench_event_latency_to_50_watches(
             assert response.status == 201
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
     ms = [x * 1000 for x in latencies]
-    print(
-        f"\nBENCH apiserver event latency to {watchers} watches ({writes} writes, {len(ms)} deliveries): "
-        f"p50 {statistics.median(ms):.1f} ms, p99 {_percentile(ms, 0.99):.1f} ms"
+    table = Table(
+        "bench apiserver", f"event latency to {watchers} watches, {writes} writes, {len(ms)} deliveries"
     )
+    table.add("p50", f"{statistics.median(ms):.1f} ms")
+    table.add("p99", f"{_percentile(ms, 0.99):.1f} ms")
+    table.print()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bench.table import Table
 from entra_rbac.core.desired import NamespaceInfo, Owner, compute_desired
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution, MemberType
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupRef, GroupState
@@ -70,10 +71,10 @@ def test_bench_core_200_resources_by_10_namespaces() -> None:
         _, actions = _one_pass(owner, spec, namespaces, {}, existing[owner.uid])
         assert actions == 0
     idle = time.process_time() - started
-    print(
-        f"\nBENCH core 200 resources x 10 namespaces (2,200 bindings): from scratch {first * 1000:.0f} ms, "
-        f"idle resync {idle * 1000:.0f} ms CPU for all resources"
-    )
+    table = Table("bench core", "200 resources x 10 namespaces (2,200 bindings), CPU for all resources")
+    table.add("from scratch", f"{first * 1000:.0f} ms")
+    table.add("idle resync", f"{idle * 1000:.0f} ms")
+    table.print()
 
 
 def test_bench_core_one_large_user_mode_resource() -> None:
@@ -105,7 +106,8 @@ def test_bench_core_one_large_user_mode_resource() -> None:
     _, idle_actions = _one_pass(owner, spec, namespaces, members, existing)
     idle = time.process_time() - started
     assert (bindings, actions, idle_actions) == (401, 401, 0)
-    print(
-        f"\nBENCH core one user-mode resource, 401 bindings x 1,000 users: from scratch "
-        f"{first * 1000:.0f} ms, idle resync {idle * 1000:.0f} ms CPU"
-    )
+    # Baselines: before Subject became a NamedTuple (commit 544812e).
+    table = Table("bench core", "one user-mode resource, 401 bindings x 1,000 users, CPU")
+    table.add("from scratch", f"{first * 1000:.0f} ms", baseline="961 ms before 544812e")
+    table.add("idle resync", f"{idle * 1000:.0f} ms", baseline="992 ms before 544812e")
+    table.print()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.table import Table
 from entra_rbac_sandbox.kube.crd_validation import validate_object
 
 pytestmark = pytest.mark.bench
@@ -75,7 +76,7 @@ def test_bench_crd_validation(kind: str, build: Any, count: int) -> None:
     for obj in objects:
         validate_object(SCHEMA, obj)
     again = (time.perf_counter() - started) / count
-    print(
-        f"\ncrd validation, {kind} EntraGroupBinding: first {first * 1000:.1f} ms, "
-        f"again {again * 1000:.2f} ms (mean of {count})"
-    )
+    table = Table("bench crd validation", f"{kind} EntraGroupBinding, mean of {count}")
+    table.add("first", f"{first * 1000:.1f} ms")
+    table.add("again", f"{again * 1000:.2f} ms")
+    table.print()

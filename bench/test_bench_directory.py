@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.table import Table
 from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, EntraDirectory
 from entra_rbac.core.entra import GroupLookup
 from entra_rbac.core.models import GroupRef, GroupState
@@ -91,9 +92,13 @@ async def test_bench_directory_reads(sandbox: EntraSandboxThread) -> None:
         assert all(r.state is GroupState.RESOLVED for r in by_name)
 
     requests = dict(metrics.requests)
-    print(
-        f"\ndirectory: 50,000 members in {members_s:.2f}s "
-        f"({requests.get(('transitiveMembers', 'success'), 0)} pages); "
-        f"10,000 pinned ids in {ids_s:.2f}s ({requests.get(('getByIds', 'success'), 0) - 1} getByIds); "
-        f"200 names in {names_s:.2f}s ({requests.get(('batch', 'success'), 0)} $batch)"
+    table = Table("bench directory", "reads through msgraph-sdk against the sandbox directory")
+    pages = requests.get(("transitiveMembers", "success"), 0)
+    table.add(
+        "50,000 members", f"{members_s:.2f} s ({pages} pages)", target="51 pages ($top=999)", ok=pages <= 51
     )
+    calls = requests.get(("getByIds", "success"), 0) - 1
+    table.add("10,000 pinned ids", f"{ids_s:.2f} s ({calls} getByIds)", target="10 calls", ok=calls <= 10)
+    batches = requests.get(("batch", "success"), 0)
+    table.add("200 names", f"{names_s:.2f} s ({batches} $batch)", target="10 calls", ok=batches <= 10)
+    table.print()

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.table import Table
 from entra_rbac_sandbox.entra.server import EntraSandboxThread
 
 pytestmark = pytest.mark.bench
@@ -48,9 +49,9 @@ async def entra(tmp_path: Path) -> AsyncIterator[tuple[EntraSandboxThread, aioht
             started = time.perf_counter()
             async with http.get(f"{server.graph_url}/groups/{_guid('g0')}") as response:
                 assert response.status == 200
-            print(
-                f"\nBENCH entra load: {USERS} users, {GROUPS} groups in {time.perf_counter() - started:.2f} s"
-            )
+            table = Table("bench entra", "sandbox directory")
+            table.add(f"load {USERS} users, {GROUPS} groups", f"{time.perf_counter() - started:.2f} s")
+            table.print()
             yield server, http
 
 
@@ -69,7 +70,9 @@ async def test_bench_transitive_members_of_a_large_group(
         url = body.get("@odata.nextLink")
     elapsed = time.perf_counter() - started
     assert count == USERS
-    print(f"\nBENCH entra transitiveMembers: {count} members in {pages} pages, {elapsed:.2f} s")
+    table = Table("bench entra", "sandbox directory")
+    table.add(f"transitiveMembers, {count} members", f"{elapsed:.2f} s ({pages} pages)")
+    table.print()
 
 
 async def test_bench_get_by_ids_and_batches_per_second(
@@ -95,7 +98,7 @@ async def test_bench_get_by_ids_and_batches_per_second(
 
     await asyncio.gather(*(one() for _ in range(calls)))
     batches = calls / (time.perf_counter() - started)
-    print(
-        f"\nBENCH entra getByIds (1,000 ids): {get_by_ids:.1f} calls/s; "
-        f"$batch (20 name lookups over {GROUPS} groups): {batches:.1f} calls/s"
-    )
+    table = Table("bench entra", "sandbox directory")
+    table.add("getByIds (1,000 ids)", f"{get_by_ids:.1f} calls/s")
+    table.add(f"$batch (20 name lookups over {GROUPS} groups)", f"{batches:.1f} calls/s")
+    table.print()

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from tests.e2e.harness import Cluster, guid
 
+from bench.table import Table
 from entra_rbac_sandbox.launcher import Sandbox
 
 RESOURCES = 20
@@ -100,8 +101,11 @@ def test_bench_time_bound_grants_start_and_end_on_time(cluster: Cluster) -> None
     ends = [gone[n] - edges[n][1] for n in edges]
     assert min(starts) >= -POLL, f"a grant started early: {min(starts):.2f}s"
     assert min(ends) >= -POLL, f"a grant ended early: {min(ends):.2f}s"
-    print(
-        f"\n[bench time-bound] {RESOURCES} resources, refresh interval 5m, polled every {POLL}s (sandbox)"
-        f"\n  start after validFrom: median {statistics.median(starts):.2f}s, worst {max(starts):.2f}s"
-        f"\n  end after validUntil:  median {statistics.median(ends):.2f}s, worst {max(ends):.2f}s"
+    table = Table(
+        "bench time-bound", f"{RESOURCES} resources, refresh interval 5m, polled every {POLL}s (sandbox)"
     )
+    for figure, delays in (("start after validFrom", starts), ("end after validUntil", ends)):
+        table.add(f"{figure}, median", f"{statistics.median(delays):.2f} s", target="<= 5 s",
+                  ok=statistics.median(delays) <= 5)  # fmt: skip
+        table.add(f"{figure}, worst", f"{max(delays):.2f} s", target="<= 5 s", ok=max(delays) <= 5)
+    table.print()
