@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from entra_rbac.cli import kubectl_entra
 from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, RoleRef
 from entra_rbac.core.entra import DirectoryMember, MemberType
+from entra_rbac.core.guardrails import ClusterView, Guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.subjects import Subject, SubjectSet, group_subjects
@@ -557,3 +558,18 @@ def test_import_without_a_cluster_is_one_error_line(tmp_path: Any) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("kubectl entra import: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_import_refuses_a_resource_the_guardrails_would_refuse_as_a_whole() -> None:
+    guardrails = Guardrails(forbidden_namespaces=frozenset({"b"}))
+    view = ClusterView(namespaces=NAMESPACES)
+    result = run(
+        rb("in-a", "a", "edit", group(G1)), rb("in-b", "b", "edit", group(G1)), guardrails=(guardrails, view)
+    )
+    assert not result.resources
+    assert [r.binding for r in result.refused] == ["RoleBinding a/in-a", "RoleBinding b/in-b"]
+    assert result.refused[0].reason.startswith(
+        f"the operator would refuse EntraGroupBinding 'group-{G1}' as a whole "
+        "(GuardrailViolation: spec.roleBindings[0]"
+    )
+    assert run(rb("in-a", "a", "edit", group(G1)), guardrails=(guardrails, view)).resources

@@ -1,6 +1,6 @@
 """The body of `import` (`entra-rbac import`, `kubectl entra import`; docs/migration.md).
 
-Lists the cluster read-only (`ClusterReader`: bindings, namespaces, EntraGroupBindings), reads
+Lists the cluster read-only (`ClusterReader`: bindings, namespaces, roles, EntraGroupBindings), reads
 Entra only for user mode (each `--group`'s transitive members, through the operator's directory
 settings and adapter or a directory file), lets `importer` decide and prove, and prints through
 `render_import`. It never writes to the cluster: the hand-over commands are printed for a person
@@ -21,7 +21,6 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
-from entra_rbac.core.desired import AllowedRoles, NamespaceInfo
 from entra_rbac.core.entra import DirectoryMember
 from entra_rbac.core.models import DNS_LABEL_PATTERN, GroupRef, GroupState, SubjectKind, SubjectsSpec
 from entra_rbac.errors import DirectoryError
@@ -29,7 +28,9 @@ from entra_rbac.insight import render_import
 from entra_rbac.insight.commands import EXIT_CHANGES, EXIT_OK, EXPECTED, Connection, fail
 from entra_rbac.insight.importer import Candidate, ImportOptions, ImportResult, classify, import_bindings
 from entra_rbac.insight.inputs import InputError
+from entra_rbac.insight.plan import ClusterState
 from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_from_settings
+from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
 
 OUTPUTS = ("yaml", "json")
@@ -96,22 +97,24 @@ def _live_resources(reader: ClusterReader) -> dict[str, Mapping[str, Any]]:
 
 
 def decide(
+    reader: ClusterReader,
     bindings: Sequence[Mapping[str, Any]],
-    namespaces: Sequence[Mapping[str, Any]],
-    resources: Mapping[str, Mapping[str, Any]],
     options: ImportOptions,
     members: Mapping[str, Sequence[DirectoryMember]],
-    allowed: AllowedRoles,
-    reserved: Sequence[str],
+    policy: Policy,
 ) -> ImportResult:
+    """List the rest of what the proof and the guardrails read, then let the importer decide."""
+    live = _live_resources(reader)
+    state = ClusterState.from_lists([], [], reader.namespaces(), reader.cluster_roles(), reader.roles())
     return import_bindings(
         bindings,
-        [NamespaceInfo.from_manifest(ns) for ns in namespaces],
+        state.namespaces,
         options,
-        existing_resources=resources,
+        existing_resources=live,
         members=members,
-        allowed_roles=allowed,
-        reserved_namespaces=reserved,
+        allowed_roles=policy.allowed_roles,
+        reserved_namespaces=list(policy.reserved_namespaces),
+        guardrails=(policy.guardrails, state.view(policy)),
     )
 
 
@@ -163,15 +166,7 @@ def run_import(
         members: Mapping[str, Sequence[DirectoryMember]] = {}
         if _needs_members(bindings, options):
             members = asyncio.run(_members(connection.directory_file, options.groups))
-        result = decide(
-            bindings,
-            reader.namespaces(),
-            _live_resources(reader),
-            options,
-            members,
-            policy.allowed_roles,
-            list(policy.reserved_namespaces),
-        )
+        result = decide(reader, bindings, options, members, policy)
         _write(result, request, _kube_args(connection), out or sys.stdout)
     except (*EXPECTED, OSError) as error:
         return fail("import", error, errors)

@@ -35,6 +35,7 @@ from entra_rbac.constants import (
 )
 from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, Owner, RoleRef, compute_desired
 from entra_rbac.core.entra import DirectoryMember
+from entra_rbac.core.guardrails import ClusterView, Guardrails, check_guardrails
 from entra_rbac.core.models import MAX_GROUPS, MAX_NAMESPACES, EntraGroupBindingSpec, SubjectKind, error_path
 from entra_rbac.core.naming import BindingKey, RoleKind, binding_name
 from entra_rbac.core.subjects import Subject, SubjectSet, group_subjects, user_subjects
@@ -465,11 +466,13 @@ def import_bindings(
     members: Mapping[str, Sequence[DirectoryMember]] | None = None,
     allowed_roles: AllowedRoles | None = None,
     reserved_namespaces: Collection[str] = DEFAULT_RESERVED_NAMESPACES,
+    guardrails: tuple[Guardrails, ClusterView] | None = None,
 ) -> ImportResult:
     """Classify, group, build and prove. `members`: each --group's transitive members (user mode);
     `existing_resources`: the live EntraGroupBindings' specs by name (a name is not reused, unless
     the live resource is the very one this import writes: applied already, so `--cleanup` can
-    still be printed after the apply)."""
+    still be printed after the apply); `guardrails`: those in force and the cluster they judge (a
+    resource outside them would grant nothing at all, so it is refused here)."""
     members = members or {}
     existing = dict(existing_resources or {})
     candidates: list[Candidate] = []
@@ -494,6 +497,8 @@ def import_bindings(
     for key in sorted(grouped, key=lambda k: (resource_name(k), k.mode, k.group_ids)):
         replaces = tuple(sorted(grouped[key], key=lambda b: b.key))
         made = _build(key, replaces, options, members, namespaces, allowed_roles, reserved_namespaces)
+        if isinstance(made, Imported) and guardrails is not None:
+            made = _within(made, *guardrails)
         if isinstance(made, Imported):
             made = _unclaimed(made, taken, existing)
         if isinstance(made, Imported):
@@ -538,6 +543,20 @@ def _build(
     if proof.differences:
         return refuse(f"EntraGroupBinding {name!r} would not grant the same: {'; '.join(proof.differences)}")
     return Imported(name, raw, replaces, tuple(b for b in replaces if adopting_resource(b) == name))
+
+
+def _within(made: Imported, guardrails: Guardrails, cluster: ClusterView) -> Imported | list[Refusal]:
+    """The resource, unless the reconcile's own guardrail check would refuse it as a whole."""
+    violations = check_guardrails(EntraGroupBindingSpec.model_validate(made.spec), guardrails, cluster)
+    if not violations:
+        return made
+    text = "; ".join(f"{v.reason.value}: {v.field}: {v.message}" for v in violations)
+    return [
+        Refusal(
+            b.describe(), f"the operator would refuse EntraGroupBinding {made.name!r} as a whole ({text})"
+        )
+        for b in made.replaces
+    ]
 
 
 def _unclaimed(
