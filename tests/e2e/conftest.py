@@ -10,6 +10,10 @@
   come from the audit log. After each test the operator is stopped first, then what the test
   created is removed and waited for, so the next test starts from a clean cluster.
 
+The operator runs with `tests.e2e.harness.OPERATOR_ENV`; a test marked
+`@pytest.mark.operator_env(ENTRA_RBAC_...="...")` gets those settings on top from its start, with no
+restart.
+
 `ENTRA_RBAC_E2E_SERVERS=sandbox` (or `real`) runs one of them only; `-k real` selects too.
 `make e2e-kind` (hack/e2e-kind.sh) points the suite at an external cluster instead, through
 `ENTRA_RBAC_E2E_KUBECONFIG` (cluster admin) and `ENTRA_RBAC_E2E_OPERATOR_KUBECONFIG` (the
@@ -60,6 +64,8 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     log_path = tmp_path / "operator.log"
     kube: dict[str, Path] = {}
     real: RealServer | None = None
+    marker = request.node.get_closest_marker("operator_env")
+    operator_env = {**OPERATOR_ENV, **(marker.kwargs if marker else {})}
     if server == "real":
         real = request.getfixturevalue("real_server")
         kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
@@ -75,7 +81,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
             directory,
             state_dir=tmp_path / "sandbox",
             operator=True,
-            operator_env=OPERATOR_ENV,
+            operator_env=operator_env,
             operator_output=log,
             **kube,  # type: ignore[arg-type]
         ) as sandbox,

@@ -8,9 +8,9 @@ evidence, on the sandbox and on the real control plane.
   is killed; equal priorities all pause.
 - maxStaleness counts from the last verified read across a restart; the largest legal spec fits.
 - A blip never revokes (docs/design.md, Directory semantics): a pinned group that reads as deleted
-  for a moment, a members-404 and an empty member list keep every binding, not written to; a
-  lasting 404 revokes only once a read from Entra, the confirmation interval later, agrees
-  (timestamps from the sandbox directory's request log).
+  for a moment, a members-404 and an empty member list, at once, keep every binding, not written
+  to; a lasting 404 (pinned id, member list) revokes only once a read from Entra, the confirmation
+  interval later, agrees (timestamps from the sandbox directory's request log).
 - Status tells the truth first: while everyone's removal waits for confirmation, then is held,
   Ready says DeletionUnconfirmed, then RevocationHeld, never RoleNotFound, Reconciled or Stalled;
   the emptied user-mode group ends Ready.
@@ -414,46 +414,58 @@ def test_the_largest_legal_spec_is_reconciled_and_its_annotations_fit(cluster: C
 
 # --- a blip never revokes ------------------------------------------------------------------
 
-# ENTRA_RBAC_DELETION_CONFIRMATION in these tests: longer than the fixture's 3 s, so the end of a
-# blip is surely seen before its confirming read, however loaded the machine.
+# ENTRA_RBAC_DELETION_CONFIRMATION here: longer than the fixture's 3 s, so the end of a blip is
+# surely seen before its confirming read, however loaded the machine.
 CONFIRMATION = 6.0
 BINDINGS_API = r"^/apis/rbac\.authorization\.k8s\.io/"
-VIEW = ("ClusterRoleBinding", "", "egb:steady:clusterrole:view")
 USERS = [
     {"id": guid(10 + n), "userPrincipalName": f"user{n}@contoso.com", "userType": "Member"} for n in range(6)
 ]
+# One resource per blip, each its own group and a ClusterRoleBinding of view: a group pinned by
+# id (group mode), a member list answering 404, a member list emptied (user mode).
+PINNED, MEMBERS_404, EMPTIED = guid(500), guid(501), guid(502)
+BLIPS = {"pinned": (PINNED, "Group"), "members": (MEMBERS_404, "User"), "emptied": (EMPTIED, "User")}
+PINNED_READ = rf"^/groups/{PINNED}$"  # its own GET (in a $batch) after getByIds left it out
+MEMBERS_READ = rf"^/v1\.0/groups/{MEMBERS_404}/transitiveMembers$"
 
 
-def team(*members: dict[str, str], present: bool = True) -> dict[str, Any]:
-    """The directory: alice, bob, USERS, and TEAM with `members` (absent, as on a replica that lags, when not
-    `present`: getByIds leaves it out and its own GET answers 404)."""
-    group = {
-        "id": TEAM,
-        "displayName": "Team",
-        "mailNickname": "team",
+def group(gid: str, *members: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": gid,
+        "displayName": gid[-3:],
         "securityEnabled": True,
         "members": [m["id"] for m in members],
     }
-    return {"users": [ALICE, BOB, *USERS], "groups": [group] if present else []}
 
 
-def steady(kind: str) -> dict[str, Any]:
+def team(*members: dict[str, str]) -> dict[str, Any]:
+    return {"users": [ALICE, BOB, *USERS], "groups": [group(TEAM, *members)]}
+
+
+def blips_directory(*, pinned: bool = True, emptied: bool = False) -> dict[str, Any]:
+    """PINNED absent (as on a replica that lags: getByIds leaves it out, its own GET answers 404)
+    unless `pinned`; EMPTIED without members when `emptied`."""
+    groups = [group(PINNED, ALICE)] if pinned else []
+    groups += [group(MEMBERS_404, ALICE, BOB), group(EMPTIED, *(() if emptied else (ALICE, BOB)))]
+    return {"users": [ALICE, BOB], "groups": groups}
+
+
+def steady(name: str) -> dict[str, Any]:
+    gid, kind = BLIPS[name]
     return {
         "apiVersion": "entra-rbac.io/v1alpha1",
         "kind": "EntraGroupBinding",
-        "metadata": {"name": "steady"},
+        "metadata": {"name": name},
         "spec": {
-            "groups": [{"id": TEAM}],
+            "groups": [{"id": gid}],
             "subjects": {"kind": kind},
             "clusterRoleBindings": [{"clusterRole": "view"}],
         },
     }
 
 
-def restart_with(cluster: Cluster, **env: str) -> None:
-    cluster.sandbox.stop_operator()
-    cluster.sandbox.operator_env.update(env)
-    cluster.sandbox.start_operator()
+def view_of(name: str) -> tuple[str, str, str]:
+    return ("ClusterRoleBinding", "", f"egb:{name}:clusterrole:view")
 
 
 def entra_log(cluster: Cluster, path: str, since: float = 0.0) -> list[Any]:
@@ -462,122 +474,102 @@ def entra_log(cluster: Cluster, path: str, since: float = 0.0) -> list[Any]:
     return [r for r in cluster.sandbox.entra.request_log() if r.time > since and compiled.search(r.path)]
 
 
-def state_of(cluster: Cluster, name: str) -> tuple[str, str, list[str]]:
-    """(Ready reason, first group's state, the view binding's subjects)."""
+def wait_all_unconfirmed(cluster: Cluster, names: list[str]) -> None:
+    """Each resource's status while its deletion waits for the confirming read (seen once each; a
+    blip may end at the next refresh), checked against docs/troubleshooting.md: DeletionUnconfirmed,
+    Ready=False, Reconciling=True, not Stalled, its group Unverified."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    def probe() -> bool:
+        for name in names:
+            status = cluster.egb(name).get("status") or {}
+            conditions = {c["type"]: c for c in status.get("conditions") or []}
+            if name not in seen and conditions.get("Ready", {}).get("reason") == "DeletionUnconfirmed":
+                seen[name] = {"conditions": conditions, "groups": status.get("groups")}
+        return len(seen) == len(names)
+
+    cluster.wait_for(f"{names} to show an unconfirmed deletion", probe, 30)
+    for name, status in seen.items():
+        flags = {
+            kind: status["conditions"].get(kind, {}).get("status")
+            for kind in ("Ready", "Reconciling", "Stalled")
+        }
+        assert flags["Ready"] == "False", (name, status)
+        assert flags["Reconciling"] == "True", (name, status)
+        assert flags["Stalled"] != "True", (name, status)
+        assert [g["state"] for g in status["groups"]] == ["Unverified"], (name, status)
+
+
+def resolved(cluster: Cluster, name: str) -> bool:
     groups = cluster.egb(name).get("status", {}).get("groups") or [{}]
-    return cluster.condition(name).get("reason", ""), groups[0].get("state", ""), cluster.subjects(*VIEW)
+    return cluster.condition(name).get("reason") == "Reconciled" and groups[0].get("state") == "Resolved"
 
 
-def wait_unconfirmed(cluster: Cluster) -> dict[str, Any]:
-    """The status while a deletion waits for its confirming read, checked against
-    docs/troubleshooting.md (DeletionUnconfirmed: Ready=False, Reconciling=True; groups Unverified)."""
-    cluster.wait_reason("steady", "DeletionUnconfirmed", timeout=30)
-    status = cluster.egb("steady")["status"]
-    conditions = {c["type"]: c for c in status["conditions"]}
-    assert conditions["Ready"]["status"] == "False", conditions
-    assert conditions["Reconciling"]["status"] == "True", conditions
-    assert conditions.get("Stalled", {}).get("status") != "True", conditions
-    assert [g["state"] for g in status["groups"]] == ["Unverified"], status["groups"]
-    return dict(status)
-
-
-def revoked_after(cluster: Cluster, first_404: float) -> float:
-    """Wait for the view binding to go; seconds from the first read that said deleted."""
-    gone: float = cluster.wait_for(
-        "the confirmed revocation", lambda: VIEW not in cluster.managed_bindings() and time.time(), 60
+@pytest.mark.operator_env(ENTRA_RBAC_DELETION_CONFIRMATION=f"{CONFIRMATION:g}s")
+def test_a_blip_never_revokes_and_a_lasting_deletion_revokes_only_once_confirmed(cluster: Cluster) -> None:
+    """Issue 18 points 2 and 8, three blips at once: a group pinned by id vanishes for a moment
+    (getByIds leaves it out, its own GET answers 404), a user-mode member list answers one 404,
+    another is empty for a moment. Every binding is kept, not even written to. Then the pinned
+    group and the member list answer 404 for good: each revoked only once a read from Entra, at
+    least CONFIRMATION after the first, agrees (times from the sandbox directory's request log)."""
+    cluster.directory(blips_directory())
+    cluster.apply(*(steady(name) for name in BLIPS))
+    for name in BLIPS:
+        cluster.wait_ready(name)
+    pair = ["alice@contoso.com", "bob@contoso.com"]
+    cluster.wait_for(
+        "the users bound",
+        lambda: cluster.subjects(*view_of("members")) == pair == cluster.subjects(*view_of("emptied")),
     )
-    return gone - first_404
-
-
-def test_a_404_blip_of_a_pinned_group_keeps_its_bindings_and_a_lasting_404_revokes_once_confirmed(
-    cluster: Cluster,
-) -> None:
-    """Issue 18 points 2 and 8. A group pinned by id vanishes for a moment (a replica that lags:
-    getByIds leaves it out, its own GET answers 404) and comes back: its binding is never written
-    to. Then it vanishes for good: revoked only once a read from Entra, CONFIRMATION later, agrees."""
-    restart_with(cluster, ENTRA_RBAC_DELETION_CONFIRMATION=f"{CONFIRMATION:g}s")
-    cluster.directory(team(ALICE))
-    cluster.apply(steady("Group"))
-    cluster.wait_ready("steady")
-    before = cluster.managed_bindings()[VIEW]
+    versions = {
+        name: cluster.managed_bindings()[view_of(name)]["metadata"]["resourceVersion"] for name in BLIPS
+    }
     requests = cluster.requests
     requests.reset()
+    entra = cluster.sandbox.entra
 
     blip = time.time()
-    cluster.directory(team(ALICE, present=False))
-    wait_unconfirmed(cluster)
-    cluster.directory(team(ALICE))
-    cluster.wait_for(
-        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
-    )
-    assert len(entra_log(cluster, rf"^/groups/{TEAM}$", blip)) >= 1  # its own read answered 404
-    assert requests.count(None, BINDINGS_API) - requests.count("GET", BINDINGS_API) == 0, requests.counts()
-    assert (
-        cluster.managed_bindings()[VIEW]["metadata"]["resourceVersion"]
-        == before["metadata"]["resourceVersion"]
-    )
-
-    gone = time.time()
-    cluster.directory(team(ALICE, present=False))
-    cluster.wait_for("the lasting 404 read", lambda: entra_log(cluster, rf"^/groups/{TEAM}$", gone))
-    first_404 = entra_log(cluster, rf"^/groups/{TEAM}$", gone)[0].time
-    waited = revoked_after(cluster, first_404)
-    reads = entra_log(cluster, rf"^/groups/{TEAM}$", gone)
-    assert waited >= CONFIRMATION, (waited, cluster.log_tail())
-    assert reads[-1].time - first_404 >= CONFIRMATION  # the confirming read
-    assert requests.count("DELETE", BINDINGS_API) == 1
-    cluster.wait_reason("steady", "GroupNotFound")
-    print(
-        f"pinned group: blip kept; lasting 404 revoked {waited:.1f} s after the first"
-        f" (confirmation {CONFIRMATION:g} s)"
-    )
-
-
-def test_a_members_404_or_empty_list_blip_keeps_user_mode_bindings_until_confirmed(cluster: Cluster) -> None:
-    """Issue 18 points 2 and 8, user mode: one 404 on the member list, then a member list empty
-    for a moment, keep every subject without a write; a lasting members-404 revokes only once
-    confirmed."""
-    restart_with(cluster, ENTRA_RBAC_DELETION_CONFIRMATION=f"{CONFIRMATION:g}s")
-    cluster.directory(team(ALICE, BOB))
-    cluster.apply(steady("User"))
-    cluster.wait_for(
-        "both users bound", lambda: cluster.subjects(*VIEW) == ["alice@contoso.com", "bob@contoso.com"]
-    )
-    cluster.wait_ready("steady")
-    before = cluster.managed_bindings()[VIEW]
-    requests = cluster.requests
-    requests.reset()
-    members = rf"^/v1\.0/groups/{TEAM}/transitiveMembers$"
-
-    cluster.sandbox.entra.add_fault(members, method="GET", status=404, count=1)
-    wait_unconfirmed(cluster)
-    cluster.wait_for(
-        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
-    )
-    assert [r.fault for r in entra_log(cluster, members)].count(404) == 1
-
-    cluster.directory(team())  # nobody, for a moment
-    wait_unconfirmed(cluster)
-    cluster.directory(team(ALICE, BOB))
-    cluster.wait_for(
-        "the group Resolved again", lambda: state_of(cluster, "steady")[:2] == ("Reconciled", "Resolved")
-    )
-    assert requests.count(None, BINDINGS_API) - requests.count("GET", BINDINGS_API) == 0, requests.counts()
-    assert (
-        cluster.managed_bindings()[VIEW]["metadata"]["resourceVersion"]
-        == before["metadata"]["resourceVersion"]
-    )
+    entra.add_fault(MEMBERS_READ, method="GET", status=404, count=1)
+    cluster.directory(blips_directory(pinned=False, emptied=True))
+    wait_all_unconfirmed(cluster, list(BLIPS))
+    cluster.directory(blips_directory())
+    for name in BLIPS:
+        cluster.wait_for(f"{name} Resolved again", lambda name=name: resolved(cluster, name))
+    assert entra_log(cluster, PINNED_READ, blip)  # its own read answered 404
+    assert [r.fault for r in entra_log(cluster, MEMBERS_READ, blip)].count(404) == 1
+    assert cluster.operator_writes(BINDINGS_API) == 0, requests.counts()
+    bindings = cluster.managed_bindings()
+    assert {name: bindings[view_of(name)]["metadata"]["resourceVersion"] for name in BLIPS} == versions
 
     lasting = time.time()
-    cluster.sandbox.entra.add_fault(members, method="GET", status=404, count=-1)
-    cluster.wait_for("the lasting 404", lambda: entra_log(cluster, members, lasting))
-    first_404 = entra_log(cluster, members, lasting)[0].time
-    waited = revoked_after(cluster, first_404)
-    assert waited >= CONFIRMATION, (waited, cluster.log_tail())
-    faulted = [r.time for r in entra_log(cluster, members, lasting) if r.fault == 404]
-    assert faulted[-1] - first_404 >= CONFIRMATION  # the confirming read agreed
-    cluster.sandbox.entra.faults.clear()
-    print(f"user mode: blips kept; lasting members-404 revoked {waited:.1f} s after the first")
+    entra.add_fault(MEMBERS_READ, method="GET", status=404, count=-1)
+    cluster.directory(blips_directory(pinned=False))
+    paths = {"pinned": PINNED_READ, "members": MEMBERS_READ}
+    cluster.wait_for("the lasting 404s", lambda: all(entra_log(cluster, p, lasting) for p in paths.values()))
+    first = {name: entra_log(cluster, path, lasting)[0].time for name, path in paths.items()}
+    gone: dict[str, float] = {}
+
+    def revoked() -> bool:
+        bindings = cluster.managed_bindings()
+        gone.update(
+            {name: time.time() for name in paths if name not in gone and view_of(name) not in bindings}
+        )
+        return len(gone) == len(paths)
+
+    cluster.wait_for("both revocations, confirmed", revoked, 60)
+    for name, path in paths.items():
+        waited = gone[name] - first[name]
+        assert waited >= CONFIRMATION, (name, waited, cluster.log_tail())
+        reads = [r.time for r in entra_log(cluster, path, lasting) if r.time < gone[name]]
+        assert reads[-1] - first[name] >= CONFIRMATION, (name, reads)  # the confirming read
+        print(
+            f"{name}: a lasting 404 revoked {waited:.1f} s after the first (confirmation {CONFIRMATION:g} s)"
+        )
+    assert requests.count("DELETE", BINDINGS_API) == 2
+    assert view_of("emptied") in cluster.managed_bindings()
+    for name in paths:
+        cluster.wait_reason(name, "GroupNotFound")
+    entra.faults.clear()
 
 
 # --- status tells the truth first ------------------------------------------------------------
