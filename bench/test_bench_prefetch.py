@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 import entra_rbac.triggers.refresher as refresher_module
+from bench.table import Table
 from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, EntraDirectory
 from entra_rbac.core.models import GroupRef, GroupState, SubjectKind
 from entra_rbac.reconciler import Outcome
@@ -151,7 +152,8 @@ async def test_bench_graph_requests_per_full_refresh(
     sandbox: EntraSandboxThread, prefetch: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bodies = _bodies()
-    lines = []
+    mode = "with prefetch" if prefetch else "without prefetch (before)"
+    table = Table("bench graph per full refresh", f"{RESOURCES} resources, {mode}")
     for label in ("cold (names unpinned)", "steady (names pinned)"):
         floor = _floor(bodies)
         metrics = CountingMetrics()
@@ -159,9 +161,11 @@ async def test_bench_graph_requests_per_full_refresh(
             await _full_refresh(directory, bodies, prefetch=prefetch, monkeypatch=monkeypatch)
         sent = metrics.total_requests()
         by_kind = {op: metrics.total_requests(op) for op in ("getByIds", "batch", "transitiveMembers")}
-        lines.append(
-            f"{label}: {sent} Graph requests {by_kind}, floor {floor}, target <= {1.1 * floor:.1f}, "
-            f"ratio {sent / floor:.2f}"
+        table.add(
+            f"{label}: Graph requests {by_kind}",
+            f"{sent} ({sent / floor:.2f}x floor)",
+            target=f"<= {1.1 * floor:.1f}",
+            baseline=f"floor {floor}",
+            ok=sent <= 1.1 * floor,
         )
-    mode = "with prefetch" if prefetch else "without prefetch (before)"
-    print(f"\nBENCH graph per full refresh, {RESOURCES} resources, {mode}:\n  " + "\n  ".join(lines))
+    table.print()
