@@ -68,7 +68,6 @@ class KubeStream:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self.configuration))
             self._session = aiohttp.ClientSession(
-                base_url=self.configuration.host,
                 connector=connector,
                 read_bufsize=READ_BUFFER,
             )
@@ -83,8 +82,9 @@ class KubeStream:
         self, path: str, params: Mapping[str, str], *, what: str, limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         try:
+            # The host may carry a path (an API proxy's prefix): joined, not resolved against.
             response = await self._get_session().get(
-                path,
+                self.configuration.host.rstrip("/") + path,
                 params=dict(params),
                 headers=self._headers(),
                 timeout=limits,
