@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from entra_rbac.core.entra import DirectoryMember, GroupLookup, GroupResolution, MemberType
 from entra_rbac.core.models import GroupRef, GroupState, SubjectsSpec
+from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.problems import Reason
 from entra_rbac.core.subjects import (
     Subject,
     bound_member_counts,
     build_subjects,
     group_subjects,
+    parse_subjects,
     user_subjects,
 )
 from tests.unit.core_builders import G1, G2, G3, not_found, resolved
@@ -108,3 +112,53 @@ def test_member_counts_count_only_members_that_become_subjects() -> None:
         G2: [],
     }
     assert bound_member_counts(members) == {G1: 2, G2: 0}
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+@pytest.mark.parametrize(
+    ("raw", "subjects", "canonical"),
+    [
+        ([{"kind": "User", "apiGroup": RBAC, "name": "a"}], [Subject("User", "a")], True),
+        ([{"kind": "Group", "apiGroup": "other.io", "name": "g"}], [Subject("Group", "g")], False),
+        ([{"kind": "User", "apiGroup": RBAC, "name": "a", "namespace": "x"}], [Subject("User", "a")], False),
+        ([{"kind": "User", "name": "a", "extra": 1}], [Subject("User", "a")], False),
+        ([{"kind": "User", "apiGroup": RBAC}], [Subject("User", "")], False),
+        (
+            [{"kind": "ServiceAccount", "name": "ci", "namespace": "ops"}],
+            [Subject("ServiceAccount", "ops/ci")],
+            False,
+        ),
+        ([], [], True),
+    ],
+)
+def test_parse_subjects_reads_each_subject_as_from_manifest_and_tells_what_we_would_not_write(
+    raw: list[dict[str, Any]], subjects: list[Subject], canonical: bool
+) -> None:
+    parsed, is_canonical = parse_subjects(raw)
+    assert parsed == tuple(subjects) == tuple(map(Subject.from_manifest, raw))
+    assert all(type(s) is Subject for s in parsed)
+    assert is_canonical is canonical
+
+
+def _binding(name: str, subjects: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "ns"},
+        "roleRef": {"kind": "ClusterRole", "name": "edit"},
+        "subjects": subjects,
+    }
+
+
+def test_bindings_listing_equal_subjects_share_one_parsed_tuple() -> None:
+    users = [{"kind": "User", "apiGroup": RBAC, "name": f"u{i}"} for i in range(50)]
+    # Equal lists, but separate objects as JSON decoding makes them.
+    listed = [_binding(f"b{i}", [dict(u) for u in users]) for i in range(20)]
+    listed.append(_binding("odd", [dict(u) for u in users[:-1]]))
+    listed.append(_binding("foreign", [{**users[0], "apiGroup": "x"}]))
+    observed = ObservedBinding.from_manifests(listed)
+    assert [o.name for o in observed] == [b["metadata"]["name"] for b in listed]
+    assert all(o.subjects is observed[0].subjects for o in observed[:20])
+    assert observed[20].subjects == observed[0].subjects[:-1]
+    assert [o.canonical_subjects for o in observed[19:]] == [True, True, False]
+    assert observed == [ObservedBinding.from_manifest(b) for b in listed]  # same as one by one

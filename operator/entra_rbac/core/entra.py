@@ -84,12 +84,13 @@ class Directory(Protocol):
     """What the reconciler asks of Entra; `adapters.directory.EntraDirectory` implements it.
 
     Both reads raise `errors.DirectoryError` (Unavailable / Forbidden) when anything failed;
-    `transitive_members` raises `errors.GroupNotFoundError` when the group is gone (404).
+    `transitive_members` raises `errors.GroupNotFoundError` when the group is gone (404); its
+    answer may be shared with every other caller (one frozen tuple per group): never mutate it.
     """
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]: ...
 
-    async def transitive_members(self, group_id: str) -> list[DirectoryMember]: ...
+    async def transitive_members(self, group_id: str) -> Sequence[DirectoryMember]: ...
 
     def invalidate(self) -> None:
         """Forget cached answers (an on-demand sync reads Entra afresh)."""

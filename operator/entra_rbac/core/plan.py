@@ -31,12 +31,15 @@ from entra_rbac.constants import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     OWNER_UID_LABEL,
-    RBAC_GROUP,
 )
 from entra_rbac.core.desired import Binding, DesiredState, RoleRef
 from entra_rbac.core.naming import BindingKey, BindingKind, owner_labels
 from entra_rbac.core.problems import Problem, Reason
-from entra_rbac.core.subjects import Subject
+from entra_rbac.core.subjects import Subject, parse_subjects
+
+# Distinct subject lists remembered while parsing a listing (`ObservedBinding.from_manifests`):
+# one resource's bindings hold one list, or two while a change is being written.
+_SHARED_LISTS = 4
 
 
 @dataclass(frozen=True)
@@ -61,29 +64,47 @@ class ObservedBinding:
         return BindingKey.of(self.kind, self.namespace, self.name)
 
     @classmethod
-    def from_manifest(cls, obj: Mapping[str, Any]) -> ObservedBinding:
-        """Parse an API object. List items may lack `kind`: a namespace then means RoleBinding."""
+    def from_manifest(
+        cls, obj: Mapping[str, Any], parsed: tuple[tuple[Subject, ...], bool] | None = None
+    ) -> ObservedBinding:
+        """Parse an API object. List items may lack `kind`: a namespace then means RoleBinding.
+        `parsed`: its subjects already parsed (`parse_subjects`), shared with other bindings."""
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") or None
         kind: BindingKind = "RoleBinding" if namespace else "ClusterRoleBinding"
         if obj.get("kind", kind) != kind:
             raise ValueError(f"{obj.get('kind')} {meta.get('name')!r} is not a {kind}")
         role_ref = obj.get("roleRef") or {}
-        raw_subjects = list(obj.get("subjects") or ())
-        subjects = tuple(map(Subject.from_manifest, raw_subjects))
+        subjects, canonical = parsed if parsed is not None else parse_subjects(obj.get("subjects") or ())
         return cls(
             kind=kind,
             namespace=namespace if kind == "RoleBinding" else None,
             name=str(meta.get("name", "")),
             role_ref=RoleRef(str(role_ref.get("kind", "")), str(role_ref.get("name", ""))),
             subjects=subjects,
-            canonical_subjects=all(map(_is_canonical, raw_subjects)),
+            canonical_subjects=canonical,
             labels=dict(meta.get("labels") or {}),
             annotations=dict(meta.get("annotations") or {}),
             owner_references=tuple(meta.get("ownerReferences") or ()),
             uid=meta.get("uid"),
             resource_version=meta.get("resourceVersion"),
         )
+
+    @classmethod
+    def from_manifests(cls, objs: Iterable[Mapping[str, Any]]) -> list[ObservedBinding]:
+        """Parse API objects; bindings holding equal subject lists (as every binding of one
+        resource does) share one parsed tuple: the lists are compared in C, parsed once and held
+        once, and the plan's comparisons of shared tuples are answered once (issue 17 point 7)."""
+        recent: list[tuple[Any, tuple[tuple[Subject, ...], bool]]] = []
+        found: list[ObservedBinding] = []
+        for obj in objs:
+            raw = obj.get("subjects") or []
+            parsed = next((done for seen, done in recent if seen == raw), None)
+            if parsed is None:
+                parsed = parse_subjects(raw)
+                recent = [(raw, parsed), *recent[: _SHARED_LISTS - 1]]
+            found.append(cls.from_manifest(obj, parsed))
+        return found
 
     def owned_by(self, owner_uid: str) -> bool:
         """Both marks of ownership: the managed-by label and a controller reference to owner_uid."""
@@ -97,16 +118,6 @@ def carries_ownership(
     reference to `owner_uid` (what `ObservedBinding.owned_by` asks, without parsing the object)."""
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and any(
         ref.get("controller") is True and ref.get("uid") == owner_uid for ref in owner_references
-    )
-
-
-def _is_canonical(subject: Mapping[str, Any]) -> bool:
-    """Exactly what we write for a subject: kind, apiGroup rbac.authorization.k8s.io, name."""
-    return (
-        len(subject) == 3
-        and subject.get("apiGroup") == RBAC_GROUP
-        and "kind" in subject
-        and "name" in subject
     )
 
 
@@ -224,7 +235,8 @@ def make_plan(
     to the desired owner's UID.
     """
     uid = owner_uid or desired.owner.uid
-    observed = {o.key: o for o in map(_observed, actual)}
+    observed = {o.key: o for o in as_observed(actual)}
+    same: dict[tuple[int, int], bool] = {}
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     wanted = {b.key for b in desired.bindings}
@@ -241,7 +253,7 @@ def make_plan(
         elif current.role_ref != binding.role_ref:
             actions.append(_replace(binding, current))
         else:
-            patch = _patch(binding, current)
+            patch = _patch(binding, current, same)
             if patch is not None:
                 actions.append(patch)
     for key, current in observed.items():
@@ -291,8 +303,12 @@ def cleanup_plan(strays: Iterable[ObservedBinding], frozen_namespaces: Collectio
     return Plan(actions=tuple(sorted(deletes, key=lambda a: a.key)))
 
 
-def _observed(item: Mapping[str, Any] | ObservedBinding) -> ObservedBinding:
-    return item if isinstance(item, ObservedBinding) else ObservedBinding.from_manifest(item)
+def as_observed(items: Iterable[Mapping[str, Any] | ObservedBinding]) -> list[ObservedBinding]:
+    """Each item as an `ObservedBinding`; the manifests among them parsed together (shared subjects)."""
+    listed = list(items)
+    manifests = ObservedBinding.from_manifests(i for i in listed if not isinstance(i, ObservedBinding))
+    parsed = iter(manifests)
+    return [i if isinstance(i, ObservedBinding) else next(parsed) for i in listed]
 
 
 def _create(binding: Binding) -> Action:
@@ -355,13 +371,25 @@ def _delete(current: ObservedBinding) -> Action:
     )
 
 
-def _patch(binding: Binding, current: ObservedBinding) -> Action | None:
+def _same_subjects(
+    observed: tuple[Subject, ...], desired: tuple[Subject, ...], memo: dict[tuple[int, int], bool]
+) -> bool:
+    """Whether the two lists are equal; asked once per pair of shared tuples (the bindings of a
+    resource share theirs on both sides), not once per binding. Keyed by identity: both tuples
+    stay alive in the plan's inputs while the memo lives."""
+    key = (id(observed), id(desired))
+    if key not in memo:
+        memo[key] = observed == desired
+    return memo[key]
+
+
+def _patch(binding: Binding, current: ObservedBinding, memo: dict[tuple[int, int], bool]) -> Action | None:
     """A merge patch for what differs: subjects (exact sorted list), and our labels and annotations
     (only our keys: labels or annotations others added, e.g. by kubectl, are left as they are)."""
     body: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     changes: list[str] = []
-    if list(current.subjects) != list(binding.subjects) or not current.canonical_subjects:
+    if not _same_subjects(current.subjects, binding.subjects, memo) or not current.canonical_subjects:
         body["subjects"] = [s.to_manifest() for s in binding.subjects]
         changes.append("subjects")
     for field, want, have in (

@@ -22,7 +22,7 @@ from entra_rbac.constants import (
     DEFAULT_REVOCATION_GUARD_SHARE,
 )
 from entra_rbac.core.naming import BindingKey
-from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb
+from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, as_observed
 from entra_rbac.core.subjects import Subject
 from entra_rbac.core.text import plural
 
@@ -92,30 +92,32 @@ def apply_plan(actual: Iterable[Item], plan: Plan) -> list[Mapping[str, Any]]:
 
 def after_plan(observed: Iterable[ObservedBinding], plan: Plan) -> list[ObservedBinding]:
     """Like `apply_plan` for observed bindings: untouched ones are returned as they are, so the
-    status of a large resource is built without converting every binding back and forth."""
-    objects = {o.key: o for o in observed}
+    status of a large resource is built without converting every binding back and forth; the
+    written ones are parsed together, so equal subject lists become one shared tuple."""
+    objects: dict[BindingKey, ObservedBinding | Mapping[str, Any]] = {o.key: o for o in observed}
     for action in plan.actions:
         before = objects.get(action.key)
-        written = _written(action, _as_manifest(before) if before is not None else None)
+        if isinstance(before, ObservedBinding):
+            before = _as_manifest(before)
+        written = _written(action, before)
         if written is None:
             objects.pop(action.key, None)
         else:
-            objects[action.key] = ObservedBinding.from_manifest(written)
-    return [objects[key] for key in sorted(objects)]
+            objects[action.key] = written
+    return as_observed(objects[key] for key in sorted(objects))
 
 
 def owned_subjects(actual: Iterable[Item], owner_uid: str) -> set[Subject]:
     """The distinct subjects of every binding owned by `owner_uid`."""
-    return {s for o in map(_observed, actual) if o.owned_by(owner_uid) for s in o.subjects}
-
-
-def _observed(item: Item) -> ObservedBinding:
-    return item if isinstance(item, ObservedBinding) else ObservedBinding.from_manifest(item)
+    # Bindings of one resource share one subjects tuple (`ObservedBinding.from_manifests`):
+    # each distinct tuple is added once, in C.
+    shared = {id(o.subjects): o.subjects for o in as_observed(actual) if o.owned_by(owner_uid)}
+    return set().union(*shared.values())
 
 
 def removed_subjects(actual: Iterable[Item], plan: Plan, owner_uid: str) -> tuple[Subject, ...]:
     """Subjects that hold some binding of this owner now and none once the plan is applied."""
-    observed: Sequence[ObservedBinding] = [_observed(a) for a in actual]
+    observed: Sequence[ObservedBinding] = as_observed(actual)
     before = owned_subjects(observed, owner_uid)
     after = owned_subjects(after_plan(observed, plan), owner_uid)
     return tuple(sorted(before - after))
@@ -141,7 +143,7 @@ def check_revocation(
 ) -> RevocationCheck:
     """Held when the plan would remove more than `max_share` of the owner's current distinct
     subjects AND at least `min_count` of them (so small groups can still shrink freely)."""
-    observed = [_observed(a) for a in actual]
+    observed = as_observed(actual)
     current = len(owned_subjects(observed, owner_uid))
     # Only an action that takes a subject out of some binding can revoke anyone: an idle or
     # purely additive plan needs no simulation.

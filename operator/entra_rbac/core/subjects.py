@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from entra_rbac.constants import RBAC_GROUP
@@ -39,6 +41,53 @@ class Subject(NamedTuple):
         if kind == "ServiceAccount" and subject.get("namespace"):
             name = f"{subject['namespace']}/{name}"
         return cls(str(kind), str(name))
+
+
+_new_subject = partial(tuple.__new__, Subject)  # Subject(kind, name), with no Python-level call
+_kind_and_name = itemgetter("kind", "name")
+_api_group = itemgetter("apiGroup")
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def parse_subjects(raw: Sequence[Mapping[str, Any]]) -> tuple[tuple[Subject, ...], bool]:
+    """A binding's subjects as the API returns them (each read as `Subject.from_manifest` reads
+    it), and whether every one is exactly what the operator writes (kind, apiGroup
+    rbac.authorization.k8s.io, name, nothing else; otherwise the binding is healed).
+
+    User-mode bindings hold thousands of subjects and this ran, one Python call per subject, for
+    every binding of every reconcile (issue 17 point 7): the usual list (string kinds and names,
+    no ServiceAccount, each with an apiGroup) is read with C-level maps only; anything else takes
+    the careful path.
+    """
+    try:
+        pairs = list(map(_kind_and_name, raw))
+        groups = set(map(_api_group, raw))
+    except (KeyError, TypeError):
+        return _parse_carefully(raw)
+    kinds = set(map(_first, pairs))
+    if "ServiceAccount" in kinds or set(map(type, kinds)) - {str}:
+        return _parse_carefully(raw)
+    try:
+        "".join(map(_second, pairs))  # C's check that every name is a string: TypeError if not
+    except TypeError:
+        return _parse_carefully(raw)
+    canonical = groups <= {RBAC_GROUP} and set(map(len, raw)) <= {3}
+    return tuple(map(_new_subject, pairs)), canonical
+
+
+def _parse_carefully(raw: Iterable[Mapping[str, Any]]) -> tuple[tuple[Subject, ...], bool]:
+    return tuple(map(Subject.from_manifest, raw)), all(map(_is_canonical, raw))
+
+
+def _is_canonical(subject: Mapping[str, Any]) -> bool:
+    """Exactly what we write for a subject: kind, apiGroup rbac.authorization.k8s.io, name."""
+    return (
+        len(subject) == 3
+        and subject.get("apiGroup") == RBAC_GROUP
+        and "kind" in subject
+        and "name" in subject
+    )
 
 
 @dataclass(frozen=True)

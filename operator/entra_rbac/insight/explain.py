@@ -164,7 +164,7 @@ async def _memberships(
 ) -> dict[str, tuple[str, ...]]:
     """Candidate group id -> the nested groups through which the member belongs (empty: directly
     or unknown), for every candidate the user (or group) is a transitive member of."""
-    members: dict[str, list[DirectoryMember]] = {}
+    members: dict[str, Sequence[DirectoryMember]] = {}
     for gid in sorted(candidates):
         try:
             members[gid] = await directory.transitive_members(gid)

@@ -112,7 +112,7 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
 async def _owned(owner: Owner, ctx: ReconcileContext) -> list[ObservedBinding]:
     """The bindings carrying this resource's marks (its labels AND a controller ref to it). The
     marks can be forged: which of them count is decided against the targets (`split_owned`)."""
-    listed = [ObservedBinding.from_manifest(o) for o in await ctx.kube.list_owned_bindings(owner.uid)]
+    listed = ObservedBinding.from_manifests(await ctx.kube.list_owned_bindings(owner.uid))
     return [o for o in listed if o.owned_by(owner.uid)]
 
 

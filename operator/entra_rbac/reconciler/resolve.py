@@ -25,7 +25,7 @@ class DirectoryOutcome:
     """
 
     resolutions: list[GroupResolution] | None
-    members: dict[str, list[DirectoryMember]] = field(default_factory=dict)
+    members: dict[str, Sequence[DirectoryMember]] = field(default_factory=dict)
     error: DirectoryError | None = None
 
 
@@ -57,7 +57,7 @@ async def read_directory(
     """Resolve every group, and in user mode read the members of each resolved one."""
     try:
         resolutions = await directory.lookup_groups(lookups_for(groups, status))
-        members: dict[str, list[DirectoryMember]] = {}
+        members: dict[str, Sequence[DirectoryMember]] = {}
         if mode is SubjectKind.USER:
             resolutions, members = await _read_members(directory, resolutions)
     except DirectoryError as error:
@@ -67,7 +67,7 @@ async def read_directory(
 
 async def _read_members(
     directory: Directory, resolutions: list[GroupResolution]
-) -> tuple[list[GroupResolution], dict[str, list[DirectoryMember]]]:
+) -> tuple[list[GroupResolution], dict[str, Sequence[DirectoryMember]]]:
     ids = sorted({r.group.id for r in resolutions if r.group and r.state is GroupState.RESOLVED})
     # A TaskGroup cancels the other reads as soon as one fails: the phase fails as a whole.
     try:
@@ -92,7 +92,7 @@ async def _read_members(
     return updated, members
 
 
-async def _members_or_gone(directory: Directory, group_id: str) -> list[DirectoryMember] | None:
+async def _members_or_gone(directory: Directory, group_id: str) -> Sequence[DirectoryMember] | None:
     try:
         return await directory.transitive_members(group_id)
     except GroupNotFoundError:

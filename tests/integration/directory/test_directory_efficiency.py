@@ -53,7 +53,8 @@ async def test_concurrent_lookups_of_one_group_make_one_request(graph: GraphSand
         results = await asyncio.gather(*(directory.lookup_groups(lookup) for _ in range(10)))
         members = await asyncio.gather(*(directory.transitive_members(group_id) for _ in range(10)))
     assert all(r[0].state is GroupState.RESOLVED for r in results)
-    assert all(m == [] for m in members)
+    assert all(m == () for m in members)
+    assert all(m is members[0] for m in members)  # one frozen tuple shared, never a copy each
     assert metrics.total_requests("getByIds") == 1
     assert metrics.total_requests("transitiveMembers") == 1
     assert metrics.cache[("id", False)] == 1

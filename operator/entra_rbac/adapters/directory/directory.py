@@ -131,14 +131,15 @@ class EntraDirectory:
                 resolutions.append(resolve_by_name(lookup, by_name[name_of(lookup)]))
         return resolutions
 
-    async def transitive_members(self, group_id: str) -> list[DirectoryMember]:
-        """Every transitive member (nested groups flattened); `GroupNotFoundError` on 404."""
+    async def transitive_members(self, group_id: str) -> tuple[DirectoryMember, ...]:
+        """Every transitive member (nested groups flattened); `GroupNotFoundError` on 404. The
+        cached tuple itself, shared by every resource reading the group, never a copy each."""
         key = group_id.lower()
         found = await self._cached(self._members, "members", [key])
         members = found[key]
         if members is None:
             raise GroupNotFoundError(key)
-        return list(members)
+        return members
 
     async def _cached(self, cache: SingleFlightCache[Any, T], kind: str, keys: Sequence[Any]) -> dict[Any, T]:
         if not keys:
