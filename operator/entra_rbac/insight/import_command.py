@@ -85,7 +85,7 @@ async def _members(directory_file: Path | None, groups: Sequence[str]) -> dict[s
     for group, resolution in zip(groups, read.resolutions, strict=True):
         if resolution.state is not GroupState.RESOLVED:
             raise DirectoryError(f"--group {group!r}: {resolution.message or 'no such group in Entra'}")
-    return read.members
+    return {gid: list(found) for gid, found in read.members.items()}  # the directory's are shared
 
 
 def _live_resources(reader: ClusterReader) -> dict[str, Mapping[str, Any]]:
