@@ -38,6 +38,7 @@ REFRESH = float(os.environ.get("BENCH_IDLE_REFRESH", "30"))
 SETTLE_SHARE = 0.05
 SETTLE_QUIET = 3.0
 SERVERS = ("sandbox", "real")
+pytestmark = [pytest.mark.timeout(3600)]
 # Writes the operator must not send while idle or when resuming: bindings, status, kopf's marks.
 OURS = r"^/apis/(rbac|entra-rbac)"
 
@@ -145,12 +146,18 @@ def test_bench_idle_operator_and_restart(idle_cluster: Cluster) -> None:
     )
     cluster.wait_for("every resource Ready", lambda: _ready_count(cluster) == RESOURCES or None, timeout=1200)
     cluster.requests.reset()
-    wait_quiet(
-        lambda: sum(cluster.requests.count(m, NOT_PEERING) for m in WRITES),
-        quiet=5,
-        timeout=300,
-        what="writes",
-    )
+    try:
+        wait_quiet(
+            lambda: sum(cluster.requests.count(m, NOT_PEERING) for m in WRITES),
+            quiet=5,
+            timeout=600,
+            what="writes",
+        )
+    finally:
+        writes = sorted(
+            ((n, k) for k, n in cluster.requests.counts().items() if not k.startswith("GET")), reverse=True
+        )
+        print(f"[bench idle {cluster.server}] writes after all Ready: {writes[:8]}")
 
     # Idle: two refresh intervals, nothing polled by this test meanwhile.
     assert cluster.sandbox.process is not None
