@@ -6,7 +6,8 @@ API server (make test: the real kube-apiserver, the referee).
   non-resource URLs;
 - plan sends nothing but get and list: the real server's audit log, for the planner's own user,
   least-privileged with docs/cli.md's ClusterRole (real server only: the sandbox logs no users);
-- report names the managed grant and the hand-made binding of the same role.
+- report names the managed grant and the hand-made binding of the same role;
+- plan applies the cluster's live Guardrails object, and the settings' guardrails without one.
 The commands run in this process through click (the real command code); the integration tests
 run them as kubectl's plugin.
 """
@@ -25,6 +26,7 @@ import yaml
 from click.testing import CliRunner
 
 from entra_rbac.cli import kubectl_entra
+from entra_rbac_sandbox.launcher import project_file
 from tests.e2e.harness import Cluster, guid
 
 pytestmark = pytest.mark.e2e
@@ -207,6 +209,7 @@ def test_plan_and_report_read_only_on_what_the_operator_wrote(
         (TEAM, "ClusterRole/edit", "insight-team")
     ]
     assert ("eve", "RoleBinding insight/insight-by-hand") in [(r["subject"], r["binding"]) for r in rows]
+    _plan_applies_the_live_guardrails_object_else_the_settings(cluster, kubeconfig, tmp_path)
 
     if cluster.server == "real":
         audit = request.getfixturevalue("real_server").audit
@@ -215,3 +218,58 @@ def test_plan_and_report_read_only_on_what_the_operator_wrote(
             time.sleep(0.2)
         assert events, "the audit log shows no request of the planner"
         assert {e.verb for e in events} <= {"get", "list"}, [(e.verb, e.path) for e in events]
+
+
+GUARDRAILS_CRD = "guardrails.entra-rbac.io"
+
+
+def _plan_applies_the_live_guardrails_object_else_the_settings(
+    cluster: Cluster, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Part of the read-only test below (its planner, its audit check), to share its operator."""
+    cluster.namespace("insight-next")
+    proposed = spec("edit")
+    proposed["spec"]["roleBindings"][0]["namespaces"] = ["insight", "insight-next"]
+    file = tmp_path / "next.yaml"
+    file.write_text(yaml.safe_dump(proposed))
+    plan = ["plan", "-f", str(file), "--directory", str(cluster.sandbox.directory), "-o", "json"]
+
+    def planned() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The problems (field, message) and the binding actions (verb, namespace) planned."""
+        code, out, err = entra(kubeconfig, *plan)
+        assert (code in (0, 2), err) == (True, ""), out
+        (resource,) = json.loads(out)["resources"]
+        actions = [(b["action"], b["namespace"]) for b in resource["bindings"]]
+        return [(p["field"], p["message"]) for p in resource["problems"]], actions
+
+    granting: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [("create", "insight-next")])
+    assert planned() == granting  # no Guardrails kind at all: the settings' guardrails
+    cluster.kubectl("apply", "-f", str(project_file("deploy", "admission/guardrails-crd.yaml")))
+    try:
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{GUARDRAILS_CRD}", "--timeout=60s")
+        assert planned() == granting  # the kind, no object: still the settings'
+        cluster.apply(
+            {
+                "apiVersion": "entra-rbac.io/v1alpha1",
+                "kind": "Guardrails",
+                "metadata": {"name": "entra-rbac-guardrails"},
+                "data": {
+                    "ENTRA_RBAC_ALLOWED_CLUSTER_ROLES": "view,edit,admin",
+                    "ENTRA_RBAC_PRIVILEGED_ROLES": "edit,admin",  # as the settings' default
+                    "ENTRA_RBAC_FORBIDDEN_NAMESPACES": "insight-next",
+                },
+            }
+        )
+        problems, actions = planned()
+        assert problems == [
+            (
+                "spec.roleBindings[0].namespaces[1]",
+                "namespace 'insight-next' may never be targeted "
+                "(ENTRA_RBAC_FORBIDDEN_NAMESPACES in Guardrails entra-rbac-guardrails)",
+            )
+        ]
+        assert ("create", "insight-next") not in actions
+    finally:
+        cluster.kubectl(
+            "delete", "crd", GUARDRAILS_CRD, "--ignore-not-found", "--wait=true", "--timeout=120s"
+        )

@@ -17,8 +17,10 @@ from entra_rbac.core.subjects import Subject, SubjectSet
 from entra_rbac.insight.inputs import InputError, parse_proposal
 from entra_rbac.insight.plan import ClusterState, plan_deletion, plan_resource
 from entra_rbac.insight.render_plan import as_markdown, as_text
+from entra_rbac.insight.sources import _OFFLINE, policy_in_force
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
+from entra_rbac.settings import Settings, load_settings
 
 TEAM, NESTED, OTHER = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
 ALICE, BOB = "a0000000-0000-4000-8000-000000000001", "b0000000-0000-4000-8000-000000000002"
@@ -221,3 +223,53 @@ def test_a_guardrail_refusal_is_shown_and_grants_nothing() -> None:
     assert {p.field for p in result.problems} == {"spec.roleBindings[0].namespaces[0]"}
     assert [(a.verb, a.namespace) for a in result.plan.actions] == [("delete", "a")]
     assert [g.role for g in result.lost] == ["ClusterRole/edit"]
+
+
+SETTINGS_SOURCE = "the operator's settings"
+
+
+def _guardrails_object(data: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "Guardrails",
+        "metadata": {"name": "entra-rbac-guardrails"},
+        "data": data,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "forbidden", "source", "warning"),
+    [
+        (None, {"from-settings"}, SETTINGS_SOURCE, None),  # no object, or no Guardrails kind
+        (
+            _guardrails_object({"ENTRA_RBAC_FORBIDDEN_NAMESPACES": "a,b"}),
+            {"a", "b"},
+            "Guardrails entra-rbac-guardrails",
+            None,
+        ),
+        (
+            _guardrails_object(
+                {"ENTRA_RBAC_FORBIDEN_NAMESPACES": "a"}
+            ),  # a typo: ignored, as the operator does
+            {"from-settings"},
+            SETTINGS_SOURCE,
+            "Guardrails entra-rbac-guardrails is not valid (ENTRA_RBAC_FORBIDEN_NAMESPACES: is not a",
+        ),
+    ],
+)
+def test_plan_applies_the_live_guardrails_object_else_the_settings(
+    body: dict[str, Any] | None, forbidden: set[str], source: str, warning: str | None
+) -> None:
+    settings = load_cli_settings_offline(forbidden_namespaces="from-settings")
+    policy, said = policy_in_force(settings, body)
+    assert (set(policy.guardrails.forbidden_namespaces), policy.guardrails.source) == (forbidden, source)
+    assert policy.reserved_namespaces == settings.reserved_namespace_set  # the rest is the settings'
+    if warning is None:
+        assert said is None
+    else:
+        assert said is not None
+        assert said.startswith(warning)
+
+
+def load_cli_settings_offline(**values: str) -> Settings:
+    return load_settings(**{**_OFFLINE, **values})

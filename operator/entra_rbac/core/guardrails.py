@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from entra_rbac.constants import GUARDRAILS_NAME
 from entra_rbac.core.desired import AllowedRoles, NamespaceInfo, namespace_selected, not_allowed
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupRef
 from entra_rbac.core.naming import RoleKind
@@ -54,6 +55,8 @@ PRIVILEGED_VERBS = ("*", "escalate", "bind", "impersonate")
 PRIVILEGED_NAMES = ("cluster-admin",)
 PRIVILEGED_PREFIX = "system:"
 ANY_GROUP = "*"
+# How messages name guardrails that come from the cluster's Guardrails object.
+OBJECT_SOURCE = f"Guardrails {GUARDRAILS_NAME}"
 
 
 class GuardrailsError(ValueError):
@@ -78,6 +81,16 @@ class Guardrails:
     max_window: str = DEFAULT_MAX_WINDOW
     # Where they come from, for messages: "Guardrails entra-rbac-guardrails" or "the settings".
     source: str = "the settings"
+
+    @classmethod
+    def from_object(cls, body: Mapping[str, Any]) -> Guardrails:
+        """The guardrails of the cluster's Guardrails object (its `data`), as the operator puts
+        them in force (triggers/guardrails.py) and `kubectl entra plan` reads them. Raises
+        `GuardrailsError` naming the key."""
+        data = body.get("data") or {}
+        if not isinstance(data, Mapping):
+            raise GuardrailsError("data", "must be a map of ENTRA_RBAC_* keys to strings")
+        return cls.from_data(data, source=OBJECT_SOURCE)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object], *, source: str) -> Guardrails:

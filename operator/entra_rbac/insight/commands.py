@@ -24,7 +24,7 @@ from entra_rbac.insight import explain, report
 from entra_rbac.insight.inputs import InputError, Proposal, read_files, read_kustomization
 from entra_rbac.insight.plan import ClusterState, ResourcePlan, plan_deletion, plan_resource
 from entra_rbac.insight.render_plan import render
-from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_from_settings
+from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_in_force
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
 
@@ -104,7 +104,11 @@ def run_plan(
     try:
         proposal = read_proposal(files, kustomization)
         settings = load_cli_settings(offline=connection.directory_file is not None)
-        state = cluster_state(open_reader(connection.kubeconfig, connection.context), proposal)
+        reader = open_reader(connection.kubeconfig, connection.context)
+        state = cluster_state(reader, proposal)
+        policy, warning = policy_in_force(settings, reader.guardrails())
+        if warning is not None:
+            print(f"kubectl entra plan: warning: {warning}", file=err or sys.stderr)
 
         async def plans() -> list[ResourcePlan]:
             async with open_directory(settings, connection.directory_file) as directory:
@@ -112,7 +116,7 @@ def run_plan(
                     proposal,
                     state,
                     directory,
-                    policy_from_settings(settings),
+                    policy,
                     prune=prune,
                     now=datetime.now(UTC),
                 )

@@ -1,23 +1,28 @@
 """Where `plan`, `explain` and `report` read from: the cluster (read-only), Entra, the policy.
 
 Holds `open_reader` (a `ClusterReader` from a kubeconfig), `open_directory` (the operator's
-directory settings and adapter, or a directory file read offline) and `policy_from_settings`.
+directory settings and adapter, or a directory file read offline), `policy_from_settings` and
+`policy_in_force` (the settings' policy with the guardrails the operator would have in force: the
+cluster's Guardrails object when there is one, as triggers/guardrails.py puts it in force).
 Errors stay the project's own (`SettingsError`, `KubeError`, `DirectoryError`); the command maps
 them to one message and exit code 1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from entra_rbac.adapters.directory import EntraDirectory, directory_config
 from entra_rbac.adapters.directory.file import FileDirectory
 from entra_rbac.adapters.kube import KubeTransport, build_api_client
 from entra_rbac.adapters.kube.reader import PAGE_SIZE, ClusterReader
 from entra_rbac.core.entra import Directory
+from entra_rbac.core.guardrails import OBJECT_SOURCE, Guardrails, GuardrailsError
 from entra_rbac.errors import SettingsError
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.settings import Settings, load_settings
@@ -56,6 +61,25 @@ def load_cli_settings(*, offline: bool) -> Settings:
 
 def policy_from_settings(settings: Settings) -> Policy:
     return Policy.from_settings(settings)
+
+
+def policy_in_force(settings: Settings, guardrails: Mapping[str, Any] | None) -> tuple[Policy, str | None]:
+    """The policy a reconcile would apply, and a warning when the Guardrails object is ignored.
+
+    No object (or no Guardrails kind): the settings' guardrails, as the operator starts with.
+    An object that does not parse is ignored by the operator too, which keeps the guardrails it
+    had (the settings' at start): planned with the settings', and said so."""
+    policy = Policy.from_settings(settings)
+    if guardrails is None:
+        return policy, None
+    try:
+        in_force = Guardrails.from_object(guardrails)
+    except GuardrailsError as error:
+        return policy, (
+            f"{OBJECT_SOURCE} is not valid ({error}); the operator ignores it and keeps the "
+            "guardrails it had: planned with the settings' guardrails"
+        )
+    return dataclasses.replace(policy, guardrails=in_force), None
 
 
 @asynccontextmanager

@@ -16,22 +16,13 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from entra_rbac.constants import GUARDRAILS_NAME
-from entra_rbac.core.guardrails import Guardrails, GuardrailsError
+from entra_rbac.core.guardrails import OBJECT_SOURCE, Guardrails, GuardrailsError
 from entra_rbac.logsetup import fields
 from entra_rbac.triggers.entries import ResourceEntry, entries_of
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.running import reconcile_all
 
 log = logging.getLogger("entra_rbac.triggers")
-SOURCE = f"Guardrails {GUARDRAILS_NAME}"
-
-
-def parse(body: Mapping[str, Any]) -> Guardrails:
-    """The guardrails of a Guardrails object; raises `GuardrailsError` naming the key."""
-    data = body.get("data") or {}
-    if not isinstance(data, Mapping):
-        raise GuardrailsError("data", "must be a map of ENTRA_RBAC_* keys to strings")
-    return Guardrails.from_data(data, source=SOURCE)
 
 
 async def load_guardrails(memo: OperatorMemo) -> None:
@@ -44,7 +35,7 @@ async def load_guardrails(memo: OperatorMemo) -> None:
 def _put_in_force(memo: OperatorMemo, body: Mapping[str, Any]) -> bool:
     """Make the object's guardrails the ones in force; True when what they allow changed."""
     try:
-        new = parse(body)
+        new = Guardrails.from_object(body)
     except GuardrailsError as error:
         log.error(
             "Ignored invalid Guardrails; the guardrails in force are unchanged",
@@ -81,4 +72,4 @@ async def guardrails_changed(
         "Guardrails changed; re-checking every EntraGroupBinding",
         extra=fields(source=memo.ctx.policy.guardrails.source, event=event_type or "listed"),
     )
-    await reconcile_all(entries_of(resources), memo.ctx, why=f"{SOURCE} {event_type or 'listed'}")
+    await reconcile_all(entries_of(resources), memo.ctx, why=f"{OBJECT_SOURCE} {event_type or 'listed'}")

@@ -1,9 +1,10 @@
 """`ClusterReader`: the read-only view `plan`, `explain` and `report` take of a cluster.
 
-Holds list calls only (GET, paged with `limit` / `continue`): every EntraGroupBinding, binding,
-role and namespace. It sends no write of any kind, not even a dry run, so whoever runs the
-commands needs nothing but get/list (docs/cli.md lists the RBAC). Synchronous on purpose: a
-command reads, decides, prints and exits. Failures are the typed `KubeError`s of `errors`.
+Holds GETs only: lists (paged with `limit` / `continue`) of every EntraGroupBinding, binding,
+role and namespace, and the one Guardrails object. It sends no write of any kind, not even a dry
+run, so whoever runs the commands needs nothing but get/list (docs/cli.md lists the RBAC).
+Synchronous on purpose: a command reads, decides, prints and exits. Failures are the typed
+`KubeError`s of `errors`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 
 from entra_rbac.adapters.kube.errors import NotFoundError
 from entra_rbac.adapters.kube.transport import KubeTransport
-from entra_rbac.constants import API_VERSION, KIND, PLURAL, RBAC_API_VERSION
+from entra_rbac.constants import (
+    API_VERSION,
+    GUARDRAILS_NAME,
+    GUARDRAILS_PLURAL,
+    KIND,
+    PLURAL,
+    RBAC_API_VERSION,
+)
 from entra_rbac.errors import KubeError
 
 _RBAC = f"/apis/{RBAC_API_VERSION}"
@@ -85,6 +93,14 @@ class ClusterReader:
 
     def roles(self) -> list[dict[str, Any]]:
         return self._all(f"{_RBAC}/roles", what="list Roles")
+
+    def guardrails(self) -> dict[str, Any] | None:
+        """The cluster's Guardrails object, or None when it (or its kind) does not exist."""
+        path = f"/apis/{API_VERSION}/{GUARDRAILS_PLURAL}/{GUARDRAILS_NAME}"
+        try:
+            return self.transport.request("GET", path, what=f"get Guardrails {GUARDRAILS_NAME}")
+        except NotFoundError:
+            return None
 
     def namespaces(self) -> list[dict[str, Any]]:
         return self._all("/api/v1/namespaces", what="list namespaces")
