@@ -13,6 +13,7 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -103,7 +104,9 @@ def test_bench_report_of_20000_bindings(server: ApiServerThread) -> None:
     server.call(store)
     out = io.StringIO()
     started, cpu = time.perf_counter(), time.process_time()
-    counts = write_report(ClusterReader(KubeTransport(api), page_size=REPORT_PAGE_SIZE), "csv", out)
+    counts = write_report(
+        ClusterReader(KubeTransport(api), page_size=REPORT_PAGE_SIZE), "csv", out, datetime.now(UTC)
+    )
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert counts["managedBindings"] == RESOURCES * NAMESPACES
     assert counts["unmanagedBindings"] == UNMANAGED

@@ -16,6 +16,7 @@ from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.windows import (
     Window,
     all_expired,
+    binding_expiry,
     grant_entries,
     grants_of,
     lapsed_keys,
@@ -167,6 +168,40 @@ def test_lapsed_bindings_are_those_only_inactive_grants_stand_behind() -> None:
         }
     )
     assert lapsed_keys(raw, "team", moment(10), [PAYMENTS_EDIT]) == frozenset()
+
+
+def test_a_binding_expires_when_the_last_active_grant_behind_it_ends() -> None:
+    grants = grants_of(
+        parsed(
+            {
+                "groups": [{"id": G1}],
+                "clusterRoleBindings": [
+                    {"clusterRole": "view", "validUntil": at(10)},
+                    {"clusterRole": "admin"},
+                ],
+                "roleBindings": [
+                    {"clusterRole": "edit", "namespaces": ["payments"], "validUntil": at(10)},
+                    {"clusterRole": "edit", "namespaces": ["payments"], "validUntil": at(30)},
+                    {
+                        "clusterRole": "edit",
+                        "namespaces": ["payments"],
+                        "validFrom": at(40),
+                        "validUntil": at(50),
+                    },
+                ],
+            }
+        )
+    )
+    assert binding_expiry(grants, "team", VIEW, moment(5)) == moment(10)
+    assert binding_expiry(grants, "team", ADMIN, moment(5)) is None  # open-ended
+    # Two active grants stand behind it: it lasts as long as the later; a pending one does not count.
+    assert binding_expiry(grants, "team", PAYMENTS_EDIT, moment(5)) == moment(30)
+    assert binding_expiry(grants, "team", PAYMENTS_EDIT, moment(20)) == moment(30)
+    # Its time over, the removal still to come: the latest end of those that could have written it.
+    assert binding_expiry(grants, "team", VIEW, moment(15)) == moment(10)
+    # Nothing of this resource writes it.
+    other = BindingKey.of("RoleBinding", "billing", "egb:team:clusterrole:edit")
+    assert binding_expiry(grants, "team", other, moment(5)) is None
 
 
 def test_a_transition_is_a_grant_that_became_active_or_expired() -> None:

@@ -2,7 +2,8 @@
 at a given moment, and when anything next changes.
 
 Holds `Window`, `Grant` (one spec entry with its effective window), `grants_of`, the schedule
-(`next_transition`, `next_expiry`, `all_expired`), `lapsed_keys` (the owned bindings that only
+(`next_transition`, `next_expiry`, `all_expired`), `binding_expiry` (when one binding's time ends: the
+report's `expires`), `lapsed_keys` (the owned bindings that only
 inactive grants would write: removed on time even when Entra cannot be read), the status
 entries (`grant_entries`) and `transitions` (what started or ended since the last status, for
 the audit trail). Pure: "now" is always an argument; nothing here reads a clock.
@@ -156,6 +157,21 @@ def all_expired(spec: EntraGroupBindingSpec, now: datetime) -> bool:
     """Every grant has ended: nothing is granted any more, and nothing ever will be."""
     grants = grants_of(spec)
     return bool(grants) and all(g.window.state(now) is GrantState.EXPIRED for g in grants)
+
+
+def binding_expiry(
+    grants: Sequence[Grant], owner_name: str, key: BindingKey, now: datetime
+) -> datetime | None:
+    """When the binding at `key` is removed for time, given its resource's `grants`: the latest end
+    of the grants active at `now` that stand behind it (it lasts while any of them does); None when
+    one of them is open-ended. A binding no active grant stands behind (its time over, the removal
+    still to come) ends at the latest end of the grants that could have written it."""
+    behind = [g for g in grants if g.could_write(owner_name, key)]
+    standing = [g for g in behind if g.active(now)] or behind
+    ends = [g.window.end for g in standing]
+    if not ends or any(end is None for end in ends):
+        return None
+    return max(end for end in ends if end is not None)
 
 
 def lapsed_keys(

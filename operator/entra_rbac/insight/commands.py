@@ -162,7 +162,7 @@ def run_report(
 ) -> int:
     try:
         reader = open_reader(connection.kubeconfig, connection.context, page_size=report.REPORT_PAGE_SIZE)
-        report.write_report(reader, output, out or sys.stdout)
+        report.write_report(reader, output, out or sys.stdout, datetime.now(UTC))
     except EXPECTED as error:
         return fail("report", error, err)
     return EXIT_OK

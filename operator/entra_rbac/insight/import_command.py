@@ -29,7 +29,7 @@ from entra_rbac.insight.commands import EXIT_CHANGES, EXIT_OK, EXPECTED, Connect
 from entra_rbac.insight.importer import Candidate, ImportOptions, ImportResult, classify, import_bindings
 from entra_rbac.insight.inputs import InputError
 from entra_rbac.insight.plan import ClusterState
-from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_from_settings
+from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_in_force
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
 
@@ -160,8 +160,11 @@ def run_import(
     try:
         options = check_request(request)
         settings = load_cli_settings(offline=True)  # the policy part: allowlist, reserved namespaces
-        policy = policy_from_settings(settings)
         reader = open_reader(connection.kubeconfig, connection.context)
+        # The guardrails in force, as plan and the operator read them: the live object, else settings.
+        policy, warning = policy_in_force(settings, reader.guardrails())
+        if warning is not None:
+            print(f"kubectl entra import: warning: {warning}", file=errors)
         bindings = reader.bindings()
         members: Mapping[str, Sequence[DirectoryMember]] = {}
         if _needs_members(bindings, options):

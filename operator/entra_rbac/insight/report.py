@@ -17,12 +17,17 @@ import csv
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from pydantic import ValidationError
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
 from entra_rbac.constants import GROUPS_ANNOTATION, OWNER_UID_LABEL
-from entra_rbac.core.naming import binding_name
+from entra_rbac.core.models import EntraGroupBindingSpec
+from entra_rbac.core.naming import BindingKey, binding_name
 from entra_rbac.core.plan import carries_ownership
+from entra_rbac.core.windows import Grant, binding_expiry, grants_of
 
 # Bindings per list page (two are held: the one written and the next). Larger than the other lists'
 # pages: a page of bindings is small, and fewer round trips made the 20,000-binding benchmark 4.8
@@ -49,6 +54,19 @@ class Owner:
     prefix: str
     names: Mapping[str, str]  # Entra group id -> display name (status.groups)
     mode: str
+    grants: tuple[Grant, ...] = ()  # only a time-bound spec's (the others never expire)
+
+
+def _time_bound_grants(spec: Mapping[str, Any]) -> tuple[Grant, ...]:
+    """The grants of a spec with a validFrom / validUntil anywhere; () for the others (most
+    resources: no parse) and for a spec that does not parse (its own status says why)."""
+    text = repr(spec)
+    if "validFrom" not in text and "validUntil" not in text:
+        return ()
+    try:
+        return grants_of(EntraGroupBindingSpec.model_validate(spec))
+    except ValidationError:
+        return ()
 
 
 def _owners(resources: list[dict[str, Any]]) -> dict[str, Owner]:
@@ -66,13 +84,18 @@ def _owners(resources: list[dict[str, Any]]) -> dict[str, Owner]:
             str(subjects.get("groupPrefix") or ""),
             names,
             str(subjects.get("kind") or "Group"),
+            _time_bound_grants(spec),
         )
     return found
 
 
-def expiry_of(binding: Mapping[str, Any], owner: Owner | None) -> str:
-    """When the grant ends. Empty until time-bound grants (validUntil) exist: their extension point."""
-    return ""
+def expiry_of(binding: Mapping[str, Any], owner: Owner | None, now: datetime) -> str:
+    """When this binding's time ends (its resource's validUntil, as core.windows reads it); empty
+    for an unmanaged binding and for one no end bounds."""
+    if owner is None or not owner.grants:
+        return ""
+    end = binding_expiry(owner.grants, owner.name, BindingKey.from_manifest(binding), now)
+    return end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if end else ""
 
 
 def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner | None:
@@ -95,7 +118,7 @@ def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner 
 Row = tuple[str, ...]  # one value per column of COLUMNS, in that order
 
 
-def _rows(binding: Mapping[str, Any], owner: Owner | None) -> Iterator[Row]:
+def _rows(binding: Mapping[str, Any], owner: Owner | None, now: datetime) -> Iterator[Row]:
     meta = binding.get("metadata") or {}
     role_ref = binding.get("roleRef") or {}
     namespace = meta.get("namespace")
@@ -107,7 +130,7 @@ def _rows(binding: Mapping[str, Any], owner: Owner | None) -> Iterator[Row]:
     role = f"{role_ref.get('kind')}/{role_ref.get('name')}"
     scope = f"namespace {namespace}" if namespace else "cluster"
     where = f"{kind} {namespace + '/' if namespace else ''}{meta.get('name')}"
-    created, expires = str(meta.get("creationTimestamp") or ""), expiry_of(binding, owner)
+    created, expires = str(meta.get("creationTimestamp") or ""), expiry_of(binding, owner, now)
     for subject in binding.get("subjects") or ():
         subject_kind, name = str(subject.get("kind", "")), str(subject.get("name", ""))
         display = ""
@@ -162,8 +185,9 @@ class _Writer:
             )
 
 
-def write_report(reader: ClusterReader, output: str, out: TextIO) -> dict[str, int]:
-    """Write the report to `out` as it is read; returns the counts (also in json and markdown)."""
+def write_report(reader: ClusterReader, output: str, out: TextIO, now: datetime) -> dict[str, int]:
+    """Write the report to `out` as it is read; returns the counts (also in json and markdown).
+    `now` decides which time-bound grants stand behind a binding (its `expires`)."""
     try:
         owners = _owners(reader.resources())
     except CrdMissingError:
@@ -195,7 +219,7 @@ def write_report(reader: ClusterReader, output: str, out: TextIO) -> dict[str, i
                     continue
                 managed_roles.add((str(ref.get("kind")), str(ref.get("name"))))
                 counts["managedBindings"] += 1
-                for row in _rows(binding, owner):
+                for row in _rows(binding, owner, now):
                     writer.row(row)
                     counts["managedRows"] += 1
             out.flush()
@@ -205,7 +229,7 @@ def write_report(reader: ClusterReader, output: str, out: TextIO) -> dict[str, i
         if (str(ref.get("kind")), str(ref.get("name"))) not in managed_roles:
             continue
         counts["unmanagedBindings"] += 1
-        for row in _rows(kept, None):
+        for row in _rows(kept, None, now):
             writer.row(row)
             counts["unmanagedRows"] += 1
     writer.end(counts)
