@@ -1,11 +1,11 @@
 """Where `plan`, `explain` and `report` read from: the cluster (read-only), Entra, the policy.
 
 Holds `open_reader` (a `ClusterReader` from a kubeconfig), `open_directory` (the operator's
-directory settings and adapter, or a directory file read offline), `policy_from_settings` and
-`policy_in_force` (the settings' policy with the guardrails the operator would have in force: the
-cluster's Guardrails object when there is one, as triggers/guardrails.py puts it in force).
-Errors stay the project's own (`SettingsError`, `KubeError`, `DirectoryError`); the command maps
-them to one message and exit code 1.
+directory settings and adapter, or a directory file read offline) and `policy_in_force` (the
+settings' policy with the guardrails the operator would have in force: the cluster's Guardrails
+object when there is one, as triggers/guardrails.py puts it in force). Errors stay the project's
+own (`SettingsError`, `KubeError`, `DirectoryError`); the command maps them to one message and
+exit code 1.
 """
 
 from __future__ import annotations
@@ -57,10 +57,6 @@ def load_cli_settings(*, offline: bool) -> Settings:
     except SettingsError as error:
         hint = "" if offline else " (the operator's directory settings; or pass --directory FILE)"
         raise SettingsError(f"{error}{hint}") from None
-
-
-def policy_from_settings(settings: Settings) -> Policy:
-    return Policy.from_settings(settings)
 
 
 def policy_in_force(settings: Settings, guardrails: Mapping[str, Any] | None) -> tuple[Policy, str | None]:
