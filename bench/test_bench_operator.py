@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from tests.controlplane.harness import ControlPlane
-from tests.e2e.harness import Cluster, guid
-from tests.e2e.real import RealServer, prepare
+from tests.e2e.harness import Cluster
+from tests.e2e.real import RealServer
 
 from bench.proc import rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
 from bench.table import Table
-from entra_rbac_sandbox.launcher import Sandbox
+from bench.teams import own_control_plane, team_cluster
 
 RESOURCES = 200
 NAMESPACES = 10
@@ -54,45 +52,15 @@ def side_by_side() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    """A real control plane of its own (the bench never relies on the garbage collector)."""
-    with ControlPlane(workdir=tmp_path_factory.mktemp("controlplane")) as cp:
-        yield prepare(cp, tmp_path_factory.mktemp("real"), garbage_collection=False)
+    with own_control_plane(tmp_path_factory.mktemp("controlplane"), tmp_path_factory.mktemp("real")) as real:
+        yield real
 
 
 @pytest.fixture(params=SERVERS)
 def big_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    users = [
-        {"id": guid(1 + i), "userPrincipalName": f"u{i}@contoso.com", "userType": "Member"} for i in range(50)
-    ]
-    groups = [
-        {
-            "id": guid(10_000 + i),
-            "displayName": f"Team {i}",
-            "mailNickname": f"team{i}",
-            "members": [users[i % 50]["id"]],
-        }
-        for i in range(RESOURCES)
-    ]
-    directory = tmp_path / "directory.yaml"
-    directory.write_text(yaml.safe_dump({"users": users, "groups": groups}), encoding="utf-8")
-    env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
-    log_path = tmp_path / "operator.log"
-    kube: dict[str, Path] = {}
-    real: RealServer | None = None
-    if request.param == "real":
-        real = request.getfixturevalue("real_server")
-        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
-    with (
-        log_path.open("w") as log,
-        Sandbox(
-            directory,
-            state_dir=tmp_path / "sb",
-            operator_env=env,
-            operator_output=log,
-            **kube,  # type: ignore[arg-type]
-        ) as sandbox,
-    ):
-        yield Cluster(sandbox, log_path, server=request.param, audit=real.audit if real else None)
+    real = request.getfixturevalue("real_server") if request.param == "real" else None
+    with team_cluster(request.param, tmp_path, RESOURCES, REFRESH, real) as cluster:
+        yield cluster
 
 
 def _statuses(cluster: Cluster) -> dict[str, object]:

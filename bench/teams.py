@@ -1,0 +1,65 @@
+"""The operator benchmarks' shared ground: N one-group teams in a directory file, and an operator
+process over the sandbox or a real control plane of the benchmark's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from tests.controlplane.harness import ControlPlane
+from tests.e2e.harness import Cluster, guid
+from tests.e2e.real import RealServer, prepare
+
+from entra_rbac_sandbox.launcher import Sandbox
+
+
+@contextmanager
+def own_control_plane(workdir: Path, state: Path) -> Iterator[RealServer]:
+    """A real control plane of the benchmark's own (it never relies on the garbage collector)."""
+    with ControlPlane(workdir=workdir) as cp:
+        yield prepare(cp, state, garbage_collection=False)
+
+
+def write_teams(path: Path, teams: int) -> None:
+    """`teams` groups `Team <i>` (mailNickname `team<i>`), each with one of 50 users."""
+    users = [
+        {"id": guid(1 + i), "userPrincipalName": f"u{i}@contoso.com", "userType": "Member"} for i in range(50)
+    ]
+    groups = [
+        {
+            "id": guid(10_000 + i),
+            "displayName": f"Team {i}",
+            "mailNickname": f"team{i}",
+            "members": [users[i % 50]["id"]],
+        }
+        for i in range(teams)
+    ]
+    path.write_text(yaml.safe_dump({"users": users, "groups": groups}), encoding="utf-8")
+
+
+@contextmanager
+def team_cluster(
+    server: str, tmp_path: Path, teams: int, refresh: float, real: RealServer | None
+) -> Iterator[Cluster]:
+    """The operator (refresh interval `refresh`, warnings only) over `teams` teams, on the sandbox
+    API server (`real` None) or on `real`, signed in with its ServiceAccount's token."""
+    directory = tmp_path / "directory.yaml"
+    write_teams(directory, teams)
+    env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{refresh}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
+    log_path = tmp_path / "operator.log"
+    kube: dict[str, Path] = {}
+    if real is not None:
+        kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
+    with (
+        log_path.open("w") as log,
+        Sandbox(
+            directory,
+            state_dir=tmp_path / "sb",
+            operator_env=env,
+            operator_output=log,
+            **kube,  # type: ignore[arg-type]
+        ) as sandbox,
+    ):
+        yield Cluster(sandbox, log_path, server=server, audit=real.audit if real else None)
