@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.entra import directory_config, directory_serving
 from bench.table import Table
-from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, EntraDirectory
+from entra_rbac.adapters.directory import CountingMetrics, EntraDirectory
 from entra_rbac.core.entra import GroupLookup
 from entra_rbac.core.models import GroupRef, GroupState
 from entra_rbac_sandbox.entra.server import EntraSandboxThread
@@ -42,31 +43,13 @@ def sandbox(tmp_path: Path) -> Iterator[EntraSandboxThread]:
         {"id": _id(n, "group"), "displayName": f"Group {n:05d}", "mailNickname": f"g{n}"}
         for n in range(10_000)
     ]
-    directory_file = tmp_path / "directory.yaml"
-    directory_file.write_text("{}\n", encoding="utf-8")
-    with EntraSandboxThread(directory_file, state_dir=tmp_path / "entra") as server:
-        server.write_directory({"users": users, "groups": groups})
+    with directory_serving(tmp_path, {"users": users, "groups": groups}) as server:
         yield server
-
-
-def _config(server: EntraSandboxThread) -> DirectoryConfig:
-    return DirectoryConfig(
-        tenant_id=server.tenant_id,
-        client_id=server.client_id,
-        cloud="custom",
-        credential="client-secret",
-        client_secret=server.client_secret,
-        authority_host=server.authority_host,
-        graph_url=server.graph_url,
-        ca_file=str(server.ca_file),
-        cache_ttl=60.0,
-        request_timeout=60,
-    )
 
 
 async def test_bench_directory_reads(sandbox: EntraSandboxThread) -> None:
     metrics = CountingMetrics()
-    async with EntraDirectory(_config(sandbox), metrics=metrics) as directory:
+    async with EntraDirectory(directory_config(sandbox), metrics=metrics) as directory:
         # Warm the token and the sandbox's parse of the directory file, so figures are the reads.
         await directory.lookup_groups([GroupLookup(GroupRef(id=_id(0, "group")))])
         directory.invalidate()

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 import entra_rbac.triggers.refresher as refresher_module
+from bench.entra import directory_config, directory_serving
 from bench.table import Table
-from entra_rbac.adapters.directory import CountingMetrics, DirectoryConfig, EntraDirectory
+from entra_rbac.adapters.directory import CountingMetrics, EntraDirectory
 from entra_rbac.core.models import GroupRef, GroupState, SubjectKind
 from entra_rbac.reconciler import Outcome
 from entra_rbac.reconciler.resolve import read_directory
@@ -46,26 +47,8 @@ def sandbox(tmp_path: Path) -> Iterator[EntraSandboxThread]:
     groups = [
         {"id": _id("g", n), "displayName": f"Group {n:04d}", "members": members} for n in range(IDS + NAMES)
     ]
-    directory_file = tmp_path / "directory.yaml"
-    directory_file.write_text("{}\n", encoding="utf-8")
-    with EntraSandboxThread(directory_file, state_dir=tmp_path / "entra") as server:
-        server.write_directory({"users": users, "groups": groups})
+    with directory_serving(tmp_path, {"users": users, "groups": groups}) as server:
         yield server
-
-
-def _config(server: EntraSandboxThread) -> DirectoryConfig:
-    return DirectoryConfig(
-        tenant_id=server.tenant_id,
-        client_id=server.client_id,
-        cloud="custom",
-        credential="client-secret",
-        client_secret=server.client_secret,
-        authority_host=server.authority_host,
-        graph_url=server.graph_url,
-        ca_file=str(server.ca_file),
-        cache_ttl=60.0,
-        request_timeout=60,
-    )
 
 
 def _bodies() -> list[dict[str, Any]]:
@@ -157,7 +140,7 @@ async def test_bench_graph_requests_per_full_refresh(
     for label in ("cold (names unpinned)", "steady (names pinned)"):
         floor = _floor(bodies)
         metrics = CountingMetrics()
-        async with EntraDirectory(_config(sandbox), metrics=metrics) as directory:
+        async with EntraDirectory(directory_config(sandbox), metrics=metrics) as directory:
             await _full_refresh(directory, bodies, prefetch=prefetch, monkeypatch=monkeypatch)
         sent = metrics.total_requests()
         by_kind = {op: metrics.total_requests(op) for op in ("getByIds", "batch", "transitiveMembers")}
