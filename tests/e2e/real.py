@@ -49,13 +49,14 @@ class RealServer:
     gc_ready_seconds: float
 
 
-def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
+    """kubectl's stdout; a RuntimeError naming the command and kubectl's error when it fails."""
     done = subprocess.run(
         [kubectl_path(), "--kubeconfig", str(kubeconfig), *args],
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     if done.returncode != 0:
@@ -83,14 +84,14 @@ def uninstall(cp: ControlPlane, timeout: float = 120.0) -> None:
     namespace and RBAC) and wait until it is gone, so the suites after this one share a control
     plane that looks as it did before it."""
     args = [arg for path in reversed(_install_files()) for arg in ("-f", str(path))]
-    _kubectl(
+    kubectl(
         cp.admin_kubeconfig, "delete", "--ignore-not-found", "--wait=true", f"--timeout={timeout:.0f}s", *args
     )
 
 
 def operator_kubeconfig(cp: ControlPlane, path: Path) -> Path:
     """A kubeconfig holding a TokenRequest token of the operator's ServiceAccount (4 hours)."""
-    token = _kubectl(
+    token = kubectl(
         cp.admin_kubeconfig, "-n", OPERATOR_NAMESPACE, "create", "token", OPERATOR_ACCOUNT, "--duration=4h"
     ).strip()
     ca = base64.b64encode(cp.ca_file.read_bytes()).decode()
@@ -120,7 +121,7 @@ def _probe_pair(kubeconfig: Path, n: int) -> str:
             "suspend": True,
         },
     }
-    uid = _kubectl(
+    uid = kubectl(
         kubeconfig, "create", "-f", "-", "-o", "jsonpath={.metadata.uid}", stdin=yaml.safe_dump(owner)
     )
     reference = {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": name, "uid": uid}
@@ -134,8 +135,8 @@ def _probe_pair(kubeconfig: Path, n: int) -> str:
             "ownerReferences": [reference],
         },
     }
-    _kubectl(kubeconfig, "create", "-f", "-", stdin=yaml.safe_dump(dependent))
-    _kubectl(kubeconfig, "delete", "egb", name, "--wait=false")
+    kubectl(kubeconfig, "create", "-f", "-", stdin=yaml.safe_dump(dependent))
+    kubectl(kubeconfig, "delete", "egb", name, "--wait=false")
     return name
 
 
@@ -153,13 +154,11 @@ def wait_for_garbage_collection(kubeconfig: Path, deadline: float = GC_DEADLINE)
         name = _probe_pair(kubeconfig, attempt)
         settle = time.monotonic() + 3.0
         while time.monotonic() < settle:
-            if not _kubectl(
+            if not kubectl(
                 kubeconfig, "get", "configmap", "-n", "default", name, "--ignore-not-found", "-o", "name"
             ):
                 seconds = time.monotonic() - began
-                _kubectl(
-                    kubeconfig, "delete", "configmap", "-n", "default", "-l", PROBE_LABEL, "--wait=false"
-                )
+                kubectl(kubeconfig, "delete", "configmap", "-n", "default", "-l", PROBE_LABEL, "--wait=false")
                 return seconds
             time.sleep(0.2)
     raise TimeoutError(

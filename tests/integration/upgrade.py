@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
-from entra_rbac_sandbox.launcher import OPERATOR_GROUPS, OPERATOR_USER, Sandbox, kubectl_path
+from entra_rbac_sandbox.launcher import OPERATOR_GROUPS, OPERATOR_USER, Sandbox
 from tests.controlplane.harness import ControlPlane
+from tests.e2e import real
 from tests.e2e.real import operator_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,17 +101,7 @@ def extract(commit: str, into: Path) -> Path:
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [kubectl_path(), "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+    return real.kubectl(kubeconfig, *args, stdin=stdin, timeout=120)  # an apply -k of deploy/ is slow
 
 
 class Release(Sandbox):
