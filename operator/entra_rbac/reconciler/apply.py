@@ -4,11 +4,16 @@ Every outcome is a value: a failed write becomes a Problem (or a retry) and the 
 on, so one bad namespace never blocks the rest. Deletes run only when every create and replace
 succeeded: a role change is make-before-break, and a failed create must not be followed by the
 removal of the access it was meant to replace. Each write is logged; the one audit Event that
-summarises them all is posted with the reconcile's conclusion (`reconciler.events`).
+summarises them all is posted with the reconcile's conclusion (`reconciler.events`). A plan with
+writes waits for a turn (`turns`, the context's `writers`): a few reconciles write at once, each
+its whole plan, so resources finish one by one during a burst (docs/design.md, Writing resource
+by resource).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,8 +49,23 @@ class ApplyResult:
         return Plan(actions=tuple(self.done))
 
 
-async def apply_plan(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
-    """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for the log."""
+async def apply_plan(
+    kube: Cluster,
+    owner: Owner,
+    plan: Plan,
+    groups: Sequence[str],
+    *,
+    turns: asyncio.Semaphore | None = None,
+) -> ApplyResult:
+    """Carry out `plan` for `owner`; `groups` (Entra ids) name where the subjects come from, for the
+    log. With `turns`, a plan that writes anything first waits for one (an empty plan never waits)."""
+    if not plan.actions:
+        return ApplyResult()
+    async with turns if turns is not None else contextlib.nullcontext():
+        return await _apply_all(kube, owner, plan, groups)
+
+
+async def _apply_all(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
     result = ApplyResult()
     creates_ok = True
     for action in plan.actions:

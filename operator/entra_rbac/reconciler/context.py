@@ -9,6 +9,7 @@ fakes. It must not import kopf.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,13 @@ from entra_rbac.errors import SettingsError
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.settings import Settings
+
+# Reconciles applying their plans at once (docs/design.md, Writing resource by resource): the
+# rest wait their turn, so each one's writes go out back to back and its status follows them,
+# instead of every reconcile's writes interleaving through the Kubernetes client's threads and
+# every resource finishing at the end of a burst. Below the client's 16 threads, so a status
+# write or an Event never queues behind more than a handful of binding writes.
+WRITERS = 8
 
 # Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
 # intervals shorten it (see `Policy.from_settings`).
@@ -107,6 +115,8 @@ class ReconcileContext:
     metrics: OperatorMetrics
     clock: Callable[[], datetime] = utc_now
     memory: ResourceMemory = field(default_factory=ResourceMemory)
+    # The turns to apply a plan (`WRITERS` at once); see `reconciler.apply.apply_plan`.
+    writers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WRITERS))
 
 
 @dataclass

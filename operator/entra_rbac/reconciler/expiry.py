@@ -58,7 +58,7 @@ async def remove_lapsed(
         return Lapsed(list(observed))
     going = [o for o in observed if o.key in lapsed]
     nothing = DesiredState(owner=owner, bindings=(), problems=(), subjects=(), group_ids=())
-    applied = await apply_plan(ctx.kube, owner, make_plan(nothing, going), ())
+    applied = await apply_plan(ctx.kube, owner, make_plan(nothing, going), (), turns=ctx.writers)
     return Lapsed(after_plan(list(observed), applied.executed), tuple(applied.done))
 
 

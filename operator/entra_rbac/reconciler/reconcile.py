@@ -276,7 +276,7 @@ async def _converge(
         kept = await remove_lapsed(owner, spec, observed, now, ctx)
         report = replace(Report.held(spec, read, kept.left, problems, hold), written=kept.deleted)
         return await _conclude(resource, report, now, ctx, retry=hold.message)
-    applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids)
+    applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids, turns=ctx.writers)
     record.foreign_names = frozenset({c.key for c in plan.conflicts} | set(applied.conflicts))
     # Make-before-break holds for strays too: an old binding left by a role change goes only
     # once its replacement exists.
@@ -313,7 +313,7 @@ async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: Rec
             resource=owner.name, bindings=",".join(f"{a.namespace or ''}/{a.name}" for a in cleanup.actions)
         ),
     )
-    result = await apply_plan(ctx.kube, owner, cleanup, desired.group_ids)
+    result = await apply_plan(ctx.kube, owner, cleanup, desired.group_ids, turns=ctx.writers)
     for problem in result.problems:
         log.warning(
             "Failed to delete a binding outside the targets",
@@ -439,7 +439,7 @@ async def _revoke_all(owner: Owner, observed: list[ObservedBinding], ctx: Reconc
     if not observed:
         return ApplyResult()
     nothing = DesiredState(owner=owner, bindings=(), problems=(), subjects=(), group_ids=())
-    return await apply_plan(ctx.kube, owner, make_plan(nothing, observed), ())
+    return await apply_plan(ctx.kube, owner, make_plan(nothing, observed), (), turns=ctx.writers)
 
 
 def _stale(resource: Resource, now: datetime, ctx: ReconcileContext) -> bool:
