@@ -140,3 +140,86 @@ async def test_loader_answer_missing_a_key_is_a_failure() -> None:
     cache: SingleFlightCache[str, str] = SingleFlightCache(60, partial)
     with pytest.raises(DirectoryUnavailableError, match="no answer"):
         await cache.get_many(["a"])
+
+
+# --- adaptive batching (batch_limit): what a create burst of reconciles needs ---
+
+
+async def test_misses_while_a_read_is_out_wait_for_it_and_go_together() -> None:
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
+    first = asyncio.create_task(cache.get_many(["a"]))
+    await wait_for_calls(loader, 1)
+    later = [asyncio.create_task(cache.get_many([key])) for key in "bcd"]
+    for _ in range(50):  # plenty of turns for a flush of their own, had there been one
+        await asyncio.sleep(0)
+    assert loader.calls == [["a"]]
+    loader.release.set()
+    assert (await first)[0] == {"a": "A"}
+    assert [(await task)[0] for task in later] == [{"b": "B"}, {"c": "C"}, {"d": "D"}]
+    assert loader.calls == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_full_batch_goes_beside_a_read_out_and_the_rest_waits() -> None:
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=2)
+    first = asyncio.create_task(cache.get_many(["a"]))
+    await wait_for_calls(loader, 1)
+    full = asyncio.create_task(cache.get_many(["b", "c", "d"]))
+    await wait_for_calls(loader, 2)
+    assert loader.calls == [["a"], ["b", "c"]]  # "d" waits for company
+    loader.release.set()
+    assert (await full)[0] == {"b": "B", "c": "C", "d": "D"}
+    await first
+    assert loader.calls == [["a"], ["b", "c"], ["d"]]
+
+
+async def test_at_most_max_loads_reads_are_out_at_once() -> None:
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1, max_loads=2)
+    task = asyncio.create_task(cache.get_many(["a", "b", "c"]))
+    await wait_for_calls(loader, 2)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert loader.calls == [["a"], ["b"]]
+    loader.release.set()
+    assert (await task)[0] == {"a": "A", "b": "B", "c": "C"}
+    assert loader.calls == [["a"], ["b"], ["c"]]
+
+
+async def test_the_window_stays_open_while_misses_keep_arriving() -> None:
+    # A miss every 0.9 s against a 1.5 s window: the fixed window would have read "a" and "b"
+    # at 1.5 s and "c" (at 1.8 s) on its own; each miss keeps it open instead.
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        60, loader, window=1.5, max_window=30, batch_limit=1000
+    )
+    tasks = [asyncio.create_task(cache.get_many(["a"]))]
+    for key in "bc":
+        await asyncio.sleep(0.9)
+        tasks.append(asyncio.create_task(cache.get_many([key])))
+    await asyncio.gather(*tasks)
+    assert loader.calls == [["a", "b", "c"]]
+
+
+async def test_a_lone_miss_is_read_after_the_window() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        60, loader, window=0.01, max_window=30, batch_limit=1000
+    )
+    assert await asyncio.wait_for(cache.get_many(["a"]), timeout=10) == ({"a": "A"}, 0)
+    assert loader.calls == [["a"]]
+
+
+async def test_closing_fails_misses_waiting_for_a_read_out() -> None:
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
+    first = asyncio.create_task(cache.get_many(["a"]))
+    await wait_for_calls(loader, 1)
+    queued = asyncio.create_task(cache.get_many(["b"]))
+    await asyncio.sleep(0)
+    await cache.aclose()
+    for task in (first, queued):
+        with pytest.raises(DirectoryUnavailableError, match="cancelled"):
+            await task
+    assert loader.calls == [["a"]]

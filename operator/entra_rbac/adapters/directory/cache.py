@@ -4,14 +4,21 @@ Holds `SingleFlightCache`. Keys missed by concurrent callers within a short wind
 loader in one call (so 50 reconciles starting together cost one `getByIds`, not 50), and a key
 already being read is never read twice: later callers wait for the same answer. A failed read
 reaches every waiter and is never cached. It knows nothing of Graph; the loader does the reading.
+
+With a `batch_limit` the batching adapts to a burst (docs/design.md, Directory semantics): the
+window stays open while misses keep arriving (each one extends it by `window`, never past
+`max_window` after the first), and while a read is out the next misses wait for it to come back
+rather than going in reads of one or two keys: only a full batch (`batch_limit` keys, Graph's
+limit per request) is sent beside one in flight, up to `max_loads` at once. A lone miss is read
+after `window`, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from entra_rbac.errors import DirectoryUnavailableError
 
@@ -23,7 +30,8 @@ Loader = Callable[[list[K]], Awaitable[Mapping[K, V | BaseException]]]
 
 
 class SingleFlightCache(Generic[K, V]):
-    """Values by key for `ttl` seconds, read by `loader` in flushes `window` seconds apart."""
+    """Values by key for `ttl` seconds, read by `loader` in flushes `window` seconds apart (or,
+    with `batch_limit`, in batches that adapt to a burst; see the module's docstring)."""
 
     def __init__(
         self,
@@ -31,16 +39,26 @@ class SingleFlightCache(Generic[K, V]):
         loader: Loader[K, V],
         *,
         window: float = 0.0,
+        max_window: float | None = None,
+        batch_limit: int | None = None,
+        max_loads: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
         self._loader = loader
         self._window = window
+        self._max_window = window if max_window is None else max(max_window, window)
+        self._batch_limit = batch_limit
+        self._max_loads = max_loads
         self._clock = clock
         self._values: dict[K, tuple[float, V]] = {}
         self._in_flight: dict[K, asyncio.Future[V]] = {}
         self._queued: dict[K, asyncio.Future[V]] = {}
         self._flush: asyncio.Task[None] | None = None
+        # When the open window closes, and the latest it may (loop time).
+        self._closes = self._latest = 0.0
+        self._loads = 0  # loader calls out (adaptive batching only)
+        self._closed = False
         self._running: set[asyncio.Task[None]] = set()
 
     def clear(self) -> None:
@@ -54,10 +72,14 @@ class SingleFlightCache(Generic[K, V]):
 
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
+        self._closed = True
         tasks = list(self._running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        batch, self._queued = self._queued, {}  # waiting for a read out that was stopped
+        for key, future in batch.items():
+            self._settle(key, future, DirectoryUnavailableError("directory read cancelled"))
 
     def fresh(self, key: K) -> tuple[bool, V | None]:
         entry = self._values.get(key)
@@ -70,7 +92,7 @@ class SingleFlightCache(Generic[K, V]):
         (fresh in the cache, or already being read for someone else)."""
         found: dict[K, V] = {}
         waiting: dict[K, asyncio.Future[V]] = {}
-        served = 0
+        served, queued = 0, False
         for key in dict.fromkeys(keys):
             hit, value = self.fresh(key)
             if hit:
@@ -82,23 +104,73 @@ class SingleFlightCache(Generic[K, V]):
             else:
                 future = asyncio.get_running_loop().create_future()
                 waiting[key] = self._in_flight[key] = self._queued[key] = future
-        if self._queued and self._flush is None:
-            self._flush = asyncio.create_task(self._flush_after_window())
-            self._running.add(self._flush)
-            self._flush.add_done_callback(self._running.discard)
+                queued = True
+        if queued:
+            self._queue_changed()
         for key, future in waiting.items():
             # shield: a caller being cancelled must not cancel the read others share.
             found[key] = await asyncio.shield(future)
         return found, served
 
+    def _queue_changed(self) -> None:
+        """New misses are queued: open the window, or keep it open a little longer."""
+        now = asyncio.get_running_loop().time()
+        if self._flush is not None:
+            self._closes = min(now + self._window, self._latest)
+        elif self._batch_limit is None or not self._loads:
+            # With a read out (adaptive), its return sends what has queued meanwhile instead.
+            self._closes, self._latest = now + self._window, now + self._max_window
+            self._flush = self._start(self._flush_after_window())
+        if self._batch_limit is not None and len(self._queued) >= self._batch_limit:
+            self._send()
+
     async def _flush_after_window(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.sleep(self._window)
-        finally:
-            # From here on, new misses start the next flush; these keys are read now.
+            left = self._closes - loop.time()
+            while left > 0:  # each miss meanwhile moved the closing time on
+                await asyncio.sleep(left)
+                left = self._closes - loop.time()
+        except BaseException:
             self._flush = None
             batch, self._queued = self._queued, {}
-        await self._load(batch)
+            for key, future in batch.items():
+                self._settle(key, future, DirectoryUnavailableError("directory read cancelled"))
+            raise
+        # From here on, new misses start the next flush (or wait for a read out to return).
+        self._flush = None
+        if self._batch_limit is None:
+            batch, self._queued = self._queued, {}
+            await self._load(batch)
+        else:
+            self._send()
+
+    def _send(self) -> None:
+        """Adaptive batching: start reads of what is queued, a full batch beside a read out, a
+        partial one only when none is out, at most `max_loads` at once."""
+        limit = self._batch_limit
+        assert limit is not None
+        while not self._closed and self._queued and self._loads < self._max_loads:
+            if self._loads and len(self._queued) < limit:
+                return  # the read out brings company for these when it returns
+            keys = list(self._queued)[:limit]
+            batch = {key: self._queued.pop(key) for key in keys}
+            self._loads += 1
+            self._start(self._load_counted(batch))
+
+    async def _load_counted(self, batch: dict[K, asyncio.Future[V]]) -> None:
+        try:
+            await self._load(batch)
+        finally:
+            self._loads -= 1
+            if self._queued and self._flush is None:
+                self._send()
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
 
     async def _load(self, batch: dict[K, asyncio.Future[V]]) -> None:
         try:

@@ -22,14 +22,20 @@ from entra_rbac.adapters.directory.delta import GroupDeltas
 from entra_rbac.adapters.directory.graph import GraphCaller
 from entra_rbac.adapters.directory.metrics import CountingMetrics, DirectoryMetrics
 from entra_rbac.adapters.directory.names import NameKey, name_of, resolve_by_id, resolve_by_name
-from entra_rbac.adapters.directory.reads import GraphReads
+from entra_rbac.adapters.directory.reads import BATCH_LIMIT, GET_BY_IDS_LIMIT, GraphReads
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, GroupResolution
 from entra_rbac.errors import DirectoryError, GroupNotFoundError
 
 T = TypeVar("T")
 # Misses from concurrent reconciles within this many seconds are read together (one getByIds
-# or $batch for many resources, e.g. at startup); small next to a Graph round trip.
+# or $batch for many resources, e.g. at startup); small next to a Graph round trip, so a lone
+# reconcile is not kept waiting.
 COALESCE_WINDOW = 0.01
+# During a burst (misses still arriving) the window stays open up to this long, and while one
+# lookup is out the next waits for it and takes everything queued meanwhile (adaptive batching,
+# `SingleFlightCache`): a create burst of 1,000 resources cost ~1 getByIds per id with the 10 ms
+# window alone (docs/performance.md, Convergence).
+MAX_COALESCE_WINDOW = 0.2
 
 
 class EntraDirectory:
@@ -63,10 +69,10 @@ class EntraDirectory:
         self._deltas = GroupDeltas(self.graph, self._client)
         ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
-            ttl, reads.read_ids, window=COALESCE_WINDOW, clock=clock
+            ttl, reads.read_ids, clock=clock, **_adaptive(GET_BY_IDS_LIMIT)
         )
         self._by_name: SingleFlightCache[NameKey, tuple[DirectoryGroup, ...]] = SingleFlightCache(
-            ttl, reads.read_names, window=COALESCE_WINDOW, clock=clock
+            ttl, reads.read_names, clock=clock, **_adaptive(BATCH_LIMIT)
         )
         self._members: SingleFlightCache[str, tuple[DirectoryMember, ...] | None] = SingleFlightCache(
             ttl, reads.read_members, window=COALESCE_WINDOW, clock=clock
@@ -150,6 +156,12 @@ class EntraDirectory:
             for _ in range(served if hit else unique - served):
                 self.metrics.cache_lookup(kind, hit)
         return values
+
+
+def _adaptive(batch_limit: int) -> dict[str, Any]:
+    """The lookup caches' batching: a window that stays open through a burst, and batches as full
+    as Graph takes in one request (ids per getByIds, requests per $batch)."""
+    return {"window": COALESCE_WINDOW, "max_window": MAX_COALESCE_WINDOW, "batch_limit": batch_limit}
 
 
 def _id_key(lookup: GroupLookup) -> str | None:
