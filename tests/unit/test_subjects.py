@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from entra_rbac.core.models import GroupRef, GroupState, SubjectsSpec
 from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.problems import Reason
 from entra_rbac.core.subjects import (
+    SharedSubjects,
     Subject,
+    SubjectInterner,
     bound_member_counts,
     build_subjects,
     group_subjects,
@@ -162,3 +165,60 @@ def test_bindings_listing_equal_subjects_share_one_parsed_tuple() -> None:
     assert observed[20].subjects == observed[0].subjects[:-1]
     assert [o.canonical_subjects for o in observed[19:]] == [True, True, False]
     assert observed == [ObservedBinding.from_manifest(b) for b in listed]  # same as one by one
+
+
+def test_the_interner_holds_equal_canonical_lists_once_with_their_subjects_parsed() -> None:
+    interner = SubjectInterner()
+    users = [{"kind": "User", "apiGroup": RBAC, "name": f"u{i}"} for i in range(50)]
+    # Equal lists as separate JSON decodes give them, with other lists in between (beyond the
+    # interner's few recent lists, so the parsed lookup answers too).
+    first = interner.intern([dict(u) for u in users])
+    for i in range(SubjectInterner.RECENT + 1):
+        interner.intern([{"kind": "User", "apiGroup": RBAC, "name": f"other{i}"}])
+    again = interner.intern([dict(u) for u in users])
+    assert isinstance(first, SharedSubjects)
+    assert again is first
+    assert first == users
+    assert first.parsed == tuple(Subject("User", f"u{i}") for i in range(50))
+    assert interner.intern(first) is first
+    shorter = interner.intern([dict(u) for u in users[:-1]])
+    assert shorter is not first
+    assert shorter.parsed == first.parsed[:-1]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [{"kind": "User", "apiGroup": "other.io", "name": "a"}],
+        [{"kind": "User", "apiGroup": RBAC, "name": "a", "namespace": "x"}],
+        [{"kind": "ServiceAccount", "name": "ci", "namespace": "ops"}],
+        [],
+        None,
+        "not a list",
+    ],
+)
+def test_the_interner_leaves_what_we_would_not_write_as_it_came(raw: Any) -> None:
+    """Such a list is parsed and healed by the reconcile as before; its object is kept."""
+    assert SubjectInterner().intern(raw) is raw
+
+
+def test_the_interner_forgets_lists_no_binding_holds() -> None:
+    interner = SubjectInterner()
+    held = interner.intern([{"kind": "User", "apiGroup": RBAC, "name": "a"}])
+    for i in range(SubjectInterner.RECENT + 1):  # pushed out of the recent lists too
+        interner.intern([{"kind": "User", "apiGroup": RBAC, "name": f"b{i}"}])
+    assert len(interner) >= 1
+    del held
+    gc.collect()
+    assert all(shared.parsed[0].name != "a" for shared in interner._shared.values())
+
+
+def test_bindings_whose_subjects_the_cache_interned_are_read_without_parsing() -> None:
+    interner = SubjectInterner()
+    users = [{"kind": "User", "apiGroup": RBAC, "name": f"u{i}"} for i in range(50)]
+    listed = [_binding(f"b{i}", interner.intern([dict(u) for u in users])) for i in range(3)]
+    observed = ObservedBinding.from_manifests(listed)
+    assert all(o.subjects is listed[0]["subjects"].parsed for o in observed)
+    assert all(o.canonical_subjects for o in observed)
+    plain = [_binding(f"b{i}", [dict(u) for u in users]) for i in range(3)]
+    assert observed == ObservedBinding.from_manifests(plain)

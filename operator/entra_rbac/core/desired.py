@@ -29,7 +29,7 @@ from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
 from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, owner_labels
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
-from entra_rbac.core.subjects import Subject, SubjectSet
+from entra_rbac.core.subjects import Subject, SubjectSet, render_subjects
 from entra_rbac.core.windows import grants_of
 
 
@@ -136,7 +136,9 @@ class Binding:
     def key(self) -> BindingKey:
         return BindingKey.of(self.kind, self.namespace, self.name)
 
-    def to_manifest(self) -> dict[str, Any]:
+    def to_manifest(self, subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """The object to write. `subjects`: this binding's subjects already rendered, shared with
+        the resource's other bindings (`core.plan` renders each distinct tuple once)."""
         metadata: dict[str, Any] = {
             "name": self.name,
             "labels": dict(self.labels),
@@ -150,7 +152,7 @@ class Binding:
             "kind": self.kind,
             "metadata": metadata,
             "roleRef": self.role_ref.to_manifest(),
-            "subjects": [s.to_manifest() for s in self.subjects],
+            "subjects": subjects if subjects is not None else render_subjects(self.subjects),
         }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import Any
 
@@ -35,7 +36,7 @@ from entra_rbac.constants import (
 from entra_rbac.core.desired import Binding, DesiredState, RoleRef
 from entra_rbac.core.naming import BindingKey, BindingKind, owner_labels
 from entra_rbac.core.problems import Problem, Reason
-from entra_rbac.core.subjects import Subject, parse_subjects
+from entra_rbac.core.subjects import SharedSubjects, Subject, parse_subjects, render_subjects
 
 # Distinct subject lists remembered while parsing a listing (`ObservedBinding.from_manifests`):
 # one resource's bindings hold one list, or two while a change is being written.
@@ -99,6 +100,9 @@ class ObservedBinding:
         found: list[ObservedBinding] = []
         for obj in objs:
             raw = obj.get("subjects") or []
+            if isinstance(raw, SharedSubjects):  # parsed when the cache took it in
+                found.append(cls.from_manifest(obj, (raw.parsed, True)))
+                continue
             parsed = next((done for seen, done in recent if seen == raw), None)
             if parsed is None:
                 parsed = parse_subjects(raw)
@@ -236,22 +240,22 @@ def make_plan(
     """
     uid = owner_uid or desired.owner.uid
     observed = {o.key: o for o in as_observed(actual)}
-    same: dict[tuple[int, int], bool] = {}
+    same = _SharedWork()
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     wanted = {b.key for b in desired.bindings}
     for binding in desired.bindings:
         current = observed.get(binding.key)
         if current is None:
-            actions.append(_create(binding))
+            actions.append(_create(binding, same))
         elif not current.owned_by(uid):
             refusal = adoption_refusal(current, binding.role_ref, desired.owner.name)
             if refusal is None:
-                actions.append(_adopt(binding, current))
+                actions.append(_adopt(binding, current, same))
             else:
                 conflicts.append(_conflict(binding, current, refusal))
         elif current.role_ref != binding.role_ref:
-            actions.append(_replace(binding, current))
+            actions.append(_replace(binding, current, same))
         else:
             patch = _patch(binding, current, same)
             if patch is not None:
@@ -311,14 +315,53 @@ def as_observed(items: Iterable[Mapping[str, Any] | ObservedBinding]) -> list[Ob
     return [i if isinstance(i, ObservedBinding) else next(parsed) for i in listed]
 
 
-def _create(binding: Binding) -> Action:
+@dataclass
+class _SharedWork:
+    """What one `make_plan` computes once per distinct subject tuple (or pair of them) rather than
+    once per binding: a resource's bindings share one desired tuple, and the cache's bindings of
+    it one observed tuple (issue 17 point 7). Keyed by identity: every tuple stays alive in the
+    plan's inputs while this lives. The rendered lists are shared by the actions' manifests and
+    patches (never mutated: they are only serialised)."""
+
+    same: dict[tuple[int, int], bool] = dataclass_field(default_factory=dict)
+    rendered: dict[int, list[dict[str, str]]] = dataclass_field(default_factory=dict)
+    diffs: dict[tuple[int, int], tuple[tuple[Subject, ...], tuple[Subject, ...]]] = dataclass_field(
+        default_factory=dict
+    )
+
+    def equal(self, observed: tuple[Subject, ...], desired: tuple[Subject, ...]) -> bool:
+        key = (id(observed), id(desired))
+        if key not in self.same:
+            self.same[key] = observed == desired
+        return self.same[key]
+
+    def render(self, subjects: tuple[Subject, ...]) -> list[dict[str, str]]:
+        if id(subjects) not in self.rendered:
+            self.rendered[id(subjects)] = render_subjects(subjects)
+        return self.rendered[id(subjects)]
+
+    def diff(
+        self, before: tuple[Subject, ...], after: tuple[Subject, ...]
+    ) -> tuple[tuple[Subject, ...], tuple[Subject, ...]]:
+        """(added, removed), sorted."""
+        key = (id(before), id(after))
+        if key not in self.diffs:
+            if self.equal(before, after):
+                self.diffs[key] = ((), ())
+            else:
+                old, new = set(before), set(after)
+                self.diffs[key] = (tuple(sorted(new - old)), tuple(sorted(old - new)))
+        return self.diffs[key]
+
+
+def _create(binding: Binding, shared: _SharedWork) -> Action:
     return Action(
         verb=Verb.CREATE,
         kind=binding.kind,
         namespace=binding.namespace,
         name=binding.name,
         role_ref=binding.role_ref,
-        manifest=binding.to_manifest(),
+        manifest=binding.to_manifest(shared.render(binding.subjects)),
         added=binding.subjects,
     )
 
@@ -332,11 +375,12 @@ def _change(
     manifest: Mapping[str, Any] | None = None,
     patch: Mapping[str, Any] | None = None,
     adopted: bool = False,
+    shared: _SharedWork,
 ) -> Action:
     """The write that turns `current` into `binding` (a replace's `manifest` or a `patch`),
     preconditioned on what was read (uid and resourceVersion), naming what it `changes` and the
     subjects it adds and removes; the one shape of every action on an existing object but a delete."""
-    before, after = set(current.subjects), set(binding.subjects)
+    added, removed = shared.diff(current.subjects, binding.subjects)
     return Action(
         verb=verb,
         kind=binding.kind,
@@ -348,14 +392,15 @@ def _change(
         uid=current.uid,
         resource_version=current.resource_version,
         changes=tuple(changes),
-        added=tuple(sorted(after - before)),
-        removed=tuple(sorted(before - after)),
+        added=added,
+        removed=removed,
         adopted=adopted,
     )
 
 
-def _replace(binding: Binding, current: ObservedBinding) -> Action:
-    return _change(Verb.REPLACE, binding, current, ("roleRef",), manifest=binding.to_manifest())
+def _replace(binding: Binding, current: ObservedBinding, shared: _SharedWork) -> Action:
+    manifest = binding.to_manifest(shared.render(binding.subjects))
+    return _change(Verb.REPLACE, binding, current, ("roleRef",), manifest=manifest, shared=shared)
 
 
 def _delete(current: ObservedBinding) -> Action:
@@ -371,26 +416,14 @@ def _delete(current: ObservedBinding) -> Action:
     )
 
 
-def _same_subjects(
-    observed: tuple[Subject, ...], desired: tuple[Subject, ...], memo: dict[tuple[int, int], bool]
-) -> bool:
-    """Whether the two lists are equal; asked once per pair of shared tuples (the bindings of a
-    resource share theirs on both sides), not once per binding. Keyed by identity: both tuples
-    stay alive in the plan's inputs while the memo lives."""
-    key = (id(observed), id(desired))
-    if key not in memo:
-        memo[key] = observed == desired
-    return memo[key]
-
-
-def _patch(binding: Binding, current: ObservedBinding, memo: dict[tuple[int, int], bool]) -> Action | None:
+def _patch(binding: Binding, current: ObservedBinding, shared: _SharedWork) -> Action | None:
     """A merge patch for what differs: subjects (exact sorted list), and our labels and annotations
     (only our keys: labels or annotations others added, e.g. by kubectl, are left as they are)."""
     body: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
     changes: list[str] = []
-    if not _same_subjects(current.subjects, binding.subjects, memo) or not current.canonical_subjects:
-        body["subjects"] = [s.to_manifest() for s in binding.subjects]
+    if not shared.equal(current.subjects, binding.subjects) or not current.canonical_subjects:
+        body["subjects"] = shared.render(binding.subjects)
         changes.append("subjects")
     for field, want, have in (
         ("labels", binding.labels, current.labels),
@@ -406,7 +439,7 @@ def _patch(binding: Binding, current: ObservedBinding, memo: dict[tuple[int, int
         body["metadata"] = metadata
     if current.resource_version:
         body.setdefault("metadata", {})["resourceVersion"] = current.resource_version
-    return _change(Verb.PATCH, binding, current, changes, patch=body)
+    return _change(Verb.PATCH, binding, current, changes, patch=body, shared=shared)
 
 
 def adoption_refusal(current: ObservedBinding, role_ref: RoleRef, owner_name: str) -> str | None:
@@ -438,7 +471,7 @@ def adoption_refusal(current: ObservedBinding, role_ref: RoleRef, owner_name: st
     return None
 
 
-def _adopt(binding: Binding, current: ObservedBinding) -> Action:
+def _adopt(binding: Binding, current: ObservedBinding, shared: _SharedWork) -> Action:
     """The merge patch that makes `current` exactly `binding`: subjects, our labels and
     annotations, our controller reference (beside any non-controller ones), and no adopt
     annotation. It carries the resourceVersion read, so a change since then is refused (409)."""
@@ -456,8 +489,9 @@ def _adopt(binding: Binding, current: ObservedBinding) -> Action:
     }
     if current.resource_version:
         metadata["resourceVersion"] = current.resource_version
-    patch = {"metadata": metadata, "subjects": [s.to_manifest() for s in binding.subjects]}
-    return _change(Verb.PATCH, binding, current, ("ownership", "subjects"), patch=patch, adopted=True)
+    patch = {"metadata": metadata, "subjects": shared.render(binding.subjects)}
+    changes = ("ownership", "subjects")
+    return _change(Verb.PATCH, binding, current, changes, patch=patch, adopted=True, shared=shared)
 
 
 def _conflict(binding: Binding, current: ObservedBinding, refusal: str) -> Conflict:

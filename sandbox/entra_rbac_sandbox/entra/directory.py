@@ -164,6 +164,9 @@ class Directory:
     direct_members: dict[str, list[str]] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # object id -> password / client secret
     sign_in: SignInSettings = field(default_factory=SignInSettings)
+    # Transitive member lists already walked: the directory never changes once built (a new file
+    # is a new Directory), and each page of a 50,000-member group asked for the whole walk again.
+    _transitive: dict[str, list[DirectoryObject]] = field(default_factory=dict, repr=False)
 
     def get(self, object_id: str) -> DirectoryObject | None:
         """The live object with this id (case-insensitive), or None when absent or deleted."""
@@ -179,7 +182,14 @@ class Directory:
         return [m for m in found if m is not None]
 
     def transitive_members(self, group_id: str) -> list[DirectoryObject]:
-        """Members of the group and of every nested group, each once; cycles are harmless."""
+        """Members of the group and of every nested group, each once; cycles are harmless.
+        Walked once per group and directory (the list is shared: callers never change it)."""
+        key = group_id.lower()
+        if key not in self._transitive:
+            self._transitive[key] = self._walk(key)
+        return self._transitive[key]
+
+    def _walk(self, group_id: str) -> list[DirectoryObject]:
         seen_groups = {group_id.lower()}
         seen: dict[str, DirectoryObject] = {}
         queue = [group_id.lower()]

@@ -193,3 +193,37 @@ async def test_a_watch_resumed_from_a_compacted_version_lists_again(
     assert {MANAGED_BY_LABEL: MANAGED_BY_VALUE}.items() <= cache.role_bindings.get((NS, "after"))["metadata"][
         "labels"
     ].items()  # type: ignore[index]
+
+
+async def test_bindings_listed_in_pages_and_written_share_one_subject_list(
+    adapter: KubeAdapter, egb_crd: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """User mode's memory (issue 17 point 7): equal subject lists are held once, parsed, however
+    they arrived (a list over several pages, a watch event, our write's answer); a list someone
+    else changed is its own, and a list the operator would not write is kept as it came."""
+    monkeypatch.setattr("entra_rbac.adapters.kube.cache.BINDING_PAGE_SIZE", 2)
+    users = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": f"u{i}@x"} for i in range(30)]
+    await as_admin(adapter, "POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
+    for i in range(5):
+        await as_admin(adapter, "POST", RB, {**binding(f"b{i}"), "subjects": users})
+    started = adapter.start_cache(resync=3600)
+    try:
+        assert await started.wait_synced(DEADLINE)
+        assert started.role_bindings.lists == 1
+        await adapter.create_binding({**binding("mine"), "subjects": users})
+        await as_admin(adapter, "POST", RB, {**binding("theirs"), "subjects": users})
+        await as_admin(adapter, "POST", RB, {**binding("other"), "subjects": users[:-1]})
+        odd = [{"kind": "ServiceAccount", "name": "ci", "namespace": NS}]
+        await as_admin(adapter, "POST", RB, {**binding("odd"), "subjects": odd})
+        await until(lambda: len(started.role_bindings.objects) == 9, "every binding in the cache")
+        held = {b["metadata"]["name"]: b["subjects"] for b in await adapter.list_owned_bindings(OWNER)}
+        shared = held["b0"]
+        assert all(held[n] is shared for n in ("b1", "b2", "b3", "b4", "mine", "theirs"))
+        assert shared == users
+        assert shared.parsed == tuple((u["kind"], u["name"]) for u in users)  # type: ignore[attr-defined]
+        assert held["other"] == users[:-1]
+        assert held["other"] is not shared
+        assert held["odd"] == odd
+        assert not hasattr(held["odd"], "parsed")
+    finally:
+        await adapter.stop_cache()

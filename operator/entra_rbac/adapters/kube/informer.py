@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from entra_rbac.adapters.kube.errors import GoneError
-from entra_rbac.adapters.kube.stream import WATCH_SECONDS, KubeStream
+from entra_rbac.adapters.kube.stream import PAGE_SIZE, WATCH_SECONDS, KubeStream
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
 
@@ -91,6 +91,7 @@ class Informer:
         query: Mapping[str, str] | None = None,
         prepare: Callable[[Mapping[str, Any]], Object] = trimmed,
         indexes: Mapping[str, Indexer] | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self.stream = stream
         self.path = path
@@ -98,6 +99,7 @@ class Informer:
         self.resync = resync
         self.query = dict(query or {})
         self.prepare = prepare
+        self.page_size = page_size
         self.objects: dict[Key, Object] = {}
         # Counts changes: a lookup derived from the whole mirror is memoised against it.
         self.version = 0
@@ -197,12 +199,13 @@ class Informer:
     async def relist(self) -> None:
         """List the collection and make the mirror equal to it, telling listeners each difference
         (none at the first list)."""
-        items, version = await self.stream.list(self.path, what=self.what, query=self.query)
+        items, version = await self.stream.list(
+            self.path, what=self.what, query=self.query, page_size=self.page_size, each=self.prepare
+        )
         self.lists += 1
         notify = self.synced.is_set()
         listed: dict[Key, Object] = {}
-        for item in items:
-            obj = self.prepare(item)
+        for obj in items:
             if _uid(obj) not in self._tombstones:
                 listed[key_of(obj)] = obj
         for key in [k for k in self.objects if k not in listed]:

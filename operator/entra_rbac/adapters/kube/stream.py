@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -99,11 +99,19 @@ class KubeStream:
         return response
 
     async def list(
-        self, path: str, *, what: str, query: Mapping[str, str] | None = None
+        self,
+        path: str,
+        *,
+        what: str,
+        query: Mapping[str, str] | None = None,
+        page_size: int = PAGE_SIZE,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
-        """Every item (page by page; a failed page fails the whole list) and the list's resourceVersion."""
+        """Every item (page by page; a failed page fails the whole list) and the list's
+        resourceVersion. `each`, when given, is applied to every item of a page before the next
+        page is read, so only its results are held (the decoded pages are not)."""
         items: list[dict[str, Any]] = []
-        params = {**(query or {}), "limit": str(PAGE_SIZE)}
+        params = {**(query or {}), "limit": str(page_size)}
         timeout = aiohttp.ClientTimeout(total=60, connect=CONNECT_TIMEOUT)
         while True:
             response = await self._get(path, params, what=what, limits=timeout)
@@ -113,8 +121,10 @@ class KubeStream:
                 raise unavailable(f"{type(error).__name__}: {error}", what) from None
             finally:
                 response.release()
-            items.extend(page.get("items") or [])
+            found = page.get("items") or []
+            items.extend(map(each, found) if each is not None else found)
             meta = page.get("metadata") or {}
+            del page, found  # this page's decoded items go before the next page is read
             if not meta.get("continue"):
                 return items, str(meta.get("resourceVersion") or "")
             params = {**params, "continue": str(meta["continue"])}
