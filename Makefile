@@ -51,9 +51,14 @@ CONTROLPLANE_ENV = set -o pipefail; dir="$$(./hack/controlplane/build.sh | tail 
 
 # Two pytest workers (pytest-xdist), each with its own control plane, a test file kept on one
 # worker: most end-to-end time is waiting for the operator, so two files at once halve it.
+# Files are handed out in collection order (--no-loadscope-reorder; xdist's default sends the
+# files with most tests first, so the few-test, slow end-to-end files came last and one worker
+# finished them alone): tests/controlplane and tests/e2e first, each worker's e2e files in one
+# stretch (the e2e package's real-server preparation once per worker), the many small unit
+# files last, filling the gaps.
 # `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: test
 # The e2e suite runs on the real control plane here (the referee); `make e2e-sandbox` runs it on

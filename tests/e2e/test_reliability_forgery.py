@@ -1,0 +1,125 @@
+"""End to end, issue 18 point 4 (reliability, tests/e2e/reliability.py): a namespace admin forges a
+binding carrying a resource's marks (docs/design.md, Ownership): never counted, never holds a
+revocation, deleted as cleanup, status untouched; on the sandbox and on the real control plane.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.harness import Cluster
+from tests.e2e.reliability import ALICE, BOB, TEAM, directory
+
+pytestmark = pytest.mark.e2e
+
+
+RB = ("RoleBinding", "payments", "egb:victim:clusterrole:edit")
+FORGED_NAME = "egb:victim:clusterrole:view"
+
+
+def victim() -> dict[str, Any]:
+    return {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {"name": "victim"},
+        "spec": {
+            "groups": [{"id": TEAM}],
+            "subjects": {"kind": "User"},
+            "roleBindings": [{"clusterRole": "edit", "namespaces": ["payments"]}],
+        },
+    }
+
+
+def forgery(uid: str) -> dict[str, Any]:
+    """What mallory, admin of team-b only, can write there: the victim's marks (its uid is
+    readable by anyone who may view it) and twenty subjects of her choice."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": FORGED_NAME,
+            "namespace": "team-b",
+            "labels": {"app.kubernetes.io/managed-by": "entra-rbac-operator", "entra-rbac.io/owner-uid": uid},
+            "ownerReferences": [
+                {
+                    "apiVersion": "entra-rbac.io/v1alpha1",
+                    "kind": "EntraGroupBinding",
+                    "name": "victim",
+                    "uid": uid,
+                    "controller": True,
+                }
+            ],
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"friend{n}@contoso.com"}
+            for n in range(20)
+        ],
+    }
+
+
+def forge(cluster: Cluster, uid: str) -> bool:
+    """Mallory creates the forgery (as herself, by impersonation); False if it is still there."""
+    done = cluster.kubectl(
+        "--as", "mallory", "create", "-f", "-", stdin=yaml.safe_dump(forgery(uid)), check=False
+    )
+    if done.returncode != 0 and "AlreadyExists" not in done.stderr:
+        raise AssertionError(f"mallory could not forge: {done.stderr}")
+    return done.returncode == 0
+
+
+def forged_exists(cluster: Cluster) -> bool:
+    return any(
+        item.metadata.name == FORGED_NAME
+        for item in cluster.rbac.list_namespaced_role_binding("team-b").items
+    )
+
+
+def test_a_forged_binding_never_holds_a_revocation_nor_touches_status(cluster: Cluster) -> None:
+    """Issue 18 point 4: a namespace admin elsewhere forges the victim's marks, and re-forges
+    every second while a user is removed in Entra; the user loses access at the next read."""
+    cluster.directory(directory(ALICE, BOB))
+    cluster.namespace("payments")
+    cluster.namespace("team-b")
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "mallory-admin", "namespace": "team-b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+        }
+    )
+    cluster.apply(victim())
+    cluster.wait_ready("victim")
+    uid = cluster.egb("victim")["metadata"]["uid"]
+    status = cluster.egb("victim")["status"]
+    requests = cluster.requests
+    requests.reset()
+
+    assert forge(cluster, uid)
+    cluster.wait_for("the forgery deleted as cleanup", lambda: not forged_exists(cluster))
+    assert requests.count("DELETE", r"/namespaces/team-b/rolebindings/") >= 1
+    assert cluster.operator_writes(r"/status$") == 0  # the victim's status never moved
+    assert cluster.egb("victim")["status"]["summary"] == status["summary"]
+    assert any(
+        e.get("reason") == "Revoked" and "deleted RoleBinding team-b/" in (e.get("message") or "")
+        for e in cluster.events("victim")
+    )
+
+    cluster.directory(directory(ALICE))  # bob leaves the group
+    reasons: set[str] = set()
+    deadline = time.monotonic() + 60
+    while cluster.subjects(*RB) != ["alice@contoso.com"]:
+        assert time.monotonic() < deadline, f"bob still bound; reasons seen {reasons}\n{cluster.log_tail()}"
+        forge(cluster, uid)
+        reasons.add(cluster.condition("victim").get("reason", ""))
+        time.sleep(0.5)  # mallory's pace, not a wait for the operator
+    assert "RevocationHeld" not in reasons
+    assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+    assert cluster.egb("victim")["status"].get("revocationHold") is None
+    cluster.wait_for("the last forgery deleted", lambda: not forged_exists(cluster))
