@@ -81,7 +81,7 @@ def operator_process(
         "ENTRA_RBAC_LOG_FORMAT": "json",
         "ENTRA_RBAC_REFRESH_INTERVAL": "1m",
         # The runtime alone, against a bare API server without kopf's peering CRD (the peering
-        # itself is proven in tests/e2e/test_reliability.py): standalone, by explicit choice.
+        # itself is proven in tests/e2e/test_reliability_peering.py): standalone, by explicit choice.
         "ENTRA_RBAC_STANDALONE": "true",
     }
     log_path = tmp_path / "operator.log"
