@@ -14,6 +14,7 @@ import pytest
 from entra_rbac import handlers, triggers
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
 from entra_rbac.reconciler import Outcome, Policy
+from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.settings import Freshness, Settings
 from entra_rbac.triggers import NamespaceMemory, ResourceEntry, names_namespace
 from entra_rbac.triggers.peering import peers_in_charge
@@ -362,6 +363,64 @@ async def test_the_refresher_reconciles_a_resource_once_per_period_from_its_firs
         assert len(reconciled) == expected, now
     refresher._schedule([], first + 500)  # deleted: its schedule is dropped
     assert refresher._due == {}
+
+
+async def test_a_resource_kopf_just_reconciled_is_refreshed_a_period_later_not_sooner(
+    reconciled: list[Any],
+) -> None:
+    freshness = Freshness.of(100)
+    refresher = triggers.Refresher(kube=None, ctx=None, freshness=freshness)  # type: ignore[arg-type]
+    bodies = [{"metadata": {"name": "a", "uid": "uid-a"}}]
+    entry = triggers.resource_entry(bodies[0])
+    now = asyncio.get_running_loop().time()
+    refresher.refreshed(entry)  # its create reconcile settled just now
+    period = freshness.period
+    for at, expected in [(now + period / 2, 0), (now + period - 0.5, 0), (now + period + 0.5, 1)]:
+        refresher._schedule(bodies, at)
+        await asyncio.gather(*refresher._running.values())
+        assert len(reconciled) == expected, at - now
+
+
+async def test_a_settled_reconcile_from_kopf_pushes_the_refresh_and_a_requeued_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    outcomes = iter([Outcome("Reconciled"), Outcome("error", requeue_after=3.0, message="503")])
+
+    async def fake(*_: Any, **__: Any) -> Outcome:
+        return next(outcomes)
+
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
+    memo = FakeMemo()
+    memo.refresher = triggers.Refresher(kube=None, ctx=None, freshness=Freshness.of(100))  # type: ignore[attr-defined,arg-type]
+    body = {"metadata": {"name": "team", "uid": "u", "generation": 1}, "spec": {}}
+    await triggers.reconcile_body(body, memo)
+    pushed = memo.refresher._due["u"]  # type: ignore[attr-defined]
+    assert pushed > asyncio.get_running_loop().time() + Freshness.of(100).period - 5
+    with pytest.raises(kopf.TemporaryError):
+        await triggers.reconcile_body(body, memo)
+    assert memo.refresher._due["u"] == pushed  # type: ignore[attr-defined]
+
+
+async def test_a_resource_whose_reconcile_is_running_or_waiting_is_not_refreshed_beside_it(
+    reconciled: list[Any],
+) -> None:
+    freshness = Freshness.of(100)
+    memory = ResourceMemory()
+    ctx = type(
+        "Ctx",
+        (),
+        {"directory": PrefetchingDirectory(), "memory": memory, "clock": staticmethod(lambda: NOW)},
+    )()
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=freshness)  # type: ignore[arg-type]
+    bodies = [{"metadata": {"name": "a", "uid": "uid-a"}, "spec": {}}]
+    due = triggers.first_refresh_delay("uid-a", freshness.period)
+    refresher._schedule(bodies, 0.0)
+    async with memory.of("uid-a").lock:  # its create reconcile, waiting for a write turn
+        refresher._schedule(bodies, due + 1)
+        assert refresher._running == {}
+    refresher._schedule(bodies, due + 2)  # finished (without settling through kopf): due still
+    await asyncio.gather(*refresher._running.values())
+    assert [name for name, *_ in reconciled] == ["a"]
 
 
 def _egb_body(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:

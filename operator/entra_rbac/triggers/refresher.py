@@ -105,6 +105,20 @@ class Refresher:
             self._wakes[entry.uid] = (at, entry)
             self._changed.set()
 
+    def refreshed(self, entry: ResourceEntry) -> None:
+        """A reconcile from kopf's handlers has just read `entry`'s groups (through the cache, as a
+        refresh does) and settled: its next refresh is a period from now, which keeps the freshness
+        promise as a refresh of its own would. Without it, a create burst longer than half a
+        period refreshed resources that had only just converged."""
+        self._due[entry.uid] = asyncio.get_running_loop().time() + self.period
+
+    def _busy(self, uid: str) -> bool:
+        """A reconcile of the resource is running or waiting for its lock (a create waiting for a
+        write turn): a refresh beside it would only wait, holding a slot, and then read Entra
+        again once the cache's answers had expired. It is refreshed once that one has finished."""
+        memory = getattr(self.ctx, "memory", None)
+        return memory is not None and uid in memory and memory.of(uid).lock.locked()
+
     def _seconds_to_next_wake(self) -> float | None:
         """Seconds to the earliest wake-up of a resource not being refreshed now (those wake
         once their refresh ends, and their outcome names the next change again)."""
@@ -167,7 +181,7 @@ class Refresher:
             if wall is not None:
                 self.expect(entry, _next_change(entry.spec, wall))
             due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.period))
-            if entry.uid not in self._running:
+            if entry.uid not in self._running and not self._busy(entry.uid):
                 waiting.append((due, entry, body))
         if any(due <= now for due, _, _ in waiting):
             # One refresh for all: whoever is due within half a period more starts now too (early

@@ -49,6 +49,8 @@ async def reconcile_body(
     refresher = getattr(memo, "refresher", None)  # absent only before startup finished
     if refresher is not None:
         refresher.expect(entry, outcome.next_change)  # the schedule follows every change
+        if outcome.settled and not deletion:
+            refresher.refreshed(entry)  # read just now: the next refresh is a period away
     if outcome.requeue_after is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
 
