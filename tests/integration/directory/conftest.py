@@ -133,7 +133,9 @@ class GraphSandbox:
             "graph_url": self.server.graph_url,
             "ca_file": str(self.server.ca_file),
             "cache_ttl": 60.0,
-            "request_timeout": 3.0,
+            # A hang guard, not a timing: at load 13-16 (make test beside other work) single reads
+            # took over 3 s; a test about timeouts sets its own (test_directory_table: 0.5 s).
+            "request_timeout": 10.0,
             "max_retries": 3,
             "max_retry_wait": 5.0,
         }
