@@ -38,18 +38,12 @@ def directory(
     }
 
 
-@pytest.fixture
-def slow_refresh(cluster: Cluster) -> Cluster:
-    cluster.sandbox.stop_operator()
-    cluster.sandbox.operator_env.update(
-        {"ENTRA_RBAC_REFRESH_INTERVAL": "10m", "ENTRA_RBAC_DELTA_INTERVAL": "1s"}
-    )
-    cluster.sandbox.start_operator()
-    return cluster
+# The refresh far away and delta queries every second: what shows within seconds came by delta.
+SLOW_REFRESH = pytest.mark.operator_env(ENTRA_RBAC_REFRESH_INTERVAL="10m", ENTRA_RBAC_DELTA_INTERVAL="1s")
 
 
-def test_a_rename_and_a_nested_member_removed_show_within_seconds(slow_refresh: Cluster) -> None:
-    cluster = slow_refresh
+@SLOW_REFRESH
+def test_a_rename_and_a_nested_member_removed_show_within_seconds(cluster: Cluster) -> None:
     cluster.directory(directory())
     cluster.namespace("payments")
     cluster.apply(binding(subjects={"kind": "User"}))
@@ -70,8 +64,8 @@ def test_a_rename_and_a_nested_member_removed_show_within_seconds(slow_refresh: 
     )
 
 
-def test_a_conflict_heals_once_the_foreign_binding_is_deleted(slow_refresh: Cluster) -> None:
-    cluster = slow_refresh
+@SLOW_REFRESH
+def test_a_conflict_heals_once_the_foreign_binding_is_deleted(cluster: Cluster) -> None:
     cluster.directory(directory())
     cluster.namespace("payments")
     foreign = {

@@ -286,10 +286,8 @@ def test_suspended_resource_leaves_bindings_exactly_as_they_are(cluster: Cluster
     cluster.wait_for("the revocation after resuming", lambda: RB not in cluster.managed_bindings())
 
 
+@pytest.mark.operator_env(ENTRA_RBAC_MAX_STALENESS="3s")
 def test_fail_closed_after_max_staleness_when_configured(cluster: Cluster) -> None:
-    cluster.sandbox.stop_operator()
-    cluster.sandbox.operator_env["ENTRA_RBAC_MAX_STALENESS"] = "3s"
-    cluster.sandbox.start_operator()
     cluster.directory(directory())
     cluster.namespace("payments")
     cluster.apply(binding())
