@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NoReturn
@@ -171,6 +171,19 @@ class FakeCluster:
     async def list_namespaces(self) -> list[NamespaceInfo]:
         self._check()
         return sorted(self.namespaces, key=lambda ns: ns.name)
+
+    def view_version(self) -> Hashable | None:
+        """As the cache's: equal only while no namespace or role changed (here: their content)."""
+        return repr(
+            (
+                sorted(self.namespaces, key=lambda ns: ns.name),
+                sorted(self.cluster_roles),
+                sorted((ns, sorted(names)) for ns, names in self.roles.items()),
+                sorted(self.rules.items(), key=repr),
+                sorted(self.role_labels.items()),
+                sorted(self.aggregation.items()),
+            )
+        )
 
     async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
         self._check()

@@ -10,7 +10,7 @@ instead of raising `NotFoundError`. Pure: a type, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -48,6 +48,10 @@ class Cluster(Protocol):
         """Delete exactly that object (uid and resourceVersion preconditions); False if already gone."""
 
     async def list_namespaces(self) -> list[NamespaceInfo]: ...
+
+    def view_version(self) -> Hashable | None:
+        """A value equal between two calls only if no namespace, Role or ClusterRole changed in
+        between (None: unknown, assume everything changed)."""
 
     async def get_cluster_role(self, name: str) -> dict[str, Any] | None:
         """The ClusterRole (its rules and aggregationRule), or None."""

@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from entra_rbac.core.events import EventSeries
 from entra_rbac.core.naming import BindingKey
+
+if TYPE_CHECKING:
+    from entra_rbac.reconciler.unchanged import Settled
 
 
 @dataclass
@@ -40,6 +44,9 @@ class ResourceRecord:
     # The Warning Events posted for the problems it has now, by reason: a repeat counts up the
     # one posted instead of adding another. Lost on a restart, which posts each problem once more.
     warnings: dict[str, EventSeries] = field(default_factory=dict)
+    # The last clean conclusion and what it was drawn from (`reconciler.unchanged`): a reconcile
+    # whose inputs and directory answer are all equal to it concludes the same without planning.
+    settled: Settled | None = None
 
 
 @dataclass

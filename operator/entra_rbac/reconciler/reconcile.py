@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -50,6 +51,7 @@ from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
 from entra_rbac.reconciler.report import STALENESS_SLACK, Report, Resource, write_status
 from entra_rbac.reconciler.resolve import DirectoryOutcome, read_directory
+from entra_rbac.reconciler.unchanged import Inputs, inputs_of, replay, settled
 
 log = logging.getLogger("entra_rbac.reconcile")
 
@@ -112,8 +114,11 @@ async def remove_all(owner: Owner, ctx: ReconcileContext) -> None:
 async def _owned(owner: Owner, ctx: ReconcileContext) -> list[ObservedBinding]:
     """The bindings carrying this resource's marks (its labels AND a controller ref to it). The
     marks can be forged: which of them count is decided against the targets (`split_owned`)."""
-    listed = ObservedBinding.from_manifests(await ctx.kube.list_owned_bindings(owner.uid))
-    return [o for o in listed if o.owned_by(owner.uid)]
+    return _marked(owner, await ctx.kube.list_owned_bindings(owner.uid))
+
+
+def _marked(owner: Owner, listed: Sequence[Mapping[str, Any]]) -> list[ObservedBinding]:
+    return [o for o in ObservedBinding.from_manifests(listed) if o.owned_by(owner.uid)]
 
 
 def _named_for(owner: Owner, marked: list[ObservedBinding]) -> list[ObservedBinding]:
@@ -132,7 +137,30 @@ def _named_for(owner: Owner, marked: list[ObservedBinding]) -> list[ObservedBind
 
 async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = False) -> Outcome:
     now = ctx.clock()
-    marked = await _owned(resource.owner, ctx)
+    owner, record = resource.owner, ctx.memory.of(resource.owner.uid)
+    listed = await ctx.kube.list_owned_bindings(owner.uid)
+    inputs = (
+        None if fresh else inputs_of(owner, resource.spec, resource.status, resource.annotations, listed, ctx)
+    )
+    replayed, read = await replay(inputs, record, ctx, now)
+    if replayed is not None:
+        return replayed  # every input and Entra's answer as at the last clean conclusion
+    record.settled = None
+    return await _decide(resource, _marked(owner, listed), ctx, now, fresh=fresh, read=read, inputs=inputs)
+
+
+async def _decide(
+    resource: Resource,
+    marked: list[ObservedBinding],
+    ctx: ReconcileContext,
+    now: datetime,
+    *,
+    fresh: bool,
+    read: DirectoryOutcome | None,
+    inputs: Inputs | None,
+) -> Outcome:
+    """The reconcile proper. `read`: the directory read already made for it, if any; `inputs`:
+    what a clean conclusion is remembered with (`reconciler.unchanged`)."""
     try:
         spec = EntraGroupBindingSpec.model_validate(resource.spec)
     except ValidationError as error:
@@ -163,8 +191,9 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
     interval = ctx.policy.deletion_confirmation
     if confirmation_due(pending, now=now, interval=interval):
         ctx.directory.invalidate()  # the read that confirms a deletion comes from Entra
-        fresh = True
-    read = await read_directory(ctx.directory, spec.groups, resource.status, spec.subjects.kind)
+        fresh, read = True, None
+    if read is None:
+        read = await read_directory(ctx.directory, spec.groups, resource.status, spec.subjects.kind)
     if read.error is not None:
         return await _directory_failed(resource, spec, owned, read.error, now, ctx)
     ctx.metrics.directory_verified()
@@ -178,7 +207,10 @@ async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = Fals
             "Confirmed group deletion: a later read from Entra agreed",
             extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.confirmed))),
         )
-    return await _converge(resource, spec, owned, read, view, now, ctx)
+    outcome = await _converge(resource, spec, owned, read, view, now, ctx)
+    record = ctx.memory.of(resource.owner.uid)
+    record.settled = settled(inputs, spec, read, outcome, record)
+    return outcome
 
 
 async def _refuse(

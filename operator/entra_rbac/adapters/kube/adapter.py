@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -242,6 +242,11 @@ class KubeAdapter:
         return await self._list(_RESOURCES, what=f"list {KIND}s")
 
     # --- namespaces and roles ---
+    def view_version(self) -> Hashable | None:
+        """Changes whenever a namespace or role the reconciles read changes; None without a
+        synced cache (every read then goes to the API server, so nothing may be assumed)."""
+        return self.cache.view_version() if self.cache is not None else None
+
     async def list_namespaces(self) -> list[NamespaceInfo]:
         cached = self.cache.namespace_infos() if self.cache is not None else None
         if cached is not None:

@@ -226,6 +226,14 @@ class ClusterCache:
             key=lambda namespace: namespace.name,
         )
 
+    def view_version(self) -> tuple[int, int, int] | None:
+        """A value that changes whenever a Namespace, Role or ClusterRole changes (what a
+        reconcile's cluster view is read from); None until all three informers are synced."""
+        informers = (self.namespaces, self.roles, self.cluster_roles)
+        if not all(i.synced.is_set() for i in informers):
+            return None
+        return (self.namespaces.version, self.roles.version, self.cluster_roles.version)
+
     def role(self, namespace: str, name: str) -> tuple[bool, Object | None]:
         """(answered, the Role or None): not answered until the Role informer is synced."""
         if not self.roles.synced.is_set():
