@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     delta_interval: float | None = 5.0
     """How often the operator asks Graph's delta query which watched groups changed (one request per
     50 groups); a change reconciles the resources concerned at once. `off` leaves only the refresh."""
+    delta_queries_per_round: int = Field(default=4, ge=1)
+    """At most this many delta queries (of 50 watched groups each) per round: with more watched
+    groups they are polled in turn, so a change is seen within ⌈groups / 50 / this⌉ rounds."""
     cache_resync: float = 1800.0
     """How often the operator lists again what it watches (managed bindings, namespaces, roles,
     EntraGroupBindings) although the watches run: a backstop for a lost watch event. Reconciles

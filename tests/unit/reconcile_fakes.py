@@ -291,7 +291,7 @@ class FakeDirectory:
             raise GroupNotFoundError(group_id)
         return list(self.members.get(group_id, []))
 
-    def invalidate(self) -> None:
+    def invalidate(self, lookups: Sequence[GroupLookup] | None = None) -> None:
         self.invalidations += 1
         self.calls.append("invalidate")
 

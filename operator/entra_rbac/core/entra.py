@@ -92,5 +92,6 @@ class Directory(Protocol):
 
     async def transitive_members(self, group_id: str) -> Sequence[DirectoryMember]: ...
 
-    def invalidate(self) -> None:
-        """Forget cached answers (an on-demand sync reads Entra afresh)."""
+    def invalidate(self, lookups: Sequence[GroupLookup] | None = None) -> None:
+        """Forget cached answers: every one (an on-demand sync reads Entra afresh), or those
+        `lookups` would read (their ids, their names, the members of their ids)."""

@@ -50,7 +50,7 @@ from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.memory import ResourceRecord
 from entra_rbac.reconciler.outcome import DELETED, FAILED, GONE, Outcome
 from entra_rbac.reconciler.report import STALENESS_SLACK, Report, Resource, write_status
-from entra_rbac.reconciler.resolve import DirectoryOutcome, read_directory
+from entra_rbac.reconciler.resolve import DirectoryOutcome, lookups_for, read_directory
 from entra_rbac.reconciler.unchanged import Inputs, inputs_of, replay, settled
 
 log = logging.getLogger("entra_rbac.reconcile")
@@ -190,7 +190,8 @@ async def _decide(
     pending = ctx.memory.of(resource.owner.uid).pending_deletions
     interval = ctx.policy.deletion_confirmation
     if confirmation_due(pending, now=now, interval=interval):
-        ctx.directory.invalidate()  # the read that confirms a deletion comes from Entra
+        # The read that confirms a deletion comes from Entra (this resource's groups only).
+        ctx.directory.invalidate(lookups_for(spec.groups, resource.status))
         fresh, read = True, None
     if read is None:
         read = await read_directory(ctx.directory, spec.groups, resource.status, spec.subjects.kind)
@@ -303,7 +304,8 @@ async def _converge(
         policy=_hold_policy(ctx),
     )
     if hold is not None:
-        ctx.directory.invalidate()  # the next read must come from Entra, not from the cache
+        # The next read must come from Entra, not from the cache (this resource's groups only).
+        ctx.directory.invalidate(lookups_for(spec.groups, resource.status))
         problems.append(Problem(Reason.REVOCATION_HELD, hold.message))
         kept = await remove_lapsed(owner, spec, observed, now, ctx)
         report = replace(Report.held(spec, read, kept.left, problems, hold), written=kept.deleted)

@@ -73,6 +73,12 @@ class DeltaFollower(PeriodicTask):
         # A nested group's change shows in its parents' transitive members: forget every group the
         # concerned resources watch, so their reconciles read all of them from Entra.
         self.directory.forget(set().union(*(watched[uid] for uid in uids)))
+        # Read together: the groups were just forgotten, and a restart's first round (every
+        # group a new baseline) concerns every resource (one getByIds, not one per resource).
         return await self.reconcile_uids(
-            uids, "Entra reported changed groups", why="Entra delta", groups=",".join(sorted(changed))
+            uids,
+            "Entra reported changed groups",
+            why="Entra delta",
+            prefetch=True,
+            groups=",".join(sorted(changed)),
         )

@@ -66,13 +66,22 @@ class PeriodicTask:
             except Exception:
                 log.exception(self.failure)
 
-    async def reconcile_uids(self, uids: Iterable[str], message: str, *, why: str, **extra: str) -> list[str]:
+    async def reconcile_uids(
+        self, uids: Iterable[str], message: str, *, why: str, prefetch: bool = False, **extra: str
+    ) -> list[str]:
         """Reconciles the listed resources whose uid is in `uids` and logs `message` with `extra`;
         their names, sorted. One LIST: the uids come from memory, the names and specs from the
-        API server, so a resource deleted meanwhile is simply skipped."""
+        API server, so a resource deleted meanwhile is simply skipped. `prefetch`: their directory
+        reads first, in bulk (`reconciler.prefetch_directory`), as a refresh does."""
         wanted = set(uids)
-        entries = [e for e in map(resource_entry, await self.kube.list_resources()) if e.uid in wanted]
+        bodies = [b for b in await self.kube.list_resources() if resource_entry(b).uid in wanted]
+        entries = [resource_entry(b) for b in bodies]
         names = sorted(e.name for e in entries)
         log.info(message, extra=fields(**extra, resources=",".join(names)))
+        if prefetch and len(entries) > 1:
+            try:
+                await reconciler.prefetch_directory(self.ctx.directory, bodies)
+            except Exception:  # the reconciles read for themselves; a bug here must not stop them
+                log.exception("Prefetch of the directory reads failed", extra=fields(trigger=why))
         await reconcile_all(entries, self.ctx, why=why)
         return names

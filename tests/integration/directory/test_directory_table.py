@@ -62,6 +62,22 @@ async def test_renamed_group_keeps_its_pin_and_reports_the_new_name(
     assert (after.group.id, after.group.display_name) == (pinned, "Payments Engineers")
 
 
+async def test_invalidating_lookups_forgets_only_their_groups(graph: GraphSandbox, tenant: Tenant) -> None:
+    """A deletion to confirm or a held revocation bypasses the cache for its resource's groups
+    only (issue 17 point 2): the other resources' answers stay cached."""
+    payments, platform = guid("Payments Developers"), guid("platform-a")
+    async with EntraDirectory(graph.config(cache_ttl=600)) as directory:
+        await directory.lookup_groups([by_id(payments), by_id(platform), by_name("Platform")])
+        for group in tenant.groups:
+            group["displayName"] += " renamed"
+        graph.write(tenant)
+        directory.invalidate([by_id(payments)])
+        found = await directory.lookup_groups([by_id(payments), by_id(platform), by_name("Platform")])
+    names = [r.group.display_name if r.group else None for r in found]
+    assert names[:2] == ["Payments Developers renamed", "Platform"]  # only the first read again
+    assert found[2].state is GroupState.AMBIGUOUS  # the name's answer still the cached one
+
+
 async def test_deleted_group_is_not_found_and_restored_group_resolves_again(
     graph: GraphSandbox, tenant: Tenant
 ) -> None:

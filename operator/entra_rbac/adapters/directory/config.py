@@ -62,6 +62,8 @@ class DirectoryConfig:
     # total per call, so a reconcile fails fast (fail-static) instead of hanging.
     max_retries: int = 3
     max_retry_wait: float = 30.0
+    # Delta queries (50 groups each) per round of the delta follower, at most.
+    delta_queries_per_round: int = 4
 
     @property
     def endpoints(self) -> CloudEndpoints:
@@ -100,4 +102,5 @@ def directory_config(settings: Settings) -> DirectoryConfig:
         graph_url=settings.graph_url,
         ca_file=settings.ca_file,
         cache_ttl=settings.freshness.cache_lifetime,
+        delta_queries_per_round=settings.delta_queries_per_round,
     )

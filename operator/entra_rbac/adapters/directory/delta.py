@@ -40,39 +40,84 @@ logger = logging.getLogger(__name__)
 FILTER_LIMIT = 50  # ids in one delta $filter (Graph's limit)
 DELTA_SELECT = ["displayName", "members"]
 MAX_PAGES = 1000  # a round longer than this is a server bug, not a tenant
+# New ids not filling a chunk wait at most this many rounds while more keep arriving.
+SETTLE_ROUNDS = 3
 
 
 class GroupDeltas:
-    """The delta links of the watched groups, by chunk of at most 50 ids."""
+    """The delta links of the watched groups, by chunk of at most 50 ids.
 
-    def __init__(self, graph: GraphCaller, client: GraphServiceClient) -> None:
+    Chunks are stable: a group keeps its chunk (and the chunk its link) while any of the chunk's
+    groups is still asked about, so a group becoming watched never moves the others to new
+    chunks and new baselines. New ids wait while more keep arriving (a resume or a burst of new
+    resources discovers them over several rounds), then go into new chunks together, at once
+    when there are 50 of them. Each round polls at most `per_round` of the followed chunks, in
+    turn (every chunk within ⌈chunks / per_round⌉ rounds; None: all of them), so the requests per
+    round are bounded however many groups are watched; new chunks' baselines are not counted.
+    When ids no longer asked about make up most of the chunks, they are rebuilt (new baselines).
+    """
+
+    def __init__(
+        self, graph: GraphCaller, client: GraphServiceClient, *, per_round: int | None = None
+    ) -> None:
         self._graph = graph
         self._client = client
+        self._per_round = per_round
         self._links: dict[frozenset[str], str] = {}
+        self._turn = 0  # where the next round's polling of followed chunks starts
+        self._round_no = 0
+        self._waiting: dict[str, int] = {}  # new ids not yet followed: the round each was first seen
+        # Changes read but not yet reported: a round that fails part way reports them next time.
+        self._found: set[str] = set()
 
     async def changed(self, ids: Collection[str]) -> set[str]:
         """The ids among `ids` Graph reported changed since the last call (raises DirectoryError;
-        a failed round keeps its old link, so the next call reports the changes again)."""
-        chunks = [frozenset(chunk) for chunk in _chunks(sorted({i.lower() for i in ids}), FILTER_LIMIT)]
-        self._links = {chunk: link for chunk, link in self._links.items() if chunk in chunks}
-        changed: set[str] = set()
-        for chunk in chunks:
-            link = self._links.get(chunk)
+        a chunk whose round failed keeps its old link, and the changes other chunks read before
+        the failure are kept, so the next call reports both)."""
+        wanted = {i.lower() for i in ids}
+        followed = [chunk for chunk in self._links if chunk & wanted]
+        if sum(len(chunk) for chunk in followed) > 2 * len(wanted) + FILTER_LIMIT:
+            followed = []  # mostly ids nobody watches any more: rebuild the chunks
+        self._links = {chunk: self._links[chunk] for chunk in followed}
+        await self._start(sorted(wanted.difference(*followed)))
+        await self._poll(followed)
+        found, self._found = self._found, set()
+        return found & wanted
+
+    async def _start(self, new: list[str]) -> None:
+        """Baselines for new ids: full chunks at once; the rest once a round brought no more new
+        ids, or after `SETTLE_ROUNDS` rounds of waiting (a steady trickle is followed too)."""
+        self._round_no += 1
+        waiting = {i: self._waiting.get(i, self._round_no) for i in new}
+        calm = set(waiting) <= set(self._waiting)
+        overdue = bool(waiting) and self._round_no - min(waiting.values()) >= SETTLE_ROUNDS
+        self._waiting = waiting
+        for chunk in map(frozenset, _chunks(new, FILTER_LIMIT)):
+            if len(chunk) < FILTER_LIMIT and not (calm or overdue):
+                continue
+            _, self._links[chunk] = await self._round(chunk, None)
+            # A new baseline: a change between the read that made these groups watched and now
+            # would otherwise be lost until the refresh, so the chunk counts as changed.
+            self._found |= chunk
+            for group_id in chunk:
+                self._waiting.pop(group_id, None)
+
+    async def _poll(self, followed: list[frozenset[str]]) -> None:
+        """Poll this round's share of the followed chunks."""
+        if self._per_round is not None and len(followed) > self._per_round:
+            start = self._turn % len(followed)
+            followed = (followed[start:] + followed[:start])[: self._per_round]
+            self._turn = start + self._per_round
+        for chunk in followed:
             try:
-                entries, self._links[chunk] = await self._round(chunk, link)
+                entries, self._links[chunk] = await self._round(chunk, self._links[chunk])
             except DeltaTokenExpired:
                 logger.info("Delta token expired; starting over", extra=fields(groups=len(chunk)))
                 self._links.pop(chunk, None)
                 _, self._links[chunk] = await self._round(chunk, None)  # the new baseline, now
-                changed |= chunk
+                self._found |= chunk
                 continue
-            if link is None:
-                # A new baseline: a change between the read that made these groups watched and
-                # now would otherwise be lost until the refresh, so the chunk counts as changed.
-                changed |= chunk
-            else:
-                changed |= {str(e.get("id", "")).lower() for e in entries} & chunk
-        return changed
+            self._found |= {str(e.get("id", "")).lower() for e in entries} & chunk
 
     async def _round(self, chunk: frozenset[str], link: str | None) -> tuple[list[dict[str, Any]], str]:
         budget = self._graph.budget()

@@ -66,7 +66,7 @@ class EntraDirectory:
             secrets=(config.client_secret,),
         )
         reads = GraphReads(self.graph, self._client)
-        self._deltas = GroupDeltas(self.graph, self._client)
+        self._deltas = GroupDeltas(self.graph, self._client, per_round=config.delta_queries_per_round)
         ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
             ttl, reads.read_ids, clock=clock, **_adaptive(GET_BY_IDS_LIMIT)
@@ -98,10 +98,18 @@ class EntraDirectory:
         finally:
             await self._credential.close()
 
-    def invalidate(self) -> None:
-        """Forget cached answers, so the next lookup reads Entra (on-demand sync)."""
-        for cache in (self._by_id, self._by_name, self._members):
-            cache.clear()
+    def invalidate(self, lookups: Sequence[GroupLookup] | None = None) -> None:
+        """Forget cached answers, so the next lookup reads Entra: all of them (on-demand sync), or
+        only what `lookups` read (a deletion to confirm, a held revocation: one resource's groups,
+        not every resource's, issue 17 point 2): their ids and those ids' members, their names."""
+        if lookups is None:
+            for cache in (self._by_id, self._by_name, self._members):
+                cache.clear()
+            return
+        ids = [key for lookup in lookups if (key := _id_key(lookup)) is not None]
+        self._by_id.discard(ids)
+        self._members.discard(ids)
+        self._by_name.discard([name_of(lookup) for lookup in lookups if _id_key(lookup) is None])
 
     async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
         """The groups among `group_ids` Graph's delta reported changed since the last call; their

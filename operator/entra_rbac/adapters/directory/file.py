@@ -77,7 +77,7 @@ class FileDirectory:
                 objects[found.member.id] = found
         return cls(objects)
 
-    def invalidate(self) -> None:
+    def invalidate(self, lookups: Sequence[GroupLookup] | None = None) -> None:
         """Nothing is cached: the file was read once."""
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
