@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,29 @@ async def test_close_stops_further_calls(apiserver: ApiServerThread) -> None:
     adapter.close()
     with pytest.raises(RuntimeError, match="shutdown"):
         await adapter.list_namespaces()
+
+
+def test_plain_bodies_skip_the_clients_walk_and_others_are_still_sanitised(
+    apiserver: ApiServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain JSON body (every body the adapters build) is sent without the official client's
+    per-value `sanitize_for_serialization` walk (issue 17 point 7); one the client must convert
+    (a datetime here) still is, and both arrive as written."""
+    with build_api_client(str(apiserver.kubeconfig)) as api:
+        transport = KubeTransport(api)
+        walked: list[object] = []
+        sanitize = api.sanitize_for_serialization
+        monkeypatch.setattr(
+            api, "sanitize_for_serialization", lambda obj: walked.append(obj) or sanitize(obj)
+        )
+        path = "/api/v1/namespaces/default/configmaps"
+        plain = {"metadata": {"name": "plain"}, "data": {"k": "v"}}
+        assert transport.request("POST", path, what="create", body=plain)["data"] == {"k": "v"}
+        assert plain not in walked
+        moment = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+        dated = {"metadata": {"name": "dated"}, "data": {"when": moment}}
+        created = transport.request("POST", path, what="create", body=dated)
+        assert created["data"] == {"when": moment.isoformat()}
+        assert dated in walked
+        for name in ("plain", "dated"):
+            transport.request("DELETE", f"{path}/{name}", what="delete")

@@ -102,17 +102,22 @@ class KubeTransport:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
+        plain = _plain_json(body)
         _, url, headers, serialized, _ = self.api_client.param_serialize(
             method=method,
             resource_path=path,
             query_params=list((query or {}).items()),
             header_params=headers,
-            body=body,
+            body=None if plain else body,
             auth_settings=["BearerToken"],
         )
         try:
             response = self.api_client.call_api(
-                method, url, header_params=headers, body=serialized, _request_timeout=self.timeout
+                method,
+                url,
+                header_params=headers,
+                body=body if plain else serialized,
+                _request_timeout=self.timeout,
             )
             data = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exception:
@@ -155,6 +160,22 @@ class _Retryable(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+def _plain_json(body: Any) -> bool:
+    """Whether `body` is plain JSON already (dicts, lists, strings, numbers), as every body the
+    adapters build is. The official client's `sanitize_for_serialization` walks a body in Python,
+    one call per value, before its REST layer encodes it with `json.dumps`: 4.5 ms for a user-mode
+    binding of 1,000 subjects, 9 CPU-seconds for 100 resources x 20 namespaces (issue 17 point 7).
+    A plain body skips that walk (`json.dumps`, in C, says whether it is plain); anything else
+    (a client model, a datetime) is sanitised as before."""
+    if body is None:
+        return False
+    try:
+        json.dumps(body)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _retry_or_raise(error: KubeError, retry_after: float | None) -> Exception:
