@@ -1,0 +1,275 @@
+"""Benchmark (make bench): user mode at scale against group mode (issue 17 point 7).
+
+Two shapes, each run in user mode and, as its baseline, in group mode over the same groups and
+the same number of bindings, each on a fresh sandbox with a fresh operator process:
+- (a) `big`: one resource over one group of 50,000 transitive members (BENCH_USER_MEMBERS; two
+  nested groups of half each), bound in one namespace: one RoleBinding of 50,000 User subjects;
+- (b) `many`: 100 resources (BENCH_USER_RESOURCES) x 20 namespaces over 10 groups of 1,000 users
+  (resource i binds group i % 10, so every group's members are shared by ten resources and each
+  resource's by its 20 bindings): 2,000 RoleBindings of 1,000 subjects each.
+
+Each run: the operator is started and left to settle (its CPU quiet), the resources are created,
+and the clock runs until every one is Ready (observedGeneration current); then its writes are
+left to stop (bench/settle.py), every binding is checked (count, subjects), and the operator is
+restarted over the unchanged resources until it settles again, writing nothing. Printed through
+bench/table.py: Ready time and CPU-seconds (user mode's target: within 2x of group mode's),
+resident memory at Ready, steady and peak, and after the restart (target <= 300 MiB), the
+restart's CPU-seconds. Asserts correctness only (every binding there with every subject, no
+write after the restart).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from tests.e2e.harness import SandboxRequests, guid
+
+from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
+from bench.settle import NOT_PEERING, WRITES, wait_quiet
+from bench.table import Table
+from entra_rbac_sandbox.launcher import Sandbox
+
+MEMBERS = int(os.environ.get("BENCH_USER_MEMBERS", "50000"))
+RESOURCES = int(os.environ.get("BENCH_USER_RESOURCES", "100"))
+NAMESPACES = 20
+GROUPS, GROUP_SIZE = 10, 1000
+REFRESH = 300.0  # no refresh inside a run: the figures are the convergence and the restart
+SETTLE_SHARE, SETTLE_QUIET = 0.05, 3.0  # settled: under 5% of a core for 3 s
+READY_DEADLINE = 900.0
+TARGET_RATIO, TARGET_RSS = 2.0, 300.0
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
+EGB = ("entra-rbac.io", "v1alpha1", "entragroupbindings")
+SHAPES = {
+    "big": f"1 resource over 1 group of {MEMBERS:,} transitive members, 1 namespace",
+    "many": f"{RESOURCES} resources x {NAMESPACES} namespaces over {GROUPS} groups of {GROUP_SIZE:,} users",
+}
+
+
+@dataclass
+class Run:
+    bindings: int
+    subjects: int  # in every binding
+    ready_s: float
+    ready_cpu: float
+    rss_ready: float
+    rss_steady: float
+    peak: float
+    restart_s: float
+    restart_cpu: float
+    restart_rss: float
+    restart_peak: float
+    restart_writes: int
+
+
+RUNS: dict[tuple[str, str], Run] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def table() -> Iterator[None]:
+    yield
+    for shape in SHAPES:
+        _table(shape).print()
+
+
+def _user(n: int) -> dict[str, str]:
+    return {"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com", "userType": "Member"}
+
+
+def _directory(shape: str) -> dict[str, Any]:
+    """(a) a parent group nesting two halves of MEMBERS users; (b) GROUPS groups of GROUP_SIZE."""
+    if shape == "big":
+        users = [_user(n) for n in range(MEMBERS)]
+        half = MEMBERS // 2
+        groups = [
+            {"id": guid(10_001), "displayName": "Big A", "members": [u["id"] for u in users[:half]]},
+            {"id": guid(10_002), "displayName": "Big B", "members": [u["id"] for u in users[half:]]},
+            {"id": guid(10_000), "displayName": "Big", "members": [guid(10_001), guid(10_002)]},
+        ]
+    else:
+        users = [_user(n) for n in range(GROUPS * GROUP_SIZE)]
+        groups = [
+            {
+                "id": guid(10_000 + g),
+                "displayName": f"Team {g}",
+                "members": [u["id"] for u in users[g * GROUP_SIZE : (g + 1) * GROUP_SIZE]],
+            }
+            for g in range(GROUPS)
+        ]
+    return {"users": users, "groups": groups}
+
+
+def _resources(shape: str, mode: str) -> list[dict[str, Any]]:
+    count, namespaces = (1, ["bench-0"]) if shape == "big" else (RESOURCES, _namespaces())
+    return [
+        {
+            "apiVersion": "entra-rbac.io/v1alpha1",
+            "kind": "EntraGroupBinding",
+            "metadata": {"name": f"r{i}"},
+            "spec": {
+                "groups": [{"id": guid(10_000 + (0 if shape == "big" else i % GROUPS))}],
+                "subjects": {"kind": mode.capitalize()},
+                "roleBindings": [{"clusterRole": "edit", "namespaces": namespaces}],
+            },
+        }
+        for i in range(count)
+    ]
+
+
+def _namespaces() -> list[str]:
+    return [f"bench-{i}" for i in range(NAMESPACES)]
+
+
+@contextmanager
+def _sandbox(tmp_path: Path, shape: str) -> Iterator[Sandbox]:
+    """A fresh sandbox serving the shape's directory (written once, as JSON: YAML's subset, and
+    parsed in C), with its namespaces, no operator yet."""
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(json.dumps(_directory(shape)), encoding="utf-8")
+    env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH:.0f}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
+    with (
+        (tmp_path / "operator.log").open("w") as log,
+        Sandbox(
+            directory, state_dir=tmp_path / "sb", operator=False, operator_env=env, operator_output=log
+        ) as sandbox,
+    ):
+        with sandbox.admin_client() as api:
+            for name in _namespaces():
+                client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        yield sandbox
+
+
+def _settle(pid: int, started: float, timeout: float = 600.0) -> tuple[float, float]:
+    """(seconds from `started` until the operator's CPU went quiet, its CPU-seconds by then)."""
+    window: list[tuple[float, float]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now, cpu = time.monotonic(), cpu_seconds(pid)
+        window.append((now, cpu))
+        old = [w for w in window if now - w[0] >= SETTLE_QUIET]
+        if old and now - started > SETTLE_QUIET:
+            t0, c0 = old[-1]
+            if (cpu - c0) / (now - t0) < SETTLE_SHARE:
+                return t0 - started, c0
+        time.sleep(0.25)  # sampling /proc at a fixed rate, bounded by the deadline
+    raise AssertionError(f"the operator did not settle within {timeout:.0f}s")
+
+
+def _ready_count(custom: client.CustomObjectsApi) -> int:
+    items = custom.list_cluster_custom_object(*EGB)["items"]
+    return sum(
+        1
+        for item in items
+        if (item.get("status") or {}).get("observedGeneration") == item["metadata"].get("generation")
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (item.get("status") or {}).get("conditions") or []
+        )
+    )
+
+
+def _bindings(api: client.ApiClient) -> list[dict[str, Any]]:
+    """The managed RoleBindings, decoded here rather than by the client's models (2,000 x 1,000)."""
+    answer = client.RbacAuthorizationV1Api(api).list_role_binding_for_all_namespaces(
+        label_selector="app.kubernetes.io/managed-by=entra-rbac-operator", _preload_content=False
+    )
+    return list(json.loads(answer.data)["items"])
+
+
+def _writes(requests: SandboxRequests) -> int:
+    return sum(requests.count(m, NOT_PEERING) for m in WRITES)
+
+
+@pytest.mark.parametrize("mode", ["group", "user"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
+    resources = _resources(shape, mode)
+    namespaces = 1 if shape == "big" else NAMESPACES
+    expected_subjects = 1 if mode == "group" else (MEMBERS if shape == "big" else GROUP_SIZE)
+    with _sandbox(tmp_path, shape) as sandbox, sandbox.admin_client() as api:
+        assert sandbox.kube is not None
+        requests = SandboxRequests(sandbox.kube.faults)
+        custom = client.CustomObjectsApi(api)
+        process = sandbox.start_operator()
+        _settle(process.pid, time.monotonic())
+        cpu0, started = cpu_seconds(process.pid), time.monotonic()
+        for resource in resources:
+            custom.create_cluster_custom_object(*EGB, resource)
+        deadline = started + READY_DEADLINE
+        while _ready_count(custom) < len(resources):
+            assert time.monotonic() < deadline, f"not Ready within {READY_DEADLINE:.0f}s"
+            assert process.poll() is None, "the operator exited"
+            time.sleep(0.5)  # polling a condition, bounded by the deadline
+        ready_s, ready_cpu = time.monotonic() - started, cpu_seconds(process.pid) - cpu0
+        rss_ready = rss_mib(process.pid)
+        wait_quiet(lambda: _writes(requests), quiet=5, timeout=600, what="writes")
+        bindings = _bindings(api)
+        assert len(bindings) == len(resources) * namespaces
+        assert {len(b["subjects"]) for b in bindings} == {expected_subjects}
+        del bindings
+        rss_steady, peak = rss_mib(process.pid), peak_rss_mib(process.pid)
+
+        sandbox.stop_operator()
+        requests.reset()
+        restarted = time.monotonic()
+        process = sandbox.start_operator()
+        restart_s, restart_cpu = _settle(process.pid, restarted)
+        restart_writes = _writes(requests)
+        run = Run(
+            len(resources) * namespaces,
+            expected_subjects,
+            ready_s,
+            ready_cpu,
+            rss_ready,
+            rss_steady,
+            peak,
+            restart_s,
+            restart_cpu,
+            rss_mib(process.pid),
+            peak_rss_mib(process.pid),
+            restart_writes,
+        )
+    RUNS[(shape, mode)] = run
+    print(f"\nBENCH user mode {shape} {mode}: {run}")
+    assert restart_writes == 0, f"{restart_writes} writes after a restart over unchanged resources"
+
+
+def _table(shape: str) -> Table:
+    group, user = RUNS.get((shape, "group")), RUNS.get((shape, "user"))
+    table = Table(f"bench user mode {shape}", SHAPES[shape] + "; baseline: group mode, same bindings")
+    if user is None:
+        table.add("Ready", "-")
+        return table
+    table.add("bindings x subjects", f"{user.bindings:,} x {user.subjects:,}",
+              baseline=f"{group.bindings:,} x {group.subjects}" if group else "")  # fmt: skip
+    ratio = user.ready_s / group.ready_s if group else None
+    table.add("Ready", f"{user.ready_s:.1f} s", target="<= 2x group mode",
+              baseline=f"{group.ready_s:.1f} s ({ratio:.2f}x)" if group and ratio else "",
+              ok=ratio <= TARGET_RATIO if ratio else None)  # fmt: skip
+    cpu_ratio = user.ready_cpu / group.ready_cpu if group else None
+    table.add("CPU until Ready", f"{user.ready_cpu:.1f} s", target="<= 2x group mode",
+              baseline=f"{group.ready_cpu:.1f} s ({cpu_ratio:.2f}x)" if group and cpu_ratio else "",
+              ok=cpu_ratio <= TARGET_RATIO if cpu_ratio else None)  # fmt: skip
+    table.add("resident at Ready", f"{user.rss_ready:.0f} MiB", target=f"<= {TARGET_RSS:.0f} MiB",
+              baseline=f"{group.rss_ready:.0f} MiB" if group else "",
+              ok=user.rss_ready <= TARGET_RSS)  # fmt: skip
+    table.add("resident steady (peak)", f"{user.rss_steady:.0f} MiB ({user.peak:.0f})",
+              target=f"<= {TARGET_RSS:.0f} MiB", ok=max(user.rss_steady, user.peak) <= TARGET_RSS,
+              baseline=f"{group.rss_steady:.0f} MiB ({group.peak:.0f})" if group else "")  # fmt: skip
+    table.add("restart: seconds, CPU-seconds to settle", f"{user.restart_s:.1f} s, {user.restart_cpu:.1f} s",
+              baseline=f"{group.restart_s:.1f} s, {group.restart_cpu:.1f} s" if group else "")  # fmt: skip
+    restart_top = max(user.restart_rss, user.restart_peak)
+    restart_base = f"{group.restart_rss:.0f} MiB ({group.restart_peak:.0f})" if group else ""
+    table.add("restart: resident (peak)", f"{user.restart_rss:.0f} MiB ({user.restart_peak:.0f})",
+              target=f"<= {TARGET_RSS:.0f} MiB", ok=restart_top <= TARGET_RSS,
+              baseline=restart_base)  # fmt: skip
+    table.add("restart: writes", str(user.restart_writes), target="0", ok=user.restart_writes == 0)
+    return table
