@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from entra_rbac.adapters.kube.informer import Informer, Object, trimmed
+from entra_rbac.adapters.kube.informer import Informer, Object, interned, trimmed
 from entra_rbac.adapters.kube.stream import KubeStream
 from entra_rbac.constants import (
     API_VERSION,
@@ -51,9 +51,10 @@ def _binding(kind: str, subjects: SubjectInterner) -> Any:
     cached binding listing the same subjects (user mode: one list per resource, not per binding)."""
 
     def prepare(obj: Mapping[str, Any]) -> Object:
-        prepared = {**trimmed(obj), "kind": kind}
-        if "subjects" in prepared:
-            prepared["subjects"] = subjects.intern(prepared["subjects"])
+        # The subjects are shared whole (not interned string by string): the rest is trimmed.
+        prepared = {**trimmed({k: v for k, v in obj.items() if k != "subjects"}), "kind": kind}
+        if "subjects" in obj:
+            prepared["subjects"] = subjects.intern(obj["subjects"])
         return prepared
 
     return prepare
@@ -63,10 +64,10 @@ def _role(obj: Mapping[str, Any]) -> Object:
     """A Role or ClusterRole as the guardrails read it: identity, labels, rules, aggregation."""
     meta = obj.get("metadata") or {}
     kept = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "labels") if k in meta}
-    return {
-        "metadata": kept,
-        **{k: obj[k] for k in ("kind", "rules", "aggregationRule") if k in obj},
-    }
+    role: Object = interned(
+        {"metadata": kept, **{k: obj[k] for k in ("kind", "rules", "aggregationRule") if k in obj}}
+    )
+    return role
 
 
 def _owner(obj: Object) -> Iterable[str]:
