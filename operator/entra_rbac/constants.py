@@ -54,4 +54,11 @@ DEFAULT_DELETION_CONFIRMATION: Final = 60.0
 # events library refreshes an event series every 30 minutes (docs/configuration.md).
 DEFAULT_EVENT_SERIES_INTERVAL: Final = 1800.0
 
+# The largest binding the operator writes, in bytes of compact JSON (docs/design.md, Subjects the
+# operator emits: bindings too large to write). Measured on the real control plane: the API server
+# refuses a body over 3 MiB (413), etcd a stored object over 1.5 MiB (500 "etcdserver: request is
+# too large"); the stored protobuf is never larger than the compact JSON, so 1 MiB keeps a margin
+# of 1.5x below etcd whatever the subjects' names (about 10,000 User subjects of UPN length).
+MAX_BINDING_BYTES: Final = 1024 * 1024
+
 FIELD_MANAGER: Final = OPERATOR_NAME

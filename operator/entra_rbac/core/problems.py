@@ -34,6 +34,7 @@ class Reason(StrEnum):
     NAMESPACE_NOT_FOUND = "NamespaceNotFound"
     REVOCATION_HELD = "RevocationHeld"
     DELETION_UNCONFIRMED = "DeletionUnconfirmed"
+    BINDING_TOO_LARGE = "BindingTooLarge"
     APPLY_FAILED = "ApplyFailed"
     SUSPENDED = "Suspended"
 
@@ -41,9 +42,10 @@ class Reason(StrEnum):
 # Which reason `Ready` shows: the ONE precedence, first match wins (docs/troubleshooting.md lists
 # the reasons in this order, and a test compares the two). The truth that matters most comes
 # first: a resource outside the guardrails grants nothing, suspended or not; a suspended
-# resource is not acted on at all; an invalid spec decides nothing; a held revocation, or a
-# deletion not yet confirmed, means nothing was changed, whatever else is wrong; a directory that
-# cannot be read means nothing was verified. Then what a person must fix, most actionable first;
+# resource is not acted on at all; an invalid spec decides nothing; a held revocation, a
+# deletion not yet confirmed, or a binding too large to write means nothing was changed,
+# whatever else is wrong; a directory that cannot be read means nothing was verified. Then what
+# a person must fix, most actionable first;
 # then what the operator retries by itself; `Progressing` (writes pending), then `Expired` (every
 # grant has ended, its bindings are gone: Ready=True, a finished resource is not an error) and
 # `Reconciled` only without any.
@@ -54,6 +56,7 @@ PRECEDENCE: tuple[Reason, ...] = (
     Reason.INVALID_SPEC,
     Reason.REVOCATION_HELD,
     Reason.DELETION_UNCONFIRMED,
+    Reason.BINDING_TOO_LARGE,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.DIRECTORY_UNAVAILABLE,
     Reason.CONFLICT,
@@ -68,6 +71,7 @@ PRECEDENCE: tuple[Reason, ...] = (
 )
 _STALLING = {
     Reason.GUARDRAIL_VIOLATION,
+    Reason.BINDING_TOO_LARGE,
     Reason.INVALID_SPEC,
     Reason.DIRECTORY_FORBIDDEN,
     Reason.ROLE_NOT_ALLOWED,

@@ -122,6 +122,17 @@ async def _failed(kube: Cluster, owner: Owner, action: Action, error: KubeError,
                 f"({action.role_ref}): add the role to the operator's bind allowlist ({error})",
             )
         )
+    elif isinstance(error, kube_errors.TooLargeError):
+        # The server's limit is below the operator's (MAX_BINDING_BYTES): retrying cannot help.
+        log.warning(f"Refused {action.kind}: too large", extra=_fields(owner, action, error=str(error)))
+        result.problems.append(
+            Problem(
+                Reason.BINDING_TOO_LARGE,
+                f"the API server refused {where} as too large ({error}): use group mode "
+                "(spec.subjects.kind: Group) or smaller groups",
+                "spec.subjects",
+            )
+        )
     elif isinstance(error, kube_errors.NotFoundError | kube_errors.ConflictError):
         # Changed or removed since it was read: read again and plan again.
         log.info(

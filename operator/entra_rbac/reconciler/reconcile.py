@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from entra_rbac.constants import MAX_BINDING_BYTES
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
 from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import ClusterView, check_guardrails
@@ -36,6 +37,7 @@ from entra_rbac.core.plan import (
 )
 from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
 from entra_rbac.core.revocation import after_plan
+from entra_rbac.core.size import oversized
 from entra_rbac.core.subjects import SubjectSet, build_subjects
 from entra_rbac.core.windows import all_expired, lapsed_keys, next_transition
 from entra_rbac.errors import DirectoryError, KubeError
@@ -292,6 +294,9 @@ async def _converge(
     desired = _desired(owner, spec, subjects, view, now, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
+    too_large = oversized(plan, MAX_BINDING_BYTES)
+    if too_large is not None:
+        return await _too_large(resource, spec, read, observed, [*problems, too_large], now, ctx)
     # An expiry is never held back: the guard weighs only what the directory changed.
     lapsed = lapsed_keys(spec, owner.name, now, (o.key for o in observed))
     hold = revocation_hold(
@@ -330,6 +335,26 @@ async def _converge(
     )
     retry = "some writes must be retried" if applied.retry or not cleaned else None
     return await _conclude(resource, report, now, ctx, retry=retry)
+
+
+async def _too_large(
+    resource: Resource,
+    spec: EntraGroupBindingSpec,
+    read: DirectoryOutcome,
+    observed: list[ObservedBinding],
+    problems: list[Problem],
+    now: datetime,
+    ctx: ReconcileContext,
+) -> Outcome:
+    """A binding the plan would write is too large to store: none of the plan is carried out (no
+    resource half-applied), its bindings are kept exactly; an expiry still happens."""
+    log.warning(
+        "Kept bindings: a binding would be too large to write",
+        extra=fields(resource=resource.owner.name, problem=problems[-1].message),
+    )
+    kept = await remove_lapsed(resource.owner, spec, observed, now, ctx)
+    report = replace(Report.applied(spec, read, kept.left, problems, pending=False), written=kept.deleted)
+    return await _conclude(resource, report, now, ctx)
 
 
 def _creates_done(plan: Plan, applied: ApplyResult) -> bool:

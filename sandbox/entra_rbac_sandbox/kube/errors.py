@@ -195,6 +195,11 @@ def forbidden(plural: str, name: str, why: str, group: str = "") -> ApiError:
     return ApiError(403, "Forbidden", f"{subject} is forbidden: {why}", details=_details(name, plural, group))
 
 
+def request_entity_too_large(limit: int) -> ApiError:
+    """A body over --max-request-body-bytes (apiserver endpoints/handlers/rest.go, limitedReadBody)."""
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

@@ -28,6 +28,12 @@ from .table import to_table
 from .watch import WatchRequest, serve_watch
 
 log = logging.getLogger(__name__)
+# kube-apiserver's --max-request-body-bytes default (apiserver pkg/server/config.go: 3 MiB); a
+# larger body is refused with 413 before it is decoded. etcd's own limit on the stored object
+# (--max-request-bytes, 1.5 MiB, a 500 "etcdserver: request is too large") is not modelled: the
+# sandbox does not encode objects as protobuf (docs/sandbox.md).
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+
 VERSION_INFO = {
     "major": "1",
     "minor": "34",
@@ -289,6 +295,8 @@ class ApiHandler:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
+        if len(raw) > MAX_REQUEST_BODY_BYTES:
+            raise errors.request_entity_too_large(MAX_REQUEST_BODY_BYTES)
         if "protobuf" in request.content_type:
             try:
                 return protobuf.decode(raw)

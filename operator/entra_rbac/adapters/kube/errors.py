@@ -30,6 +30,11 @@ NAMESPACE_TERMINATING: Final = "NamespaceTerminating"  # 403 while the namespace
 GONE: Final = "Gone"  # 410: a list's continue token (or a watch's version) expired
 TOO_MANY_REQUESTS: Final = "TooManyRequests"  # 429: priority and fairness asked us to wait
 UNAVAILABLE: Final = "Unavailable"  # no answer at all: connection refused, reset, timed out
+TOO_LARGE: Final = "RequestEntityTooLarge"  # 413, or etcd's refusal of a too large object (a 500)
+# What a 500 says when etcd refused the object as too large (docs/design.md, Subjects the operator
+# emits): over etcd's --max-request-bytes (1.5 MiB), or over the API server's gRPC send limit
+# (2 MiB). Measured on the real control plane; a retry cannot succeed.
+_ETCD_TOO_LARGE: Final = ("etcdserver: request is too large", "trying to send message larger than max")
 
 
 class NotFoundError(KubeError):
@@ -62,6 +67,10 @@ class GoneError(KubeError):
 
 class UnavailableError(KubeError):
     """No answer, 429 or 5xx: the call may succeed later (the transport retries these)."""
+
+
+class TooLargeError(KubeError):
+    """413, or a 500 in which etcd refused the object as too large: the same write never succeeds."""
 
 
 class UnexpectedError(KubeError):
@@ -99,6 +108,8 @@ def error_from_response(status: int, body: bytes | str | None, what: str) -> Kub
         reason = NAMESPACE_TERMINATING
     message = str(document.get("message") or (body.decode() if isinstance(body, bytes) else body) or "")
     cls = _BY_STATUS.get(status, UnexpectedError)
+    if status == 413 or (status == 500 and any(text in message for text in _ETCD_TOO_LARGE)):
+        cls, reason = TooLargeError, TOO_LARGE
     refined = _BY_REASON.get(reason)
     if refined is not None and issubclass(refined, cls):
         cls = refined
