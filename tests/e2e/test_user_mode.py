@@ -141,3 +141,32 @@ def test_a_single_404_of_the_member_list_revokes_nothing(cluster: Cluster) -> No
     assert sorted(cluster.subjects(*RB)) == before
     assert cluster.sandbox.entra.count("GET", members) >= served + 2  # the 404, then the confirmation
     assert cluster.egb("team")["status"]["groups"][0]["state"] == "Resolved"
+
+
+def test_a_group_grown_too_large_for_one_binding_keeps_the_binding_and_stalls(cluster: Cluster) -> None:
+    """docs/design.md, Subjects the operator emits: 15,000 User subjects are about 1.3 MB of JSON,
+    over the 1 MiB the operator writes in one binding (etcd refuses 1.5 MiB): nothing is written,
+    the binding stays as it was, the resource is Stalled with BindingTooLarge and a Warning Event."""
+    many = [{"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com"} for n in range(15_000)]
+    cluster.directory(directory([guid(1), guid(2)], []))
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+    before = sorted(cluster.subjects(*RB))
+
+    grown = directory([guid(1), guid(2), *(u["id"] for u in many)], [])
+    grown["users"] = [*USERS, *many]
+    cluster.directory(grown)
+    cluster.request_sync("team")
+    ready = cluster.wait_reason("team", "BindingTooLarge", timeout=60)
+    assert ready["status"] == "False"
+    assert "RoleBinding payments/egb:team:clusterrole:edit would hold 15,002 subjects" in ready["message"]
+    stalled = next(c for c in cluster.egb("team")["status"]["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "BindingTooLarge")
+    assert sorted(cluster.subjects(*RB)) == before
+    cluster.wait_for(
+        "the BindingTooLarge Warning Event",
+        lambda: [
+            e for e in cluster.events("team") if e["reason"] == "BindingTooLarge" and e["type"] == "Warning"
+        ],
+    )
