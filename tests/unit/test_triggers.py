@@ -520,3 +520,52 @@ async def test_a_refresh_is_one_batch_with_one_bulk_directory_read(reconciled: l
     assert [sorted(lookup.ref.display_name for lookup in call) for call in directory.calls] == [
         sorted(f"g{i}" for i in range(20))
     ] * 2
+
+
+async def test_the_refresher_rereads_windows_only_on_a_new_generation_or_once_their_change_has_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import entra_rbac.triggers.refresher as refresher_module
+
+    clock = [datetime(2026, 12, 1, 12, tzinfo=UTC)]
+    ctx = type("Ctx", (), {"clock": staticmethod(lambda: clock[0])})()
+    reads: list[str] = []
+    original = refresher_module._next_change
+
+    def counting(spec: Any, now: datetime) -> datetime | None:
+        reads.append(str(spec.get("validUntil")))
+        return original(spec, now)
+
+    monkeypatch.setattr(refresher_module, "_next_change", counting)
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=Freshness.of(600))  # type: ignore[arg-type]
+    until = "2026-12-01T13:00:00Z"
+    body: dict[str, Any] = {
+        "metadata": {"name": "a", "uid": "uid-a", "generation": 1},
+        "spec": {
+            "validUntil": until,
+            "groups": [{"id": "6f1c2f0e-8e4b-4a8e-9d4c-1b2a3c4d5e6f"}],
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+        },
+    }
+    for _ in range(3):  # ticks over an unchanged resource: its spec is read once
+        refresher._schedule([body], 0.0)
+    assert reads == [until]
+    assert refresher._wakes["uid-a"][0] == datetime(2026, 12, 1, 13, tzinfo=UTC)
+
+    later = "2026-12-01T14:00:00Z"
+    body = {
+        **body,
+        "metadata": {**body["metadata"], "generation": 2},
+        "spec": {**body["spec"], "validUntil": later},
+    }
+    refresher._schedule([body], 0.0)  # a new generation: read again, the new end is the wake-up
+    assert reads == [until, later]
+    assert refresher._wakes["uid-a"][0] == datetime(2026, 12, 1, 14, tzinfo=UTC)
+
+    clock[0] = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    refresher._schedule([body], 0.0)  # its change has come: read again (nothing left to wake for)
+    assert reads == [until, later, later]
+    assert "uid-a" not in refresher._wakes
+
+    refresher._schedule([], 0.0)  # deleted: forgotten
+    assert refresher._changes == {}
