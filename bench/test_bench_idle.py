@@ -29,7 +29,7 @@ from tests.e2e.harness import Cluster, guid
 from tests.e2e.real import RealServer
 
 from bench.proc import cpu_seconds
-from bench.settle import NOT_PEERING, WRITES, wait_quiet
+from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
 from bench.table import Table
 from bench.teams import own_control_plane, team_cluster
 from bench.test_bench_scale import GRAPH_DELTA, GRAPH_READS
@@ -37,9 +37,6 @@ from bench.test_bench_scale import GRAPH_DELTA, GRAPH_READS
 RESOURCES = int(os.environ.get("BENCH_IDLE_RESOURCES", "1000"))
 NAMESPACES = 2
 REFRESH = float(os.environ.get("BENCH_IDLE_INTERVAL", "300"))  # the operator's default, 5m
-# The operator is settled when its CPU stays below this share of a core for SETTLE_QUIET seconds.
-SETTLE_SHARE = 0.05
-SETTLE_QUIET = 3.0
 SERVERS = ("sandbox", "real")
 pytestmark = [pytest.mark.timeout(3600)]
 # Writes the operator must not send while idle or when resuming: bindings, status, kopf's marks.
@@ -85,22 +82,6 @@ def _reads(cluster: Cluster) -> int:
 
 def _writes(cluster: Cluster) -> int:
     return sum(cluster.requests.count(m, OURS) for m in WRITES)
-
-
-def _settle(pid: int, started: float, timeout: float) -> tuple[float, float]:
-    """(seconds from `started` to the start of the first quiet window, CPU-seconds used by then)."""
-    window: list[tuple[float, float]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now, cpu = time.monotonic(), cpu_seconds(pid)
-        window.append((now, cpu))
-        old = [w for w in window if now - w[0] >= SETTLE_QUIET]
-        if old and now - started > SETTLE_QUIET:
-            t0, c0 = old[-1]
-            if (cpu - c0) / (now - t0) < SETTLE_SHARE:
-                return t0 - started, c0
-        time.sleep(0.25)  # sampling /proc at a fixed rate, bounded by the deadline
-    raise AssertionError(f"the operator did not settle within {timeout:.0f}s")
 
 
 @pytest.mark.bench
@@ -153,7 +134,7 @@ def test_bench_idle_operator_and_restart(idle_cluster: Cluster) -> None:
     cluster.requests.reset()
     started = time.monotonic()
     process = cluster.sandbox.start_operator()
-    settle_s, settle_cpu = _settle(process.pid, started, timeout=600)
+    settle_s, settle_cpu = cpu_settle(process.pid, started, timeout=600)
     restart_writes = _writes(cluster)
 
     share = idle_cpu / idle_wall

@@ -37,7 +37,7 @@ from kubernetes import client
 from tests.e2e.harness import SandboxRequests, guid
 
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
-from bench.settle import NOT_PEERING, WRITES, wait_quiet
+from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
 from bench.table import Table
 from entra_rbac_sandbox.launcher import Sandbox
 
@@ -46,7 +46,6 @@ RESOURCES = int(os.environ.get("BENCH_USER_RESOURCES", "100"))
 NAMESPACES = 20
 GROUPS, GROUP_SIZE = 10, 1000
 REFRESH = 300.0  # no refresh inside a run: the figures are the convergence and the restart
-SETTLE_SHARE, SETTLE_QUIET = 0.05, 3.0  # settled: under 5% of a core for 3 s
 READY_DEADLINE = 900.0
 TARGET_RATIO, TARGET_RSS = 2.0, 300.0
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
@@ -150,22 +149,6 @@ def _sandbox(tmp_path: Path, shape: str) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def _settle(pid: int, started: float, timeout: float = 600.0) -> tuple[float, float]:
-    """(seconds from `started` until the operator's CPU went quiet, its CPU-seconds by then)."""
-    window: list[tuple[float, float]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now, cpu = time.monotonic(), cpu_seconds(pid)
-        window.append((now, cpu))
-        old = [w for w in window if now - w[0] >= SETTLE_QUIET]
-        if old and now - started > SETTLE_QUIET:
-            t0, c0 = old[-1]
-            if (cpu - c0) / (now - t0) < SETTLE_SHARE:
-                return t0 - started, c0
-        time.sleep(0.25)  # sampling /proc at a fixed rate, bounded by the deadline
-    raise AssertionError(f"the operator did not settle within {timeout:.0f}s")
-
-
 def _ready_count(custom: client.CustomObjectsApi) -> int:
     items = custom.list_cluster_custom_object(*EGB)["items"]
     return sum(
@@ -211,7 +194,7 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
         requests = SandboxRequests(sandbox.kube.faults)
         custom = client.CustomObjectsApi(api)
         process = sandbox.start_operator()
-        _settle(process.pid, time.monotonic())
+        cpu_settle(process.pid, time.monotonic())
         cpu0, started = cpu_seconds(process.pid), time.monotonic()
         for resource in resources:
             custom.create_cluster_custom_object(*EGB, resource)
@@ -237,7 +220,7 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
         requests.reset()
         restarted = time.monotonic()
         process = sandbox.start_operator()
-        restart_s, restart_cpu = _settle(process.pid, restarted)
+        restart_s, restart_cpu = cpu_settle(process.pid, restarted)
         restart_writes = _writes(requests)
         run = Run(
             len(resources) * namespaces,
