@@ -202,8 +202,9 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
         while _ready_count(custom) < len(resources):
             assert time.monotonic() < deadline, f"not Ready within {READY_DEADLINE:.0f}s"
             assert not (too_large := _too_large(custom)), (
-                f"{too_large}: a binding over 1 MiB is never written (docs/design.md, Subjects the "
-                "operator emits); BENCH_USER_MEMBERS of about 12,000 at most fits one binding"
+                f"{too_large}: a binding over 1 MiB is never written "
+                "(docs/design.md, Subjects the operator emits); "
+                "BENCH_USER_MEMBERS of about 12,000 at most fits one binding"
             )
             assert process.poll() is None, "the operator exited"
             time.sleep(0.5)  # polling a condition, bounded by the deadline

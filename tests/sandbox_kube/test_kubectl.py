@@ -81,7 +81,7 @@ def test_get_shows_printer_columns_and_wide_adds_priority_ones(kubectl: Kubectl,
 @pytest.mark.sandbox_only(reason="sets the condition through apiserver.call into the sandbox's store")
 def test_wait_for_condition_ready(kubectl: Kubectl, widgets: Path, apiserver: ApiServerThread) -> None:
     ok(kubectl("apply", "-f", str(widgets)))
-    watches_before = apiserver.call(lambda s: s.cluster.store.open_watch_count())
+    watches_before = apiserver.call(lambda s: s.cluster.store.open_watch_count("widgets"))
     waiting = subprocess.Popen(
         [*kubectl_argv(kubectl), "wait", "--for=condition=Ready", "widget/w1", "--timeout=20s"],
         stdout=subprocess.PIPE,
@@ -90,7 +90,8 @@ def test_wait_for_condition_ready(kubectl: Kubectl, widgets: Path, apiserver: Ap
     )
     # Patch only once kubectl is watching, so the condition is seen arriving, not already there.
     eventually(
-        lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > watches_before, timeout=30.0
+        lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count("widgets")) > watches_before,
+        timeout=30.0,
     )
     status = '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}'
     ok(kubectl("patch", "widget", "w1", "--type=merge", "--subresource=status", "-p", status))
@@ -187,7 +188,7 @@ def test_apply_refuses_unknown_fields_of_custom_objects(kubectl: Kubectl, widget
 @pytest.mark.timeout(30)  # readline() would block if a row never came
 def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, apiserver: ApiServerThread) -> None:
     ok(kubectl("create", "configmap", "first"))
-    before = apiserver.call(lambda s: s.cluster.store.open_watch_count())
+    before = apiserver.call(lambda s: s.cluster.store.open_watch_count("configmaps"))
     watching = subprocess.Popen(
         [*kubectl_argv(kubectl), "get", "configmaps", "-w"],
         stdout=subprocess.PIPE,
@@ -195,7 +196,7 @@ def test_get_watch_prints_rows_as_objects_change(kubectl: Kubectl, apiserver: Ap
         text=True,
     )
     try:
-        eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count()) > before)
+        eventually(lambda: apiserver.call(lambda s: s.cluster.store.open_watch_count("configmaps")) > before)
         ok(kubectl("create", "configmap", "second"))
         assert watching.stdout is not None
         lines = [watching.stdout.readline().split() for _ in range(3)]

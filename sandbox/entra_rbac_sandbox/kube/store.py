@@ -284,8 +284,11 @@ class Store:
     def close_watch(self, watcher: Watcher) -> None:
         self._watchers.get(watcher.key, set()).discard(watcher)
 
-    def open_watch_count(self) -> int:
-        return sum(len(w) for w in self._watchers.values())
+    def open_watch_count(self, plural: str | None = None) -> int:
+        """Watches open now, of every kind or of the kind with this plural only (a test waiting for
+        its client's watch counts its kind alone: another test's watch closing meanwhile would
+        hide the new one in a total)."""
+        return sum(len(w) for key, w in self._watchers.items() if plural is None or key[1] == plural)
 
     def drop_watches(self) -> int:
         """End every open watch now (clients must re-watch); returns how many were open."""
