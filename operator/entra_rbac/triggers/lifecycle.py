@@ -10,6 +10,7 @@ decide anything about bindings.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -210,9 +211,11 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
             return None
         spec = stored.get("spec")
         if isinstance(spec, dict) and set(spec) == {SPEC_DIGEST}:
-            current = self.build(body=body).get("spec")
+            # The spec alone, copied: `self.build` deep-copies the whole body (status,
+            # managedFields) for it, once more per event than kopf's own build (issue 17 point 2).
+            current = body.get("spec")
             if current is not None and spec_digest(current) == spec[SPEC_DIGEST]:
-                return cast(kopf.BodyEssence, {**stored, "spec": current})
+                return cast(kopf.BodyEssence, {**stored, "spec": copy.deepcopy(current)})
         return stored
 
 

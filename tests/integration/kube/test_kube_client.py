@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
+from kubernetes import client
 
 from entra_rbac.adapters.kube import KubeAdapter, KubeTransport, build_api_client, load_configuration
+from entra_rbac.adapters.kube import client as kube_client
 from entra_rbac.errors import SettingsError
 from entra_rbac.triggers import connection_info
 from entra_rbac_sandbox.kube.server import ApiServerThread
@@ -79,3 +83,51 @@ def test_plain_bodies_skip_the_clients_walk_and_others_are_still_sanitised(
         assert dated in walked
         for name in ("plain", "dated"):
             transport.request("DELETE", f"{path}/{name}", what="delete")
+
+
+EXEC_PLUGIN = """
+import json, sys
+with open(sys.argv[1], "a") as runs:
+    runs.write("run\\n")
+print(json.dumps({
+    "apiVersion": "client.authentication.k8s.io/v1beta1",
+    "kind": "ExecCredential",
+    "status": {"token": sys.argv[2], "expirationTimestamp": "2020-01-01T00:00:00Z"},
+}))
+"""
+
+
+@pytest.mark.sandbox_only(reason="the exec plugin hands out the sandbox's token (apiserver.admin_token)")
+def test_an_expired_exec_token_is_renewed_at_most_once_a_second(
+    apiserver: ApiServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's refresh hook ran the exec plugin again before every request (its token is
+    expired); now at most once per TOKEN_REFRESH_EVERY, the clock frozen here (issue 17 point 2)."""
+    now = [1000.0]
+    monkeypatch.setattr(kube_client, "_clock", lambda: now[0])
+    runs, plugin = tmp_path / "runs", tmp_path / "plugin.py"
+    plugin.write_text(EXEC_PLUGIN, encoding="utf-8")
+    document = yaml.safe_load(Path(str(apiserver.kubeconfig)).read_text(encoding="utf-8"))
+    exec_config = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": [str(plugin), str(runs), apiserver.admin_token],
+        "interactiveMode": "Never",
+    }
+    document["users"] = [{"name": u["name"], "user": {"exec": exec_config}} for u in document["users"]]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+    def count() -> int:
+        return len(runs.read_text(encoding="utf-8").splitlines())
+
+    configuration = load_configuration(str(kubeconfig))
+    loaded = count()
+    with client.ApiClient(configuration) as api:
+        transport = KubeTransport(api)
+        for _ in range(5):
+            transport.request("GET", "/api/v1/namespaces/default", what="get a namespace")
+        assert count() == loaded + 1  # the first request renewed the expired token; four reused it
+        now[0] += kube_client.TOKEN_REFRESH_EVERY
+        transport.request("GET", "/api/v1/namespaces/default", what="get a namespace")
+        assert count() == loaded + 2
