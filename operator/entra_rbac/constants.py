@@ -60,5 +60,14 @@ DEFAULT_EVENT_SERIES_INTERVAL: Final = 1800.0
 # too large"); the stored protobuf is never larger than the compact JSON, so 1 MiB keeps a margin
 # of 1.5x below etcd whatever the subjects' names (about 10,000 User subjects of UPN length).
 MAX_BINDING_BYTES: Final = 1024 * 1024
+# A binding over MAX_BINDING_BYTES is written as up to this many shards (ENTRA_RBAC_MAX_SHARDS):
+# 16 MiB of subjects, about 160,000 Users of UPN length, before BindingTooLarge.
+DEFAULT_MAX_SHARDS: Final = 16
+# Shards are planned at this share of the byte limit, so the hash split's spread never
+# pushes one over (docs/design.md, Subjects the operator emits: bindings too large to write).
+SHARD_FILL: Final = 0.8
+MAX_SHARDS_LIMIT: Final = 100
+MIN_BINDING_BYTES: Final = 1024
+ETCD_REQUEST_BYTES: Final = 1536 * 1024  # etcd's default --max-request-bytes
 
 FIELD_MANAGER: Final = OPERATOR_NAME

@@ -23,9 +23,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from entra_rbac.constants import (
     DEFAULT_DELETION_CONFIRMATION,
     DEFAULT_EVENT_SERIES_INTERVAL,
+    DEFAULT_MAX_SHARDS,
     DEFAULT_RESERVED_NAMESPACES,
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
+    ETCD_REQUEST_BYTES,
+    MAX_BINDING_BYTES,
+    MAX_SHARDS_LIMIT,
+    MIN_BINDING_BYTES,
     OPERATOR_NAME,
 )
 from entra_rbac.errors import SettingsError
@@ -119,6 +124,13 @@ class Settings(BaseSettings):
     deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
     """How long after a group first reads as deleted (404, or a member list emptied) a second read
     from Entra must still agree before its subjects are revoked (docs/configuration.md)."""
+    max_binding_bytes: int = MAX_BINDING_BYTES
+    """The most compact JSON one binding may hold (bytes, 1,024 to 1,572,864): a user-mode binding
+    over it is written as shards of the same role (docs/design.md, Subjects the operator emits:
+    bindings too large to write)."""
+    max_shards: int = DEFAULT_MAX_SHARDS
+    """The most shards one binding may be split into (1 to 100; 1: never shard); a binding that
+    would need more is refused with BindingTooLarge."""
     event_series_interval: float = DEFAULT_EVENT_SERIES_INTERVAL
     """How often a Warning Event that keeps recurring unchanged is counted up on the API server (its
     `count` and `lastTimestamp`); repeats in between are counted in memory (docs/monitoring.md)."""
@@ -281,6 +293,23 @@ class Settings(BaseSettings):
     def _minimum(cls, value: int) -> int:
         if value < 0:
             raise ValueError(f"{value} must not be negative")
+        return value
+
+    @field_validator("max_binding_bytes")
+    @classmethod
+    def _binding_bytes(cls, value: int) -> int:
+        if not MIN_BINDING_BYTES <= value <= ETCD_REQUEST_BYTES:
+            raise ValueError(
+                f"{value} must be from {MIN_BINDING_BYTES:,} (a binding's own metadata) to "
+                f"{ETCD_REQUEST_BYTES:,} bytes (etcd's default request limit)"
+            )
+        return value
+
+    @field_validator("max_shards")
+    @classmethod
+    def _shards(cls, value: int) -> int:
+        if not 1 <= value <= MAX_SHARDS_LIMIT:
+            raise ValueError(f"{value} must be from 1 (never shard) to {MAX_SHARDS_LIMIT}")
         return value
 
     @model_validator(mode="after")

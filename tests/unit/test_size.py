@@ -14,7 +14,9 @@ from entra_rbac.core.desired import RoleRef
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, Plan, Verb
 from entra_rbac.core.problems import PRECEDENCE, STALLING, Reason
+from entra_rbac.core.shards import Sharding
 from entra_rbac.core.size import oversized
+from entra_rbac.reconciler.context import Policy
 from tests.unit.reconcile_fakes import World, guid
 
 G1 = guid(1)
@@ -123,8 +125,13 @@ def bound(count: int) -> list[str]:
     return [f"{name}@contoso.com" for name in members(count)]
 
 
+def unsharded() -> World:
+    """A world whose operator never shards (ENTRA_RBAC_MAX_SHARDS=1): what is over the limit stays over."""
+    return World(policy=Policy(sharding=Sharding(MAX_BINDING_BYTES, 1)))
+
+
 async def test_a_too_large_user_mode_binding_is_not_written_and_the_resource_stalls() -> None:
-    world = World()
+    world = unsharded()
     world.directory.add_group(G1, *members(15_000))
     world.apply(user_spec())
     outcome = await world.reconcile()
@@ -139,7 +146,7 @@ async def test_a_too_large_user_mode_binding_is_not_written_and_the_resource_sta
 
 
 async def test_a_group_that_grows_too_large_keeps_the_existing_binding_exactly() -> None:
-    world = World()
+    world = unsharded()
     world.directory.add_group(G1, *members(3))
     world.apply(user_spec())
     assert (await world.reconcile()).reason == "Reconciled"

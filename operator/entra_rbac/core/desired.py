@@ -10,8 +10,9 @@ bad namespace or role never blocks the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -26,9 +27,10 @@ from entra_rbac.constants import (
     RBAC_GROUP,
 )
 from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
-from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, owner_labels
+from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, owner_labels, shard_name
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
+from entra_rbac.core.shards import Sharding, split_subjects
 from entra_rbac.core.subjects import Subject, SubjectSet, render_subjects
 from entra_rbac.core.windows import grants_of
 
@@ -186,11 +188,42 @@ class DesiredState:
     group_ids: tuple[str, ...]
     frozen_namespaces: frozenset[str] = frozenset()
     targets: tuple[Target, ...] = ()
+    max_shards: int = 1
 
-    def target_keys(self) -> frozenset[BindingKey]:
+    def target_keys(self) -> TargetKeys:
         """The names and namespaces at which this resource's bindings stand (docs/design.md,
-        Ownership): a binding carrying its marks anywhere else is not counted as its own."""
-        return frozenset(t.key(self.owner) for t in self.targets)
+        Ownership), each target's shards included: a binding carrying its marks anywhere else is
+        not counted as its own."""
+        return TargetKeys.of((t.key(self.owner) for t in self.targets), self.max_shards)
+
+
+@dataclass(frozen=True)
+class TargetKeys(Collection[BindingKey]):
+    """The keys of the targets and of their shards 2..max_shards, answered without listing every
+    shard key: shard names depend on the binding name only, not on the namespace."""
+
+    bases: frozenset[BindingKey]
+    shard_bases: Mapping[str, str]  # shard name -> the binding name it is a shard of
+
+    @classmethod
+    def of(cls, keys: Iterable[BindingKey], max_shards: int) -> TargetKeys:
+        bases = frozenset(keys)
+        names = {key.name for key in bases}
+        shards = {shard_name(name, k): name for name in names for k in range(2, max_shards + 1)}
+        return cls(bases, shards)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.bases:
+            return True
+        if not isinstance(key, BindingKey) or key.name not in self.shard_bases:
+            return False
+        return key._replace(name=self.shard_bases[key.name]) in self.bases
+
+    def __iter__(self) -> Iterator[BindingKey]:
+        return iter(sorted(self.bases))
+
+    def __len__(self) -> int:
+        return len(self.bases)
 
 
 def build_binding(
@@ -222,6 +255,7 @@ def compute_desired(
     allowed_roles: AllowedRoles | None = None,
     existing_roles: RoleInventory | None = None,
     now: datetime | None = None,
+    sharding: Sharding | None = None,
 ) -> DesiredState:
     """The exact bindings `spec` asks for, given the subjects and the cluster's namespaces.
 
@@ -234,6 +268,9 @@ def compute_desired(
     - No subjects: no bindings (an empty binding grants nothing; deleting it is clearer).
     - With `now`, a grant outside its time window (docs/design.md, Time-bound grants) is left
       out entirely: no binding, no target, no role check. Without it, windows are not looked at.
+    - With `sharding`, a binding whose subjects pass its byte limit is split into shards of the
+      same role at the same place (`core.shards`): shard 1 at the binding's name, shard k at
+      `shard_name(name, k)`. Without it, one binding holds every subject.
     """
     allowed = allowed_roles or AllowedRoles()
     by_name = {ns.name: ns for ns in namespaces}
@@ -281,8 +318,8 @@ def compute_desired(
     sorted_set = SubjectSet(subjects, subject_set.group_ids)
     bindings: dict[BindingKey, Binding] = {}
     if subjects:
-        for target in targets:
-            binding = build_binding(owner, target.role_kind, target.role, target.namespace, sorted_set)
+        whole = [build_binding(owner, t.role_kind, t.role, t.namespace, sorted_set) for t in targets]
+        for binding in _sharded(whole, subjects, sharding):
             bindings[binding.key] = binding
     return DesiredState(
         owner=owner,
@@ -292,7 +329,29 @@ def compute_desired(
         group_ids=subject_set.group_ids,
         frozen_namespaces=frozen,
         targets=tuple(sorted(set(targets), key=_target_order)),
+        max_shards=sharding.max_shards if sharding is not None else 1,
     )
+
+
+def _sharded(
+    whole: list[Binding], subjects: tuple[Subject, ...], sharding: Sharding | None
+) -> Iterator[Binding]:
+    """Each binding of `whole` (all holding `subjects`) as its non-empty shards. The split is made
+    once for the resource, with the largest binding's metadata counted in the budget, so every
+    binding's shards share their subject tuples (and a member is in the same shard everywhere)."""
+    if sharding is None or not whole:
+        yield from whole
+        return
+    # A shard's name is at most a few bytes longer than the binding's: 32 bytes spare for them.
+    overhead = max(len(json.dumps(b.to_manifest([]), separators=(",", ":"))) for b in whole) + 32
+    parts = split_subjects(subjects, sharding.max_bytes - overhead, sharding.max_shards)
+    if len(parts) == 1:
+        yield from whole
+        return
+    for binding in whole:
+        for index, part in enumerate(parts, start=1):
+            if part:
+                yield replace(binding, name=shard_name(binding.name, index), subjects=part)
 
 
 def _target_order(target: Target) -> tuple[str, str, str]:

@@ -11,6 +11,11 @@ which may itself hold ':' (`system:aggregate-to-edit`) without ambiguity. When t
 longer than 253 characters, the kind token carries a hash of the full name (`clusterrole-<hash>`),
 which no unhashed name has, so a shortened name never equals an unshortened one, and two
 shortened names are equal only if their hashes are.
+
+A binding too large for one object is written as shards (docs/design.md, Subjects the operator
+emits: bindings too large to write): shard 1 keeps the binding's name, shard k >= 2 is named by
+`shard_name`, the kind token ending in `.<k>` (`egb:payments:clusterrole.2:edit`). No unsharded
+name has a '.' in its kind token, so a shard's name is never another binding's.
 """
 
 from __future__ import annotations
@@ -97,6 +102,40 @@ def binding_name(resource: str, role_kind: RoleKind, role: str) -> str:
         return full
     head = f"{PREFIX}:{_cut(resource, SHORT_RESOURCE_LENGTH)}:{kind}-{_digest(full, NAME_HASH_LENGTH)}:"
     return head + _cut(role, MAX_NAME_LENGTH - _utf8_len(head))
+
+
+def shard_name(base: str, index: int) -> str:
+    """The name of shard `index` (1-based) of the binding named `base` (a `binding_name`).
+
+    Shard 1 is `base` itself, so a binding that never needs sharding keeps its name. Shard k >= 2
+    inserts `.<k>` after the kind token; should that pass 253 bytes, the kind token carries a hash
+    of that full text instead (as `binding_name` shortens), keeping the `.<k>`."""
+    if index == 1:
+        return base
+    prefix, resource, kind, role = base.split(":", 3)
+    full = f"{prefix}:{resource}:{kind}.{index}:{role}"
+    if _utf8_len(full) <= MAX_NAME_LENGTH:
+        return full
+    token = kind.split("-", 1)[0]
+    head = (
+        f"{PREFIX}:{_cut(resource, SHORT_RESOURCE_LENGTH)}:{token}-{_digest(full, NAME_HASH_LENGTH)}.{index}:"
+    )
+    return head + _cut(role, MAX_NAME_LENGTH - _utf8_len(head))
+
+
+def shard_index(name: str, base: str) -> int | None:
+    """Which shard of the binding named `base` the name `name` is (1 for `base` itself), or None
+    when it is none of them."""
+    if name == base:
+        return 1
+    parts = name.split(":", 3)
+    if len(parts) != 4 or "." not in parts[2]:
+        return None
+    number = parts[2].rsplit(".", 1)[1]
+    if not number.isdigit() or number.startswith("0"):
+        return None
+    index = int(number)
+    return index if index >= 2 and shard_name(base, index) == name else None
 
 
 def is_valid_binding_name(name: str) -> bool:

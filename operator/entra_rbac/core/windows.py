@@ -23,7 +23,7 @@ from entra_rbac.core.models import (
     LabelSelector,
     RoleBindingSpec,
 )
-from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name
+from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, shard_index
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -102,7 +102,8 @@ class Grant:
         """Whether this grant may stand behind the binding at `key` (a selector may select any
         namespace: reading namespaces is not needed to answer, at the price of keeping a binding
         that an active selector no longer matches until the next verified sync)."""
-        if key.kind != self.binding_kind or key.name != binding_name(owner_name, self.role_kind, self.role):
+        base = binding_name(owner_name, self.role_kind, self.role)
+        if key.kind != self.binding_kind or shard_index(key.name, base) is None:  # a shard too
             return False
         if not isinstance(self.entry, RoleBindingSpec):
             return True

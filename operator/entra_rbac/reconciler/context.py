@@ -28,6 +28,7 @@ from entra_rbac.core.cluster import Cluster
 from entra_rbac.core.desired import AllowedRoles
 from entra_rbac.core.entra import Directory
 from entra_rbac.core.guardrails import Guardrails, GuardrailsError, parse_group_roles
+from entra_rbac.core.shards import Sharding
 from entra_rbac.errors import SettingsError
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.reconciler.memory import ResourceMemory
@@ -67,6 +68,9 @@ class Policy:
     deletion_confirmation: float = DEFAULT_DELETION_CONFIRMATION
     # Least time between two writes of a Warning Event that recurs unchanged (docs/design.md, Events).
     event_series_interval: float = DEFAULT_EVENT_SERIES_INTERVAL
+    # How a binding too large for one object is split
+    # (docs/design.md, Subjects the operator emits: bindings too large to write).
+    sharding: Sharding = field(default_factory=Sharding)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -80,6 +84,7 @@ class Policy:
             retry_delay=min(RETRY_DELAY, settings.refresh_interval),
             deletion_confirmation=settings.deletion_confirmation,
             event_series_interval=settings.event_series_interval,
+            sharding=Sharding(settings.max_binding_bytes, settings.max_shards),
         )
 
     @property

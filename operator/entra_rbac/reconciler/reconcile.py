@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from entra_rbac.constants import MAX_BINDING_BYTES
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
 from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import ClusterView, check_guardrails
@@ -294,7 +293,7 @@ async def _converge(
     desired = _desired(owner, spec, subjects, view, now, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
-    too_large = oversized(plan, MAX_BINDING_BYTES)
+    too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
     if too_large is not None:
         return await _too_large(resource, spec, read, observed, [*problems, too_large], now, ctx)
     # An expiry is never held back: the guard weighs only what the directory changed.
@@ -448,6 +447,7 @@ def _compute(
         allowed_roles=ctx.policy.allowed_roles,
         existing_roles=roles,
         now=now,
+        sharding=ctx.policy.sharding,
     )
 
 

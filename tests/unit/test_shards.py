@@ -1,0 +1,240 @@
+"""Sharding a binding too large for one object (docs/design.md, Subjects the operator emits:
+bindings too large to write): the split (`core.shards`), the shards' names (`core.naming`), the
+plan over shards, and the reconciler growing a group across the limit and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from entra_rbac.core.naming import (
+    MAX_NAME_LENGTH,
+    BindingKey,
+    binding_name,
+    is_valid_binding_name,
+    shard_index,
+    shard_name,
+)
+from entra_rbac.core.plan import ObservedBinding, split_owned
+from entra_rbac.core.revocation import removed_subjects
+from entra_rbac.core.shards import Sharding, split_subjects, subject_bytes
+from entra_rbac.core.subjects import Subject
+from entra_rbac.reconciler.context import Policy
+from tests.unit.reconcile_fakes import UID, World, guid
+
+G1 = guid(1)
+BASE = "egb:team:clusterrole:view"
+
+
+def users(count: int, start: int = 0) -> tuple[Subject, ...]:
+    return tuple(sorted(Subject("User", f"user{n:06d}@contoso.com") for n in range(start, start + count)))
+
+
+# --- the split ---------------------------------------------------------------------------------
+
+
+def test_subjects_within_the_budget_stay_one_list() -> None:
+    subjects = users(10)
+    assert split_subjects(subjects, 10_000, 16) == (subjects,)
+
+
+def test_a_split_keeps_every_subject_once_sorted_and_each_shard_within_the_budget() -> None:
+    subjects = users(1_000)
+    shards = split_subjects(subjects, 20_000, 16)
+    assert len(shards) > 1
+    assert sorted(s for shard in shards for s in shard) == list(subjects)
+    for shard in shards:
+        assert list(shard) == sorted(shard)
+        assert sum(subject_bytes(s) for s in shard) <= 20_000
+
+
+def test_one_member_joining_rewrites_one_shard() -> None:
+    before = split_subjects(users(1_000), 30_000, 16)
+    after = split_subjects(tuple(sorted((*users(1_000), Subject("User", "new@contoso.com")))), 30_000, 16)
+    assert len(before) == len(after)
+    assert sum(a != b for a, b in zip(before, after, strict=True)) == 1
+
+
+@pytest.mark.parametrize(("small", "large"), [(1_000, 1_500), (1_000, 3_000)])
+def test_members_move_only_into_new_shards_as_they_grow_and_out_of_old_ones_as_they_shrink(
+    small: int, large: int
+) -> None:
+    """Growing n shards to m moves a staying subject only into shards n+1..m (created before any
+    patch); shrinking back moves subjects only out of the shards that go (deleted last)."""
+    few, many = split_subjects(users(small), 30_000, 16), split_subjects(users(large), 30_000, 16)
+    assert len(few) < len(many)
+    where_few = {s: i for i, shard in enumerate(few) for s in shard}
+    where_many = {s: i for i, shard in enumerate(many) for s in shard}
+    moved = [s for s in where_few if where_few[s] != where_many[s]]
+    assert moved  # the new shards do take some
+    assert all(where_many[s] >= len(few) for s in moved)
+
+
+def test_the_cap_on_shards_is_kept_and_the_rest_left_over_the_budget() -> None:
+    shards = split_subjects(users(1_000), 5_000, 3)
+    assert len(shards) == 3
+    assert max(sum(subject_bytes(s) for s in shard) for shard in shards) > 5_000
+    assert split_subjects(users(1_000), 5_000, 1) == (users(1_000),)
+
+
+def test_subject_bytes_is_the_compact_json_with_its_comma() -> None:
+    import json
+
+    subject = Subject("User", 'ann"o\u00e9@contoso.com')
+    assert subject_bytes(subject) == len(json.dumps(subject.to_manifest(), separators=(",", ":"))) + 1
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def test_shard_one_keeps_the_binding_name_and_the_others_are_numbered_in_the_kind_token() -> None:
+    assert shard_name(BASE, 1) == BASE
+    assert shard_name(BASE, 2) == "egb:team:clusterrole.2:view"
+    assert shard_index("egb:team:clusterrole.12:view", BASE) == 12
+    assert shard_index(BASE, BASE) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "egb:team:clusterrole:view-2",  # a role named view-2: another binding, not a shard
+        "egb:team:clusterrole.1:view",
+        "egb:team:clusterrole.02:view",
+        "egb:team:role.2:view",
+        "egb:other:clusterrole.2:view",
+    ],
+)
+def test_a_name_that_is_not_a_shard_is_not_taken_for_one(name: str) -> None:
+    assert shard_index(name, BASE) is None
+
+
+def test_no_shard_name_is_the_name_of_an_unsharded_binding() -> None:
+    """A role may be called anything, `view.2` or `view-2` included: the '.' in the kind token is
+    what no unsharded name has."""
+    for role in ("view", "view.2", "view-2", "2:view"):
+        for index in range(2, 20):
+            name = shard_name(binding_name("team", "ClusterRole", role), index)
+            assert all(
+                name != binding_name("team", "ClusterRole", other) for other in ("view", "view.2", "2:view")
+            )
+
+
+@pytest.mark.parametrize("role", ["r" * 180, "r" * 250, "a:" * 100])
+def test_shard_names_of_long_bindings_stay_valid_distinct_and_recognised(role: str) -> None:
+    base = binding_name("x" * 60, "ClusterRole", role)
+    names = [shard_name(base, k) for k in range(1, 101)]
+    assert len(set(names)) == 100
+    for k, name in enumerate(names, start=1):
+        assert is_valid_binding_name(name)
+        assert len(name.encode()) <= MAX_NAME_LENGTH
+        assert shard_index(name, base) == k
+
+
+# --- ownership and the guard across shards ------------------------------------------------------
+
+
+def observed(name: str, subjects: tuple[Subject, ...]) -> ObservedBinding:
+    from entra_rbac.core.desired import Owner, RoleRef
+    from entra_rbac.core.naming import owner_labels
+
+    return ObservedBinding(
+        kind="ClusterRoleBinding",
+        namespace=None,
+        name=name,
+        role_ref=RoleRef("ClusterRole", "view"),
+        subjects=subjects,
+        labels=owner_labels(UID),
+        annotations={},
+        owner_references=(Owner("team", UID).reference(),),
+        uid=name,
+        resource_version="1",
+    )
+
+
+def test_a_targets_shards_are_its_own_and_shards_past_the_cap_are_strays() -> None:
+    from entra_rbac.core.desired import TargetKeys
+
+    targets = TargetKeys.of([BindingKey.of("ClusterRoleBinding", None, BASE)], 4)
+    found = [observed(shard_name(BASE, k), users(1)) for k in (1, 2, 4, 5)]
+    owned = split_owned(found, UID, targets)
+    assert {b.name for b in owned.ours} == {BASE, shard_name(BASE, 2), shard_name(BASE, 4)}
+    assert [b.name for b in owned.strays] == [shard_name(BASE, 5)]
+    assert BindingKey.of("RoleBinding", "ns", shard_name(BASE, 2)) not in targets
+
+
+# --- the reconciler ----------------------------------------------------------------------------
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "groups": [{"id": G1}],
+        "subjects": {"kind": "User"},
+        "clusterRoleBindings": [{"clusterRole": "view"}],
+    }
+
+
+def members(count: int) -> list[str]:
+    return [f"user{n:06d}" for n in range(count)]
+
+
+def held(world: World) -> dict[str, list[str]]:
+    return {
+        key.name: [s["name"] for s in body.get("subjects") or []]
+        for key, body in sorted(world.kube.bindings.items())
+    }
+
+
+async def test_a_group_grown_across_the_limit_is_sharded_and_shrinks_back_to_one_binding() -> None:
+    world = World(policy=Policy(sharding=Sharding(8_192, 16), revocation_guard_min=10_000))
+    world.directory.add_group(G1, *members(10))
+    world.apply(spec())
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert list(held(world)) == [BASE]
+
+    world.directory.add_group(G1, *members(300))
+    world.directory.invalidate()
+    world.clock.advance(300)
+    writes = len(world.kube.writes)
+    assert (await world.reconcile(fresh=True)).reason == "Reconciled"
+    shards = held(world)
+    assert len(shards) > 2
+    assert BASE in shards
+    assert sorted(n for names in shards.values() for n in names) == sorted(
+        f"{m}@contoso.com" for m in members(300)
+    )
+    verbs = [verb for verb, _, _ in world.kube.writes[writes:]]
+    assert verbs == sorted(verbs, key=["create", "patch", "delete"].index)  # make before break
+    status = world.kube.resources["team"]["status"]
+    assert (status["summary"]["bindings"], status["summary"]["subjects"]) == (len(shards), 300)
+
+    world.directory.add_group(G1, *members(5))
+    world.directory.invalidate()
+    world.clock.advance(300)
+    writes = len(world.kube.writes)
+    assert (await world.reconcile(fresh=True)).reason == "Reconciled"
+    assert held(world) == {BASE: [f"{m}@contoso.com" for m in members(5)]}
+    verbs = [verb for verb, _, _ in world.kube.writes[writes:]]
+    assert verbs[0] == "patch"
+    assert set(verbs[1:]) == {"delete"}
+
+
+def test_a_subject_moving_between_shards_is_not_a_removal() -> None:
+    from entra_rbac.core.desired import DesiredState, Owner, build_binding
+    from entra_rbac.core.plan import Plan, make_plan
+    from entra_rbac.core.subjects import SubjectSet
+
+    owner = Owner("team", UID)
+    a, b = users(2)
+    before = [observed(BASE, (a, b))]
+    binding = build_binding(owner, "ClusterRole", "view", None, SubjectSet((a,), (G1,)))
+    moved = build_binding(owner, "ClusterRole", "view", None, SubjectSet((b,), (G1,)))
+    from dataclasses import replace
+
+    desired = DesiredState(
+        owner, (binding, replace(moved, name=shard_name(BASE, 2))), (), (a, b), (G1,), max_shards=2
+    )
+    plan = make_plan(desired, before)
+    assert isinstance(plan, Plan)
+    assert [x.verb.value for x in plan.actions] == ["create", "patch"]
+    assert removed_subjects(before, plan, UID) == ()
