@@ -522,6 +522,45 @@ async def test_a_refresh_is_one_batch_with_one_bulk_directory_read(reconciled: l
     ] * 2
 
 
+async def test_resources_reconciled_or_first_seen_between_refreshes_join_the_next_batch(
+    reconciled: list[Any],
+) -> None:
+    """Issue 17 point 4: a resource kopf reconciled more than half a period after a batch, and one
+    first listed just before it but due later, are refreshed with the next batch (early, never
+    late), so every later refresh is still one batch with one bulk directory read."""
+    freshness = Freshness.of(100)
+    period = freshness.period
+    directory = PrefetchingDirectory()
+    ctx = type("Ctx", (), {"directory": directory, "clock": staticmethod(lambda: datetime.now(UTC))})()
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=freshness)  # type: ignore[arg-type]
+
+    def body(name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "uid": f"uid-{name}"}, "spec": {"groups": [{"displayName": name}]}}
+
+    bodies = [body(f"r{i}") for i in range(10)]
+    # One first listed a second before the first batch whose own first refresh is later than half
+    # a period after that batch (so the batch leaves it out).
+    early = body(
+        next(f"e{i}" for i in range(100) if triggers.first_refresh_delay(f"uid-e{i}", period) > 0.6 * period)
+    )
+    first = min(triggers.first_refresh_delay(f"uid-r{i}", period) for i in range(10))
+    base = asyncio.get_running_loop().time() - first - 0.6 * period  # the first batch ran 0.6 p ago
+    refresher._schedule(bodies, base)
+    refresher._schedule([*bodies, early], base + first - 1)
+    refresher._schedule([*bodies, early], base + first)
+    await asyncio.gather(*refresher._running.values())
+    assert len(reconciled) == 10
+    late = body("late")
+    refresher.refreshed(triggers.resource_entry(late))  # kopf's create reconcile settled just now
+    everyone = [*bodies, early, late]
+    next_batch = base + first + period
+    for now in (next_batch - 0.01, next_batch, next_batch + period - 0.01, next_batch + period):
+        refresher._schedule(everyone, now)
+        await asyncio.gather(*refresher._running.values())
+    assert len(reconciled) == 10 + 2 * 12
+    assert [len(call) for call in directory.calls] == [10, 12, 12]
+
+
 async def test_the_refresher_rereads_windows_only_on_a_new_generation_or_once_their_change_has_come(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -80,6 +80,9 @@ class Refresher:
         self.period = freshness.period
         self.tick = freshness.tick
         self._due: dict[str, float] = {}
+        # When the next batch is due (loop time): resources reconciled or first seen meanwhile are
+        # due then too, so the whole refresh stays one batch with one bulk directory read.
+        self._next_batch: float | None = None
         self._wakes: dict[str, tuple[datetime, ResourceEntry]] = {}
         # Each resource's next grant start or end by its generation (`_next_change_of`).
         self._changes: dict[str, tuple[object, datetime | None]] = {}
@@ -111,8 +114,17 @@ class Refresher:
         """A reconcile from kopf's handlers has just read `entry`'s groups (through the cache, as a
         refresh does) and settled: its next refresh is a period from now, which keeps the freshness
         promise as a refresh of its own would. Without it, a create burst longer than half a
-        period refreshed resources that had only just converged."""
-        self._due[entry.uid] = asyncio.get_running_loop().time() + self.period
+        period refreshed resources that had only just converged. Once a batch has run, it is due
+        with the next batch instead (at most a period away, so never late): a resource created
+        between two refreshes joins the next one rather than starting a second batch, with a
+        second bulk read, every interval (issue 17 point 4)."""
+        self._due[entry.uid] = self._aligned(asyncio.get_running_loop().time(), self.period)
+
+    def _aligned(self, now: float, delay: float) -> float:
+        """The refresh time for a resource next due `delay` from `now`: the next batch's, when
+        that comes sooner (early keeps the freshness promise; late would not)."""
+        batch = self._next_batch
+        return batch if batch is not None and now < batch < now + delay else now + delay
 
     def _busy(self, uid: str) -> bool:
         """A reconcile of the resource is running or waiting for its lock (a create waiting for a
@@ -182,7 +194,9 @@ class Refresher:
             alive.add(entry.uid)
             if wall is not None:
                 self.expect(entry, self._next_change_of(entry, body, wall))
-            due = self._due.setdefault(entry.uid, now + first_refresh_delay(entry.uid, self.period))
+            due = self._due.get(entry.uid)
+            if due is None:
+                due = self._due[entry.uid] = self._aligned(now, first_refresh_delay(entry.uid, self.period))
             if entry.uid not in self._running and not self._busy(entry.uid):
                 waiting.append((due, entry, body))
         if any(due <= now for due, _, _ in waiting):
@@ -190,8 +204,11 @@ class Refresher:
             # keeps the freshness promise; late would not), so after the first interval the whole
             # refresh is one batch whose directory reads go to Graph in bulk (`_start_batch`).
             batch = [(entry, body) for due, entry, body in waiting if due <= now + self.period / 2]
+            self._next_batch = now + self.period
             for entry, _ in batch:
-                self._due[entry.uid] = now + self.period
+                self._due[entry.uid] = self._next_batch
+            for _, entry, _ in waiting:  # the rest (first seen late in a burst): the next batch
+                self._due[entry.uid] = min(self._due[entry.uid], self._next_batch)
             self._start_batch(batch)
         for uid in set(self._due) - alive:
             del self._due[uid]
