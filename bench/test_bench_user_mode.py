@@ -3,10 +3,10 @@
 Two shapes, each run in user mode and, as its baseline, in group mode over the same groups and
 the same number of bindings, each on a fresh sandbox with a fresh operator process:
 - (a) `big`: one resource over one group of 50,000 transitive members (BENCH_USER_MEMBERS; two
-  nested groups of half each), bound in one namespace: one RoleBinding of 50,000 User subjects.
-  Over 1 MiB of JSON (about 12,000 of these subjects) the operator writes nothing and reports
-  BindingTooLarge, as etcd would refuse it (docs/design.md, Subjects the operator emits): the run
-  then fails at once saying so; in user mode choose BENCH_USER_MEMBERS of 12,000 at most;
+  nested groups of half each), bound in one namespace: 50,000 User subjects, over the 1 MiB of
+  JSON one binding holds (about 12,000 of these subjects), so written as shards of one RoleBinding
+  (docs/design.md, Subjects the operator emits); a BindingTooLarge (over ENTRA_RBAC_MAX_SHARDS
+  shards' worth) fails the run at once;
 - (b) `many`: 100 resources (BENCH_USER_RESOURCES) x 20 namespaces over 10 groups of 1,000 users
   (resource i binds group i % 10, so every group's members are shared by ten resources and each
   resource's by its 20 bindings): 2,000 RoleBindings of 1,000 subjects each.
@@ -179,6 +179,20 @@ def _bindings(api: client.ApiClient) -> list[dict[str, Any]]:
     return list(json.loads(answer.data)["items"])
 
 
+def _sharded(bindings: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """The subjects of each (namespace, resource), over all its shards (every binding here has
+    one role); a subject held twice (in two shards) fails the run."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for b in bindings:
+        meta = b["metadata"]
+        held = found.setdefault((meta["namespace"], meta["annotations"]["entra-rbac.io/owner"]), set())
+        names = {s["name"] for s in b.get("subjects") or []}
+        assert len(names) == len(b.get("subjects") or []), "a subject held twice in one binding"
+        assert not held & names, "a subject held in two shards"
+        held |= names
+    return found
+
+
 def _writes(requests: SandboxRequests) -> int:
     return sum(requests.count(m, NOT_PEERING) for m in WRITES)
 
@@ -202,19 +216,18 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
         while _ready_count(custom) < len(resources):
             assert time.monotonic() < deadline, f"not Ready within {READY_DEADLINE:.0f}s"
             assert not (too_large := _too_large(custom)), (
-                f"{too_large}: a binding over 1 MiB is never written "
-                "(docs/design.md, Subjects the operator emits); "
-                "BENCH_USER_MEMBERS of about 12,000 at most fits one binding"
+                f"{too_large}: more subjects than ENTRA_RBAC_MAX_SHARDS shards hold "
+                "(docs/design.md, Subjects the operator emits)"
             )
             assert process.poll() is None, "the operator exited"
             time.sleep(0.5)  # polling a condition, bounded by the deadline
         ready_s, ready_cpu = time.monotonic() - started, cpu_seconds(process.pid) - cpu0
         rss_ready = rss_mib(process.pid)
         wait_quiet(lambda: _writes(requests), quiet=5, timeout=600, what="writes")
-        bindings = _bindings(api)
-        assert len(bindings) == len(resources) * namespaces
-        assert {len(b["subjects"]) for b in bindings} == {expected_subjects}
-        del bindings
+        shards = _sharded(_bindings(api))
+        assert len(shards) == len(resources) * namespaces
+        assert {len(subjects) for subjects in shards.values()} == {expected_subjects}
+        del shards
         rss_steady, peak = rss_mib(process.pid), peak_rss_mib(process.pid)
 
         sandbox.stop_operator()

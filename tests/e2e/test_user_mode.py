@@ -3,11 +3,13 @@ and a membership change in Entra reaches the cluster within a refresh interval."
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from kubernetes import watch
 
-from tests.e2e.harness import Cluster, guid
+from tests.e2e.harness import MANAGED, Cluster, guid
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +174,106 @@ def test_a_group_grown_too_large_for_one_binding_keeps_the_binding_and_stalls(cl
             e for e in cluster.events("team") if e["reason"] == "BindingTooLarge" and e["type"] == "Warning"
         ],
     )
+
+
+class AccessWatch:
+    """Every state of the managed RoleBindings in `namespace`, followed through a watch from the
+    moment it starts (events arrive in order, none skipped): records each state in which one of
+    the `staying` members held no binding, so a gap between two writes cannot pass unseen."""
+
+    def __init__(self, cluster: Cluster, namespace: str, staying: set[str]) -> None:
+        self.cluster, self.namespace, self.staying = cluster, namespace, staying
+        self.gaps: list[str] = []
+        self.events = 0
+        self._stopping = False
+        listed = cluster.rbac.list_namespaced_role_binding(namespace, label_selector=MANAGED)
+        self.held = {i.metadata.name: {s.name for s in i.subjects or []} for i in listed.items}
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._follow, args=(listed.metadata.resource_version,))
+        self._thread.start()
+
+    def _follow(self, version: str) -> None:
+        try:
+            self._replay(version)
+        except Exception as error:  # the stream is cut when stopped; any other end fails the test
+            if not self._stopping:
+                self.gaps.append(f"the watch failed: {error!r}")
+
+    def _replay(self, version: str) -> None:
+        stream = self._watch.stream(
+            self.cluster.rbac.list_namespaced_role_binding,
+            self.namespace,
+            label_selector=MANAGED,
+            resource_version=version,
+            timeout_seconds=300,
+        )
+        for event in stream:
+            item = event["object"]
+            if event["type"] == "DELETED":
+                self.held.pop(item.metadata.name, None)
+            else:
+                self.held[item.metadata.name] = {s.name for s in item.subjects or []}
+            self.events += 1
+            missing = self.staying - set().union(*self.held.values())
+            if missing:
+                self.gaps.append(f"after {event['type']} {item.metadata.name}: {len(missing)} without access")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._watch.stop()
+        self._thread.join(timeout=30)
+
+
+@pytest.mark.operator_env(ENTRA_RBAC_MAX_BINDING_BYTES="8192")
+def test_a_group_grown_across_the_byte_limit_is_sharded_and_back_without_a_gap(cluster: Cluster) -> None:
+    """docs/design.md, Subjects the operator emits: over ENTRA_RBAC_MAX_BINDING_BYTES (8 KiB
+    here, about 80 Users) the binding is written as shards of the same role, together holding each
+    member exactly once; back under it, one binding again. The 60 members who stay never lose
+    access on the way (every state the watch sees grants them: some move out of the first shard)."""
+    many = [{"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com"} for n in range(300)]
+    users = [*USERS, *many]
+    small = directory([guid(1), guid(2), *(u["id"] for u in many[:60])], [])
+    small["users"] = users
+    cluster.directory(small)
+    cluster.namespace("payments")
+    cluster.apply(binding())
+    cluster.wait_ready("team")
+    staying = {"alice@contoso.com", *(u["userPrincipalName"] for u in many[:60])}
+    assert set(cluster.subjects(*RB)) == {*staying, "bob@contoso.com"}
+    follow = AccessWatch(cluster, "payments", staying)
+    try:
+        grown = directory([guid(1), *(u["id"] for u in many)], [])
+        grown["users"] = users
+        cluster.directory(grown)
+        cluster.request_sync("team")
+        want = sorted(["alice@contoso.com", *(u["userPrincipalName"] for u in many)])
+        shards = cluster.wait_for("the shards to hold every member", lambda: _sharded(cluster, want), 90)
+        assert len(shards) >= 3
+        assert "egb:team:clusterrole:edit" in shards
+        assert "egb:team:clusterrole.2:edit" in shards
+        assert cluster.can_i("create", "configmaps", user="user299@contoso.com", namespace="payments")
+        assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+        ready = cluster.wait_ready("team", timeout=60)
+        assert ready["status"] == "True"
+        assert cluster.egb("team")["status"]["summary"]["subjects"] == 301
+
+        cluster.directory(small)
+        cluster.request_sync("team")
+        back = sorted({*staying, "bob@contoso.com"})
+        cluster.wait_for("one binding again", lambda: _sharded(cluster, back) == {RB[2]: back} or None, 90)
+        assert not cluster.can_i("create", "configmaps", user="user299@contoso.com", namespace="payments")
+    finally:
+        follow.stop()
+    assert follow.events >= len(shards) + 1  # the watch saw the writes
+    assert follow.gaps == [], "a staying member held no binding in a state between writes"
+
+
+def _sharded(cluster: Cluster, want: list[str]) -> dict[str, list[str]] | None:
+    """The managed bindings in payments by name, once together they hold `want`, each once."""
+    held = {
+        name: sorted(s["name"] for s in b.get("subjects") or [])
+        for (_, namespace, name), b in cluster.managed_bindings().items()
+        if namespace == "payments"
+    }
+    together = sorted(n for names in held.values() for n in names)
+    return held if together == want else None
