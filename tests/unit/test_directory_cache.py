@@ -223,3 +223,25 @@ async def test_closing_fails_misses_waiting_for_a_read_out() -> None:
         with pytest.raises(DirectoryUnavailableError, match="cancelled"):
             await task
     assert loader.calls == [["a"]]
+
+
+async def test_a_value_is_steady_while_every_read_agrees_and_a_failed_read_changes_nothing() -> None:
+    """`steady`: what a delta baseline is compared with (issue 17 point 4); expired values count,
+    a value that changed between reads does not until the key is forgotten."""
+    clock = Clock()
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, clock=clock)
+    assert (cache.steady("a"), cache.known("a")) == ((False, None), False)
+    await cache.get_many(["a", "b"])
+    clock.now = 61.0  # expired: still what every read so far found
+    assert (cache.steady("a"), cache.known("a"), cache.steady_values()) == ((True, "A"), True, ["A", "B"])
+    loader.fail = DirectoryUnavailableError("boom")
+    with pytest.raises(DirectoryUnavailableError):
+        await cache.get_many(["a"])
+    assert cache.steady("a") == (True, "A")
+    loader.fail, loader.per_key["a"] = None, "A2"  # changed in the directory
+    clock.now = 200.0
+    await cache.get_many(["a"])
+    assert (cache.steady("a"), cache.steady_values()) == ((False, None), None)
+    cache.discard(["a"])
+    assert (cache.steady("a"), cache.steady_values()) == ((False, None), ["B"])

@@ -52,6 +52,8 @@ class SingleFlightCache(Generic[K, V]):
         self._max_loads = max_loads
         self._clock = clock
         self._values: dict[K, tuple[float, V]] = {}
+        # Keys whose reads have not all agreed since the key was first read (or last forgotten).
+        self._unsteady: set[K] = set()
         self._in_flight: dict[K, asyncio.Future[V]] = {}
         self._queued: dict[K, asyncio.Future[V]] = {}
         self._flush: asyncio.Task[None] | None = None
@@ -64,11 +66,13 @@ class SingleFlightCache(Generic[K, V]):
     def clear(self) -> None:
         """Forget every value (reads in flight still complete for their waiters)."""
         self._values.clear()
+        self._unsteady.clear()
 
     def discard(self, keys: Sequence[K]) -> None:
         """Forget these keys' values (a change was reported for them)."""
         for key in keys:
             self._values.pop(key, None)
+            self._unsteady.discard(key)
 
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
@@ -86,6 +90,25 @@ class SingleFlightCache(Generic[K, V]):
         if entry is None or self._clock() >= entry[0]:
             return False, None
         return True, entry[1]
+
+    def steady(self, key: K) -> tuple[bool, V | None]:
+        """The value every successful read of `key` has agreed on since it was first read (or last
+        forgotten), fresh or expired; (False, None) when it was never read or the reads differed."""
+        entry = self._values.get(key)
+        if entry is None or key in self._unsteady:
+            return False, None
+        return True, entry[1]
+
+    def known(self, key: K) -> bool:
+        """Whether `key` has been read (fresh or expired) since it was last forgotten, or is being read."""
+        return key in self._values or key in self._in_flight
+
+    def steady_values(self) -> list[V] | None:
+        """The value of every key read since it was last forgotten, fresh or expired; None when the
+        reads of some key have differed (see `steady`)."""
+        if self._unsteady:
+            return None
+        return [value for _, value in self._values.values()]
 
     async def get_many(self, keys: Sequence[K]) -> tuple[dict[K, V], int]:
         """The value of every key, and how many were answered without a read of their own
@@ -190,6 +213,9 @@ class SingleFlightCache(Generic[K, V]):
             if outcome is _MISSING:
                 outcome = DirectoryUnavailableError(f"directory read returned no answer for {key!r}")
             elif not isinstance(outcome, BaseException) and self._ttl > 0:
+                earlier = self._values.get(key)
+                if earlier is not None and earlier[1] != outcome:
+                    self._unsteady.add(key)
                 self._values[key] = (expires, outcome)
             self._settle(key, future, outcome)
 

@@ -32,13 +32,14 @@ from msgraph.generated.groups.delta.delta_request_builder import DeltaRequestBui
 from msgraph.graph_service_client import GraphServiceClient
 
 from entra_rbac.adapters.directory.graph import DeltaTokenExpired, GraphCaller
+from entra_rbac.core.entra import DirectoryGroup
 from entra_rbac.errors import DirectoryUnavailableError
 from entra_rbac.logsetup import fields
 
 logger = logging.getLogger(__name__)
 
 FILTER_LIMIT = 50  # ids in one delta $filter (Graph's limit)
-DELTA_SELECT = ["displayName", "members"]
+DELTA_SELECT = ["displayName", "mailNickname", "members"]
 MAX_PAGES = 1000  # a round longer than this is a server bug, not a tenant
 # New ids not filling a chunk wait at most this many rounds while more keep arriving.
 SETTLE_ROUNDS = 3
@@ -69,6 +70,16 @@ class GroupDeltas:
         self._waiting: dict[str, int] = {}  # new ids not yet followed: the round each was first seen
         # Changes read but not yet reported: a round that fails part way reports them next time.
         self._found: set[str] = set()
+        # What the baselines not yet taken showed of each group they hold (`take_baselines`).
+        self._baselines: dict[str, DirectoryGroup] = {}
+
+    def take_baselines(self) -> dict[str, DirectoryGroup]:
+        """Each group a new baseline since the last call showed whole (its displayName and
+        mailNickname, not removed), as read in that complete round: the directory compares it with
+        its own earlier reads of the group (`EntraDirectory.changed_groups`). Ids a baseline left
+        out (deleted, or never there) or removed are absent."""
+        baselines, self._baselines = self._baselines, {}
+        return baselines
 
     async def changed(self, ids: Collection[str]) -> set[str]:
         """The ids among `ids` Graph reported changed since the last call (raises DirectoryError;
@@ -95,10 +106,13 @@ class GroupDeltas:
         for chunk in map(frozenset, _chunks(new, FILTER_LIMIT)):
             if len(chunk) < FILTER_LIMIT and not (calm or overdue):
                 continue
-            _, self._links[chunk] = await self._round(chunk, None)
+            entries, self._links[chunk] = await self._round(chunk, None)
             # A new baseline: a change between the read that made these groups watched and now
-            # would otherwise be lost until the refresh, so the chunk counts as changed.
+            # would otherwise be lost until the refresh, so the chunk counts as changed, unless
+            # the directory finds what the baseline shows equal to its own reads
+            # (`take_baselines`).
             self._found |= chunk
+            self._baselines.update(_whole_groups(entries, chunk))
             for group_id in chunk:
                 self._waiting.pop(group_id, None)
 
@@ -143,6 +157,30 @@ class GroupDeltas:
         )
         config = RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
         return self._client.groups.delta.to_get_request_information(config)
+
+
+def _whole_groups(entries: list[dict[str, Any]], chunk: frozenset[str]) -> dict[str, DirectoryGroup]:
+    """The groups of `chunk` a baseline round showed with both displayName and mailNickname and
+    never as removed (a group may span several entries, its properties on one of them)."""
+    shown: dict[str, dict[str, Any]] = {}
+    removed: set[str] = set()
+    for entry in entries:
+        group_id = str(entry.get("id", "")).lower()
+        if group_id not in chunk:
+            continue
+        if "@removed" in entry:
+            removed.add(group_id)
+        properties = shown.setdefault(group_id, {})
+        for name in ("displayName", "mailNickname"):
+            if name in entry:
+                properties[name] = entry[name]
+    return {
+        group_id: DirectoryGroup(
+            id=group_id, display_name=str(p["displayName"] or ""), mail_nickname=p["mailNickname"]
+        )
+        for group_id, p in shown.items()
+        if group_id not in removed and "displayName" in p and "mailNickname" in p
+    }
 
 
 def _get(url: str) -> RequestInformation:

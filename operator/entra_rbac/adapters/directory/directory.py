@@ -113,10 +113,49 @@ class EntraDirectory:
 
     async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
         """The groups among `group_ids` Graph's delta reported changed since the last call; their
-        cached answers are forgotten, so the reconciles this triggers read them from Entra."""
+        cached answers are forgotten, so the reconciles this triggers read them from Entra.
+
+        A new baseline reports all its groups, since a change between the read that made them
+        watched and the baseline would otherwise be missed; but a group the baseline shows exactly
+        as every read of it since it was first read showed it (id, displayName, mailNickname; the
+        read complete and successful, and no member read of it, which the baseline cannot
+        vouch for) has not changed since those reads, so it is not reported: a create burst's
+        resources are not all reconciled again, each reading its group alone (issue 17 point 4)."""
         changed = await self._deltas.changed(group_ids)
+        baselines = self._deltas.take_baselines()
+        if baselines:
+            named = self._named_reads()
+            changed -= {gid for gid, shown in baselines.items() if self._read_as(gid, shown, named)}
         self.forget(changed)
         return changed
+
+    def _named_reads(self) -> dict[str, list[DirectoryGroup]] | None:
+        """Each group the name lookups found, by id, as they found it; None when some name's reads
+        have differed (a rename seen by the lookups): then no baseline is taken as unchanged."""
+        values = self._by_name.steady_values()
+        if values is None:
+            return None
+        named: dict[str, list[DirectoryGroup]] = {}
+        for groups in values:
+            for group in groups:
+                named.setdefault(group.id, []).append(group)
+        return named
+
+    def _read_as(
+        self, group_id: str, shown: DirectoryGroup, named: dict[str, list[DirectoryGroup]] | None
+    ) -> bool:
+        """Whether every read of the group since it was first read (by id, and in the answers of
+        name lookups) found it, and found it as the baseline `shown` does; never for a group whose
+        members were read."""
+        if named is None or self._members.known(group_id):
+            return False
+        reads = list(named.get(group_id, ()))
+        if self._by_id.known(group_id):
+            steady, group = self._by_id.steady(group_id)
+            if not steady:
+                return False
+            reads.append(group)  # type: ignore[arg-type]
+        return bool(reads) and all(read == shown for read in reads)
 
     def forget(self, group_ids: Collection[str]) -> None:
         """Forget the cached answers about these groups (and every name lookup: a rename changes
