@@ -608,3 +608,48 @@ async def test_the_refresher_rereads_windows_only_on_a_new_generation_or_once_th
 
     refresher._schedule([], 0.0)  # deleted: forgotten
     assert refresher._changes == {}
+
+
+@pytest.mark.parametrize(
+    "extra_fields",
+    [
+        None,
+        [("metadata", "annotations", "entra-rbac.io/sync-requested")],
+        ["metadata.labels.team", ("spec", "groups")],
+        [("status", "observedGeneration")],
+        [("metadata", "generation")],
+    ],
+)
+def test_the_slim_essence_is_kopfs_own(extra_fields: list[kopf.FieldSpec] | None) -> None:
+    """The diff-base builds its essence without copying status and managedFields (issue 17
+    point 2); what it builds is what kopf's own storage builds from the whole body."""
+    settings = kopf.OperatorSettings()
+    triggers.tune_kopf(settings, SETTINGS)
+    storage = settings.persistence.diffbase_storage
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="operator.entra-rbac.io", key="last-handled-configuration")
+    raw = {
+        "apiVersion": "entra-rbac.io/v1alpha1",
+        "kind": "EntraGroupBinding",
+        "metadata": {
+            "name": "team",
+            "uid": "u1",
+            "generation": 3,
+            "labels": {"team": "a"},
+            "ownerReferences": [{"kind": "Thing", "name": "x", "uid": "o1", "apiVersion": "v1"}],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {
+                "entra-rbac.io/sync-requested": "1",
+                "operator.entra-rbac.io/reconcile": "{}",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
+        },
+        "spec": {"groups": [{"id": "g"}], "roleBindings": [{"clusterRole": "edit", "namespaces": ["a"]}]},
+        "status": {"observedGeneration": 3, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    body = kopf.Body(raw)
+    assert storage.build(body=body, extra_fields=extra_fields) == kopfs.build(
+        body=body, extra_fields=extra_fields
+    )
+    built = storage.build(body=body, extra_fields=extra_fields)
+    built["spec"]["groups"].append({"id": "changed"})  # a copy: the body is untouched
+    assert raw["spec"]["groups"] == [{"id": "g"}]

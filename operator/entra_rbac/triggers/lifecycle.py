@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any, cast
 
 import kopf
@@ -199,6 +200,22 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     get exact diffs. An annotation written by kopf's own storage (a full copy) still reads.
     """
 
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        """kopf's essence, from a body without what kopf copies and then drops: it deep-copies
+        the whole body (status, managedFields) for every event before keeping the spec, labels
+        and annotations; 3.2% of the operator's CPU converging 4,000 bindings (py-spy, issue 17
+        point 2). The result is the same (tests/unit/test_triggers.py); with an extra field the
+        slim body lacks (a status field), the whole body, as kopf does."""
+        extra = list(extra_fields or ())
+        if not all(_in_essence(field) for field in extra):
+            return super().build(body=body, extra_fields=extra)
+        meta = body.get("metadata") or {}
+        slim = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+        slim["metadata"] = {key: meta[key] for key in _ESSENTIAL_METADATA if key in meta}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, slim)), extra_fields=extra)
+
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         digested = dict(essence)
         if "spec" in digested:
@@ -217,6 +234,22 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
             if current is not None and spec_digest(current) == spec[SPEC_DIGEST]:
                 return cast(kopf.BodyEssence, {**stored, "spec": copy.deepcopy(current)})
         return stored
+
+
+# What kopf's essence reads of metadata: labels and annotations, and ownerReferences (its
+# storage keys depend on them).
+_ESSENTIAL_METADATA = ("labels", "annotations", "ownerReferences")
+
+
+def _in_essence(field: kopf.FieldSpec) -> bool:
+    """Whether a handler's field is in the slim body: outside metadata and status, or in labels
+    or annotations. (A string path splits at dots; only its first two parts matter.)"""
+    if field is None:
+        return True  # no field: nothing to keep
+    path = field.split(".") if isinstance(field, str) else list(field)
+    if not path or path[0] == "status":
+        return False
+    return path[0] != "metadata" or (len(path) > 1 and path[1] in ("labels", "annotations"))
 
 
 def _peering(operator: kopf.OperatorSettings, settings: Settings) -> None:
