@@ -238,3 +238,36 @@ def test_a_subject_moving_between_shards_is_not_a_removal() -> None:
     assert isinstance(plan, Plan)
     assert [x.verb.value for x in plan.actions] == ["create", "patch"]
     assert removed_subjects(before, plan, UID) == ()
+
+
+# --- the insight tools -------------------------------------------------------------------------
+
+
+def _shard_manifest(index: int) -> dict[str, Any]:
+    from entra_rbac.core.desired import Owner
+
+    owner = Owner("team", UID)
+    from entra_rbac.core.desired import build_binding
+    from entra_rbac.core.subjects import SubjectSet
+
+    whole = build_binding(owner, "ClusterRole", "view", None, SubjectSet(users(1), (G1,)))
+    manifest = whole.to_manifest()
+    manifest["metadata"]["name"] = shard_name(BASE, index)
+    return manifest
+
+
+@pytest.mark.parametrize("index", [1, 2, 7])
+def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(index: int) -> None:
+    """`explain` and `report` name the resource behind a shard; `import` skips it as the
+    operator's (never a foreign or duplicate binding to import)."""
+    from entra_rbac.insight.explain import _managed_by
+    from entra_rbac.insight.importer import _skip_reason
+    from entra_rbac.insight.report import _owner_of, _owners
+
+    manifest = _shard_manifest(index)
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": {}}
+    assert _managed_by(manifest, {UID: resource}) == ("team", False)
+    owner = _owner_of(manifest, _owners([resource]))
+    assert owner is not None
+    assert owner.name == "team"
+    assert _skip_reason(manifest) == "managed by the operator"

@@ -258,4 +258,5 @@ def _desired(
         allowed_roles=policy.allowed_roles,
         existing_roles=cluster.roles,
         now=now,
+        sharding=policy.sharding,
     )

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
 from entra_rbac.constants import GROUPS_ANNOTATION, OWNER_UID_LABEL
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.naming import BindingKey, binding_name
+from entra_rbac.core.naming import BindingKey, binding_name, shard_index
 from entra_rbac.core.plan import carries_ownership
 from entra_rbac.core.windows import Grant, binding_expiry, grants_of
 
@@ -108,10 +108,10 @@ def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner 
         return None
     role = binding.get("roleRef") or {}
     kind = role.get("kind")
-    if kind in ("ClusterRole", "Role") and meta.get("name") == binding_name(
-        owner.name, kind, str(role.get("name"))
-    ):
-        return owner
+    if kind in ("ClusterRole", "Role"):
+        base = binding_name(owner.name, kind, str(role.get("name")))
+        if shard_index(str(meta.get("name")), base) is not None:  # the binding or one of its shards
+            return owner
     return None
 
 

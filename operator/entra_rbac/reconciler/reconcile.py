@@ -23,7 +23,7 @@ from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInve
 from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import ClusterView, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.naming import binding_name
+from entra_rbac.core.naming import binding_name, shard_index
 from entra_rbac.core.plan import (
     Action,
     ObservedBinding,
@@ -129,10 +129,13 @@ def _named_for(owner: Owner, marked: list[ObservedBinding]) -> list[ObservedBind
         o
         for o in marked
         if o.role_ref.kind in ("ClusterRole", "Role")
-        and o.name
-        == binding_name(
-            owner.name, "ClusterRole" if o.role_ref.kind == "ClusterRole" else "Role", o.role_ref.name
+        and shard_index(
+            o.name,
+            binding_name(
+                owner.name, "ClusterRole" if o.role_ref.kind == "ClusterRole" else "Role", o.role_ref.name
+            ),
         )
+        is not None
     ]
 
 
