@@ -115,7 +115,7 @@ def _managed_by(
         if (
             observed.owned_by(uid)
             and role.kind in ("ClusterRole", "Role")
-            # the binding or one of its shards (docs/design.md, bindings too large to write)
+            # the binding or one of its shards (docs/design.md, Subjects the operator emits)
             and shard_index(observed.name, binding_name(name, role.kind, role.name)) is not None  # type: ignore[arg-type]
         ):
             return name, False
