@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from entra_rbac.core import subjects as subjects_module
 from entra_rbac.core.entra import DirectoryMember, GroupLookup, GroupResolution, MemberType
 from entra_rbac.core.models import GroupRef, GroupState, SubjectsSpec
 from entra_rbac.core.plan import ObservedBinding
@@ -170,10 +171,9 @@ def test_bindings_listing_equal_subjects_share_one_parsed_tuple() -> None:
 def test_the_interner_holds_equal_canonical_lists_once_with_their_subjects_parsed() -> None:
     interner = SubjectInterner()
     users = [{"kind": "User", "apiGroup": RBAC, "name": f"u{i}"} for i in range(50)]
-    # Equal lists as separate JSON decodes give them, with other lists in between (beyond the
-    # interner's few recent lists, so the parsed lookup answers too).
+    # Equal lists as separate JSON decodes give them, with other lists in between.
     first = interner.intern([dict(u) for u in users])
-    for i in range(SubjectInterner.RECENT + 1):
+    for i in range(10):
         interner.intern([{"kind": "User", "apiGroup": RBAC, "name": f"other{i}"}])
     again = interner.intern([dict(u) for u in users])
     assert isinstance(first, SharedSubjects)
@@ -184,6 +184,43 @@ def test_the_interner_holds_equal_canonical_lists_once_with_their_subjects_parse
     shorter = interner.intern([dict(u) for u in users[:-1]])
     assert shorter is not first
     assert shorter.parsed == first.parsed[:-1]
+
+
+def test_the_interner_meets_interleaved_lists_without_parsing_them_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """100 resources over 10 groups: their bindings' watch events arrive interleaved, and each
+    list already held is answered by a comparison, not a parse (issue 17 point 7)."""
+    interner = SubjectInterner()
+    lists = [[{"kind": "User", "apiGroup": RBAC, "name": f"g{g}u{i}"} for i in range(100)] for g in range(10)]
+    held = [interner.intern([dict(u) for u in users]) for users in lists]
+    parses: list[object] = []
+    real = subjects_module.parse_subjects
+    monkeypatch.setattr(subjects_module, "parse_subjects", lambda raw: parses.append(raw) or real(raw))
+    for _ in range(3):
+        for g, users in enumerate(lists):
+            assert interner.intern([dict(u) for u in users]) is held[g]
+    assert parses == []
+    # Same length, same first and last name, another list: compared, found unequal, parsed.
+    middle = [dict(u) for u in lists[0]]
+    middle[50] = {"kind": "User", "apiGroup": RBAC, "name": "someone else"}
+    other = interner.intern(middle)
+    assert other is not held[0]
+    assert other.parsed[50] == Subject("User", "someone else")
+    assert len(parses) == 1
+    assert interner.intern([dict(u) for u in lists[0]]) is held[0]  # still found, by its content
+    # A list we would not write, under a known hint, is still left as it came.
+    foreign = [{**u, "apiGroup": "x"} for u in lists[1]]
+    assert interner.intern(foreign) is foreign
+
+
+def test_a_binding_read_alone_takes_the_parse_the_cache_made() -> None:
+    """The start-up sweep of expired grants reads bindings from the cache: never parsed again."""
+    interner = SubjectInterner()
+    shared = interner.intern([{"kind": "User", "apiGroup": RBAC, "name": f"u{i}"} for i in range(5)])
+    observed = ObservedBinding.from_manifest(_binding("b", shared))
+    assert observed.subjects is shared.parsed
+    assert observed.canonical_subjects
 
 
 @pytest.mark.parametrize(
@@ -205,7 +242,7 @@ def test_the_interner_leaves_what_we_would_not_write_as_it_came(raw: Any) -> Non
 def test_the_interner_forgets_lists_no_binding_holds() -> None:
     interner = SubjectInterner()
     held = interner.intern([{"kind": "User", "apiGroup": RBAC, "name": "a"}])
-    for i in range(SubjectInterner.RECENT + 1):  # pushed out of the recent lists too
+    for i in range(10):
         interner.intern([{"kind": "User", "apiGroup": RBAC, "name": f"b{i}"}])
     assert len(interner) >= 1
     del held

@@ -89,6 +89,9 @@ class SharedSubjects(list[dict[str, Any]]):
     parsed: tuple[Subject, ...]
 
 
+_Hint = tuple[int, object, object]
+
+
 class SubjectInterner:
     """Equal subject lists held once (issue 17 point 7; docs/design.md, Observing from the cache).
 
@@ -101,23 +104,24 @@ class SubjectInterner:
     before. Lists no cached binding holds any more are forgotten (weak references).
     """
 
-    # The last lists interned, compared with each new one in C before parsing it: a listing or a
-    # reconcile's writes bring one resource's bindings (equal lists) one after another.
-    RECENT = 4
-
     def __init__(self) -> None:
         self._shared: weakref.WeakValueDictionary[tuple[Subject, ...], SharedSubjects] = (
             weakref.WeakValueDictionary()
         )
-        self._recent: list[SharedSubjects] = []
+        # The last list interned under each `_hint`, compared with a new list of that hint in C
+        # before parsing it. A few recent lists were not enough (issue 17 point 7, py-spy): 100
+        # resources over 10 groups reconcile at once, their watch events interleave, and the
+        # parse of each echo was 9% of user mode's convergence CPU.
+        self._by_hint: weakref.WeakValueDictionary[_Hint, SharedSubjects] = weakref.WeakValueDictionary()
 
     def intern(self, raw: Any) -> Any:
         """The shared list equal to `raw`, or `raw` itself when it is not a canonical list."""
         if isinstance(raw, SharedSubjects) or not isinstance(raw, list) or not raw:
             return raw
-        for shared in self._recent:
-            if shared == raw:
-                return shared
+        hint = _hint(raw)
+        known = self._by_hint.get(hint)
+        if known is not None and known == raw:
+            return known
         subjects, canonical = parse_subjects(raw)
         if not canonical:
             return raw
@@ -126,12 +130,23 @@ class SubjectInterner:
             found = SharedSubjects(raw)
             found.parsed = subjects
             self._shared[subjects] = found
-        self._recent = [found, *self._recent[: self.RECENT - 1]]
+        self._by_hint[hint] = found  # two lists of one hint: the later is remembered (both are right)
         return found
 
     def __len__(self) -> int:
         """How many distinct lists are held."""
         return len(self._shared)
+
+
+def _hint(raw: list[Any]) -> _Hint:
+    """A cheap key under which equal lists meet: the length and the first and last names (a
+    name that is not a string hints nothing: such a list is parsed, and left as it came)."""
+    return len(raw), _name_hint(raw[0]), _name_hint(raw[-1])
+
+
+def _name_hint(subject: Any) -> object:
+    name = subject.get("name") if isinstance(subject, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _parse_carefully(raw: Iterable[Mapping[str, Any]]) -> tuple[tuple[Subject, ...], bool]:

@@ -79,7 +79,7 @@ async def sweep_expired(bodies: Iterable[Mapping[str, Any]], ctx: ReconcileConte
         async with ctx.memory.of(owner.uid).lock:
             try:
                 listed = await ctx.kube.list_owned_bindings(owner.uid)
-                observed = [o for o in map(ObservedBinding.from_manifest, listed) if o.owned_by(owner.uid)]
+                observed = [o for o in ObservedBinding.from_manifests(listed) if o.owned_by(owner.uid)]
                 lapsed = await remove_lapsed(owner, spec, observed, now, ctx)
             except KubeError as error:
                 log.warning(
