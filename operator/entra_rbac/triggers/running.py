@@ -20,6 +20,7 @@ from entra_rbac import reconciler
 from entra_rbac.logsetup import fields
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
 from entra_rbac.triggers.memo import OperatorMemo
+from entra_rbac.triggers.trimming import MEMORY
 
 log = logging.getLogger("entra_rbac.triggers")
 
@@ -32,7 +33,8 @@ FAN_OUT = 8
 async def reconcile_entry(
     entry: ResourceEntry, ctx: reconciler.ReconcileContext, *, deletion: bool = False, fresh: bool = False
 ) -> reconciler.Outcome:
-    return await reconciler.reconcile(entry.name, entry.uid, ctx, deletion=deletion, fresh=fresh)
+    with MEMORY.working():  # the burst's memory goes back to the system once none is in flight
+        return await reconciler.reconcile(entry.name, entry.uid, ctx, deletion=deletion, fresh=fresh)
 
 
 async def reconcile_body(
