@@ -58,7 +58,12 @@ def test_a_grant_exists_from_valid_from_and_is_gone_at_valid_until(cluster: Clus
     cluster.apply(oncall({"validFrom": rfc3339(start), "validUntil": rfc3339(end)}))
     cluster.wait_for("the permanent grant", lambda: VIEW in cluster.managed_bindings(), timeout=60)
     assert RB not in cluster.managed_bindings() or time.time() >= start, "bound before validFrom"
-    assert cluster.egb("oncall")["status"]["nextExpiry"] == rfc3339(end)
+    # The status is written after the bindings: wait for it rather than read it at once.
+    cluster.wait_for(
+        "status.nextExpiry at validUntil",
+        lambda: cluster.egb("oncall").get("status", {}).get("nextExpiry") == rfc3339(end),
+        timeout=60,
+    )
 
     binding = cluster.wait_for("the grant to start", lambda: cluster.managed_bindings().get(RB), timeout=60)
     created = datetime.fromisoformat(binding["metadata"]["creationTimestamp"]).timestamp()
