@@ -386,3 +386,17 @@ class World:
 
     def subjects(self, key: BindingKey) -> list[str]:
         return [s["name"] for s in self.kube.bindings[key].get("subjects") or []]
+
+
+def user_mode_spec(group_id: str) -> dict[str, Any]:
+    """A user-mode resource granting cluster-wide `view` to the members of `group_id`."""
+    return {
+        "groups": [{"id": group_id}],
+        "subjects": {"kind": "User"},
+        "clusterRoleBindings": [{"clusterRole": "view"}],
+    }
+
+
+def member_names(count: int) -> list[str]:
+    """`count` distinct member names for `user`, in sorted order."""
+    return [f"user{n:06d}" for n in range(count)]

@@ -21,7 +21,7 @@ from entra_rbac.core.revocation import removed_subjects
 from entra_rbac.core.shards import Sharding, split_subjects, subject_bytes
 from entra_rbac.core.subjects import Subject
 from entra_rbac.reconciler.context import Policy
-from tests.unit.reconcile_fakes import UID, World, guid
+from tests.unit.reconcile_fakes import UID, World, guid, member_names, user_mode_spec
 
 G1 = guid(1)
 BASE = "egb:team:clusterrole:view"
@@ -167,15 +167,7 @@ def test_a_targets_shards_are_its_own_and_shards_past_the_cap_are_strays() -> No
 
 
 def spec() -> dict[str, Any]:
-    return {
-        "groups": [{"id": G1}],
-        "subjects": {"kind": "User"},
-        "clusterRoleBindings": [{"clusterRole": "view"}],
-    }
-
-
-def members(count: int) -> list[str]:
-    return [f"user{n:06d}" for n in range(count)]
+    return user_mode_spec(G1)
 
 
 def held(world: World) -> dict[str, list[str]]:
@@ -187,12 +179,12 @@ def held(world: World) -> dict[str, list[str]]:
 
 async def test_a_group_grown_across_the_limit_is_sharded_and_shrinks_back_to_one_binding() -> None:
     world = World(policy=Policy(sharding=Sharding(8_192, 16), revocation_guard_min=10_000))
-    world.directory.add_group(G1, *members(10))
+    world.directory.add_group(G1, *member_names(10))
     world.apply(spec())
     assert (await world.reconcile()).reason == "Reconciled"
     assert list(held(world)) == [BASE]
 
-    world.directory.add_group(G1, *members(300))
+    world.directory.add_group(G1, *member_names(300))
     world.directory.invalidate()
     world.clock.advance(300)
     writes = len(world.kube.writes)
@@ -201,19 +193,19 @@ async def test_a_group_grown_across_the_limit_is_sharded_and_shrinks_back_to_one
     assert len(shards) > 2
     assert BASE in shards
     assert sorted(n for names in shards.values() for n in names) == sorted(
-        f"{m}@contoso.com" for m in members(300)
+        f"{m}@contoso.com" for m in member_names(300)
     )
     verbs = [verb for verb, _, _ in world.kube.writes[writes:]]
     assert verbs == sorted(verbs, key=["create", "patch", "delete"].index)  # make before break
     status = world.kube.resources["team"]["status"]
     assert (status["summary"]["bindings"], status["summary"]["subjects"]) == (len(shards), 300)
 
-    world.directory.add_group(G1, *members(5))
+    world.directory.add_group(G1, *member_names(5))
     world.directory.invalidate()
     world.clock.advance(300)
     writes = len(world.kube.writes)
     assert (await world.reconcile(fresh=True)).reason == "Reconciled"
-    assert held(world) == {BASE: [f"{m}@contoso.com" for m in members(5)]}
+    assert held(world) == {BASE: [f"{m}@contoso.com" for m in member_names(5)]}
     verbs = [verb for verb, _, _ in world.kube.writes[writes:]]
     assert verbs[0] == "patch"
     assert set(verbs[1:]) == {"delete"}

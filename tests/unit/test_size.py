@@ -17,7 +17,7 @@ from entra_rbac.core.problems import PRECEDENCE, STALLING, Reason
 from entra_rbac.core.shards import Sharding
 from entra_rbac.core.size import oversized
 from entra_rbac.reconciler.context import Policy
-from tests.unit.reconcile_fakes import World, guid
+from tests.unit.reconcile_fakes import World, guid, member_names, user_mode_spec
 
 G1 = guid(1)
 VIEW = BindingKey.of("ClusterRoleBinding", None, "egb:team:clusterrole:view")
@@ -110,19 +110,11 @@ def test_binding_too_large_stalls_and_ranks_with_what_changed_nothing() -> None:
 
 
 def user_spec() -> dict[str, Any]:
-    return {
-        "groups": [{"id": G1}],
-        "subjects": {"kind": "User"},
-        "clusterRoleBindings": [{"clusterRole": "view"}],
-    }
-
-
-def members(count: int) -> list[str]:
-    return [f"user{n:06d}" for n in range(count)]
+    return user_mode_spec(G1)
 
 
 def bound(count: int) -> list[str]:
-    return [f"{name}@contoso.com" for name in members(count)]
+    return [f"{name}@contoso.com" for name in member_names(count)]
 
 
 def unsharded() -> World:
@@ -132,7 +124,7 @@ def unsharded() -> World:
 
 async def test_a_too_large_user_mode_binding_is_not_written_and_the_resource_stalls() -> None:
     world = unsharded()
-    world.directory.add_group(G1, *members(15_000))
+    world.directory.add_group(G1, *member_names(15_000))
     world.apply(user_spec())
     outcome = await world.reconcile()
     assert outcome.reason == "BindingTooLarge"
@@ -147,18 +139,18 @@ async def test_a_too_large_user_mode_binding_is_not_written_and_the_resource_sta
 
 async def test_a_group_that_grows_too_large_keeps_the_existing_binding_exactly() -> None:
     world = unsharded()
-    world.directory.add_group(G1, *members(3))
+    world.directory.add_group(G1, *member_names(3))
     world.apply(user_spec())
     assert (await world.reconcile()).reason == "Reconciled"
     before, writes = world.kube.snapshot(), list(world.kube.writes)
-    world.directory.add_group(G1, *members(15_000))
+    world.directory.add_group(G1, *member_names(15_000))
     world.directory.invalidate()
     world.clock.advance(300)
     outcome = await world.reconcile(fresh=True)
     assert outcome.reason == "BindingTooLarge"
     assert (world.kube.snapshot(), world.kube.writes) == (before, writes)
     assert world.subjects(VIEW) == bound(3)
-    world.directory.add_group(G1, *members(4))  # back under the limit: written at once
+    world.directory.add_group(G1, *member_names(4))  # back under the limit: written at once
     outcome = await world.reconcile(fresh=True)
     assert outcome.reason == "Reconciled"
     assert world.subjects(VIEW) == bound(4)
@@ -176,7 +168,7 @@ async def test_the_servers_own_refusal_as_too_large_is_binding_too_large_without
             "create ClusterRoleBinding egb:team:clusterrole:view",
         ),
     )
-    world.directory.add_group(G1, *members(3))
+    world.directory.add_group(G1, *member_names(3))
     world.apply(user_spec())
     outcome = await world.reconcile()
     assert outcome.reason == "BindingTooLarge"
