@@ -362,7 +362,7 @@ async def test_the_refresher_reconciles_a_resource_once_per_period_from_its_firs
         await asyncio.gather(*refresher._running.values())
         assert len(reconciled) == expected, now
     refresher._schedule([], first + 500)  # deleted: its schedule is dropped
-    assert refresher._due == {}
+    assert refresher._records == {}
 
 
 async def test_a_resource_kopf_just_reconciled_is_refreshed_a_period_later_not_sooner(
@@ -394,11 +394,11 @@ async def test_a_settled_reconcile_from_kopf_pushes_the_refresh_and_a_requeued_o
     memo.refresher = triggers.Refresher(kube=None, ctx=None, freshness=Freshness.of(100))  # type: ignore[attr-defined,arg-type]
     body = {"metadata": {"name": "team", "uid": "u", "generation": 1}, "spec": {}}
     await triggers.reconcile_body(body, memo)
-    pushed = memo.refresher._due["u"]  # type: ignore[attr-defined]
+    pushed = memo.refresher._records["u"].due  # type: ignore[attr-defined]
     assert pushed > asyncio.get_running_loop().time() + Freshness.of(100).period - 5
     with pytest.raises(kopf.TemporaryError):
         await triggers.reconcile_body(body, memo)
-    assert memo.refresher._due["u"] == pushed  # type: ignore[attr-defined]
+    assert memo.refresher._records["u"].due == pushed  # type: ignore[attr-defined]
 
 
 async def test_a_resource_whose_reconcile_is_running_or_waiting_is_not_refreshed_beside_it(
@@ -589,7 +589,7 @@ async def test_the_refresher_rereads_windows_only_on_a_new_generation_or_once_th
     for _ in range(3):  # ticks over an unchanged resource: its spec is read once
         refresher._schedule([body], 0.0)
     assert reads == [until]
-    assert refresher._wakes["uid-a"][0] == datetime(2026, 12, 1, 13, tzinfo=UTC)
+    assert refresher._records["uid-a"].wake == datetime(2026, 12, 1, 13, tzinfo=UTC)
 
     later = "2026-12-01T14:00:00Z"
     body = {
@@ -599,15 +599,52 @@ async def test_the_refresher_rereads_windows_only_on_a_new_generation_or_once_th
     }
     refresher._schedule([body], 0.0)  # a new generation: read again, the new end is the wake-up
     assert reads == [until, later]
-    assert refresher._wakes["uid-a"][0] == datetime(2026, 12, 1, 14, tzinfo=UTC)
+    assert refresher._records["uid-a"].wake == datetime(2026, 12, 1, 14, tzinfo=UTC)
 
     clock[0] = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
     refresher._schedule([body], 0.0)  # its change has come: read again (nothing left to wake for)
     assert reads == [until, later, later]
-    assert "uid-a" not in refresher._wakes
+    assert refresher._records["uid-a"].wake is None
 
     refresher._schedule([], 0.0)  # deleted: forgotten
-    assert refresher._changes == {}
+    assert refresher._records == {}
+
+
+async def test_a_tick_reuses_what_it_read_from_an_object_listed_again_and_rereads_a_new_one(
+    reconciled: list[Any],
+) -> None:
+    """Issue 17 point 5: the cache lists the same object until the resource changes, so a tick
+    over unchanged resources reads no spec again; an object replaced (a changed spec, a new
+    status pinning a group) is read again, and its refresh prefetches what the new one names,
+    its windows read again at the new generation."""
+    freshness = Freshness.of(100)
+    directory = PrefetchingDirectory()
+    clock = [datetime(2026, 12, 1, 12, tzinfo=UTC)]
+    ctx = type("Ctx", (), {"directory": directory, "clock": staticmethod(lambda: clock[0])})()
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=freshness)  # type: ignore[arg-type]
+    listed: dict[str, Any] = {
+        "metadata": {"name": "a", "uid": "uid-a", "generation": 1},
+        "spec": {"groups": [{"displayName": "old"}]},
+    }
+    refresher._schedule([listed], 0.0)
+    entry = refresher._records["uid-a"].entry
+    refresher._schedule([listed], 1.0)
+    assert refresher._records["uid-a"].entry is entry  # the same object: nothing made again
+    replaced = {
+        "metadata": {**listed["metadata"], "generation": 2},
+        "spec": {
+            "groups": [{"displayName": "new"}],
+            "clusterRoleBindings": [{"clusterRole": "view"}],
+            "validUntil": "2026-12-01T13:00:00Z",
+        },
+    }
+    due = triggers.first_refresh_delay("uid-a", freshness.period)
+    refresher._schedule([replaced], due)
+    assert refresher._records["uid-a"].entry.spec == replaced["spec"]
+    assert refresher._records["uid-a"].wake == datetime(2026, 12, 1, 13, tzinfo=UTC)
+    await asyncio.gather(*refresher._running.values())
+    assert [[lookup.ref.display_name for lookup in call] for call in directory.calls] == [["new"]]
+    assert [name for name, _, _ in reconciled] == ["a"]
 
 
 @pytest.mark.parametrize(

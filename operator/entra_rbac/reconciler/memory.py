@@ -56,8 +56,13 @@ class ResourceMemory:
     _records: dict[str, ResourceRecord] = field(default_factory=dict)
 
     def of(self, uid: str) -> ResourceRecord:
-        """The resource's record, created empty on first use."""
-        return self._records.setdefault(uid, ResourceRecord())
+        """The resource's record, created empty on first use (not built and dropped on every
+        call, as `setdefault` would: a record holds a lock and two dicts, and the refresher asks
+        for every resource's every tick)."""
+        record = self._records.get(uid)
+        if record is None:
+            record = self._records[uid] = ResourceRecord()
+        return record
 
     def forget(self, uid: str) -> None:
         """Drop everything remembered about a deleted resource.

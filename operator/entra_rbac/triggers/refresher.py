@@ -19,6 +19,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,9 +57,28 @@ def _next_change(spec: Mapping[str, Any], now: datetime) -> datetime | None:
         return None
 
 
+@dataclass(slots=True)
+class _Scheduled:
+    """One resource's place in the schedule (one record per uid; it was three maps by uid, each
+    looked up every tick for every resource)."""
+
+    entry: ResourceEntry
+    # The listed object `entry` was made from. The cache replaces an object on every change and
+    # lists the same object until then, so a tick that lists it again reuses the entry and the
+    # windows read from it instead of copying its spec (issue 17 point 5: the ticks over 1,000
+    # unchanged resources cost more than their refresh).
+    body: Mapping[str, Any] | None = None
+    due: float | None = None  # when its refresh is next due (loop time); None: not placed yet
+    wake: datetime | None = None  # its next grant start or end: it is woken then
+    # `change` is the next grant start or end of the spec at `generation` (`_next_change_of`).
+    generation: object = None
+    change: datetime | None = None
+    change_read: bool = False
+
+
 class Refresher:
     """Lists the resources (one LIST per tick) and reconciles each one whose refresh is due, or
-    whose next grant start or end (`_wakes`) has come, at most `concurrency` at a time, never the
+    whose next grant start or end (its `wake`) has come, at most `concurrency` at a time, never the
     same resource twice at once. Between ticks it sleeps until the earliest wake-up. The resources
     refreshed together first have their directory reads done in bulk (`_start_batch`)."""
 
@@ -79,13 +99,12 @@ class Refresher:
         # resource shows younger than the refresh interval (settings.Freshness).
         self.period = freshness.period
         self.tick = freshness.tick
-        self._due: dict[str, float] = {}
+        self._records: dict[str, _Scheduled] = {}
+        # The uids whose record has a `wake`: the sleep looks for the earliest among these only.
+        self._waking: set[str] = set()
         # When the next batch is due (loop time): resources reconciled or first seen meanwhile are
         # due then too, so the whole refresh stays one batch with one bulk directory read.
         self._next_batch: float | None = None
-        self._wakes: dict[str, tuple[datetime, ResourceEntry]] = {}
-        # Each resource's next grant start or end by its generation (`_next_change_of`).
-        self._changes: dict[str, tuple[object, datetime | None]] = {}
         self._changed = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -101,13 +120,24 @@ class Refresher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _record(self, entry: ResourceEntry) -> _Scheduled:
+        record = self._records.get(entry.uid)
+        if record is None:
+            record = self._records[entry.uid] = _Scheduled(entry)
+        return record
+
     def expect(self, entry: ResourceEntry, at: datetime | None) -> None:
         """`entry`'s next grant start or end is `at` (None: it has none): wake it then."""
         if at is None:
-            self._wakes.pop(entry.uid, None)
+            record = self._records.get(entry.uid)
+            if record is not None and record.wake is not None:
+                record.wake = None
+                self._waking.discard(entry.uid)
             return
-        if self._wakes.get(entry.uid, (None,))[0] != at:
-            self._wakes[entry.uid] = (at, entry)
+        record = self._record(entry)
+        if record.wake != at:
+            record.wake = at
+            self._waking.add(entry.uid)
             self._changed.set()
 
     def refreshed(self, entry: ResourceEntry) -> None:
@@ -118,7 +148,7 @@ class Refresher:
         with the next batch instead (at most a period away, so never late): a resource created
         between two refreshes joins the next one rather than starting a second batch, with a
         second bulk read, every interval (issue 17 point 4)."""
-        self._due[entry.uid] = self._aligned(asyncio.get_running_loop().time(), self.period)
+        self._record(entry).due = self._aligned(asyncio.get_running_loop().time(), self.period)
 
     def _aligned(self, now: float, delay: float) -> float:
         """The refresh time for a resource next due `delay` from `now`: the next batch's, when
@@ -136,7 +166,10 @@ class Refresher:
     def _seconds_to_next_wake(self) -> float | None:
         """Seconds to the earliest wake-up of a resource not being refreshed now (those wake
         once their refresh ends, and their outcome names the next change again)."""
-        waiting = [at for uid, (at, _) in self._wakes.items() if uid not in self._running]
+        records = self._records
+        waiting = [
+            at for uid in self._waking if uid not in self._running and (at := records[uid].wake) is not None
+        ]
         if not waiting or self._paused:
             return None
         return max((min(waiting) - self.ctx.clock()).total_seconds(), 0.0)
@@ -156,10 +189,12 @@ class Refresher:
 
     def _wake_due(self) -> None:
         now = self.ctx.clock()
-        for uid, (at, entry) in list(self._wakes.items()):
-            if at <= now and uid not in self._running:
-                del self._wakes[uid]
-                self._start(entry)
+        for uid in list(self._waking):
+            record = self._records[uid]
+            if record.wake is not None and record.wake <= now and uid not in self._running:
+                record.wake = None
+                self._waking.discard(uid)
+                self._start(record.entry)
 
     def _start(self, entry: ResourceEntry, after: asyncio.Task[None] | None = None) -> None:
         self._running[entry.uid] = asyncio.create_task(
@@ -172,8 +207,10 @@ class Refresher:
             await self._sleep(self.tick)
             if self.gate is not None and await self.gate.paused():
                 self._paused = True
-                self._due.clear()  # on resuming, every resource is spread out again, then read
-                self._wakes.clear()  # and its schedule recomputed from the listing
+                # On resuming, every resource is spread out again, then read, and its schedule
+                # recomputed from the listing.
+                self._records.clear()
+                self._waking.clear()
                 continue
             self._paused = False
             try:
@@ -188,50 +225,55 @@ class Refresher:
     def _schedule(self, bodies: Iterable[Mapping[str, Any]], now: float) -> None:
         alive = set()
         wall = self.ctx.clock() if self.ctx is not None else None
-        waiting: list[tuple[float, ResourceEntry, Mapping[str, Any]]] = []
+        waiting: list[tuple[float, _Scheduled]] = []
         for body in bodies:
-            entry = resource_entry(body)
-            alive.add(entry.uid)
+            record = self._listed(body)
+            uid = record.entry.uid
+            alive.add(uid)
             if wall is not None:
-                self.expect(entry, self._next_change_of(entry, body, wall))
-            due = self._due.get(entry.uid)
-            if due is None:
-                due = self._due[entry.uid] = self._aligned(now, first_refresh_delay(entry.uid, self.period))
-            if entry.uid not in self._running and not self._busy(entry.uid):
-                waiting.append((due, entry, body))
-        if any(due <= now for due, _, _ in waiting):
+                self.expect(record.entry, self._next_change_of(record, body, wall))
+            if record.due is None:
+                record.due = self._aligned(now, first_refresh_delay(uid, self.period))
+            if uid not in self._running and not self._busy(uid):
+                waiting.append((record.due, record))
+        if any(due <= now for due, _ in waiting):
             # One refresh for all: whoever is due within half a period more starts now too (early
             # keeps the freshness promise; late would not), so after the first interval the whole
             # refresh is one batch whose directory reads go to Graph in bulk (`_start_batch`).
-            batch = [(entry, body) for due, entry, body in waiting if due <= now + self.period / 2]
-            self._next_batch = now + self.period
-            for entry, _ in batch:
-                self._due[entry.uid] = self._next_batch
-            for _, entry, _ in waiting:  # the rest (first seen late in a burst): the next batch
-                self._due[entry.uid] = min(self._due[entry.uid], self._next_batch)
-            self._start_batch(batch)
-        for uid in set(self._due) - alive:
-            del self._due[uid]
-        for uid in set(self._wakes) - alive:
-            del self._wakes[uid]
-        for uid in set(self._changes) - alive:
-            del self._changes[uid]
+            soon = now + self.period / 2
+            self._next_batch = next_batch = now + self.period
+            # The batch is due again with the next one; the rest (first seen late in a burst) at
+            # the latest then too.
+            for due, record in waiting:
+                record.due = next_batch if due <= soon else min(due, next_batch)
+            self._start_batch([(r.entry, r.body or {}) for due, r in waiting if due <= soon])
+        if len(self._records) != len(alive):
+            for uid in [uid for uid in self._records if uid not in alive]:
+                del self._records[uid]
+                self._waking.discard(uid)
 
-    def _next_change_of(
-        self, entry: ResourceEntry, body: Mapping[str, Any], wall: datetime
-    ) -> datetime | None:
+    def _listed(self, body: Mapping[str, Any]) -> _Scheduled:
+        """The record of a listed resource, its entry made again only from a new object."""
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        record = self._records.get(uid)
+        if record is None:
+            record = self._records[uid] = _Scheduled(resource_entry(body), body)
+        elif record.body is not body:
+            record.entry, record.body = resource_entry(body), body
+        return record
+
+    def _next_change_of(self, record: _Scheduled, body: Mapping[str, Any], wall: datetime) -> datetime | None:
         """`_next_change` of the resource, computed again only when its spec changed (a new
         generation) or the change it named has come: every tick lists every resource, and
         re-reading each spec for windows was a tenth of the operator's CPU in a 1,000-resource
         create burst (py-spy)."""
         generation = (body.get("metadata") or {}).get("generation")
-        known = self._changes.get(entry.uid)
-        if known is not None and known[0] == generation and generation is not None:
-            at = known[1]
+        if record.change_read and record.generation == generation and generation is not None:
+            at = record.change
             if at is None or at > wall:
                 return at
-        at = _next_change(entry.spec, wall)
-        self._changes[entry.uid] = (generation, at)
+        at = _next_change(record.entry.spec, wall)
+        record.generation, record.change, record.change_read = generation, at, True
         return at
 
     def _start_batch(self, batch: list[tuple[ResourceEntry, Mapping[str, Any]]]) -> None:
@@ -267,4 +309,5 @@ class Refresher:
             log.exception("Refresh failed", extra=fields(resource=entry.name))
         finally:
             self._running.pop(entry.uid, None)
-            self._changed.set()
+            if entry.uid in self._waking:  # its wake-up counts again (`_seconds_to_next_wake`)
+                self._changed.set()
