@@ -72,3 +72,5 @@ _.cluster_app_id
 _.expire_delta_tokens
 # How often an informer listed its collection (tests/integration/kube/test_kube_cache.py).
 _.lists
+# How often the user-subject memo built subjects (tests/unit/test_subject_lists.py).
+_.built

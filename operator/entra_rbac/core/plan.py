@@ -196,9 +196,15 @@ class Action:
 
     def subject_changes(self) -> str:
         """The subjects gained (+) and lost (-), the first few by name: `+Group <id> -User bob`."""
-        parts = [f"+{s.kind} {s.name}" for s in self.added] + [f"-{s.kind} {s.name}" for s in self.removed]
-        if len(parts) > MAX_DESCRIBED_SUBJECTS:
-            parts = [*parts[:MAX_DESCRIBED_SUBJECTS], f"and {len(parts) - MAX_DESCRIBED_SUBJECTS} more"]
+        # Only the named few are formatted: a user-mode create adds thousands (issue 17 point 7).
+        shown = [
+            *(("+", s) for s in self.added[:MAX_DESCRIBED_SUBJECTS]),
+            *(("-", s) for s in self.removed[:MAX_DESCRIBED_SUBJECTS]),
+        ][:MAX_DESCRIBED_SUBJECTS]
+        parts = [f"{sign}{s.kind} {s.name}" for sign, s in shown]
+        hidden = len(self.added) + len(self.removed) - len(parts)
+        if hidden:
+            parts.append(f"and {hidden} more")
         return " ".join(parts)
 
 

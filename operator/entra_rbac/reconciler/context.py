@@ -32,6 +32,7 @@ from entra_rbac.core.shards import Sharding
 from entra_rbac.errors import SettingsError
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.reconciler.memory import ResourceMemory
+from entra_rbac.reconciler.subject_lists import SubjectLists
 from entra_rbac.settings import Settings
 
 # Reconciles applying their plans at once (docs/design.md, Writing resource by resource): the
@@ -120,6 +121,8 @@ class ReconcileContext:
     metrics: OperatorMetrics
     clock: Callable[[], datetime] = utc_now
     memory: ResourceMemory = field(default_factory=ResourceMemory)
+    # User-mode subjects built once per distinct member lists (`reconciler.subject_lists`).
+    subject_lists: SubjectLists = field(default_factory=SubjectLists)
     # The turns to apply a plan (`WRITERS` at once); see `reconciler.apply.apply_plan`.
     writers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WRITERS))
 

@@ -292,7 +292,7 @@ async def _converge(
     are deleted afterwards, never during a hold, and never change status (docs/design.md, Ownership).
     """
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
-    subjects = build_subjects(spec.subjects, read.resolutions or [], read.members)
+    subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
     desired = _desired(owner, spec, subjects, view, now, ctx)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
