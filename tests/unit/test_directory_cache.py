@@ -245,3 +245,89 @@ async def test_a_value_is_steady_while_every_read_agrees_and_a_failed_read_chang
     assert (cache.steady("a"), cache.steady_values()) == ((False, None), None)
     cache.discard(["a"])
     assert (cache.steady("a"), cache.steady_values()) == ((False, None), ["B"])
+
+
+# --- the look-ahead (expect): keys of arriving resources ride along with reads sent anyway ---
+
+
+async def test_expected_keys_ride_along_with_a_read_that_has_room_and_are_then_served() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=3)
+    cache.expect(["b", "c", "d", "e"])
+    assert loader.calls == []  # nothing is sent for the look-ahead alone
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 0)
+    assert loader.calls == [["a", "b", "c"]]  # the oldest expected keys, up to the batch limit
+    assert await cache.get_many(["c", "b"]) == ({"c": "C", "b": "B"}, 2)
+    assert await cache.get_many(["e"]) == ({"e": "E"}, 0)
+    assert loader.calls == [["a", "b", "c"], ["e", "d"]]
+
+
+async def test_expected_keys_fresh_being_read_asked_or_unexpected_are_not_taken_along() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
+    await cache.get_many(["fresh"])
+    cache.expect(["fresh", "asked", "gone", "left"])
+    cache.unexpect(["gone"])
+    await cache.get_many(["asked"])  # asked: its own read, and no longer expected
+    await cache.get_many(["x"])
+    assert loader.calls == [["fresh"], ["asked", "left"], ["x"]]
+
+
+async def test_a_key_taken_along_unasked_too_often_is_no_longer_expected() -> None:
+    clock = Clock()
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        1, loader, batch_limit=10, lookahead_reads=2, clock=clock
+    )
+    cache.expect(["never"])
+    for round_ in range(3):
+        clock.now = 2.0 * round_  # every answer expired since the last read
+        await cache.get_many([f"k{round_}"])
+    assert loader.calls == [["k0", "never"], ["k1", "never"], ["k2"]]
+
+
+async def test_a_failed_read_taken_along_is_read_again_by_whoever_joined_it() -> None:
+    """Key b rides along with the read of a, which fails: "a" decides from its own read (it fails),
+    while the caller that joined "b"'s read meanwhile reads "b" again itself and gets its answer;
+    the failed read cached nothing."""
+    calls: list[list[str]] = []
+    release, sent = asyncio.Event(), asyncio.Event()
+
+    async def loader(keys: list[str]) -> Mapping[str, str]:
+        calls.append(keys)
+        sent.set()
+        if len(calls) == 1:
+            await release.wait()
+            raise DirectoryUnavailableError("503")
+        return {key: key.upper() for key in keys}
+
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
+    cache.expect(["b"])
+    asker = asyncio.create_task(cache.get_many(["a"]))
+    await asyncio.wait_for(sent.wait(), timeout=5)
+    assert calls == [["a", "b"]]
+    joined = asyncio.create_task(cache.get_many(["b"]))
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(DirectoryUnavailableError):
+        await asker
+    assert await joined == ({"b": "B"}, 0)
+    assert calls == [["a", "b"], ["b"]]
+    assert cache.fresh("a") == (False, None)
+
+
+async def test_one_key_failing_in_a_read_taken_along_is_its_own() -> None:
+    loader = Loader(released=True)
+    loader.per_key["b"] = DirectoryUnavailableError("item 2 failed")
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
+    cache.expect(["b", "c"])
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 0)
+    assert (cache.fresh("b"), cache.fresh("c")) == ((False, None), (True, "C"))
+
+
+async def test_expect_without_batching_does_nothing() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, window=0.01)
+    cache.expect(["b"])
+    await cache.get_many(["a"])
+    assert loader.calls == [["a"]]

@@ -11,7 +11,7 @@ from entra_rbac.reconciler.context import Clients, Policy, ReconcileContext, bui
 from entra_rbac.reconciler.expiry import check_clock_skew, sweep_expired
 from entra_rbac.reconciler.memory import ResourceMemory, ResourceRecord
 from entra_rbac.reconciler.outcome import Outcome
-from entra_rbac.reconciler.prefetch import prefetch_directory
+from entra_rbac.reconciler.prefetch import expected_lookups, prefetch_directory
 from entra_rbac.reconciler.reconcile import reconcile, remove_all
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "build_clients",
     "build_context",
     "check_clock_skew",
+    "expected_lookups",
     "prefetch_directory",
     "reconcile",
     "remove_all",

@@ -7,6 +7,10 @@ so the directory's shared cache holds them when the reconciles ask one by one. I
 nothing: the reconciles still read through the same cache and decide only from complete,
 successful reads. A failed read here is not cached, so each reconcile reads again on its own and
 fails (fail-static) or succeeds exactly as without the prefetch.
+
+Also `expected_lookups`: what one arriving resource's reconcile will look up, for the directory's
+look-ahead (docs/design.md, Directory semantics), which takes those keys along with reads sent
+anyway; it reads nothing itself.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ def _wants(body: Mapping[str, Any]) -> tuple[list[GroupLookup], bool] | None:
         return None
     user_mode = (spec.get("subjects") or {}).get("kind") == SubjectKind.USER.value
     return lookups_for(groups, body.get("status") or {}), user_mode
+
+
+def expected_lookups(body: Mapping[str, Any]) -> list[GroupLookup]:
+    """The lookups the resource's next reconcile will make; none for one that reads nothing."""
+    wanted = _wants(body)
+    return wanted[0] if wanted is not None else []
 
 
 async def prefetch_directory(directory: Directory, resources: Iterable[Mapping[str, Any]]) -> None:

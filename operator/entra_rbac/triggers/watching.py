@@ -1,12 +1,14 @@
 """The cluster's changes from the operator's own cache, not from kopf (docs/design.md, Triggers).
 
-Holds `follow_cache` (hands the cache's namespace and managed-binding changes to the routers of
-`routing`) and `ResourceIndex` (the cache's EntraGroupBindings as the routers read them: uid ->
-entry). Why not kopf: kopf ran a worker, a handler and an index update for every event of every
-managed RoleBinding, and after a restart its index-readiness bookkeeping woke every waiter per
-object: most of the operator's CPU at 20,000 bindings. The informers of `adapters.kube.cache`
-keep the same objects for the reconciles anyway; their listeners cost a dict update. Like kopf's
-handlers, nothing is started while kopf's peering pauses this instance. It decides nothing.
+Holds `CacheFollower` (hands the cache's namespace and managed-binding changes to the routers
+of `routing`, and each EntraGroupBinding that arrives or changes its spec to the directory's
+look-ahead, docs/design.md, Directory semantics) and `ResourceIndex` (the cache's
+EntraGroupBindings as the routers read them: uid -> entry). Why not kopf: kopf ran a worker, a
+handler and an index update for every event of every managed RoleBinding, and after a restart
+its index-readiness bookkeeping woke every waiter per object: most of the operator's CPU at
+20,000 bindings. The informers of `adapters.kube.cache` keep the same objects for the reconciles
+anyway; their listeners cost a dict update. Like kopf's handlers, nothing is started while
+kopf's peering pauses this instance. It decides nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from collections.abc import Collection, Coroutine, Iterator, Mapping
 from typing import Any
 
+from entra_rbac import reconciler
 from entra_rbac.adapters.kube.cache import ClusterCache
 from entra_rbac.adapters.kube.informer import Object
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
@@ -58,6 +61,7 @@ class CacheFollower:
         cache.namespaces.listeners.append(self._namespace)
         cache.role_bindings.listeners.append(self._binding)
         cache.cluster_bindings.listeners.append(self._binding)
+        cache.resources.listeners.append(self._resource)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(self._run(work), name=name)
@@ -94,7 +98,22 @@ class CacheFollower:
         assert body is not None
         self._spawn(binding_changed(kind, body, self.resources, self.memo), name=f"binding-{kind.lower()}")
 
+    def _resource(self, kind: str, old: Object | None, new: Object | None) -> None:
+        """A resource arrived (or its spec changed, or it is gone) at the watch, usually well
+        before kopf hands it to its reconcile during a burst: its groups join the look-ahead.
+        Cheap (the spec's groups parsed once per arrival); it reads nothing itself."""
+        directory = self.memo.clients.directory
+        if new is None:
+            if old is not None:
+                directory.unexpect(reconciler.expected_lookups(old))
+        elif old is None or _generation(old) != _generation(new):
+            directory.expect(reconciler.expected_lookups(new))
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _generation(obj: Object) -> object:
+    return (obj.get("metadata") or {}).get("generation")

@@ -11,12 +11,23 @@ window stays open while misses keep arriving (each one extends it by `window`, n
 rather than going in reads of one or two keys: only a full batch (`batch_limit` keys, Graph's
 limit per request) is sent beside one in flight, up to `max_loads` at once. A lone miss is read
 after `window`, as before.
+
+Look-ahead (adaptive batching only; docs/design.md, Directory semantics): `expect` names keys
+about to be asked (the groups of resources the operator has seen arrive but not yet reconciled).
+Nothing is sent for them alone; a read that is sent anyway, with room left (fewer keys than
+`batch_limit`), takes the oldest expected keys along that are neither fresh nor being read, so
+the reconciles asking for them later find them fresh or already being read. A key stops being
+expected when someone asks for it, when `unexpect` says so, or once it has been taken along
+`lookahead_reads` times unasked. A caller that joined a key's read taken along for the
+look-ahead, and that read failed, reads the key again on its own: it never decides from a read
+it did not ask for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +53,8 @@ class SingleFlightCache(Generic[K, V]):
         max_window: float | None = None,
         batch_limit: int | None = None,
         max_loads: int = 4,
+        lookahead_reads: int = 3,
+        lookahead_keys: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
@@ -62,6 +75,12 @@ class SingleFlightCache(Generic[K, V]):
         self._loads = 0  # loader calls out (adaptive batching only)
         self._closed = False
         self._running: set[asyncio.Task[None]] = set()
+        # Look-ahead: expected keys, oldest first, with how often each was taken along unasked;
+        # and the keys whose read out was taken along (no caller asked for it).
+        self._expected: OrderedDict[K, int] = OrderedDict()
+        self._lookahead_reads = lookahead_reads
+        self._lookahead_keys = lookahead_keys
+        self._along: set[K] = set()
 
     def clear(self) -> None:
         """Forget every value (reads in flight still complete for their waiters)."""
@@ -73,6 +92,21 @@ class SingleFlightCache(Generic[K, V]):
         for key in keys:
             self._values.pop(key, None)
             self._unsteady.discard(key)
+
+    def expect(self, keys: Sequence[K]) -> None:
+        """These keys will be asked soon: take them along with the next reads that have room
+        (adaptive batching only). The oldest are forgotten beyond `lookahead_keys`."""
+        if self._batch_limit is None:
+            return
+        for key in keys:
+            self._expected.setdefault(key, 0)
+        while len(self._expected) > self._lookahead_keys:
+            self._expected.popitem(last=False)
+
+    def unexpect(self, keys: Sequence[K]) -> None:
+        """These keys are no longer expected (the resource naming them is gone)."""
+        for key in keys:
+            self._expected.pop(key, None)
 
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
@@ -112,11 +146,36 @@ class SingleFlightCache(Generic[K, V]):
 
     async def get_many(self, keys: Sequence[K]) -> tuple[dict[K, V], int]:
         """The value of every key, and how many were answered without a read of their own
-        (fresh in the cache, or already being read for someone else)."""
+        (fresh in the cache, or already being read for someone else). A key whose read was
+        taken along for the look-ahead and failed is read again, on its own account."""
         found: dict[K, V] = {}
+        asking = list(dict.fromkeys(keys))
+        served = 0
+        for attempt in range(_RETRIES_AFTER_LOOKAHEAD + 1):
+            waiting, along, hits = self._claim(asking, found)
+            served += hits
+            asking = []
+            for key, future in waiting.items():
+                try:
+                    # shield: a caller being cancelled must not cancel the read others share.
+                    found[key] = await asyncio.shield(future)
+                except Exception:
+                    if key not in along or attempt == _RETRIES_AFTER_LOOKAHEAD:
+                        raise
+                    asking.append(key)  # not our read: read it ourselves
+            served -= len(asking)
+            if not asking:
+                break
+        return found, served
+
+    def _claim(self, keys: Sequence[K], found: dict[K, V]) -> tuple[dict[K, asyncio.Future[V]], set[K], int]:
+        """Fresh values into `found`; for the rest, the read to wait for (being read, or queued
+        now), which of those were taken along for the look-ahead, and how many were served."""
         waiting: dict[K, asyncio.Future[V]] = {}
+        along: set[K] = set()
         served, queued = 0, False
-        for key in dict.fromkeys(keys):
+        for key in keys:
+            self._expected.pop(key, None)  # asked: no longer a look-ahead's business
             hit, value = self.fresh(key)
             if hit:
                 found[key] = value  # type: ignore[assignment]
@@ -124,16 +183,15 @@ class SingleFlightCache(Generic[K, V]):
             elif key in self._in_flight:
                 waiting[key] = self._in_flight[key]
                 served += 1
+                if key in self._along:
+                    along.add(key)
             else:
                 future = asyncio.get_running_loop().create_future()
                 waiting[key] = self._in_flight[key] = self._queued[key] = future
                 queued = True
         if queued:
             self._queue_changed()
-        for key, future in waiting.items():
-            # shield: a caller being cancelled must not cancel the read others share.
-            found[key] = await asyncio.shield(future)
-        return found, served
+        return waiting, along, served
 
     def _queue_changed(self) -> None:
         """New misses are queued: open the window, or keep it open a little longer."""
@@ -178,8 +236,27 @@ class SingleFlightCache(Generic[K, V]):
                 return  # the read out brings company for these when it returns
             keys = list(self._queued)[:limit]
             batch = {key: self._queued.pop(key) for key in keys}
+            if len(batch) < limit and self._expected:
+                self._take_along(batch, limit)
             self._loads += 1
             self._start(self._load_counted(batch))
+
+    def _take_along(self, batch: dict[K, asyncio.Future[V]], limit: int) -> None:
+        """Fill a read's room with the oldest expected keys neither fresh nor being read."""
+        loop = asyncio.get_running_loop()
+        spent: list[K] = []
+        for key, reads in self._expected.items():
+            if len(batch) >= limit:
+                break
+            if key in self._in_flight or self.fresh(key)[0]:
+                continue
+            self._expected[key] = reads + 1
+            if reads + 1 >= self._lookahead_reads:
+                spent.append(key)
+            batch[key] = self._in_flight[key] = loop.create_future()
+            self._along.add(key)
+        for key in spent:
+            del self._expected[key]
 
     async def _load_counted(self, batch: dict[K, asyncio.Future[V]]) -> None:
         try:
@@ -221,6 +298,7 @@ class SingleFlightCache(Generic[K, V]):
 
     def _settle(self, key: K, future: asyncio.Future[V], outcome: V | BaseException) -> None:
         self._in_flight.pop(key, None)
+        self._along.discard(key)
         if future.done():
             return
         if isinstance(outcome, BaseException):
@@ -235,3 +313,6 @@ class _Missing(Exception):
 
 
 _MISSING = _Missing()
+# How often a caller whose key was read along for the look-ahead, and failed, reads it again itself
+# (more than once only if the key was taken along again meanwhile, for another resource).
+_RETRIES_AFTER_LOOKAHEAD = 3

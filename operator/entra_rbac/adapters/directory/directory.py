@@ -36,6 +36,12 @@ COALESCE_WINDOW = 0.01
 # `SingleFlightCache`): a create burst of 1,000 resources cost ~1 getByIds per id with the 10 ms
 # window alone (docs/performance.md, Convergence).
 MAX_COALESCE_WINDOW = 0.2
+# Look-ahead (`expect`): how often an expected key may be taken along unasked before it is
+# dropped. A name takes one of a `$batch`'s 20 places, so a name whose resource never asks (its
+# reconcile failed first) must not keep that place; ids ride in a getByIds of up to 1,000
+# whatever their number, so they stay expected through a long burst (one read per cache lifetime).
+LOOKAHEAD_NAME_READS = 3
+LOOKAHEAD_ID_READS = 50
 
 
 class EntraDirectory:
@@ -69,10 +75,10 @@ class EntraDirectory:
         self._deltas = GroupDeltas(self.graph, self._client, per_round=config.delta_queries_per_round)
         ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
-            ttl, reads.read_ids, clock=clock, **_adaptive(GET_BY_IDS_LIMIT)
+            ttl, reads.read_ids, clock=clock, **_adaptive(GET_BY_IDS_LIMIT, LOOKAHEAD_ID_READS)
         )
         self._by_name: SingleFlightCache[NameKey, tuple[DirectoryGroup, ...]] = SingleFlightCache(
-            ttl, reads.read_names, clock=clock, **_adaptive(BATCH_LIMIT)
+            ttl, reads.read_names, clock=clock, **_adaptive(BATCH_LIMIT, LOOKAHEAD_NAME_READS)
         )
         self._members: SingleFlightCache[str, tuple[DirectoryMember, ...] | None] = SingleFlightCache(
             ttl, reads.read_members, window=COALESCE_WINDOW, clock=clock
@@ -110,6 +116,21 @@ class EntraDirectory:
         self._by_id.discard(ids)
         self._members.discard(ids)
         self._by_name.discard([name_of(lookup) for lookup in lookups if _id_key(lookup) is None])
+
+    def expect(self, lookups: Sequence[GroupLookup]) -> None:
+        """These lookups will be made soon (a resource arrived that kopf has not handed to its
+        reconcile yet): their ids and names ride along with the next id and name reads that
+        have room, so the reconciles find them fresh (docs/design.md, Directory semantics, The
+        look-ahead). Sends nothing itself."""
+        ids, names = _keys(lookups)
+        self._by_id.expect(ids)
+        self._by_name.expect(names)
+
+    def unexpect(self, lookups: Sequence[GroupLookup]) -> None:
+        """These lookups will not be made after all (their resource is gone)."""
+        ids, names = _keys(lookups)
+        self._by_id.unexpect(ids)
+        self._by_name.unexpect(names)
 
     async def changed_groups(self, group_ids: Collection[str]) -> set[str]:
         """The groups among `group_ids` Graph's delta reported changed since the last call; their
@@ -169,8 +190,7 @@ class EntraDirectory:
 
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
         """One resolution per lookup, same order; raises `DirectoryError` if any read failed."""
-        id_keys = [key for lookup in lookups if (key := _id_key(lookup)) is not None]
-        name_keys = [name_of(lookup) for lookup in lookups if _id_key(lookup) is None]
+        id_keys, name_keys = _keys(lookups)
         by_id, by_name = await _both(
             self._cached(self._by_id, "id", id_keys),
             self._cached(self._by_name, "name", name_keys),
@@ -205,10 +225,28 @@ class EntraDirectory:
         return values
 
 
-def _adaptive(batch_limit: int) -> dict[str, Any]:
-    """The lookup caches' batching: a window that stays open through a burst, and batches as full
-    as Graph takes in one request (ids per getByIds, requests per $batch)."""
-    return {"window": COALESCE_WINDOW, "max_window": MAX_COALESCE_WINDOW, "batch_limit": batch_limit}
+def _adaptive(batch_limit: int, lookahead_reads: int) -> dict[str, Any]:
+    """The lookup caches' batching: a window that stays open through a burst, batches as full as
+    Graph takes in one request (ids per getByIds, requests per $batch), and the look-ahead."""
+    return {
+        "window": COALESCE_WINDOW,
+        "max_window": MAX_COALESCE_WINDOW,
+        "batch_limit": batch_limit,
+        "lookahead_reads": lookahead_reads,
+    }
+
+
+def _keys(lookups: Sequence[GroupLookup]) -> tuple[list[str], list[NameKey]]:
+    """The id keys and name keys `lookup_groups` would ask the caches for."""
+    ids: list[str] = []
+    names: list[NameKey] = []
+    for lookup in lookups:
+        key = _id_key(lookup)
+        if key is not None:
+            ids.append(key)
+        else:
+            names.append(name_of(lookup))
+    return ids, names
 
 
 def _id_key(lookup: GroupLookup) -> str | None:

@@ -1,7 +1,10 @@
 """The Graph reads behind `EntraDirectory`: ids in bulk, names in `$batch`es, members by page.
 
-Holds `GraphReads`. Each read returns a value for every key it was given or raises a
-`DirectoryError`: nothing partial ever leaves here. It does not cache; `directory.py` does.
+Holds `GraphReads`. Each read returns an answer for every key it was given, each complete or a
+`DirectoryError` of that key alone (an item of a `$batch` that failed, a name's next page that
+failed, an id whose own read failed), or raises one for all (the request itself failed): nothing
+partial ever leaves here, and one key's failure is not another's (a read may hold keys of several
+resources, or of the look-ahead). It does not cache; `directory.py` does.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from entra_rbac.adapters.directory.graph import GraphCaller, NotFoundResponse, R
 from entra_rbac.adapters.directory.names import NameKey
 from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
 from entra_rbac.core.text import plural
-from entra_rbac.errors import DirectoryForbiddenError, DirectoryUnavailableError
+from entra_rbac.errors import DirectoryError, DirectoryForbiddenError, DirectoryUnavailableError
 from entra_rbac.logsetup import fields
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,9 @@ class GraphReads:
         self.graph = graph
         self._client = client
 
-    async def read_ids(self, ids: list[str]) -> dict[str, DirectoryGroup | None]:
+    async def read_ids(self, ids: list[str]) -> dict[str, DirectoryGroup | BaseException | None]:
         """Groups by id, in bulk; an id is reported absent only after its own read answered 404."""
-        found: dict[str, DirectoryGroup | None] = dict.fromkeys(ids)
+        found: dict[str, DirectoryGroup | BaseException | None] = dict.fromkeys(ids)
         budget = self.graph.budget()  # one bound on waiting for the whole read
         for chunk in _chunks(ids, GET_BY_IDS_LIMIT):
             body = GetByIdsPostRequestBody(ids=chunk, types=["group"])
@@ -66,37 +69,57 @@ class GraphReads:
             found.update(await self._confirm_absent(missing, budget))
         return found
 
-    async def _confirm_absent(self, ids: list[str], budget: RetryBudget) -> dict[str, DirectoryGroup | None]:
+    async def _confirm_absent(
+        self, ids: list[str], budget: RetryBudget
+    ) -> dict[str, DirectoryGroup | BaseException | None]:
         """Read each id getByIds left out by itself: absence revokes access, so it must be the
-        404 `Request_ResourceNotFound` of docs/design.md, Directory semantics, not a gap in a bulk answer."""
+        404 `Request_ResourceNotFound` of docs/design.md, Directory semantics, not a gap in a bulk
+        answer. An id whose own read failed has that failure as its answer."""
         urls = {group_id: odata.group_url(group_id) for group_id in ids}
         bodies = await self._batch_get(urls, budget, not_found_ok=True)
-        found: dict[str, DirectoryGroup | None] = {}
+        found: dict[str, DirectoryGroup | BaseException | None] = {}
         for group_id, body in bodies.items():
+            if isinstance(body, BaseException):
+                found[group_id] = body
+                continue
             found[group_id] = odata.group_from_json(body) if body is not None else None
             if body is not None:
                 logger.warning("Found a group getByIds had left out", extra=fields(group=group_id))
         return found
 
-    async def read_names(self, keys: list[NameKey]) -> dict[NameKey, tuple[DirectoryGroup, ...]]:
+    async def read_names(
+        self, keys: list[NameKey]
+    ) -> dict[NameKey, tuple[DirectoryGroup, ...] | BaseException]:
+        """Every group each name finds (every page), or that name's own failure."""
         budget = self.graph.budget()  # one bound on waiting for the whole read
         urls = {key: odata.group_lookup_url(*key) for key in keys}
-        found: dict[NameKey, tuple[DirectoryGroup, ...]] = {}
+        found: dict[NameKey, tuple[DirectoryGroup, ...] | BaseException] = {}
         for key, body in (await self._batch_get(urls, budget)).items():
-            items = list(_values(body, "groups"))
-            next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
-            while next_link:
-                page = await self.graph.send("groups", partial(_get, next_link), budget)
-                items.extend(_values(page, "groups page"))
-                next_link = page.get("@odata.nextLink")
-            found[key] = tuple(odata.group_from_json(entry) for entry in items)
+            try:
+                found[key] = await self._all_groups(body, budget)
+            except DirectoryError as error:
+                found[key] = error
         return found
+
+    async def _all_groups(self, body: Any, budget: RetryBudget) -> tuple[DirectoryGroup, ...]:
+        """The groups of one name lookup's answer and of its next pages, or its item's failure."""
+        if isinstance(body, BaseException):
+            raise body
+        items = list(_values(body, "groups"))
+        next_link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+        while next_link:
+            page = await self.graph.send("groups", partial(_get, next_link), budget)
+            items.extend(_values(page, "groups page"))
+            next_link = page.get("@odata.nextLink")
+        return tuple(odata.group_from_json(entry) for entry in items)
 
     async def _batch_get(
         self, urls: dict[K, str], budget: RetryBudget, *, not_found_ok: bool = False
     ) -> dict[K, Any]:
         """The body of `GET url` for every key, through `$batch` calls of up to 20; throttled or
-        failed items are retried in a further `$batch`. With `not_found_ok`, a 404 gives None."""
+        failed items are retried in a further `$batch`. With `not_found_ok`, a 404 gives None.
+        An item that failed (or still fails when the retries are spent) has its error as its
+        body; a failed `$batch` request itself raises."""
         found: dict[K, Any] = {}
         for chunk in _chunks(list(urls), BATCH_LIMIT):
             pending = {str(index): key for index, key in enumerate(chunk, start=1)}
@@ -116,12 +139,16 @@ class GraphReads:
                         retry[item_id] = key
                         if exc.retry_after is not None:
                             retry_after = max(retry_after or 0.0, exc.retry_after)
+                    except DirectoryError as exc:
+                        found[key] = exc  # this item's alone
                 pending = retry
                 if pending and not await budget.pause(retry_after):
-                    raise DirectoryUnavailableError(
+                    spent = DirectoryUnavailableError(
                         f"Graph $batch: {plural(len(pending), 'request')} still failing after retries",
                         retry_after=retry_after,
                     )
+                    found.update(dict.fromkeys(pending.values(), spent))
+                    pending = {}
         return found
 
     def _batch_item(self, item: dict[str, Any], not_found_ok: bool) -> Any:
