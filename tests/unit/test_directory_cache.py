@@ -262,18 +262,34 @@ async def test_expected_keys_ride_along_with_a_read_that_has_room_and_are_then_s
     assert loader.calls == [["a", "b", "c"], ["e", "d"]]
 
 
-async def test_expected_keys_fresh_being_read_asked_or_unexpected_are_not_taken_along() -> None:
+async def test_expected_keys_fresh_being_read_or_unexpected_are_not_taken_along() -> None:
     loader = Loader(released=True)
     cache: SingleFlightCache[str, str] = SingleFlightCache(60, loader, batch_limit=1000)
     await cache.get_many(["fresh"])
-    cache.expect(["fresh", "asked", "gone", "left"])
-    cache.unexpect(["gone"])
-    await cache.get_many(["asked"])  # asked: its own read, and no longer expected
+    cache.expect(["fresh", "gone", "asked", "left"])
+    cache.unexpect(["gone"])  # its resource was reconciled, or deleted
+    await cache.get_many(["asked"])  # its own read, with "left" along
     await cache.get_many(["x"])
     assert loader.calls == [["fresh"], ["asked", "left"], ["x"]]
 
 
-async def test_a_key_taken_along_unasked_too_often_is_no_longer_expected() -> None:
+async def test_a_key_asked_stays_expected_until_unexpected() -> None:
+    """A refresh's prefetch asks for resources kopf has still to hand over: their reconciles come
+    later, after the answers expired, and still find their keys taken along."""
+    clock = Clock()
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(1, loader, batch_limit=1000, clock=clock)
+    cache.expect(["a", "b"])
+    await cache.get_many(["a", "b"])  # the prefetch
+    clock.now = 2.0
+    await cache.get_many(["a"])  # a's reconcile: b along again
+    cache.unexpect(["a"])
+    clock.now = 4.0
+    await cache.get_many(["c"])
+    assert loader.calls == [["a", "b"], ["a", "b"], ["c", "b"]]
+
+
+async def test_a_key_taken_along_too_often_is_no_longer_expected() -> None:
     clock = Clock()
     loader = Loader(released=True)
     cache: SingleFlightCache[str, str] = SingleFlightCache(

@@ -42,12 +42,16 @@ async def reconcile_body(
 ) -> None:
     """For kopf's resource handlers: an outcome asking for a requeue becomes kopf's TemporaryError."""
     entry = resource_entry(body)
-    kube = getattr(getattr(memo, "clients", None), "kube", None)
+    clients = getattr(memo, "clients", None)
+    kube = getattr(clients, "kube", None)
     cache = getattr(kube, "cache", None)
     if cache is not None and not deletion and not (body.get("metadata") or {}).get("deletionTimestamp"):
         # kopf's watch may be ahead of the cache's: the reconcile must see what woke it.
         cache.observe_resource(body)
     outcome = await reconcile_entry(entry, memo.ctx, deletion=deletion, fresh=fresh)
+    directory = getattr(clients, "directory", None)
+    if directory is not None:  # kopf handed it over: the look-ahead has done its part for it
+        directory.unexpect(reconciler.expected_lookups(body))
     refresher = getattr(memo, "refresher", None)  # absent only before startup finished
     if refresher is not None:
         refresher.expect(entry, outcome.next_change)  # the schedule follows every change

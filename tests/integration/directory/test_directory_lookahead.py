@@ -33,9 +33,12 @@ def _resource(group: dict[str, str]) -> dict[str, Any]:
 
 
 async def _reconcile(directory: EntraDirectory, body: dict[str, Any]) -> DirectoryOutcome:
-    """The resource's directory phase, as its reconcile runs it."""
+    """The resource's directory phase, as its reconcile runs it; then, as `triggers.running` does
+    once kopf's reconcile ran, its lookups are no longer expected."""
     groups = [GroupRef.model_validate(g) for g in body["spec"]["groups"]]
-    return await read_directory(directory, groups, body["status"], SubjectKind.GROUP)
+    outcome = await read_directory(directory, groups, body["status"], SubjectKind.GROUP)
+    directory.unexpect(expected_lookups(body))
+    return outcome
 
 
 def _lookups(metrics: Recorder) -> tuple[int, int]:

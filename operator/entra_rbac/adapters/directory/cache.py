@@ -17,8 +17,9 @@ about to be asked (the groups of resources the operator has seen arrive but not 
 Nothing is sent for them alone; a read that is sent anyway, with room left (fewer keys than
 `batch_limit`), takes the oldest expected keys along that are neither fresh nor being read, so
 the reconciles asking for them later find them fresh or already being read. A key stops being
-expected when someone asks for it, when `unexpect` says so, or once it has been taken along
-`lookahead_reads` times unasked. A caller that joined a key's read taken along for the
+expected when `unexpect` says so (its resource's reconcile ran, or the resource is gone; not
+when just anyone asks: a refresh's prefetch asks for resources kopf has still to hand over), or
+once it has been taken along `lookahead_reads` times. A caller that joined a key's read taken along for the
 look-ahead, and that read failed, reads the key again on its own: it never decides from a read
 it did not ask for.
 """
@@ -75,7 +76,7 @@ class SingleFlightCache(Generic[K, V]):
         self._loads = 0  # loader calls out (adaptive batching only)
         self._closed = False
         self._running: set[asyncio.Task[None]] = set()
-        # Look-ahead: expected keys, oldest first, with how often each was taken along unasked;
+        # Look-ahead: expected keys, oldest first, with how often each was taken along;
         # and the keys whose read out was taken along (no caller asked for it).
         self._expected: OrderedDict[K, int] = OrderedDict()
         self._lookahead_reads = lookahead_reads
@@ -104,7 +105,7 @@ class SingleFlightCache(Generic[K, V]):
             self._expected.popitem(last=False)
 
     def unexpect(self, keys: Sequence[K]) -> None:
-        """These keys are no longer expected (the resource naming them is gone)."""
+        """These keys are no longer expected (their resource was reconciled, or is gone)."""
         for key in keys:
             self._expected.pop(key, None)
 
@@ -175,7 +176,6 @@ class SingleFlightCache(Generic[K, V]):
         along: set[K] = set()
         served, queued = 0, False
         for key in keys:
-            self._expected.pop(key, None)  # asked: no longer a look-ahead's business
             hit, value = self.fresh(key)
             if hit:
                 found[key] = value  # type: ignore[assignment]

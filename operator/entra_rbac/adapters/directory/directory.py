@@ -36,9 +36,9 @@ COALESCE_WINDOW = 0.01
 # `SingleFlightCache`): a create burst of 1,000 resources cost ~1 getByIds per id with the 10 ms
 # window alone (docs/performance.md, Convergence).
 MAX_COALESCE_WINDOW = 0.2
-# Look-ahead (`expect`): how often an expected key may be taken along unasked before it is
-# dropped. A name takes one of a `$batch`'s 20 places, so a name whose resource never asks (its
-# reconcile failed first) must not keep that place; ids ride in a getByIds of up to 1,000
+# Look-ahead (`expect`): how often an expected key may be taken along before it is dropped. A
+# name takes one of a `$batch`'s 20 places, so a name whose resource's reconcile never comes
+# must not keep that place; ids ride in a getByIds of up to 1,000
 # whatever their number, so they stay expected through a long burst (one read per cache lifetime).
 LOOKAHEAD_NAME_READS = 3
 LOOKAHEAD_ID_READS = 50
@@ -127,7 +127,7 @@ class EntraDirectory:
         self._by_name.expect(names)
 
     def unexpect(self, lookups: Sequence[GroupLookup]) -> None:
-        """These lookups will not be made after all (their resource is gone)."""
+        """These lookups were made by their resource's reconcile, or will not be (it is gone)."""
         ids, names = _keys(lookups)
         self._by_id.unexpect(ids)
         self._by_name.unexpect(names)
