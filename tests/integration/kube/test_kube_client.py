@@ -62,9 +62,10 @@ async def test_close_stops_further_calls(apiserver: ApiServerThread) -> None:
 def test_plain_bodies_skip_the_clients_walk_and_others_are_still_sanitised(
     apiserver: ApiServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plain JSON body (every body the adapters build) is sent without the official client's
-    per-value `sanitize_for_serialization` walk (issue 17 point 7); one the client must convert
-    (a datetime here) still is, and both arrive as written."""
+    """A plain JSON body (every body the adapters build, datetimes included) is encoded once by
+    orjson without the official client's per-value `sanitize_for_serialization` walk (issue 17
+    points 2 and 7); bytes are sent as they are; a client model is still sanitised; all arrive
+    as written."""
     with build_api_client(str(apiserver.kubeconfig)) as api:
         transport = KubeTransport(api)
         walked: list[object] = []
@@ -75,13 +76,17 @@ def test_plain_bodies_skip_the_clients_walk_and_others_are_still_sanitised(
         path = "/api/v1/namespaces/default/configmaps"
         plain = {"metadata": {"name": "plain"}, "data": {"k": "v"}}
         assert transport.request("POST", path, what="create", body=plain)["data"] == {"k": "v"}
-        assert plain not in walked
         moment = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
         dated = {"metadata": {"name": "dated"}, "data": {"when": moment}}
         created = transport.request("POST", path, what="create", body=dated)
         assert created["data"] == {"when": moment.isoformat()}
-        assert dated in walked
-        for name in ("plain", "dated"):
+        encoded = b'{"metadata": {"name": "encoded"}, "data": {"k": "bytes"}}'
+        assert transport.request("POST", path, what="create", body=encoded)["data"] == {"k": "bytes"}
+        assert not any(obj is body for obj in walked for body in (plain, dated, encoded))
+        model = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="model"), data={"k": "model"})
+        assert transport.request("POST", path, what="create", body=model)["data"] == {"k": "model"}
+        assert any(obj is model for obj in walked)
+        for name in ("plain", "dated", "encoded", "model"):
             transport.request("DELETE", f"{path}/{name}", what="delete")
 
 

@@ -2,7 +2,8 @@
 
 Holds `KubeStream`: `list` (every page of a collection, and the list's resourceVersion) and
 `watch` (the events of a collection from a resourceVersion, until the server ends the stream).
-It speaks HTTP with aiohttp on the event loop, not through the official client, because a watch
+It speaks HTTP with aiohttp on the event loop (and decodes pages and watch lines with orjson,
+in C, as `transport` does), not through the official client, because a watch
 holds its connection open for minutes: in the official client's threads (`KubeAdapter`'s) each
 watch would hold a thread, and a blocked read cannot be cancelled at shutdown. Identity and TLS
 are the official client's configuration (the same one `KubeAdapter` and kopf use), the token
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
+import orjson
 from kubernetes import client
 
 from entra_rbac.adapters.kube.errors import error_from_response, unavailable
@@ -116,7 +118,7 @@ class KubeStream:
         while True:
             response = await self._get(path, params, what=what, limits=timeout)
             try:
-                page = await response.json()
+                page = orjson.loads(await response.read())
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
                 raise unavailable(f"{type(error).__name__}: {error}", what) from None
             finally:
@@ -156,7 +158,7 @@ class KubeStream:
             async for line in response.content:
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                event = orjson.loads(line)
                 if event.get("type") == "ERROR":
                     status = event.get("object") or {}
                     raise error_from_response(int(status.get("code") or 500), json.dumps(status), what)
