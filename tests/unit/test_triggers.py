@@ -647,6 +647,49 @@ async def test_a_tick_reuses_what_it_read_from_an_object_listed_again_and_reread
     assert [name for name, _, _ in reconciled] == ["a"]
 
 
+async def test_a_batch_is_refreshed_after_its_prefetch_at_most_concurrency_at_a_time_each_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's workers (one task for the whole refresh) start no reconcile before the bulk
+    read has finished, run at most `concurrency` at once, reconcile each resource once, and each
+    resource counts as running until its own reconcile ends."""
+    prefetched = asyncio.Event()
+    running: list[int] = [0, 0]  # now, most at once
+    done: list[str] = []
+
+    class Directory(PrefetchingDirectory):
+        async def lookup_groups(self, lookups: Any) -> list[Any]:
+            await asyncio.sleep(0.01)
+            prefetched.set()
+            return await super().lookup_groups(lookups)
+
+    async def fake(name: str, uid: str, ctx: Any, **_: Any) -> Outcome:
+        assert prefetched.is_set(), "a reconcile started before the batch's bulk read ended"
+        running[0] += 1
+        running[1] = max(running)
+        await asyncio.sleep(0.001)
+        running[0] -= 1
+        done.append(name)
+        return Outcome("Reconciled")
+
+    monkeypatch.setattr("entra_rbac.reconciler.reconcile", fake)
+    ctx = type("Ctx", (), {"directory": Directory(), "clock": staticmethod(lambda: datetime.now(UTC))})()
+    freshness = Freshness.of(100)
+    refresher = triggers.Refresher(kube=None, ctx=ctx, freshness=freshness, concurrency=3)  # type: ignore[arg-type]
+    bodies = [
+        {"metadata": {"name": f"r{i}", "uid": f"uid-{i}"}, "spec": {"groups": [{"displayName": f"g{i}"}]}}
+        for i in range(20)
+    ]
+    refresher._schedule(bodies, 0.0)
+    refresher._schedule(bodies, freshness.period)  # every one due: one batch
+    assert len(refresher._running) == 20
+    await asyncio.gather(*refresher._running.values())
+    assert sorted(done) == sorted(f"r{i}" for i in range(20))
+    assert running[1] == 3
+    assert refresher._running == {}
+    await refresher.stop()
+
+
 @pytest.mark.parametrize(
     "extra_fields",
     [

@@ -68,3 +68,24 @@ def test_glibc_malloc_trim_is_found_and_callable() -> None:
     release = malloc_trim()  # this machine and the image are glibc (Debian)
     assert release is not None
     release()
+
+
+async def test_a_burst_of_reconciles_keeps_one_timer_moved_on_from_the_last_end() -> None:
+    """Issue 17 point 5: 1,000 reconciles of a refresh end one by one; one timer serves them all,
+    and when it fires before the quiet time since the last end has passed it waits again."""
+    release = Recorder()
+    memory = MemoryReturn(release, quiet=60)
+    with memory.working():
+        pass
+    first = memory._timer
+    assert first is not None
+    for _ in range(100):
+        with memory.working():
+            pass
+    assert memory._timer is first  # not scheduled and cancelled once per reconcile
+    first.cancel()
+    memory._return()  # as if it fired now: the last end was under `quiet` ago
+    assert release.calls == 0
+    assert memory._timer is not None
+    assert memory._timer is not first
+    memory._timer.cancel()

@@ -107,15 +107,15 @@ class Refresher:
         self._next_batch: float | None = None
         self._changed = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
-        self._prefetches: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="entra-rbac-refresh")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running.values(), *self._prefetches) if t is not None]
+        tasks = [t for t in {self._task, *self._running.values()} if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -196,10 +196,8 @@ class Refresher:
                 self._waking.discard(uid)
                 self._start(record.entry)
 
-    def _start(self, entry: ResourceEntry, after: asyncio.Task[None] | None = None) -> None:
-        self._running[entry.uid] = asyncio.create_task(
-            self._refresh(entry, after), name=f"refresh-{entry.name}"
-        )
+    def _start(self, entry: ResourceEntry) -> None:
+        self._running[entry.uid] = asyncio.create_task(self._refresh(entry), name=f"refresh-{entry.name}")
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -223,44 +221,60 @@ class Refresher:
             self._schedule(bodies, loop.time())
 
     def _schedule(self, bodies: Iterable[Mapping[str, Any]], now: float) -> None:
-        alive = set()
         wall = self.ctx.clock() if self.ctx is not None else None
-        waiting: list[tuple[float, _Scheduled]] = []
+        listed: list[_Scheduled] = []
         for body in bodies:
-            record = self._listed(body)
-            uid = record.entry.uid
-            alive.add(uid)
+            record, same = self._listed(body)
+            listed.append(record)
             if wall is not None:
-                self.expect(record.entry, self._next_change_of(record, body, wall))
+                change = record.change
+                if not (same and record.change_read and (change is None or change > wall)):
+                    change = self._next_change_of(record, body, wall)
+                if record.wake != change:
+                    self.expect(record.entry, change)
             if record.due is None:
-                record.due = self._aligned(now, first_refresh_delay(uid, self.period))
-            if uid not in self._running and not self._busy(uid):
-                waiting.append((record.due, record))
-        if any(due <= now for due, _ in waiting):
-            # One refresh for all: whoever is due within half a period more starts now too (early
-            # keeps the freshness promise; late would not), so after the first interval the whole
-            # refresh is one batch whose directory reads go to Graph in bulk (`_start_batch`).
-            soon = now + self.period / 2
-            self._next_batch = next_batch = now + self.period
-            # The batch is due again with the next one; the rest (first seen late in a burst) at
-            # the latest then too.
-            for due, record in waiting:
-                record.due = next_batch if due <= soon else min(due, next_batch)
-            self._start_batch([(r.entry, r.body or {}) for due, r in waiting if due <= soon])
-        if len(self._records) != len(alive):
+                record.due = self._aligned(now, first_refresh_delay(record.entry.uid, self.period))
+        # Most ticks find nothing due: the resources being refreshed and those busy are looked
+        # for only when one is.
+        if any(r.due is not None and r.due <= now for r in listed):
+            self._start_due(listed, now)
+        if len(self._records) != len(listed):
+            alive = {r.entry.uid for r in listed}
             for uid in [uid for uid in self._records if uid not in alive]:
                 del self._records[uid]
                 self._waking.discard(uid)
 
-    def _listed(self, body: Mapping[str, Any]) -> _Scheduled:
-        """The record of a listed resource, its entry made again only from a new object."""
+    def _start_due(self, listed: list[_Scheduled], now: float) -> None:
+        """One refresh for all: whoever is due within half a period more starts now too (early
+        keeps the freshness promise; late would not), so after the first interval the whole
+        refresh is one batch whose directory reads go to Graph in bulk (`_start_batch`)."""
+        waiting = [
+            (r.due, r)
+            for r in listed
+            if r.due is not None and r.entry.uid not in self._running and not self._busy(r.entry.uid)
+        ]
+        if not any(due <= now for due, _ in waiting):
+            return
+        soon = now + self.period / 2
+        self._next_batch = next_batch = now + self.period
+        # The batch is due again with the next one; the rest (first seen late in a burst) at the
+        # latest then too.
+        for due, record in waiting:
+            record.due = next_batch if due <= soon else min(due, next_batch)
+        self._start_batch([(r.entry, r.body or {}) for due, r in waiting if due <= soon])
+
+    def _listed(self, body: Mapping[str, Any]) -> tuple[_Scheduled, bool]:
+        """The record of a listed resource, its entry made again only from a new object; and
+        whether the object is the one listed last time."""
         uid = str((body.get("metadata") or {}).get("uid", ""))
         record = self._records.get(uid)
         if record is None:
             record = self._records[uid] = _Scheduled(resource_entry(body), body)
-        elif record.body is not body:
-            record.entry, record.body = resource_entry(body), body
-        return record
+            return record, False
+        if record.body is body:
+            return record, True
+        record.entry, record.body = resource_entry(body), body
+        return record, False
 
     def _next_change_of(self, record: _Scheduled, body: Mapping[str, Any], wall: datetime) -> datetime | None:
         """`_next_change` of the resource, computed again only when its spec changed (a new
@@ -277,17 +291,27 @@ class Refresher:
         return at
 
     def _start_batch(self, batch: list[tuple[ResourceEntry, Mapping[str, Any]]]) -> None:
-        """Start each resource's refresh after one bulk read of every group the batch references
-        (`reconciler.prefetch_directory`), so a refresh reads each distinct group once."""
-        prefetch: asyncio.Task[None] | None = None
-        if self.ctx is not None:
-            bodies = [body for _, body in batch]
-            self._prefetches.add(
-                prefetch := asyncio.create_task(self._prefetch(bodies), name="entra-rbac-prefetch")
-            )
-            prefetch.add_done_callback(self._prefetches.discard)
+        """Refresh the batch in one task: one bulk read of every group it references first
+        (`reconciler.prefetch_directory`), so a refresh reads each distinct group once, then its
+        reconciles by `concurrency` workers taking them in turn. A task per resource, each
+        waiting for the shared read and then for a slot, cost more than the 1,000 reconciles of an
+        unchanged refresh replayed from memory (issue 17 point 5)."""
+        if not batch:
+            return
+        task = asyncio.create_task(self._run_batch(batch), name="entra-rbac-refresh-batch")
         for entry, _ in batch:
-            self._start(entry, after=prefetch)
+            self._running[entry.uid] = task
+
+    async def _run_batch(self, batch: list[tuple[ResourceEntry, Mapping[str, Any]]]) -> None:
+        if self.ctx is not None:
+            await self._prefetch([body for _, body in batch])
+        turns = iter([entry for entry, _ in batch])  # shared: each entry is taken by one worker
+
+        async def worker() -> None:
+            for entry in turns:
+                await self._refresh(entry)
+
+        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(batch)))))
 
     async def _prefetch(self, bodies: list[Mapping[str, Any]]) -> None:
         try:
@@ -295,11 +319,8 @@ class Refresher:
         except Exception:  # the reconciles read for themselves; a bug here must not stop them
             log.exception("Prefetch of the refresh's directory reads failed")
 
-    async def _refresh(self, entry: ResourceEntry, after: asyncio.Task[None] | None = None) -> None:
+    async def _refresh(self, entry: ResourceEntry) -> None:
         try:
-            if after is not None:
-                # shield: this refresh being cancelled must not cancel the read the batch shares.
-                await asyncio.shield(after)
             async with self._slots:
                 outcome = await reconcile_entry(entry, self.ctx)
             self.expect(entry, outcome.next_change)

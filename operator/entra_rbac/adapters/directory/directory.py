@@ -191,10 +191,16 @@ class EntraDirectory:
     async def lookup_groups(self, lookups: Sequence[GroupLookup]) -> list[GroupResolution]:
         """One resolution per lookup, same order; raises `DirectoryError` if any read failed."""
         id_keys, name_keys = _keys(lookups)
-        by_id, by_name = await _both(
-            self._cached(self._by_id, "id", id_keys),
-            self._cached(self._by_name, "name", name_keys),
-        )
+        if not name_keys or not id_keys:
+            # One kind only (most resources): awaited in this task, not gathered in two new ones
+            # (the gather was a fifth of the CPU of a refresh of unchanged resources, py-spy).
+            by_id = await self._cached(self._by_id, "id", id_keys)
+            by_name = await self._cached(self._by_name, "name", name_keys)
+        else:
+            by_id, by_name = await _both(
+                self._cached(self._by_id, "id", id_keys),
+                self._cached(self._by_name, "name", name_keys),
+            )
         resolutions = []
         for lookup in lookups:
             key = _id_key(lookup)
