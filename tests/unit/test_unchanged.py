@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -81,6 +82,10 @@ def _namespace(world: World) -> None:
     world.kube.namespaces = [*world.kube.namespaces, NamespaceInfo("billing", {"team": "a"})]
 
 
+def _relabel(world: World) -> None:
+    world.kube.namespaces = [NamespaceInfo("payments", {"team": "b"})]  # no longer selected
+
+
 def _rename(world: World) -> None:
     world.directory.groups[G1] = DirectoryGroup(G1, "Renamed")
 
@@ -104,6 +109,7 @@ def _guardrails(world: World) -> None:
 CHANGES: list[tuple[Callable[[World], None], str]] = [
     (_drift, "a binding edited by someone else"),
     (_namespace, "a namespace the selector matches"),
+    (_relabel, "a selected namespace relabelled"),
     (_rename, "the group renamed in Entra"),
     (_deleted_group, "the group gone from Entra"),
     (_spec, "the spec changed"),
@@ -163,3 +169,28 @@ async def test_a_resource_with_a_problem_is_never_replayed(planned: list[str]) -
     for _ in range(3):
         assert (await world.reconcile()).reason == "RoleNotFound"
     assert planned == ["team", "team", "team"]  # its Warning series counts on the clock
+
+
+async def test_a_relabelled_namespace_loses_its_binding_after_a_replay() -> None:
+    world = await settled()
+    await world.reconcile()  # replayed
+    _relabel(world)
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert [k.namespace for k in world.kube.bindings if k.kind == "RoleBinding"] == []
+
+
+async def test_a_time_bound_grant_is_never_replayed_and_ends_on_time(planned: list[str]) -> None:
+    """A conclusion with a grant end still to come depends on the clock: it is not remembered,
+    so the reconcile at the end plans, and the binding goes."""
+    world = World()
+    world.kube.namespaces = [NamespaceInfo("payments", {"team": "a"})]
+    world.directory.add_group(G1)
+    until = (world.clock.now + timedelta(hours=1)).isoformat()
+    world.apply(spec(validUntil=until))
+    for _ in range(2):
+        assert (await world.reconcile()).next_change is not None
+    planned.clear()
+    world.clock.advance(3601)
+    assert (await world.reconcile()).reason == "Expired"
+    assert planned == ["team"]
+    assert world.kube.bindings == {}
