@@ -66,6 +66,11 @@ DEFAULT_MAX_SHARDS: Final = 16
 # Shards are planned at this share of the byte limit, so the hash split's spread never
 # pushes one over (docs/design.md, Subjects the operator emits: bindings too large to write).
 SHARD_FILL: Final = 0.8
+# Hysteresis on the shard count (docs/design.md, Subjects the operator emits: bindings too large
+# to write): a sharded binding goes down to fewer shards only when its subjects fit them with this
+# share of the budget to spare, so membership hovering at a boundary does not flip the count (each
+# flip rewrites every shard).
+SHARD_SHRINK_MARGIN: Final = 0.2
 MAX_SHARDS_LIMIT: Final = 100
 MIN_BINDING_BYTES: Final = 1024
 ETCD_REQUEST_BYTES: Final = 1536 * 1024  # etcd's default --max-request-bytes

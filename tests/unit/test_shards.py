@@ -78,6 +78,75 @@ def test_the_cap_on_shards_is_kept_and_the_rest_left_over_the_budget() -> None:
     assert split_subjects(users(1_000), 5_000, 1) == (users(1_000),)
 
 
+# --- the hysteresis on the count (budget 30,000 B: 87 B a subject; the fresh count is 2 up to 554
+# subjects and 3 from 555) ----------------------------------------------------------------------
+
+
+def fresh_count(count: int) -> int:
+    return len(split_subjects(users(count), 30_000, 16))
+
+
+def test_a_binding_not_yet_sharded_gets_the_fresh_count() -> None:
+    for count in (300, 345, 555, 1_000):
+        assert split_subjects(users(count), 30_000, 16, current=1) == split_subjects(users(count), 30_000, 16)
+    assert fresh_count(344) == 1
+    assert fresh_count(345) == 2
+
+
+@pytest.mark.parametrize("start", [550, 560])
+def test_membership_hovering_at_a_boundary_does_not_flip_the_count(start: int) -> None:
+    """Across 550..560 the fresh count flips between 2 and 3 (each flip rewrites every shard); with
+    the count in use passed back, it stays what it first was."""
+    assert (fresh_count(550), fresh_count(560)) == (2, 3)
+    shards = len(split_subjects(users(start), 30_000, 16))
+    for count in (start, 552, 558, 550, 560, 554, 556, 551, 559):
+        split = split_subjects(users(count), 30_000, 16, current=shards)
+        assert len(split) == shards
+        assert max(sum(subject_bytes(s) for s in shard) for shard in split) <= 30_000
+
+
+def test_a_count_in_use_grows_only_when_a_shard_would_pass_the_budget() -> None:
+    """At 600 subjects (52,200 B) two shards still hold them within the budget: kept, though a
+    fresh split would take 3. At 800 (69,600 B) two cannot: it grows, and subjects move only
+    into the new shards."""
+    assert fresh_count(600) == 3
+    assert len(split_subjects(users(600), 30_000, 16, current=2)) == 2
+    two = split_subjects(users(800)[:600], 30_000, 16, current=2)
+    grown = split_subjects(users(800), 30_000, 16, current=2)
+    assert len(grown) >= 3
+    assert max(sum(subject_bytes(s) for s in shard) for shard in grown) <= 30_000
+    where = {s: i for i, shard in enumerate(grown) for s in shard}
+    assert all(where[s] == i or where[s] >= 2 for i, shard in enumerate(two) for s in shard)
+
+
+@pytest.mark.parametrize(
+    ("count", "current", "expected"),
+    [
+        (450, 3, 3),  # 39,150 B: 2 shards would be over 80% of the budget each: kept
+        (400, 3, 2),  # 34,800 B: fits 2 shards at 80%: shrinks
+        (300, 2, 2),  # 26,100 B: one binding would be within the budget, not within 80% of it
+        (270, 2, 1),  # 23,490 B: within 80%: back to one binding
+        (100, 16, 1),
+    ],
+)
+def test_a_count_in_use_shrinks_only_when_the_subjects_fit_fewer_shards_with_a_margin(
+    count: int, current: int, expected: int
+) -> None:
+    split = split_subjects(users(count), 30_000, 16, current=current)
+    assert len(split) == expected
+    if expected == 1:
+        assert split == (users(count),)
+    else:
+        # shrinking moves subjects only out of the shards that go
+        before = split_subjects(users(count), 30_000, current, current=current)
+        where = {s: i for i, shard in enumerate(split) for s in shard}
+        assert all(where[s] == i for i, shard in enumerate(before[:expected]) for s in shard)
+
+
+def test_a_count_in_use_over_the_cap_comes_down_to_it() -> None:
+    assert len(split_subjects(users(1_000), 30_000, 4, current=9)) == 4
+
+
 def test_subject_bytes_is_the_compact_json_with_its_comma() -> None:
     import json
 
@@ -209,6 +278,34 @@ async def test_a_group_grown_across_the_limit_is_sharded_and_shrinks_back_to_one
     verbs = [verb for verb, _, _ in world.kube.writes[writes:]]
     assert verbs[0] == "patch"
     assert set(verbs[1:]) == {"delete"}
+
+
+async def test_a_group_hovering_at_a_shard_boundary_keeps_its_shards_and_patches_only() -> None:
+    """At this byte limit a fresh split takes 3 shards up to 207 members and 4 from 208: a group
+    going 210, 204, 212, 205 keeps its 4 shards (no shard created or deleted), each change a patch
+    of the shards whose members changed."""
+    fresh = World(policy=Policy(sharding=Sharding(8_192, 16)))
+    fresh.directory.add_group(G1, *member_names(204))
+    fresh.apply(spec())
+    assert (await fresh.reconcile()).reason == "Reconciled"
+    assert len(held(fresh)) == 3  # the fresh count below the boundary
+    world = World(policy=Policy(sharding=Sharding(8_192, 16), revocation_guard_min=10_000))
+    world.directory.add_group(G1, *member_names(210))
+    world.apply(spec())
+    assert (await world.reconcile()).reason == "Reconciled"
+    shards = sorted(held(world))
+    assert len(shards) == 4
+    for count in (204, 212, 205, 209):
+        world.directory.add_group(G1, *member_names(count))
+        world.directory.invalidate()
+        world.clock.advance(300)
+        writes = len(world.kube.writes)
+        assert (await world.reconcile(fresh=True)).reason == "Reconciled"
+        assert sorted(held(world)) == shards
+        assert {verb for verb, _, _ in world.kube.writes[writes:]} == {"patch"}
+        assert sorted(n for names in held(world).values() for n in names) == sorted(
+            f"{m}@contoso.com" for m in member_names(count)
+        )
 
 
 def test_a_subject_moving_between_shards_is_not_a_removal() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 from entra_rbac.constants import (
     API_VERSION,
@@ -27,7 +27,15 @@ from entra_rbac.constants import (
     RBAC_GROUP,
 )
 from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
-from entra_rbac.core.naming import BindingKey, BindingKind, RoleKind, binding_name, owner_labels, shard_name
+from entra_rbac.core.naming import (
+    BindingKey,
+    BindingKind,
+    RoleKind,
+    binding_name,
+    owner_labels,
+    shard_index,
+    shard_name,
+)
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
 from entra_rbac.core.shards import Sharding, split_subjects
@@ -264,6 +272,7 @@ def compute_desired(
     existing_roles: RoleInventory | None = None,
     now: datetime | None = None,
     sharding: Sharding | None = None,
+    shards_now: int = 1,
 ) -> DesiredState:
     """The exact bindings `spec` asks for, given the subjects and the cluster's namespaces.
 
@@ -278,7 +287,9 @@ def compute_desired(
       out entirely: no binding, no target, no role check. Without it, windows are not looked at.
     - With `sharding`, a binding whose subjects pass its byte limit is split into shards of the
       same role at the same place (`core.shards`): shard 1 at the binding's name, shard k at
-      `shard_name(name, k)`. Without it, one binding holds every subject.
+      `shard_name(name, k)`. Without it, one binding holds every subject. `shards_now`: how
+      many shards the resource's bindings are written as now (`shards_in_use`), from which the
+      count moves only past the hysteresis (`core.shards.split_subjects`).
     """
     allowed = allowed_roles or AllowedRoles()
     by_name = {ns.name: ns for ns in namespaces}
@@ -330,7 +341,7 @@ def compute_desired(
             build_binding(owner, t.role_kind, t.role, t.namespace, sorted_set, presorted=True)
             for t in targets
         ]
-        for binding in _sharded(whole, subjects, sharding):
+        for binding in _sharded(whole, subjects, sharding, shards_now):
             bindings[binding.key] = binding
     return DesiredState(
         owner=owner,
@@ -345,7 +356,7 @@ def compute_desired(
 
 
 def _sharded(
-    whole: list[Binding], subjects: tuple[Subject, ...], sharding: Sharding | None
+    whole: list[Binding], subjects: tuple[Subject, ...], sharding: Sharding | None, shards_now: int
 ) -> Iterator[Binding]:
     """Each binding of `whole` (all holding `subjects`) as its non-empty shards. The split is made
     once for the resource, with the largest binding's metadata counted in the budget, so every
@@ -355,7 +366,7 @@ def _sharded(
         return
     # A shard's name is at most a few bytes longer than the binding's: 32 bytes spare for them.
     overhead = max(len(json.dumps(b.to_manifest([]), separators=(",", ":"))) for b in whole) + 32
-    parts = split_subjects(subjects, sharding.max_bytes - overhead, sharding.max_shards)
+    parts = split_subjects(subjects, sharding.max_bytes - overhead, sharding.max_shards, shards_now)
     if len(parts) == 1:
         yield from whole
         return
@@ -363,6 +374,28 @@ def _sharded(
         for index, part in enumerate(parts, start=1):
             if part:
                 yield replace(binding, name=shard_name(binding.name, index), subjects=part)
+
+
+class _Written(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def role_ref(self) -> RoleRef: ...
+
+
+def shards_in_use(owner_name: str, bindings: Iterable[_Written]) -> int:
+    """How many shards `bindings` (the resource's own, at its targets) are written as: the highest
+    shard index among them, 1 when none is a shard (or there are none)."""
+    indices = (
+        shard_index(b.name, binding_name(owner_name, _role_kind(b.role_ref.kind), b.role_ref.name))
+        for b in bindings
+        if b.role_ref.kind in ("ClusterRole", "Role")
+    )
+    return max((index for index in indices if index is not None), default=1)
+
+
+def _role_kind(kind: str) -> RoleKind:
+    return "ClusterRole" if kind == "ClusterRole" else "Role"
 
 
 def _target_order(target: Target) -> tuple[str, str, str]:

@@ -10,6 +10,12 @@ member joining or leaving rewrites the one shard it hashes to (cutting runs woul
 subject after it); and when the number of shards grows from n to m, subjects move only into the
 new shards n+1..m (created first), when it shrinks only out of the shards that go (deleted last),
 so a plan's creates, then patches, then deletes never leave a staying member without a binding.
+
+Why a hysteresis on the count: the fresh count is a step function of the total size, so a group
+hovering at a step would flip between k and k+1 shards, and each flip moves subjects out of (or
+into) every shard, rewriting all of them. Given the count in use, the split grows only when a
+shard at that count would pass the budget, and shrinks only when the subjects fit fewer shards
+with SHARD_SHRINK_MARGIN of the budget to spare.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
-from entra_rbac.constants import DEFAULT_MAX_SHARDS, MAX_BINDING_BYTES, SHARD_FILL
+from entra_rbac.constants import DEFAULT_MAX_SHARDS, MAX_BINDING_BYTES, SHARD_FILL, SHARD_SHRINK_MARGIN
 from entra_rbac.core.subjects import Subject
 
 _MULTIPLIER = 2862933555777941757  # the jump hash's linear congruential step
@@ -43,30 +50,73 @@ def subject_bytes(subject: Subject) -> int:
 
 
 def split_subjects(
-    subjects: tuple[Subject, ...], budget: int, max_shards: int
+    subjects: tuple[Subject, ...], budget: int, max_shards: int, current: int = 1
 ) -> tuple[tuple[Subject, ...], ...]:
     """`subjects` (sorted) as the subject lists of shards 1, 2, ... each sorted and within `budget`
     bytes where `max_shards` allows; a shard may be empty (its index is kept: names are stable).
 
-    Within the budget: one shard, the list itself. Otherwise n = ceil(total / (budget x
-    SHARD_FILL)) shards, at least 2, one more while the fullest is over the budget, up to
-    `max_shards` (the caller refuses what is still over)."""
+    `current`: the number of shards written now (1: one binding, or none yet). The count is
+    - kept while no shard at that count passes the budget, unless the subjects fit fewer shards
+      with SHARD_SHRINK_MARGIN of the budget to spare (then that fewer);
+    - otherwise, and for a binding not yet sharded, the fresh count: one shard within the
+      budget, else n = ceil(total / (budget x SHARD_FILL)) shards, at least 2 (and more than
+      `current`), one more while the fullest is over the budget, up to `max_shards` (the caller
+      refuses what is still over)."""
+    if max_shards <= 1:
+        return (subjects,)
     sizes = [subject_bytes(s) for s in subjects]
     total = sum(sizes)
-    if total <= budget or max_shards <= 1:
-        return (subjects,)
-    keys = [_key(s) for s in subjects]
-    count = min(max(2, math.ceil(total / max(budget * SHARD_FILL, 1))), max_shards)
-    while True:
+    current = min(max(current, 1), max_shards)
+    split = _Split(subjects, sizes, budget, max_shards)
+    if current > 1:
+        fewer = _planned(total, budget * (1 - SHARD_SHRINK_MARGIN), max_shards)
+        if fewer < current:
+            return split.growing_from(fewer)
+        shards, fullest = split.into(current)
+        if fullest <= budget:
+            return shards
+        return split.growing_from(max(current + 1, _planned(total, budget, max_shards)))
+    return split.growing_from(_planned(total, budget, max_shards))
+
+
+def _planned(total: int, budget: float, max_shards: int) -> int:
+    """The fresh count for `total` bytes: 1 within `budget`, else ceil(total / (budget x
+    SHARD_FILL)) and at least 2, at most `max_shards`."""
+    if total <= budget:
+        return 1
+    return min(max(2, math.ceil(total / max(budget * SHARD_FILL, 1))), max_shards)
+
+
+@dataclass(frozen=True)
+class _Split:
+    subjects: tuple[Subject, ...]
+    sizes: list[int]
+    budget: int
+    max_shards: int
+
+    @cached_property
+    def keys(self) -> list[int]:
+        return [_key(s) for s in self.subjects]
+
+    def growing_from(self, count: int) -> tuple[tuple[Subject, ...], ...]:
+        """The split into `count` shards, one more while the fullest is over the budget."""
+        if count <= 1:
+            return (self.subjects,)
+        while True:
+            shards, fullest = self.into(count)
+            if fullest <= self.budget or count >= self.max_shards:
+                return shards
+            count += 1
+
+    def into(self, count: int) -> tuple[tuple[tuple[Subject, ...], ...], int]:
+        """The subjects hashed into `count` shards, and the bytes of the fullest."""
         shards: list[list[Subject]] = [[] for _ in range(count)]
         used = [0] * count
-        for subject, size, key in zip(subjects, sizes, keys, strict=True):
+        for subject, size, key in zip(self.subjects, self.sizes, self.keys, strict=True):
             bucket = _jump(key, count)
             shards[bucket].append(subject)
             used[bucket] += size
-        if max(used) <= budget or count >= max_shards:
-            return tuple(tuple(shard) for shard in shards)
-        count += 1
+        return tuple(tuple(shard) for shard in shards), max(used)
 
 
 def _key(subject: Subject) -> int:

@@ -16,7 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
-from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
+from entra_rbac.core.desired import (
+    DesiredState,
+    NamespaceInfo,
+    Owner,
+    RoleInventory,
+    compute_desired,
+    shards_in_use,
+)
 from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.guardrails import ClusterView, RoleRules, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupState
@@ -188,10 +195,13 @@ def plan_resource(
     if read.error is not None or read.resolutions is None:
         raise ValueError("plan_resource needs a successful directory read")
     subjects = build_subjects(spec.subjects, read.resolutions, read.members)
-    desired = _desired(owner, spec, subjects, cluster, policy, now)
     # As the reconcile counts them: only bindings at this spec's targets are its own; others with
     # its marks are strays (forgeries or leftovers), deleted as cleanup once the plan succeeded.
-    owned = split_owned(marked, owner.uid, desired.target_keys())
+    # The targets do not depend on the subjects; the shards in use (from the bindings at them)
+    # decide the shard count as in the reconcile.
+    targets = _desired(owner, spec, SubjectSet((), ()), cluster, policy, now).target_keys()
+    owned = split_owned(marked, owner.uid, targets)
+    desired = _desired(owner, spec, subjects, cluster, policy, now, shards_in_use(owner.name, owned.ours))
     observed = list(owned.ours)
     foreign = [o for o in cluster.at(b.key for b in desired.bindings) if not o.owned_by(owner.uid)]
     converge = make_plan(desired, [*observed, *foreign])
@@ -248,6 +258,7 @@ def _desired(
     cluster: ClusterState,
     policy: Policy,
     now: datetime,
+    shards_now: int = 1,
 ) -> DesiredState:
     return compute_desired(
         owner,
@@ -259,4 +270,5 @@ def _desired(
         existing_roles=cluster.roles,
         now=now,
         sharding=policy.sharding,
+        shards_now=shards_now,
     )

@@ -19,7 +19,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, RoleInventory, compute_desired
+from entra_rbac.core.desired import (
+    DesiredState,
+    NamespaceInfo,
+    Owner,
+    RoleInventory,
+    compute_desired,
+    shards_in_use,
+)
 from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import ClusterView, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
@@ -293,7 +300,7 @@ async def _converge(
     """
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
-    desired = _desired(owner, spec, subjects, view, now, ctx)
+    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=shards_in_use(owner.name, observed))
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
@@ -440,6 +447,7 @@ def _compute(
     ctx: ReconcileContext,
     *,
     now: datetime | None = None,
+    shards_now: int = 1,
 ) -> DesiredState:
     return compute_desired(
         owner,
@@ -451,6 +459,7 @@ def _compute(
         existing_roles=roles,
         now=now,
         sharding=ctx.policy.sharding,
+        shards_now=shards_now,
     )
 
 
@@ -461,10 +470,14 @@ def _desired(
     view: ClusterView,
     now: datetime,
     ctx: ReconcileContext,
+    *,
+    shards_now: int,
 ) -> DesiredState:
     """The desired bindings now (grants outside their window left out), with missing roles
-    reported (from the roles `read_cluster` read)."""
-    return _compute(owner, spec, subjects, list(view.namespaces), inventory(view), ctx, now=now)
+    reported (from the roles `read_cluster` read), sharded from the `shards_now` shards written."""
+    return _compute(
+        owner, spec, subjects, list(view.namespaces), inventory(view), ctx, now=now, shards_now=shards_now
+    )
 
 
 async def _directory_failed(
