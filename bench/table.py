@@ -9,11 +9,20 @@
 operator in the same run, the plain client, or the figure before a change, saying which), `ok`
 whether the target is met (None: no target, or not measured). Benchmarks print; they never assert
 a figure (docs/testing.md, Benchmarks), so MISSED in the last column is the signal.
+
+A case without figures prints what happened to it, never a bare "-": `not_run(request, shape="big")`
+says "not run (deselected)" when no selected test of the module has those parameters, and "no
+figure (its run failed or was stopped)" when one was selected but left nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import pytest
+
+DESELECTED = "not run (deselected)"
+NO_FIGURE = "no figure (its run failed or was stopped)"
 
 
 @dataclass(frozen=True)
@@ -59,3 +68,16 @@ class Table:
 
     def print(self) -> None:
         print("\n" + self.render(), flush=True)
+
+
+def not_run(request: pytest.FixtureRequest, **params: object) -> str:
+    """Why a case of `request`'s module (the test parameters `params`) has no figure: deselected
+    (-k, BENCH_* settings), or selected and left none."""
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "module", None) is not request.module:
+            continue
+        given = callspec.params if callspec is not None else {}
+        if all(given.get(name) == value for name, value in params.items()):
+            return NO_FIGURE
+    return DESELECTED

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from tests.e2e.harness import SandboxRequests, guid
 
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
-from bench.table import Table
+from bench.table import Table, not_run
 from entra_rbac_sandbox.launcher import Sandbox
 
 MEMBERS = int(os.environ.get("BENCH_USER_MEMBERS", "50000"))
@@ -76,10 +76,10 @@ RUNS: dict[tuple[str, str], Run] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def table() -> Iterator[None]:
+def table(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for shape in SHAPES:
-        _table(shape).print()
+        _table(shape, lambda mode, shape=shape: not_run(request, shape=shape, mode=mode)).print()
 
 
 def _user(n: int) -> dict[str, str]:
@@ -255,14 +255,20 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
     assert restart_writes == 0, f"{restart_writes} writes after a restart over unchanged resources"
 
 
-def _table(shape: str) -> Table:
+def _table(shape: str, why: Callable[[str], str]) -> Table:
+    """The shape's figures; a mode without figures says why (bench/table.py, not_run)."""
     group, user = RUNS.get((shape, "group")), RUNS.get((shape, "user"))
     table = Table(f"bench user mode {shape}", SHAPES[shape] + "; baseline: group mode, same bindings")
     if user is None:
-        table.add("Ready", "-")
+        base = (
+            f"group mode {group.ready_s:.1f} s, {group.ready_cpu:.1f} CPU-s"
+            if group
+            else f"group mode {why('group')}"
+        )
+        table.add("user mode", why("user"), baseline=base)
         return table
-    table.add("bindings x subjects", f"{user.bindings:,} x {user.subjects:,}",
-              baseline=f"{group.bindings:,} x {group.subjects}" if group else "")  # fmt: skip
+    shape_base = f"{group.bindings:,} x {group.subjects}" if group else f"group mode {why('group')}"
+    table.add("bindings x subjects", f"{user.bindings:,} x {user.subjects:,}", baseline=shape_base)
     ratio = user.ready_s / group.ready_s if group else None
     table.add("Ready", f"{user.ready_s:.1f} s", target="<= 2x group mode",
               baseline=f"{group.ready_s:.1f} s ({ratio:.2f}x)" if group and ratio else "",
