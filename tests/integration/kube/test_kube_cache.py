@@ -18,7 +18,7 @@ import pytest
 from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.adapters.kube.cache import ClusterCache
 from entra_rbac.adapters.kube.transport import MERGE_PATCH
-from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from entra_rbac.constants import API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PLURAL
 from entra_rbac.core.naming import owner_labels
 
 NS = "cache-test"
@@ -82,6 +82,7 @@ def listen(cache: ClusterCache) -> Heard:
 
 
 RB = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings"
+EGB = f"/apis/{API_VERSION}/{PLURAL}"
 
 
 async def test_the_cache_follows_someone_elses_changes_and_tells_them(
@@ -227,3 +228,40 @@ async def test_bindings_listed_in_pages_and_written_share_one_subject_list(
         assert not hasattr(held["odd"], "parsed")
     finally:
         await adapter.stop_cache()
+
+
+async def test_bindings_listed_watched_and_written_share_their_labels_owner_reference_and_role_ref(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    """Memory (issue 17 point 6): every binding of a resource carries the same labels, owner
+    reference and roleRef; the cache holds each once, however the binding arrived, and a binding
+    with another value holds its own."""
+    # A real owner: an owner reference to a missing one is the garbage collector's to delete.
+    resource = await as_admin(adapter, "POST", EGB, {"apiVersion": API_VERSION, "kind": KIND,
+                              "metadata": {"name": "cache-owner"}, "spec": {"groups": []}})  # fmt: skip
+    try:
+        await _share(adapter, cache, resource["metadata"]["uid"])
+    finally:
+        await as_admin(adapter, "DELETE", f"{EGB}/cache-owner")
+
+
+async def _share(adapter: KubeAdapter, cache: ClusterCache, owner_uid: str) -> None:
+    ref = {"apiVersion": API_VERSION, "kind": KIND, "name": "cache-owner", "uid": owner_uid,
+           "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+    owned = {**binding("w1"), "metadata": {**binding("w1")["metadata"], "ownerReferences": [ref]}}
+    await as_admin(adapter, "POST", RB, owned)
+    await as_admin(adapter, "POST", RB, {**owned, "metadata": {**owned["metadata"], "name": "w2"}})
+    await adapter.create_binding({**owned, "metadata": {**owned["metadata"], "name": "w3"}})
+    other = {**binding("w4"), "roleRef": {**binding("w4")["roleRef"], "name": "edit"}}
+    await as_admin(adapter, "POST", RB, other)
+    await until(lambda: len(cache.role_bindings.objects) == 5, "every binding in the cache")
+    held = {b["metadata"]["name"]: b for b in await adapter.list_owned_bindings(OWNER)}
+    first = held["b1"]  # from the first list
+    for name in ("w1", "w2", "w3", "w4"):
+        assert held[name]["metadata"]["labels"] is first["metadata"]["labels"]
+    assert held["w2"]["metadata"]["ownerReferences"] is held["w1"]["metadata"]["ownerReferences"]
+    assert held["w3"]["metadata"]["ownerReferences"] is held["w1"]["metadata"]["ownerReferences"]
+    assert held["w1"]["metadata"]["ownerReferences"] == [ref]
+    assert all(held[n]["roleRef"] is first["roleRef"] for n in ("w1", "w2", "w3"))
+    assert held["w4"]["roleRef"] is not first["roleRef"]
+    assert held["w4"]["roleRef"]["name"] == "edit"
