@@ -74,3 +74,5 @@ _.expire_delta_tokens
 _.lists
 # How often the user-subject memo built subjects (tests/unit/test_subject_lists.py).
 _.built
+# Documents read through a held subject list (tests/unit/test_subject_bytes.py, tests/integration/kube).
+_.recognised

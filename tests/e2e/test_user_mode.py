@@ -277,3 +277,32 @@ def _sharded(cluster: Cluster, want: list[str]) -> dict[str, list[str]] | None:
     }
     together = sorted(n for names in held.values() for n in names)
     return held if together == want else None
+
+
+def test_a_hand_edited_binding_of_1000_users_is_healed_and_its_twin_kept(cluster: Cluster) -> None:
+    """Issue 17 point 7: the bindings of a resource share one subject list, recognised in the
+    bytes of each answer and watch echo (core.subject_bytes) instead of decoded again; a subject
+    added and one removed by hand in one of two 1,000-subject bindings is still seen and healed,
+    and its twin, never touched, is not written."""
+    many = [{"id": guid(300_000 + n), "userPrincipalName": f"member{n:04d}@contoso.com"} for n in range(1000)]
+    document = directory([u["id"] for u in many], [])
+    document["users"] = [*USERS, *many]
+    cluster.directory(document)
+    for namespace in ("payments", "payroll"):
+        cluster.namespace(namespace)
+    resource = binding()
+    resource["spec"]["roleBindings"][0]["namespaces"] = ["payments", "payroll"]
+    cluster.apply(resource)
+    cluster.wait_ready("team")
+    expected = sorted(u["userPrincipalName"] for u in many)
+    twin = ("RoleBinding", "payroll", RB[2])
+    assert sorted(cluster.subjects(*RB)) == expected == sorted(cluster.subjects(*twin))
+    twin_version = cluster.rbac.read_namespaced_role_binding(RB[2], "payroll").metadata.resource_version
+
+    edited = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": n} for n in expected[1:]]
+    edited.append({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory@contoso.com"})
+    cluster.rbac.patch_namespaced_role_binding(RB[2], "payments", {"subjects": edited})
+    cluster.wait_for("the hand edit healed", lambda: sorted(cluster.subjects(*RB)) == expected, timeout=60)
+    assert (
+        cluster.rbac.read_namespaced_role_binding(RB[2], "payroll").metadata.resource_version == twin_version
+    )

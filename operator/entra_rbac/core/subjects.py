@@ -8,6 +8,7 @@ Must not read the directory itself: the reconciler passes what it read.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from entra_rbac.constants import RBAC_GROUP
 from entra_rbac.core.entra import DirectoryMember, GroupResolution, aks_user_name
 from entra_rbac.core.models import GroupState, SubjectKind, SubjectsSpec
 from entra_rbac.core.problems import Problem, Reason
+from entra_rbac.core.subject_bytes import EncodedLists, Loads
 
 
 class Subject(NamedTuple):
@@ -87,6 +89,7 @@ class SharedSubjects(list[dict[str, Any]]):
     binding whose subjects are equal, carrying them already parsed (`parsed`). Never mutated."""
 
     parsed: tuple[Subject, ...]
+    encoded: bytes  # its JSON, for a long list (`core.subject_bytes`)
 
 
 _Hint = tuple[int, object, object]
@@ -113,6 +116,15 @@ class SubjectInterner:
         # resources over 10 groups reconcile at once, their watch events interleave, and the
         # parse of each echo was 9% of user mode's convergence CPU.
         self._by_hint: weakref.WeakValueDictionary[_Hint, SharedSubjects] = weakref.WeakValueDictionary()
+        # The long lists held, by their bytes: a write's answer or a watch echo carrying one is
+        # not decoded again (`decode`).
+        self.encoded = EncodedLists()
+
+    def decode(self, data: bytes, loads: Loads = json.loads, *, event: bool = False) -> Any:
+        """A binding (or a watch event, `event`) from the bytes the API server sent, decoded by
+        `loads`, its subjects the held list itself when they are byte for byte one
+        (`core.subject_bytes`)."""
+        return self.encoded.decode(data, loads, event=event)
 
     def intern(self, raw: Any) -> Any:
         """The shared list equal to `raw`, or `raw` itself when it is not a canonical list."""
@@ -130,6 +142,7 @@ class SubjectInterner:
             found = SharedSubjects(raw)
             found.parsed = subjects
             self._shared[subjects] = found
+            self.encoded.register(found)
         self._by_hint[hint] = found  # two lists of one hint: the later is remembered (both are right)
         return found
 

@@ -265,3 +265,45 @@ async def _share(adapter: KubeAdapter, cache: ClusterCache, owner_uid: str) -> N
     assert all(held[n]["roleRef"] is first["roleRef"] for n in ("w1", "w2", "w3"))
     assert held["w4"]["roleRef"] is not first["roleRef"]
     assert held["w4"]["roleRef"]["name"] == "edit"
+
+
+async def test_big_lists_are_read_from_bytes_once_known_and_a_hand_edit_is_seen(
+    adapter: KubeAdapter, egb_crd: None
+) -> None:
+    """User mode's CPU (issue 17 point 7; core.subject_bytes): two bindings written with the same
+    1,000 subjects share one list; after the first, answers and watch echoes carrying those
+    exact bytes are not decoded into 1,000 dicts again; a subject added and one removed by hand
+    is a list of its own, exactly as the server holds it (so the plan heals it)."""
+    users = [
+        {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": f"u{i:04d}@x"} for i in range(1000)
+    ]
+    await as_admin(adapter, "POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
+    started = adapter.start_cache(resync=3600)
+    try:
+        assert await started.wait_synced(DEADLINE)
+        first = await adapter.create_binding({**binding("a"), "subjects": users})
+        second = await adapter.create_binding({**binding("b"), "subjects": users})
+        # A marker written after ours: once it is heard, both echoes have arrived.
+        await as_admin(adapter, "POST", RB, binding("marker"))
+        await until(lambda: len(started.role_bindings.objects) == 3, "both bindings and the marker")
+        held = {b["metadata"]["name"]: b["subjects"] for b in await adapter.list_owned_bindings(OWNER)}
+        assert held["a"] is held["b"] is second["subjects"]
+        assert held["a"] == users == first["subjects"]
+        recognised = started.subjects.encoded.recognised
+        assert recognised >= 2  # the second answer, and each echo that came after the first answer
+
+        edited = [*users[1:], {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory@x"}]
+        await as_admin(adapter, "PATCH", f"{RB}/b", {"subjects": edited})
+        await until(
+            lambda: started.role_bindings.objects[(NS, "b")]["subjects"] == edited,
+            "the hand edit in the cache",
+        )
+        mine = started.role_bindings.objects[(NS, "b")]["subjects"]
+        assert mine is not held["a"]
+        names = {name for _, name in mine.parsed}
+        assert "mallory@x" in names
+        assert "u0000@x" not in names
+        assert len(names) == 1000
+        assert started.role_bindings.objects[(NS, "a")]["subjects"] is held["a"]
+    finally:
+        await adapter.stop_cache()

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -185,6 +185,7 @@ class KubeAdapter:
                 what=f"create {_where(kind, namespace, name)}",
                 query={"fieldManager": FIELD_MANAGER},
                 body=dict(manifest),
+                decode=self._binding_decoder(),
             )
             outcome["written"] = self._remember({**created, "kind": kind})
         return outcome["written"]  # type: ignore[no-any-return]
@@ -201,9 +202,15 @@ class KubeAdapter:
                 query={"fieldManager": FIELD_MANAGER},
                 body=dict(patch),
                 content_type=MERGE_PATCH,
+                decode=self._binding_decoder(),
             )
             outcome["written"] = self._remember({**patched, "kind": kind})
         return outcome["written"]  # type: ignore[no-any-return]
+
+    def _binding_decoder(self) -> Callable[[bytes], Any] | None:
+        """How a binding write's answer is read: by the cache, which knows the subject lists it
+        holds (a user-mode answer's 1,000 subjects are not decoded again), else plain JSON."""
+        return self.cache.decode_binding if self.cache is not None else None
 
     async def delete_binding(
         self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from entra_rbac.adapters.kube.informer import Informer, Object, interned, trimmed
@@ -122,6 +123,7 @@ class ClusterCache:
             query=managed,
             prepare=_binding("ClusterRoleBinding", self.subjects, self.sharing),
             page_size=BINDING_PAGE_SIZE,
+            decode=self.decode_event,
             indexes={"owner": _owner},
         )
         self.role_bindings = informer(
@@ -130,6 +132,7 @@ class ClusterCache:
             query=managed,
             prepare=_binding("RoleBinding", self.subjects, self.sharing),
             page_size=BINDING_PAGE_SIZE,
+            decode=self.decode_event,
             indexes={"owner": _owner, "namespace": _namespace},
         )
         self.namespaces = informer("/api/v1/namespaces", "namespaces")
@@ -177,6 +180,15 @@ class ClusterCache:
         await self.stream.close()
 
     # --- bindings ---
+    def decode_binding(self, data: bytes) -> Any:
+        """A binding write's answer from its bytes: subjects that are byte for byte a list the
+        cache holds are that list, not decoded again (`core.subject_bytes`)."""
+        return self.subjects.decode(data, orjson.loads)
+
+    def decode_event(self, data: bytes) -> Any:
+        """A binding watch event from its bytes, likewise (the echo of our own write, mostly)."""
+        return self.subjects.decode(data, orjson.loads, event=True)
+
     def _bindings(self, kind: BindingKind) -> Informer:
         return self.cluster_bindings if kind == "ClusterRoleBinding" else self.role_bindings
 

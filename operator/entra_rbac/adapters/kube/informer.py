@@ -109,8 +109,10 @@ class Informer:
         prepare: Callable[[Mapping[str, Any]], Object] = trimmed,
         indexes: Mapping[str, Indexer] | None = None,
         page_size: int = PAGE_SIZE,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.stream = stream
+        self.decode = decode  # a watch event's bytes -> the event (None: json.loads)
         self.path = path
         self.what = what
         self.resync = resync
@@ -245,6 +247,7 @@ class Informer:
             resource_version=self._resource_version,
             query=self.query,
             seconds=seconds,
+            decode=self.decode,
         ):
             kind, raw = event.get("type"), event.get("object") or {}
             version = _version(raw)

@@ -1,0 +1,133 @@
+"""Subject lists recognised in the API server's bytes (core.subject_bytes; issue 17 point 7): a
+known list stands in for the subjects only when the bytes say exactly that list, at exactly the
+binding's `subjects`; anything else decodes as plain JSON would."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from entra_rbac.core.subject_bytes import MIN_BYTES, encode
+from entra_rbac.core.subjects import SharedSubjects, SubjectInterner
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+def users(count: int, start: int = 0) -> list[dict[str, str]]:
+    return [
+        {"kind": "User", "apiGroup": RBAC, "name": f"user{n:05d}@contoso.com"}
+        for n in range(start, start + count)
+    ]
+
+
+def rolebinding(subjects: Any, **metadata: Any) -> dict[str, Any]:
+    """Ordered as kube-apiserver sends it: metadata, subjects, roleRef."""
+    return {
+        "kind": "RoleBinding",
+        "apiVersion": f"{RBAC}/v1",
+        "metadata": {"name": "egb:r:clusterrole:edit", "namespace": "ns", "resourceVersion": "7", **metadata},
+        "subjects": subjects,
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "edit"},
+    }
+
+
+def wire(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def held(interner: SubjectInterner, subjects: list[dict[str, str]]) -> SharedSubjects:
+    shared = interner.intern(json.loads(wire(subjects)))
+    assert isinstance(shared, SharedSubjects)
+    return shared
+
+
+def test_an_answer_holding_a_known_list_gets_that_list_undecoded() -> None:
+    interner = SubjectInterner()
+    shared = held(interner, users(1000))
+    data = wire(rolebinding(users(1000)))
+    decoded = interner.decode(data)
+    assert decoded["subjects"] is shared
+    assert decoded == json.loads(data)
+    assert interner.encoded.recognised == 1
+
+
+def test_a_watch_event_holding_a_known_list_gets_that_list() -> None:
+    interner = SubjectInterner()
+    shared = held(interner, users(1000))
+    data = wire({"type": "MODIFIED", "object": rolebinding(users(1000))})
+    decoded = interner.decode(data, event=True)
+    assert decoded["object"]["subjects"] is shared
+    assert decoded == json.loads(data)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: [*s, {"kind": "User", "apiGroup": RBAC, "name": "mallory@contoso.com"}],  # added by hand
+        lambda s: s[:500] + s[501:],  # removed by hand
+        lambda s: [*s[:-1], {**s[-1], "apiGroup": "example.com"}],  # changed
+        lambda s: [{**s[0], "namespace": "x"}, *s[1:]],  # a field we never write
+    ],
+    ids=["added", "removed", "changed", "extra-field"],
+)
+def test_a_hand_edited_list_of_1000_is_decoded_as_it_is(edit: Any) -> None:
+    interner = SubjectInterner()
+    shared = held(interner, users(1000))
+    data = wire(rolebinding(edit(users(1000))))
+    decoded = interner.decode(data)
+    assert decoded == json.loads(data)
+    assert decoded["subjects"] is not shared
+    assert interner.encoded.recognised == 0
+
+
+def test_the_known_bytes_elsewhere_than_at_subjects_are_not_taken_for_them() -> None:
+    interner = SubjectInterner()
+    shared = held(interner, users(1000))
+    # The first `"subjects":` holds the known list, but inside another object: the binding's own
+    # subjects (later) are someone else's.
+    tricky = rolebinding(users(3), decoy={"subjects": users(1000)})
+    data = wire(tricky)
+    assert data.find(b'"subjects":') < data.rfind(b'"subjects":')
+    decoded = interner.decode(data)
+    assert decoded == json.loads(data)
+    assert decoded["subjects"] is not shared
+    assert decoded["metadata"]["decoy"]["subjects"] is not shared
+
+
+def test_a_document_already_holding_the_placeholder_is_decoded_whole() -> None:
+    interner = SubjectInterner()
+    held(interner, users(1000))
+    data = wire(rolebinding(users(1000), annotations={"a": "entra-rbac.io/held-subject-list"}))
+    assert interner.decode(data) == json.loads(data)
+    assert interner.encoded.recognised == 0
+
+
+def test_short_lists_are_not_recognised_and_lists_sharing_a_prefix_are_told_apart() -> None:
+    interner = SubjectInterner()
+    held(interner, users(2))
+    assert interner.decode(wire(rolebinding(users(2))))["subjects"] == users(2)
+    assert len(encode(users(2))) < MIN_BYTES
+    assert interner.encoded.recognised == 0
+    small, large = held(interner, users(1000)), held(interner, users(1500))  # same first subjects
+    assert interner.decode(wire(rolebinding(users(1000))))["subjects"] is small
+    assert interner.decode(wire(rolebinding(users(1500))))["subjects"] is large
+
+
+def test_any_corruption_of_the_bytes_decodes_or_fails_exactly_as_plain_json() -> None:
+    interner = SubjectInterner()
+    held(interner, users(200))
+    data = wire(rolebinding(users(200)))
+    randomly = random.Random(17)
+    for _ in range(300):
+        at = randomly.randrange(len(data))
+        corrupt = data[:at] + bytes([randomly.choice(b'"[]{},:0aA\\ ')]) + data[at + 1 :]
+        try:
+            expected = json.loads(corrupt)
+        except ValueError:
+            with pytest.raises(json.JSONDecodeError):
+                interner.decode(corrupt)
+            continue
+        assert interner.decode(corrupt) == expected
