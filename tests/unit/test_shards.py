@@ -360,3 +360,96 @@ def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(in
     assert owner is not None
     assert owner.name == "team"
     assert _skip_reason(manifest) == "managed by the operator"
+
+
+def _sharded_world() -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    """A user-mode resource over a group of 600 users written as 6 shards (12,000 B each at most),
+    the resource with its status, and the directory it was read from."""
+    from entra_rbac.adapters.directory.file import FileDirectory
+    from entra_rbac.core.desired import Owner, compute_desired
+    from entra_rbac.core.models import EntraGroupBindingSpec
+    from entra_rbac.core.subjects import SubjectSet
+
+    ids = [f"a0000000-0000-4000-8000-{n:012d}" for n in range(600)]
+    names = [s.name for s in users(600)]
+    directory = FileDirectory.parse(
+        {
+            "users": [{"id": i, "userPrincipalName": u} for i, u in zip(ids, names, strict=True)],
+            "groups": [{"id": G1, "displayName": "Big", "members": ids}],
+        }
+    )
+    desired = compute_desired(
+        Owner("team", UID),
+        EntraGroupBindingSpec.model_validate(spec()),
+        SubjectSet(users(600), (G1,)),
+        [],
+        sharding=Sharding(12_000, 16),
+    )
+    status = {"groups": [{"ref": f"id={G1}", "id": G1, "displayName": "Big", "state": "Resolved"}]}
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec(), "status": status}
+    return [b.to_manifest() for b in desired.bindings], resource, directory
+
+
+def test_explain_and_report_answer_for_a_member_of_shard_3_of_6_and_for_the_whole_binding() -> None:
+    """Who has what, and why, over shards: `explain` finds a member of shard 3 through that shard
+    alone, managed by the resource, from its Entra group; asked about anyone, every shard and every
+    member once; `report` lists every member once, each at its shard, all of the one resource."""
+    import asyncio
+    import io
+    import json
+    from datetime import UTC, datetime
+    from typing import cast
+
+    from entra_rbac.adapters.kube.reader import ClusterReader
+    from entra_rbac.core.rbac import RoleBook
+    from entra_rbac.insight.explain import ExplainState, Query, as_json, explain
+    from entra_rbac.insight.report import write_report
+
+    bindings, resource, directory = _sharded_world()
+    by_name = {b["metadata"]["name"]: b for b in bindings}
+    assert sorted(by_name) == sorted(shard_name(BASE, k) for k in range(1, 7))
+    third = by_name[shard_name(BASE, 3)]
+    member = third["subjects"][0]["name"]
+    view = {
+        "metadata": {"name": "view"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }
+    state = ExplainState(bindings, RoleBook.from_manifests([view]), [resource])
+
+    query = Query(user=member, verb="list", resource="pods", namespace="payments")
+    answer = json.loads(as_json(asyncio.run(explain(query, state, directory))))
+    assert answer["allowed"] is True
+    [path] = answer["paths"]
+    assert (path["name"], path["managedBy"], path["claimsManaged"]) == (shard_name(BASE, 3), "team", False)
+    assert path["entraGroups"] == [{"id": G1, "displayName": "Big", "via": []}]
+    assert path["subjects"] == [third["subjects"][0]]
+
+    everyone = asyncio.run(explain(Query(), state, None))
+    assert sorted(v.path.key.name for v in everyone.paths) == sorted(by_name)
+    assert {v.managed_by for v in everyone.paths} == {"team"}
+    held = [s["name"] for v in everyone.paths for s in v.path.subjects]
+    assert sorted(held) == [s.name for s in users(600)]
+
+    class Reader:
+        def resources(self) -> list[dict[str, Any]]:
+            return [resource]
+
+        def cluster_role_bindings(self) -> Any:
+            yield bindings
+
+        def role_bindings(self) -> Any:
+            yield []
+
+    out = io.StringIO()
+    counts = write_report(cast(ClusterReader, Reader()), "json", out, datetime(2026, 12, 1, tzinfo=UTC))
+    rows = json.loads(out.getvalue())["rows"]
+    assert (counts["managedBindings"], counts["managedRows"], counts["unmanagedBindings"]) == (6, 600, 0)
+    assert sorted(r["subject"] for r in rows) == [s.name for s in users(600)]
+    assert {(r["resource"], r["role"], r["viaGroups"]) for r in rows} == {
+        ("team", "ClusterRole/view", f"Big ({G1})")
+    }
+    shard_of = {
+        s["name"]: f"ClusterRoleBinding {b['metadata']['name']}" for b in bindings for s in b["subjects"]
+    }
+    assert all(r["binding"] == shard_of[r["subject"]] for r in rows)
+    assert shard_of[member] == f"ClusterRoleBinding {shard_name(BASE, 3)}"
