@@ -49,12 +49,12 @@ def table() -> Iterator[None]:
         for size, rate in sorted(rates.items()):
             other = compare.get(size)
             table.add(f"{server} {size:,} creates", f"{rate:.0f}/s",
-                      baseline=baseline + (f"{other:.0f}/s" if other else "-"))  # fmt: skip
+                      baseline=baseline + (f"{other:.0f}/s" if other else "not run"))  # fmt: skip
         small, large = rates.get(SIZES[0]), rates.get(SIZES[1])
         if small and large:
             ratio = large / small
             other_small, other_large = compare.get(SIZES[0]), compare.get(SIZES[1])
-            before = f"{other_large / other_small:.2f}" if other_small and other_large else "-"
+            before = f"{other_large / other_small:.2f}" if other_small and other_large else "not run"
             table.add(f"{server} rate at 20,000 / at 1,000", f"{ratio:.2f}", target=f">= {TARGET_RATIO}",
                       baseline=baseline + before, ok=ratio >= TARGET_RATIO)  # fmt: skip
     table.print()

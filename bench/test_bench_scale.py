@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +54,7 @@ from tests.e2e.real import prepare
 from bench import kubehttp
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
-from bench.table import Table
+from bench.table import Table, not_run
 from entra_rbac_sandbox.launcher import Sandbox
 
 SCALE = int(os.environ.get("BENCH_SCALE", "1000"))  # resources
@@ -126,10 +126,12 @@ class Bench:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def table() -> Iterator[None]:
+def table(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for server in SERVERS:
-        _table(server).print()
+        _table(
+            server, lambda operator, server=server: not_run(request, server=server, operator=operator)
+        ).print()
 
 
 def _directory(path: Path) -> Path:
@@ -389,16 +391,17 @@ def test_bench_scale_convergence(server: str, operator: str, tmp_path: Path) -> 
         assert run.idle["writes"] == 0, f"{run.idle['writes']} writes while idle"
 
 
-def _table(server: str) -> Table:
+def _table(server: str, why: Callable[[str], str]) -> Table:
+    """The server's figures; a run without figures says why (bench/table.py, not_run)."""
     minimal, ours = RUNS.get((server, "minimal")), RUNS.get((server, "operator"))
     table = Table(
         f"bench scale {server}",
         f"{SCALE} resources x {NAMESPACES} namespaces = {BINDINGS} RoleBindings, group mode, "
         f"half by id, half by displayName; baseline: the minimal kopf operator, same run",
     )
-    base = f"minimal {minimal.converged:.1f} s" if minimal else "minimal -"
+    base = f"minimal {minimal.converged:.1f} s" if minimal else f"minimal {why('minimal')}"
     if ours is None:
-        table.add("converged", "-", baseline=base)
+        table.add("converged", why("operator"), baseline=base)
         return table
     target = f"<= {TARGET_REAL_SECONDS:.0f} s" if server == "real" else "(real only)"
     table.add(
