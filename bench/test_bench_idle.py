@@ -166,6 +166,11 @@ def test_bench_idle_operator_and_restart(idle_cluster: Cluster) -> None:
         target="< 2",
         ok=per_refresh < 2,
     )
+    table.add(
+        "CPU-seconds of each refresh, in order",
+        " / ".join(f"{cpu:.2f}" for cpu in found.cpu),
+        baseline="the first after a create burst plans every resource",
+    )
     table.add("CPU-seconds per interval, everything", f"{idle_cpu * REFRESH / idle_wall:.2f}")
     table.add(
         "API reads per idle refresh",
