@@ -26,6 +26,8 @@ from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, GroupLookup, 
 from entra_rbac.core.events import EventDraft, event_manifest
 from entra_rbac.core.models import GroupState
 from entra_rbac.core.naming import BindingKey, BindingKind
+from entra_rbac.core.plan import Action
+from entra_rbac.core.plan import Verb as PlanVerb
 from entra_rbac.errors import DirectoryError, GroupNotFoundError, KubeError
 from entra_rbac.metrics import OperatorMetrics
 from entra_rbac.reconciler import Outcome, Policy, ReconcileContext, reconcile
@@ -167,6 +169,33 @@ class FakeCluster:
         del self.bindings[key]
         self.writes.append(("delete", key, True))
         return True
+
+    async def write_bindings(self, actions: Sequence[Action]) -> list[KubeError | None]:
+        """As KubeAdapter's: each action through the single writes above (so a test's override
+        of one of them applies), its error kept and the next action still written."""
+        answers: list[KubeError | None] = []
+        for action in actions:
+            try:
+                if action.verb in (PlanVerb.REPLACE, PlanVerb.DELETE):
+                    assert action.uid is not None
+                    await self.delete_binding(
+                        action.kind,
+                        action.namespace,
+                        action.name,
+                        uid=action.uid,
+                        resource_version=action.resource_version,
+                    )
+                if action.verb in (PlanVerb.CREATE, PlanVerb.REPLACE):
+                    assert action.manifest is not None
+                    await self.create_binding(action.manifest)
+                elif action.verb is PlanVerb.PATCH:
+                    assert action.patch is not None
+                    await self.patch_binding(action.kind, action.namespace, action.name, action.patch)
+            except KubeError as error:
+                answers.append(error)
+            else:
+                answers.append(None)
+        return answers
 
     async def list_namespaces(self) -> list[NamespaceInfo]:
         self._check()

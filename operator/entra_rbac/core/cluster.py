@@ -10,13 +10,17 @@ instead of raising `NotFoundError`. Pure: a type, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.events import EventDraft
 from entra_rbac.core.naming import BindingKind
+
+if TYPE_CHECKING:
+    from entra_rbac.core.plan import Action
+    from entra_rbac.errors import KubeError
 
 
 class Cluster(Protocol):
@@ -34,18 +38,14 @@ class Cluster(Protocol):
     async def get_binding(self, kind: BindingKind, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The object at that name (ours or not), or None."""
 
-    async def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Create; `AlreadyExistsError` when the name is taken."""
-
-    async def patch_binding(
-        self, kind: BindingKind, namespace: str | None, name: str, patch: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """JSON merge patch; `ConflictError` when the patch's resourceVersion is stale."""
-
     async def delete_binding(
         self, kind: BindingKind, namespace: str | None, name: str, *, uid: str, resource_version: str | None
     ) -> bool:
         """Delete exactly that object (uid and resourceVersion preconditions); False if already gone."""
+
+    async def write_bindings(self, actions: Sequence[Action]) -> list[KubeError | None]:
+        """Each action's write, in order, each its own request (a replace: delete, then create):
+        None for one that took effect (a delete of an object already gone too), else its error."""
 
     async def list_namespaces(self) -> list[NamespaceInfo]: ...
 

@@ -1,4 +1,4 @@
-"""The apply phase: carry out a plan against the API server, one action at a time, in plan order.
+"""The apply phase: carry out a plan against the API server, one write at a time, in plan order.
 
 Every outcome is a value: a failed write becomes a Problem (or a retry) and the other actions go
 on, so one bad namespace never blocks the rest. Deletes run only when every create and replace
@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from entra_rbac.adapters.kube import errors as kube_errors
 from entra_rbac.core.cluster import Cluster
@@ -66,48 +67,29 @@ async def apply_plan(
 
 
 async def _apply_all(kube: Cluster, owner: Owner, plan: Plan, groups: Sequence[str]) -> ApplyResult:
+    """The plan's runs of writes (its creates, replaces and patches; then its deletes), each run
+    handed to the cluster as one batch (`Cluster.write_bindings`: one worker-thread job, each
+    write still its own request and outcome), the outcomes then taken in plan order."""
     result = ApplyResult()
     creates_ok = True
-    for action in plan.actions:
-        if action.verb is Verb.DELETE and not creates_ok:
-            result.skipped_deletes += 1
+    for deletes, run in groupby(plan.actions, key=lambda action: action.verb is Verb.DELETE):
+        actions = list(run)
+        if deletes and not creates_ok:
+            result.skipped_deletes += len(actions)
             continue
-        ok = await _apply_one(kube, owner, action, result)
-        if ok:
-            result.done.append(action)
-            _log_write(owner, action, groups)
-        elif action.verb in (Verb.CREATE, Verb.REPLACE) or action.added:
-            # Make-before-break: a subject a delete takes away may have moved to the binding
-            # this write grants it in (a shard, docs/design.md), so no delete follows a failed grant.
-            creates_ok = False
+        for action, error in zip(actions, await kube.write_bindings(actions), strict=True):
+            if error is None:
+                result.done.append(action)
+                _log_write(owner, action, groups)
+                continue
+            await _failed(kube, owner, action, error, result)
+            if action.verb in (Verb.CREATE, Verb.REPLACE) or action.added:
+                # Make-before-break: a subject a delete takes away may have moved to the binding
+                # this write grants it in (a shard, docs/design.md), so no delete follows a failed grant.
+                creates_ok = False
     if result.skipped_deletes:
         result.retry = True
     return result
-
-
-async def _apply_one(kube: Cluster, owner: Owner, action: Action, result: ApplyResult) -> bool:
-    """True when the action took effect; otherwise the reason lands in `result`."""
-    try:
-        if action.verb in (Verb.REPLACE, Verb.DELETE):
-            # A replace deletes the object of the wrong roleRef first: Kubernetes cannot change it.
-            assert action.uid is not None
-            await kube.delete_binding(
-                action.kind,
-                action.namespace,
-                action.name,
-                uid=action.uid,
-                resource_version=action.resource_version,
-            )
-        if action.verb in (Verb.CREATE, Verb.REPLACE):
-            assert action.manifest is not None
-            await kube.create_binding(action.manifest)
-        elif action.verb is Verb.PATCH:
-            assert action.patch is not None
-            await kube.patch_binding(action.kind, action.namespace, action.name, action.patch)
-    except KubeError as error:
-        await _failed(kube, owner, action, error, result)
-        return False
-    return True
 
 
 async def _failed(kube: Cluster, owner: Owner, action: Action, error: KubeError, result: ApplyResult) -> None:

@@ -8,6 +8,8 @@ import pytest
 
 from entra_rbac.adapters.kube import KubeAdapter, errors
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
+from entra_rbac.core.desired import RoleRef
+from entra_rbac.core.plan import Action, Verb
 from entra_rbac.errors import KubeError
 
 OWNER = "0b6a3c1e-2f55-4c0e-9a55-6e3b1d2c4f70"
@@ -230,3 +232,58 @@ async def test_own_writes_are_recognised_and_others_edits_are_not(adapter: KubeA
         "ClusterRoleBinding", None, meta["name"], uid=meta["uid"], resource_version=None
     )
     assert adapter.is_own_write(meta["uid"], None, deleted=True)
+
+
+async def test_a_batch_of_writes_is_one_thread_job_with_an_outcome_per_write(
+    adapter: KubeAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write_bindings sends each write as its own request, in order, from one worker-thread job
+    (issue 17 point 2: one hand-off per plan, not per write); a failed write is its own outcome
+    and the writes after it still go out; each write made is the adapter's own (its watch echo)."""
+    await create_namespace(adapter, "batch")
+    view = RoleRef("ClusterRole", "view")
+    taken = await adapter.create_binding(
+        binding("RoleBinding", "egb:team:clusterrole:taken", namespace="batch")
+    )
+    stale = await adapter.create_binding(
+        binding("RoleBinding", "egb:team:clusterrole:stale", namespace="batch")
+    )
+
+    def create(name: str) -> Action:
+        manifest = binding("RoleBinding", name, namespace="batch")
+        return Action(Verb.CREATE, "RoleBinding", "batch", name, view, manifest=manifest)
+
+    actions = [
+        create("egb:team:clusterrole:a"),
+        create("egb:team:clusterrole:taken"),
+        create("egb:team:clusterrole:b"),
+        Action(
+            Verb.DELETE,
+            "RoleBinding",
+            "batch",
+            "egb:team:clusterrole:stale",
+            view,
+            uid=stale["metadata"]["uid"],
+            resource_version="1",
+        ),
+        Action(Verb.DELETE, "RoleBinding", "batch", "egb:team:clusterrole:gone", view, uid="no-such-uid"),
+    ]
+    jobs: list[object] = []
+    submit = adapter._executor.submit
+    monkeypatch.setattr(adapter._executor, "submit", lambda *a, **k: jobs.append(a) or submit(*a, **k))
+    outcomes = await adapter.write_bindings(actions)
+    assert len(jobs) == 1
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "NoneType",
+        "AlreadyExistsError",
+        "NoneType",
+        "ConflictError",
+        "NoneType",  # already gone: nothing to delete
+    ]
+    names = {b["metadata"]["name"] for b in await adapter.list_owned_bindings(OWNER)}
+    assert names == {f"egb:team:clusterrole:{n}" for n in ("a", "b", "taken", "stale")}
+    for name in ("egb:team:clusterrole:a", "egb:team:clusterrole:b"):
+        made = await adapter.get_binding("RoleBinding", "batch", name)
+        assert made is not None
+        assert adapter.is_own_write(made["metadata"]["uid"], made["metadata"]["resourceVersion"])
+    assert not adapter.is_own_write(taken["metadata"]["uid"], "other")
