@@ -653,13 +653,14 @@ async def test_a_batch_is_refreshed_after_its_prefetch_at_most_concurrency_at_a_
     """The batch's workers (one task for the whole refresh) start no reconcile before the bulk
     read has finished, run at most `concurrency` at once, reconcile each resource once, and each
     resource counts as running until its own reconcile ends."""
-    prefetched = asyncio.Event()
+    reading, release, prefetched, full = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
     running: list[int] = [0, 0]  # now, most at once
     done: list[str] = []
 
     class Directory(PrefetchingDirectory):
         async def lookup_groups(self, lookups: Any) -> list[Any]:
-            await asyncio.sleep(0.01)
+            reading.set()
+            await release.wait()  # held until the test has seen no reconcile start meanwhile
             prefetched.set()
             return await super().lookup_groups(lookups)
 
@@ -667,7 +668,12 @@ async def test_a_batch_is_refreshed_after_its_prefetch_at_most_concurrency_at_a_
         assert prefetched.is_set(), "a reconcile started before the batch's bulk read ended"
         running[0] += 1
         running[1] = max(running)
-        await asyncio.sleep(0.001)
+        if running[0] == 3:
+            full.set()
+        # Held until `concurrency` run at once (a bound lower than 3 times out here), then one
+        # turn of the loop, in which any reconcile over the bound would start and be counted.
+        await asyncio.wait_for(full.wait(), timeout=10)
+        await asyncio.sleep(0)
         running[0] -= 1
         done.append(name)
         return Outcome("Reconciled")
@@ -683,6 +689,12 @@ async def test_a_batch_is_refreshed_after_its_prefetch_at_most_concurrency_at_a_
     refresher._schedule(bodies, 0.0)
     refresher._schedule(bodies, freshness.period)  # every one due: one batch
     assert len(refresher._running) == 20
+    await asyncio.wait_for(reading.wait(), timeout=10)
+    for _ in range(5):  # turns of the loop in which a reconcile not waiting for the read would start
+        await asyncio.sleep(0)
+    assert done == []
+    assert running == [0, 0]
+    release.set()
     await asyncio.gather(*refresher._running.values())
     assert sorted(done) == sorted(f"r{i}" for i in range(20))
     assert running[1] == 3
