@@ -236,24 +236,10 @@ class KubeAdapter:
         True when deleted, False when it was already gone. A different object at the name, or a
         change since it was read, answers 409 Conflict: nothing is deleted.
         """
-        preconditions: dict[str, str] = {"uid": uid}
-        if resource_version:
-            preconditions["resourceVersion"] = resource_version
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
         with self._writing(kind, namespace, name) as outcome:
-            try:
-                await self._call(
-                    "DELETE",
-                    binding_path(kind, namespace, name),
-                    what=f"delete {_where(kind, namespace, name)}",
-                    body=body,
-                )
-            except NotFoundError:
+            if not await self._in_thread(self._delete_sync, kind, namespace, name, uid, resource_version):
                 return False
-            self._remember({"metadata": {"uid": uid}}, deleted=True)
-            if self.cache is not None:
-                self.cache.observe_binding_deleted(kind, namespace, name, uid)
-            outcome["written"] = {"metadata": {"uid": uid}}
+            outcome["written"] = self._forget_deleted(kind, namespace, name, uid)
         return True
 
     async def write_bindings(self, actions: Sequence[Action]) -> list[KubeError | None]:
@@ -292,7 +278,10 @@ class KubeAdapter:
             kind, namespace, name = action.kind, action.namespace, action.name
             try:
                 if action.verb in (Verb.REPLACE, Verb.DELETE):
-                    answer.deleted = self._delete_sync(action)
+                    assert action.uid is not None
+                    answer.deleted = self._delete_sync(
+                        kind, namespace, name, action.uid, action.resource_version
+                    )
                 if action.verb in (Verb.CREATE, Verb.REPLACE):
                     assert action.manifest is not None
                     answer.made = self._create_sync(kind, namespace, name, action.manifest)
@@ -303,31 +292,39 @@ class KubeAdapter:
                 answer.error = error
             answers.append(answer)
 
-    def _delete_sync(self, action: Action) -> bool:
-        assert action.uid is not None
-        preconditions: dict[str, str] = {"uid": action.uid}
-        if action.resource_version:
-            preconditions["resourceVersion"] = action.resource_version
+    def _delete_sync(
+        self, kind: BindingKind, namespace: str | None, name: str, uid: str, resource_version: str | None
+    ) -> bool:
+        """That very object deleted (preconditions uid and resourceVersion); False when already gone."""
+        preconditions: dict[str, str] = {"uid": uid}
+        if resource_version:
+            preconditions["resourceVersion"] = resource_version
         try:
             self.transport.request(
                 "DELETE",
-                binding_path(action.kind, action.namespace, action.name),
-                what=f"delete {_where(action.kind, action.namespace, action.name)}",
+                binding_path(kind, namespace, name),
+                what=f"delete {_where(kind, namespace, name)}",
                 body={"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions},
             )
         except NotFoundError:
             return False
         return True
 
+    def _forget_deleted(
+        self, kind: BindingKind, namespace: str | None, name: str, uid: str
+    ) -> dict[str, Any]:
+        """On the loop: a binding our write deleted into the own writes and the cache; what it wrote."""
+        self._remember({"metadata": {"uid": uid}}, deleted=True)
+        if self.cache is not None:
+            self.cache.observe_binding_deleted(kind, namespace, name, uid)
+        return {"metadata": {"uid": uid}}
+
     def _took(self, action: Action, answer: _Answer) -> dict[str, Any] | None:
         """On the loop: one answered action into the own writes and the cache; what it wrote."""
         written: dict[str, Any] | None = None
         if answer.deleted:
             assert action.uid is not None
-            self._remember({"metadata": {"uid": action.uid}}, deleted=True)
-            if self.cache is not None:
-                self.cache.observe_binding_deleted(action.kind, action.namespace, action.name, action.uid)
-            written = {"metadata": {"uid": action.uid}}
+            written = self._forget_deleted(action.kind, action.namespace, action.name, action.uid)
         if answer.made is not None:
             written = self._remember({**answer.made, "kind": action.kind})
         return written
