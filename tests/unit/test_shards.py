@@ -308,6 +308,39 @@ async def test_a_group_hovering_at_a_shard_boundary_keeps_its_shards_and_patches
         )
 
 
+async def test_a_forged_shard_does_not_raise_the_count_in_use() -> None:
+    """A binding someone else wrote at a shard name of the resource, with its labels and a
+    controller reference to it (both forgeable), is deleted as a shard the split does not ask
+    for; it never raises the count in use (docs/design.md, Ownership): at 204 members the
+    resource keeps its 3 shards untouched. Counted, it would reshard every binding into 4."""
+    import copy
+
+    world = World(policy=Policy(sharding=Sharding(8_192, 16), revocation_guard_min=10_000))
+    world.directory.add_group(G1, *member_names(204))
+    world.apply(spec())
+    assert (await world.reconcile()).reason == "Reconciled"
+    before = held(world)
+    assert sorted(before) == sorted(shard_name(BASE, k) for k in (1, 2, 3))
+    for index in (4, 9):
+        forged = copy.deepcopy(world.kube.bindings[BindingKey.of("ClusterRoleBinding", None, BASE)])
+        forged["metadata"] = {
+            "name": shard_name(BASE, index),
+            "labels": forged["metadata"]["labels"],
+            "annotations": forged["metadata"]["annotations"],
+            "ownerReferences": forged["metadata"]["ownerReferences"],
+        }
+        forged["subjects"] = forged["subjects"][:1]
+        key = world.kube.put_binding(forged)
+        writes = len(world.kube.writes)
+        assert (await world.reconcile()).reason == "Reconciled"
+        assert world.kube.writes[writes:] == [("delete", key, True)]
+        assert held(world) == before
+    world.ctx = world.new_context()  # a restart: the count is read from the bindings standing
+    writes = len(world.kube.writes)
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert world.kube.writes[writes:] == []
+
+
 def test_a_subject_moving_between_shards_is_not_a_removal() -> None:
     from entra_rbac.core.desired import DesiredState, Owner, build_binding
     from entra_rbac.core.plan import Plan, make_plan

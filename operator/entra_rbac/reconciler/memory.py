@@ -47,6 +47,12 @@ class ResourceRecord:
     # The last clean conclusion and what it was drawn from (`reconciler.unchanged`): a reconcile
     # whose inputs and directory answer are all equal to it concludes the same without planning.
     settled: Settled | None = None
+    # How many shards its bindings were last written as by this process: the count of the last
+    # plan carried out with nothing left to retry. The split's count in use (its hysteresis) is
+    # this, the operator's own decision, not the shard names it observes: a binding carrying its
+    # marks at a shard name can be forged (docs/design.md, Ownership). None until then (after a
+    # restart): the count is read from the bindings at the targets (`core.desired.shards_in_use`).
+    shards: int | None = None
 
 
 @dataclass

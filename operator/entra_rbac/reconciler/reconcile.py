@@ -300,7 +300,7 @@ async def _converge(
     """
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
-    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=shards_in_use(owner.name, observed))
+    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=_shards_now(owner, observed, record))
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
@@ -326,6 +326,8 @@ async def _converge(
         return await _conclude(resource, report, now, ctx, retry=hold.message)
     applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids, turns=ctx.writers)
     record.foreign_names = frozenset({c.key for c in plan.conflicts} | set(applied.conflicts))
+    if not applied.retry:
+        record.shards = shards_in_use(owner.name, desired.bindings)
     # Make-before-break holds for strays too: an old binding left by a role change goes only
     # once its replacement exists.
     cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
@@ -344,6 +346,16 @@ async def _converge(
     )
     retry = "some writes must be retried" if applied.retry or not cleaned else None
     return await _conclude(resource, report, now, ctx, retry=retry)
+
+
+def _shards_now(owner: Owner, observed: Sequence[ObservedBinding], record: ResourceRecord) -> int:
+    """The count of shards in use for the split's hysteresis: the one this process last wrote
+    (`ResourceRecord.shards`) while any binding of the resource stands at its targets; after a
+    restart, the highest shard index among those bindings. Never, while remembered, a shard name
+    observed: one carrying the resource's marks may be someone else's (docs/design.md, Ownership)."""
+    if record.shards is not None and observed:
+        return record.shards
+    return shards_in_use(owner.name, observed)
 
 
 async def _too_large(
