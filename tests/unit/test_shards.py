@@ -388,11 +388,98 @@ def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(in
 
     manifest = _shard_manifest(index)
     resource = {"metadata": {"name": "team", "uid": UID}, "spec": {}}
-    assert _managed_by(manifest, {UID: resource}) == ("team", False)
+    ownership = _managed_by(manifest, {UID: resource})
+    assert (ownership.managed_by, ownership.shard, ownership.claims) == ("team", index, False)
     owner = _owner_of(manifest, _owners([resource]))
     assert owner is not None
     assert owner.name == "team"
     assert _skip_reason(manifest) == "managed by the operator"
+
+
+@pytest.mark.parametrize("index", [17, 99])
+def test_explain_and_report_take_a_shard_number_past_the_cap_for_none_of_the_resources_bindings(
+    index: int,
+) -> None:
+    """A name numbered past ENTRA_RBAC_MAX_SHARDS (16 by default) is no shard the operator
+    writes: `explain` says what it is (the resource's marks at a shard number past the cap: a
+    stray the operator deletes), `report` lists it as unmanaged; under a higher cap it is a shard."""
+    from entra_rbac.insight.explain import _managed_by
+    from entra_rbac.insight.report import _owner_of, _owners
+
+    manifest = _shard_manifest(index)
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": {}}
+    ownership = _managed_by(manifest, {UID: resource})
+    assert (ownership.managed_by, ownership.claims) == (None, True)
+    assert ownership.not_managed_because == (
+        f"it carries the marks of EntraGroupBinding team at shard {index}, but a binding is written "
+        "as at most ENTRA_RBAC_MAX_SHARDS (16) shards, so it is none of that resource's bindings; "
+        "the operator deletes it as a stray (a leftover or a forgery)"
+    )
+    assert _owner_of(manifest, _owners([resource])) is None
+    assert _managed_by(manifest, {UID: resource}, max_shards=100).managed_by == "team"
+    assert _owner_of(manifest, _owners([resource]), max_shards=100) is not None
+
+
+def test_explain_says_shard_k_of_n_and_what_a_binding_past_the_cap_is() -> None:
+    """`explain`'s text, markdown and JSON name a shard as "shard k of n" (n: the highest shard of
+    that binding standing, within the cap); an unsharded binding says no shard; a binding at a
+    shard number past the cap is explained as what it is, not as a shard."""
+    import asyncio
+    import json
+
+    from entra_rbac.core.rbac import RoleBook
+    from entra_rbac.insight.explain import ExplainState, Query, as_json, as_markdown, as_text, explain
+
+    bindings, resource, _ = _sharded_world()
+    past = _shard_manifest(17)
+    view = {
+        "metadata": {"name": "view"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }
+    state = ExplainState([*bindings, past], RoleBook.from_manifests([view]), [resource], max_shards=16)
+    third = next(b for b in bindings if b["metadata"]["name"] == shard_name(BASE, 3))
+    member = third["subjects"][0]["name"]
+    answer = asyncio.run(explain(Query(user=member), state, None))
+    text = as_text(answer)
+    assert f"ClusterRoleBinding {shard_name(BASE, 3)}: ClusterRole/view, cluster\n" in text
+    assert "    managed by EntraGroupBinding team (shard 3 of 6)\n" in text
+    assert "managed by EntraGroupBinding team (shard 3 of 6)" in as_markdown(answer)
+    [path] = json.loads(as_json(answer))["paths"]
+    assert (path["shard"], path["notManagedBecause"]) == ({"index": 3, "of": 6}, None)
+
+    everyone = asyncio.run(explain(Query(), state, None))
+    shards = {v.path.key.name: v.shard for v in everyone.paths}
+    assert {name: (s.index, s.of) for name, s in shards.items() if s is not None} == {
+        shard_name(BASE, k): (k, 6) for k in range(1, 7)
+    }
+    assert shards[shard_name(BASE, 17)] is None
+    text = as_text(everyone)
+    assert (
+        f"- ClusterRoleBinding {shard_name(BASE, 17)}: ClusterRole/view, cluster\n"
+        "    unmanaged: it carries the marks of EntraGroupBinding team at shard 17, but a binding is "
+        "written as at most ENTRA_RBAC_MAX_SHARDS (16) shards, so it is none of that resource's "
+        "bindings; the operator deletes it as a stray (a leftover or a forgery)\n"
+    ) in text
+
+    alone = ExplainState([_shard_manifest(1)], RoleBook.from_manifests([view]), [resource])
+    [single] = asyncio.run(explain(Query(), alone, None)).paths
+    assert single.shard is None
+    assert "(shard" not in as_text(asyncio.run(explain(Query(), alone, None)))
+
+
+def test_explain_and_report_read_the_cap_as_the_operator_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENTRA_RBAC_MAX_SHARDS from the environment, checked as the operator checks it: a bad value
+    is one error naming the variable."""
+    from entra_rbac.errors import SettingsError
+    from entra_rbac.insight.sources import max_shards_in_force
+
+    monkeypatch.delenv("ENTRA_RBAC_MAX_SHARDS", raising=False)
+    assert max_shards_in_force() == 16
+    monkeypatch.setenv("ENTRA_RBAC_MAX_SHARDS", "40")
+    assert max_shards_in_force() == 40
+    monkeypatch.setenv("ENTRA_RBAC_MAX_SHARDS", "0")
+    with pytest.raises(SettingsError, match=r"^ENTRA_RBAC_MAX_SHARDS: 0 must be from 1 \(never shard\)"):
+        max_shards_in_force()
 
 
 def _sharded_world() -> tuple[list[dict[str, Any]], dict[str, Any], Any]:

@@ -24,7 +24,13 @@ from entra_rbac.insight import explain, report
 from entra_rbac.insight.inputs import InputError, Proposal, read_files, read_kustomization
 from entra_rbac.insight.plan import ClusterState, ResourcePlan, plan_deletion, plan_resource
 from entra_rbac.insight.render_plan import render
-from entra_rbac.insight.sources import load_cli_settings, open_directory, open_reader, policy_in_force
+from entra_rbac.insight.sources import (
+    load_cli_settings,
+    max_shards_in_force,
+    open_directory,
+    open_reader,
+    policy_in_force,
+)
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
 
@@ -138,7 +144,7 @@ def run_explain(
 ) -> int:
     try:
         reader = open_reader(connection.kubeconfig, connection.context)
-        state = explain.ExplainState.read(reader)
+        state = explain.ExplainState.read(reader, max_shards=max_shards_in_force())
         directory_wanted = connection.directory_file is not None or explain.needs_directory(query)
         settings = (
             load_cli_settings(offline=connection.directory_file is not None) if directory_wanted else None
@@ -162,7 +168,8 @@ def run_report(
 ) -> int:
     try:
         reader = open_reader(connection.kubeconfig, connection.context, page_size=report.REPORT_PAGE_SIZE)
-        report.write_report(reader, output, out or sys.stdout, datetime.now(UTC))
+        shards = max_shards_in_force()
+        report.write_report(reader, output, out or sys.stdout, datetime.now(UTC), max_shards=shards)
     except EXPECTED as error:
         return fail("report", error, err)
     return EXIT_OK

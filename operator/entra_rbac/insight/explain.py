@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
-from entra_rbac.constants import GROUPS_ANNOTATION
+from entra_rbac.constants import DEFAULT_MAX_SHARDS, GROUPS_ANNOTATION, OWNER_UID_LABEL
 from entra_rbac.core.entra import Directory, DirectoryMember, GroupLookup, MemberType, aks_user_name
 from entra_rbac.core.models import GroupRef
-from entra_rbac.core.naming import binding_name, shard_index
+from entra_rbac.core.naming import BindingKey, RoleKind, binding_name, shard_index, shard_name
 from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.rbac import AccessPath, Identity, Request, RoleBook, access_paths
 from entra_rbac.errors import GroupNotFoundError
@@ -59,15 +59,20 @@ class ExplainState:
     bindings: Sequence[Mapping[str, Any]]
     book: RoleBook
     resources: Sequence[Mapping[str, Any]]
+    # ENTRA_RBAC_MAX_SHARDS: a name numbered past it is no shard of a resource's binding.
+    max_shards: int = DEFAULT_MAX_SHARDS
 
     @classmethod
-    def read(cls, reader: ClusterReader) -> ExplainState:
+    def read(cls, reader: ClusterReader, *, max_shards: int = DEFAULT_MAX_SHARDS) -> ExplainState:
         try:
             resources = reader.resources()
         except CrdMissingError:
             resources = []  # no operator here: every binding is unmanaged
         return cls(
-            reader.bindings(), RoleBook.from_manifests(reader.cluster_roles(), reader.roles()), resources
+            reader.bindings(),
+            RoleBook.from_manifests(reader.cluster_roles(), reader.roles()),
+            resources,
+            max_shards,
         )
 
 
@@ -79,11 +84,25 @@ class EntraGroup:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Shard `index` of the `of` shards a resource's binding is written as (docs/design.md,
+    Subjects the operator emits: bindings too large to write); `of`: the highest shard of that
+    binding standing in the cluster."""
+
+    index: int
+    of: int
+
+
+@dataclass(frozen=True)
 class PathView:
     path: AccessPath
     managed_by: str | None = None  # the EntraGroupBinding, when the operator manages the binding
     groups: tuple[EntraGroup, ...] = ()
     claims_managed: bool = False  # carries the operator's label without being its binding
+    shard: Shard | None = None  # a managed binding written as several shards
+    # A binding with a resource's marks that is not its binding, said so (a shard number past
+    # ENTRA_RBAC_MAX_SHARDS): what it is instead.
+    not_managed_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,23 +122,69 @@ def _owners(resources: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, An
     return {str((r.get("metadata") or {}).get("uid")): r for r in resources}
 
 
+@dataclass(frozen=True)
+class Ownership:
+    """Whose binding it is: the owning resource's name and the shard it is of that resource's
+    binding (1 for the binding itself), or why a binding carrying a resource's marks is not its."""
+
+    managed_by: str | None = None
+    shard: int = 1
+    claims: bool = False  # carries the operator's label without being its binding
+    not_managed_because: str | None = None
+
+
 def _managed_by(
-    binding: Mapping[str, Any], owners: Mapping[str, Mapping[str, Any]]
-) -> tuple[str | None, bool]:
-    """(the owning resource's name, or None; whether the binding only claims the operator's marks)."""
+    binding: Mapping[str, Any], owners: Mapping[str, Mapping[str, Any]], max_shards: int = DEFAULT_MAX_SHARDS
+) -> Ownership:
+    """The binding's owner: a resource whose marks it carries (the managed-by label and a
+    controller reference) at the name that resource gives a binding of its role, or a shard of
+    it numbered 2..`max_shards` (docs/design.md, Subjects the operator emits). A name numbered
+    past `max_shards` is none of the resource's bindings: said so, not explained as a shard."""
     observed = ObservedBinding.from_manifest(binding)
     claims = bool(observed.labels.get("app.kubernetes.io/managed-by") == "entra-rbac-operator")
+    role = observed.role_ref
+    if role.kind not in ("ClusterRole", "Role"):
+        return Ownership(claims=claims)
     for uid, resource in owners.items():
         name = str((resource.get("metadata") or {}).get("name"))
-        role = observed.role_ref
-        if (
-            observed.owned_by(uid)
-            and role.kind in ("ClusterRole", "Role")
-            # the binding or one of its shards (docs/design.md, Subjects the operator emits)
-            and shard_index(observed.name, binding_name(name, role.kind, role.name)) is not None  # type: ignore[arg-type]
-        ):
-            return name, False
-    return None, claims
+        if not observed.owned_by(uid):
+            continue
+        index = shard_index(observed.name, binding_name(name, role.kind, role.name))  # type: ignore[arg-type]
+        if index is None:
+            continue
+        if index <= max_shards:
+            return Ownership(managed_by=name, shard=index)
+        stray = (
+            "; the operator deletes it as a stray (a leftover or a forgery)"
+            if observed.labels.get(OWNER_UID_LABEL) == uid
+            else ""
+        )
+        because = (
+            f"it carries the marks of EntraGroupBinding {name} at shard {index}, but a binding is "
+            f"written as at most ENTRA_RBAC_MAX_SHARDS ({max_shards}) shards, so it is none of "
+            f"that resource's bindings{stray}"
+        )
+        return Ownership(claims=claims, not_managed_because=because)
+    return Ownership(claims=claims)
+
+
+def _shard_count(
+    binding: Mapping[str, Any], owner: str, by_key: Mapping[BindingKey, Mapping[str, Any]], max_shards: int
+) -> int:
+    """How many shards the resource `owner`'s binding that `binding` is a shard of stands as:
+    the highest k <= `max_shards` whose shard stands at the same place carrying the same owner
+    reference (1: not sharded)."""
+    key = BindingKey.from_manifest(binding)
+    role = binding.get("roleRef") or {}
+    kind: RoleKind = "ClusterRole" if role.get("kind") == "ClusterRole" else "Role"
+    base = binding_name(owner, kind, str(role.get("name")))
+    references = (binding.get("metadata") or {}).get("ownerReferences")
+    count = 1
+    for index in range(2, max_shards + 1):
+        other = by_key.get(BindingKey.of(key.kind, key.namespace, shard_name(base, index)))
+        if other is not None and (other.get("metadata") or {}).get("ownerReferences") == references:
+            count = index
+    return count
 
 
 def _status_names(resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -225,9 +290,17 @@ async def explain(query: Query, state: ExplainState, directory: Directory | None
         identity, state.bindings, state.book, request=query.request, namespace=query.namespace
     )
     owners = _owners(state.resources)
+    by_key: dict[BindingKey, Mapping[str, Any]] | None = None
     views = []
     for path in paths:
-        managed, claims = _managed_by(path.binding, owners)
+        ownership = _managed_by(path.binding, owners, state.max_shards)
+        managed = ownership.managed_by
+        shard = None
+        if managed is not None:
+            if by_key is None:
+                by_key = {BindingKey.from_manifest(b): b for b in state.bindings}
+            count = max(_shard_count(path.binding, managed, by_key, state.max_shards), ownership.shard)
+            shard = Shard(ownership.shard, count) if count > 1 else None
         annotation = ((path.binding.get("metadata") or {}).get("annotations") or {}).get(
             GROUPS_ANNOTATION, ""
         )
@@ -237,7 +310,7 @@ async def explain(query: Query, state: ExplainState, directory: Directory | None
         origin = tuple(
             EntraGroup(g, names.get(g, ""), tuple(names.get(n, n) for n in via.get(g, ()))) for g in entra
         )
-        views.append(PathView(path, managed, origin, claims))
+        views.append(PathView(path, managed, origin, ownership.claims, shard, ownership.not_managed_because))
     return Answer(query, identity, tuple(views), tuple(notes), names)
 
 
@@ -264,6 +337,8 @@ def _group_text(name: str, names: Mapping[str, str]) -> str:
 
 
 def _origin(view: PathView) -> str:
+    if view.not_managed_because is not None:
+        return f"unmanaged: {view.not_managed_because}"
     if view.managed_by is None:
         forged = " (it carries the operator's label but is not its binding)" if view.claims_managed else ""
         return f"unmanaged: made by hand or another tool{forged}"
@@ -272,7 +347,8 @@ def _origin(view: PathView) -> str:
         + (f" via nested group {', '.join(g.via)}" if g.via else "")
         for g in view.groups
     )
-    return f"managed by EntraGroupBinding {view.managed_by}" + (f", {groups}" if groups else "")
+    shard = f" (shard {view.shard.index} of {view.shard.of})" if view.shard is not None else ""
+    return f"managed by EntraGroupBinding {view.managed_by}{shard}" + (f", {groups}" if groups else "")
 
 
 def _subject_text(subject: Mapping[str, Any]) -> str:
@@ -349,6 +425,8 @@ def as_json(answer: Answer) -> str:
                 "roleMissing": v.path.role_missing,
                 "managedBy": v.managed_by,
                 "claimsManaged": v.claims_managed,
+                "shard": {"index": v.shard.index, "of": v.shard.of} if v.shard is not None else None,
+                "notManagedBecause": v.not_managed_because,
                 "entraGroups": [
                     {"id": g.id, "displayName": g.display_name, "via": list(g.via)} for g in v.groups
                 ],

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
-from entra_rbac.constants import GROUPS_ANNOTATION, OWNER_UID_LABEL
+from entra_rbac.constants import DEFAULT_MAX_SHARDS, GROUPS_ANNOTATION, OWNER_UID_LABEL
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import BindingKey, binding_name, shard_index
 from entra_rbac.core.plan import carries_ownership
@@ -98,8 +98,13 @@ def expiry_of(binding: Mapping[str, Any], owner: Owner | None, now: datetime) ->
     return end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if end else ""
 
 
-def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner | None:
-    """The resource that manages `binding`: both marks of ownership AND the name it gives it."""
+def _owner_of(
+    binding: Mapping[str, Any], owners: Mapping[str, Owner], max_shards: int = DEFAULT_MAX_SHARDS
+) -> Owner | None:
+    """The resource that manages `binding`: both marks of ownership AND the name it gives it, or
+    a shard of it numbered up to `max_shards` (ENTRA_RBAC_MAX_SHARDS); a name numbered past it
+    is none of the resource's bindings (an unmanaged one, listed as such when it grants a
+    managed role)."""
     meta = binding.get("metadata") or {}
     labels = meta.get("labels") or {}
     uid = str(labels.get(OWNER_UID_LABEL))
@@ -110,7 +115,8 @@ def _owner_of(binding: Mapping[str, Any], owners: Mapping[str, Owner]) -> Owner 
     kind = role.get("kind")
     if kind in ("ClusterRole", "Role"):
         base = binding_name(owner.name, kind, str(role.get("name")))
-        if shard_index(str(meta.get("name")), base) is not None:  # the binding or one of its shards
+        index = shard_index(str(meta.get("name")), base)  # the binding or one of its shards
+        if index is not None and index <= max_shards:
             return owner
     return None
 
@@ -185,9 +191,12 @@ class _Writer:
             )
 
 
-def write_report(reader: ClusterReader, output: str, out: TextIO, now: datetime) -> dict[str, int]:
+def write_report(
+    reader: ClusterReader, output: str, out: TextIO, now: datetime, *, max_shards: int = DEFAULT_MAX_SHARDS
+) -> dict[str, int]:
     """Write the report to `out` as it is read; returns the counts (also in json and markdown).
-    `now` decides which time-bound grants stand behind a binding (its `expires`)."""
+    `now` decides which time-bound grants stand behind a binding (its `expires`); `max_shards`
+    (ENTRA_RBAC_MAX_SHARDS) the highest shard number a resource's binding is written as."""
     try:
         owners = _owners(reader.resources())
     except CrdMissingError:
@@ -200,7 +209,7 @@ def write_report(reader: ClusterReader, output: str, out: TextIO, now: datetime)
     for pages in (reader.cluster_role_bindings(), reader.role_bindings()):
         for page in pages:
             for binding in page:
-                owner = _owner_of(binding, owners)
+                owner = _owner_of(binding, owners, max_shards)
                 ref = binding.get("roleRef") or {}
                 if owner is None:
                     # Only what the unmanaged section needs is kept.

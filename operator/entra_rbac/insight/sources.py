@@ -59,6 +59,13 @@ def load_cli_settings(*, offline: bool) -> Settings:
         raise SettingsError(f"{error}{hint}") from None
 
 
+def max_shards_in_force() -> int:
+    """ENTRA_RBAC_MAX_SHARDS as the operator reads it (a name numbered past it is no shard of a
+    resource's binding), checked with the operator's other settings read offline: a bad value is
+    one `SettingsError` naming the variable."""
+    return load_cli_settings(offline=True).max_shards
+
+
 def policy_in_force(settings: Settings, guardrails: Mapping[str, Any] | None) -> tuple[Policy, str | None]:
     """The policy a reconcile would apply, and a warning when the Guardrails object is ignored.
 
