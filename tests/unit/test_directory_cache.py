@@ -347,3 +347,123 @@ async def test_expect_without_batching_does_nothing() -> None:
     cache.expect(["b"])
     await cache.get_many(["a"])
     assert loader.calls == [["a"]]
+
+
+# --- arrivals: while resources keep arriving, a miss waits for the next ones (issue 17 point 4) ---
+
+
+def _arriving_cache(
+    loader: Loader, *, arrival_window: float, company: int = 20
+) -> SingleFlightCache[str, str]:
+    return SingleFlightCache(
+        60,
+        loader,
+        window=0.01,
+        max_window=0.2,
+        batch_limit=1000,
+        arrival_window=arrival_window,
+        arrival_max_window=30,
+        arrival_company=company,
+    )
+
+
+async def test_a_miss_while_resources_keep_arriving_waits_for_the_next_arrivals() -> None:
+    """The operator keeping pace with a create burst: each resource is reconciled as it arrives.
+    Without waiting, "b" is read after the 10 ms window (with "a" along) and "c" alone."""
+    loader = Loader(released=True)
+    cache = _arriving_cache(loader, arrival_window=2.0)
+    cache.expect(["a"], arriving=True)
+    cache.expect(["b"], arriving=True)
+    first = asyncio.create_task(cache.get_many(["b"]))  # b's reconcile, a still to come
+    await asyncio.sleep(0.05)  # well inside the arrival window, far past the 10 ms one
+    cache.expect(["c"], arriving=True)
+    second = asyncio.create_task(cache.get_many(["c"]))
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+    assert loader.calls == [["b", "c", "a"]]
+
+
+async def test_a_lone_arrival_is_read_after_the_short_window() -> None:
+    """One resource created after the last one was reconciled (nothing else arriving) is not kept
+    waiting: with a 30 s arrival window, waiting would time the test out."""
+    loader = Loader(released=True)
+    cache = _arriving_cache(loader, arrival_window=30)
+    cache.expect(["a"], arriving=True)
+    await asyncio.wait_for(cache.get_many(["a"]), timeout=10)
+    cache.unexpect(["a"])  # its reconcile ran
+    cache.expect(["b"], arriving=True)  # the next one, arriving straight after
+    await asyncio.wait_for(cache.get_many(["b"]), timeout=10)
+    assert loader.calls == [["a"], ["b"]]
+
+
+async def test_a_prefetchs_keys_are_not_arrivals() -> None:
+    loader = Loader(released=True)
+    cache = _arriving_cache(loader, arrival_window=30)
+    cache.expect(["a", "b", "c"])  # a refresh's batch
+    cache.expect(["d"], arriving=True)
+    await asyncio.wait_for(cache.get_many(["d"]), timeout=10)
+    assert loader.calls == [["d", "a", "b", "c"]]
+
+
+async def test_a_read_with_company_enough_does_not_wait_for_arrivals() -> None:
+    loader = Loader(released=True)
+    cache = _arriving_cache(loader, arrival_window=30, company=3)
+    cache.expect(["a", "b"], arriving=True)
+    cache.expect(["c"], arriving=True)
+    await asyncio.wait_for(cache.get_many(["a"]), timeout=10)  # a + b and c along: 3 keys
+    assert loader.calls == [["a", "b", "c"]]
+
+
+async def test_arrivals_keep_a_window_open_at_most_the_arrival_max_window() -> None:
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        60, loader, window=0.01, batch_limit=1000, arrival_window=0.3, arrival_max_window=1.0,
+        arrival_company=1000,
+    )  # fmt: skip
+    cache.expect(["a"], arriving=True)
+    cache.expect(["b"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["a"]))
+    arrivals = 0
+    while not asked.done():  # arrivals never stop, yet the read goes
+        arrivals += 1
+        cache.expect([f"k{arrivals}"], arriving=True)
+        await asyncio.sleep(0.02)
+        assert arrivals < 500, "the read waited for arrivals beyond arrival_max_window"
+    assert (await asyncio.wait_for(asked, timeout=10))[0] == {"a": "A"}
+    assert len(loader.calls) == 1
+    assert loader.calls[0][:2] == ["a", "b"]
+
+
+async def test_expected_answers_expiring_soon_are_renewed_with_a_read_that_has_room() -> None:
+    """Two cohorts (a create burst's reconciles, a refresh batch's) read the same kind of keys at
+    different moments and would cost a read each per lifetime: a read with room renews the
+    expected keys whose answers expire within half a lifetime, so they expire together."""
+    clock = Clock()
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(10, loader, batch_limit=1000, clock=clock)
+    cache.expect(["a", "b"])
+    await cache.get_many(["a"])  # b along: both live until 10
+    clock.now = 6.0
+    assert await cache.get_many(["c"]) == ({"c": "C"}, 0)  # a and b renewed: live until 16
+    clock.now = 12.0
+    assert await cache.get_many(["a", "b", "c"]) == ({"a": "A", "b": "B", "c": "C"}, 3)
+    assert loader.calls == [["a", "b"], ["c", "a", "b"]]
+
+
+async def test_a_fresh_answer_is_served_while_it_is_renewed_and_kept_if_the_renewal_fails() -> None:
+    clock = Clock()
+    loader = Loader()
+    cache: SingleFlightCache[str, str] = SingleFlightCache(10, loader, batch_limit=1000, clock=clock)
+    cache.expect(["a"])
+    loader.release.set()
+    await cache.get_many(["a"])
+    loader.release.clear()
+    clock.now = 6.0
+    renewing = asyncio.create_task(cache.get_many(["c"]))  # a renewed along, held at the loader
+    await wait_for_calls(loader, 2)
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 1)  # the fresh answer, not the read out
+    loader.fail = DirectoryUnavailableError("503")
+    loader.release.set()
+    with pytest.raises(DirectoryUnavailableError):
+        await renewing
+    assert await cache.get_many(["a"]) == ({"a": "A"}, 1)  # still the answer read at 0
+    assert len(loader.calls) == 2

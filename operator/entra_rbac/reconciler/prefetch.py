@@ -68,9 +68,10 @@ async def prefetch_directory(directory: Directory, resources: Iterable[Mapping[s
     # The look-ahead (docs/design.md, Directory semantics): a batch whose reconciles outlast the
     # cache's answers (a refresh or delta round in a create burst, at 0.2-0.5 s a reconcile) has
     # the rest taken along with the first read that misses, not read one resource at a time.
+    # Not arrivals: a batch's keys do not make a burst that reads wait for (Arrivals).
     expect = getattr(directory, "expect", None)  # EntraDirectory's; test doubles may lack it
     if callable(expect):
-        expect(lookups)
+        expect(lookups, arriving=False)
     try:
         resolutions = await directory.lookup_groups(lookups)
     except DirectoryError as error:

@@ -22,11 +22,23 @@ when just anyone asks: a refresh's prefetch asks for resources kopf has still to
 once it has been taken along `lookahead_reads` times. A caller that joined a key's read taken along for the
 look-ahead, and that read failed, reads the key again on its own: it never decides from a read
 it did not ask for.
+
+Arrivals (with `arrival_window`): `expect(keys, arriving=True)` says a resource arrived (not a
+prefetch); its keys count as arriving until `unexpect`. While resources keep arriving (the latest
+within `arrival_window` of the one before and of now) and more than one is arriving at once, a
+burst is on that the operator may be keeping pace with, reconciling each as it comes, so each
+miss would be read alone. A miss then waits for company: its window stays open `arrival_window`
+past the latest arrival, never past `arrival_max_window` after it opened, and only while the read
+would carry fewer than `arrival_company` keys (those queued and the expected ones it would take
+along). A lone resource (nothing else arriving: one created after another became Ready, say) is
+read after `window`, as before. Only when a read is sent changes; what it reads, and how long its
+answers live, does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
@@ -56,6 +68,9 @@ class SingleFlightCache(Generic[K, V]):
         max_loads: int = 4,
         lookahead_reads: int = 3,
         lookahead_keys: int = 10_000,
+        arrival_window: float = 0.0,
+        arrival_max_window: float = 0.0,
+        arrival_company: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
@@ -82,6 +97,14 @@ class SingleFlightCache(Generic[K, V]):
         self._lookahead_reads = lookahead_reads
         self._lookahead_keys = lookahead_keys
         self._along: set[K] = set()
+        # Arrivals (`expect` with a key new to it): how long a window waits for the next, at most
+        # how long after it opened, and for how many keys; the latest arrival and the gap before it.
+        self._arrival_window = arrival_window
+        self._arrival_max_window = max(arrival_max_window, arrival_window)
+        self._arrival_company = arrival_company
+        self._arrived = self._arrival_gap = -math.inf
+        self._arriving: set[K] = set()  # keys of arrived resources not reconciled yet
+        self._opened = 0.0
 
     def clear(self) -> None:
         """Forget every value (reads in flight still complete for their waiters)."""
@@ -94,20 +117,57 @@ class SingleFlightCache(Generic[K, V]):
             self._values.pop(key, None)
             self._unsteady.discard(key)
 
-    def expect(self, keys: Sequence[K]) -> None:
+    def expect(self, keys: Sequence[K], *, arriving: bool = False) -> None:
         """These keys will be asked soon: take them along with the next reads that have room
-        (adaptive batching only). The oldest are forgotten beyond `lookahead_keys`."""
+        (adaptive batching only). The oldest are forgotten beyond `lookahead_keys`. `arriving`:
+        they are a resource's that has just arrived (see Arrivals in the module's docstring)."""
         if self._batch_limit is None:
             return
+        expected = self._expected
         for key in keys:
-            self._expected.setdefault(key, 0)
-        while len(self._expected) > self._lookahead_keys:
-            self._expected.popitem(last=False)
+            expected.setdefault(key, 0)
+        while len(expected) > self._lookahead_keys:
+            self._arriving.discard(expected.popitem(last=False)[0])
+        if arriving and keys and self._arrival_window > 0:
+            self._arriving.update(keys)
+            self._arrival()
+
+    def _arrival(self) -> None:
+        """A resource arrived: note when, and keep an open window open for it and the next."""
+        now = asyncio.get_running_loop().time()
+        self._arrival_gap, self._arrived = now - self._arrived, now
+        if self._flush is not None and self._wants_company():
+            self._latest = max(self._latest, self._opened + self._arrival_max_window)
+            self._closes = min(max(self._closes, now + self._arrival_window), self._latest)
+
+    def _in_burst(self, now: float) -> bool:
+        """Resources are arriving one after another (the latest within `arrival_window` of the
+        one before it and of now), and more than one key of them is still to be reconciled."""
+        window = self._arrival_window
+        return (
+            window > 0
+            and now - self._arrived <= window
+            and self._arrival_gap <= window
+            and len(self._arriving) > 1
+        )
+
+    def _wants_company(self) -> bool:
+        """The read being formed would carry fewer than `arrival_company` keys."""
+        wanted = self._arrival_company - len(self._queued)
+        if wanted <= 0:
+            return False
+        for key in self._expected:
+            if key not in self._in_flight and not self.fresh(key)[0]:
+                wanted -= 1
+                if wanted <= 0:
+                    return False
+        return True
 
     def unexpect(self, keys: Sequence[K]) -> None:
         """These keys are no longer expected (their resource was reconciled, or is gone)."""
         for key in keys:
             self._expected.pop(key, None)
+            self._arriving.discard(key)
 
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
@@ -197,13 +257,21 @@ class SingleFlightCache(Generic[K, V]):
         """New misses are queued: open the window, or keep it open a little longer."""
         now = asyncio.get_running_loop().time()
         if self._flush is not None:
-            self._closes = min(now + self._window, self._latest)
+            self._closes = min(max(self._closes, now + self._window), self._latest)
         elif self._batch_limit is None or not self._loads:
             # With a read out (adaptive), its return sends what has queued meanwhile instead.
-            self._closes, self._latest = now + self._window, now + self._max_window
-            self._flush = self._start(self._flush_after_window())
+            self._open_window(now)
         if self._batch_limit is not None and len(self._queued) >= self._batch_limit:
             self._send()
+
+    def _open_window(self, now: float) -> None:
+        """Open the window for what is queued: `window`, or in a burst of arrivals while the read
+        lacks company, `arrival_window` past the latest arrival (module docstring, Arrivals)."""
+        self._opened, self._closes, self._latest = now, now + self._window, now + self._max_window
+        if self._in_burst(now) and self._wants_company():
+            self._latest = now + self._arrival_max_window
+            self._closes = min(max(self._closes, self._arrived + self._arrival_window), self._latest)
+        self._flush = self._start(self._flush_after_window())
 
     async def _flush_after_window(self) -> None:
         loop = asyncio.get_running_loop()
@@ -242,21 +310,35 @@ class SingleFlightCache(Generic[K, V]):
             self._start(self._load_counted(batch))
 
     def _take_along(self, batch: dict[K, asyncio.Future[V]], limit: int) -> None:
-        """Fill a read's room with the oldest expected keys neither fresh nor being read."""
-        loop = asyncio.get_running_loop()
+        """Fill a read's room with the oldest expected keys neither fresh nor being read; then,
+        room left, with those whose answer expires within half a lifetime: read in one cohort,
+        keys then expire together and cost one read per lifetime, not one per cohort (a create
+        burst's reconciles and a refresh batch's read the same ids at different moments)."""
+        now = self._clock()
         spent: list[K] = []
+        self._take_expiring(batch, limit, now, spent)
+        if len(batch) < limit and self._ttl > 0:
+            self._take_expiring(batch, limit, now + self._ttl / 2, spent)
+        for key in spent:
+            del self._expected[key]
+            self._arriving.discard(key)
+
+    def _take_expiring(
+        self, batch: dict[K, asyncio.Future[V]], limit: int, by: float, spent: list[K]
+    ) -> None:
+        """Take along the oldest expected keys not being read whose answer (if any) expires by `by`."""
+        loop = asyncio.get_running_loop()
+        values = self._values
         for key, reads in self._expected.items():
             if len(batch) >= limit:
                 break
-            if key in self._in_flight or self.fresh(key)[0]:
+            if key in self._in_flight or ((entry := values.get(key)) is not None and entry[0] > by):
                 continue
             self._expected[key] = reads + 1
             if reads + 1 >= self._lookahead_reads:
                 spent.append(key)
             batch[key] = self._in_flight[key] = loop.create_future()
             self._along.add(key)
-        for key in spent:
-            del self._expected[key]
 
     async def _load_counted(self, batch: dict[K, asyncio.Future[V]]) -> None:
         try:
@@ -264,7 +346,11 @@ class SingleFlightCache(Generic[K, V]):
         finally:
             self._loads -= 1
             if self._queued and self._flush is None:
-                self._send()
+                now = asyncio.get_running_loop().time()
+                if not self._loads and not self._closed and self._in_burst(now) and self._wants_company():
+                    self._open_window(now)  # what queued meanwhile waits for the next arrivals too
+                else:
+                    self._send()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)

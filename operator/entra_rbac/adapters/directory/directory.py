@@ -42,6 +42,16 @@ MAX_COALESCE_WINDOW = 0.2
 # whatever their number, so they stay expected through a long burst (one read per cache lifetime).
 LOOKAHEAD_NAME_READS = 3
 LOOKAHEAD_ID_READS = 50
+# Arrivals (`SingleFlightCache`, arrival_window): while resources keep arriving (each within this
+# many seconds of the one before) the operator reconciles each as it comes, and each read its
+# groups alone: at the start of a create burst, and all along one that the operator keeps pace
+# with, about one getByIds and one $batch per resource (docs/performance.md, Graph at the floor).
+# A miss then waits for the next arrivals, this long past the latest and at most
+# ARRIVAL_MAX_WINDOW, while its read would carry fewer than ARRIVAL_COMPANY keys. A lone resource
+# is not kept waiting (COALESCE_WINDOW, as before).
+ARRIVAL_WINDOW = 0.3
+ARRIVAL_MAX_WINDOW = 1.0
+ARRIVAL_COMPANY = BATCH_LIMIT
 
 
 class EntraDirectory:
@@ -117,14 +127,15 @@ class EntraDirectory:
         self._members.discard(ids)
         self._by_name.discard([name_of(lookup) for lookup in lookups if _id_key(lookup) is None])
 
-    def expect(self, lookups: Sequence[GroupLookup]) -> None:
+    def expect(self, lookups: Sequence[GroupLookup], *, arriving: bool = True) -> None:
         """These lookups will be made soon (a resource arrived that kopf has not handed to its
-        reconcile yet): their ids and names ride along with the next id and name reads that
-        have room, so the reconciles find them fresh (docs/design.md, Directory semantics, The
-        look-ahead). Sends nothing itself."""
+        reconcile yet; `arriving=False`: a prefetch's batch): their ids and names ride along with
+        the next id and name reads that have room, so the reconciles find them fresh
+        (docs/design.md, Directory semantics, The look-ahead). Sends nothing itself; while
+        resources keep arriving, a read waits a little for the next ones (`ARRIVAL_WINDOW`)."""
         ids, names = _keys(lookups)
-        self._by_id.expect(ids)
-        self._by_name.expect(names)
+        self._by_id.expect(ids, arriving=arriving)
+        self._by_name.expect(names, arriving=arriving)
 
     def unexpect(self, lookups: Sequence[GroupLookup]) -> None:
         """These lookups were made by their resource's reconcile, or will not be (it is gone)."""
@@ -239,6 +250,9 @@ def _adaptive(batch_limit: int, lookahead_reads: int) -> dict[str, Any]:
         "max_window": MAX_COALESCE_WINDOW,
         "batch_limit": batch_limit,
         "lookahead_reads": lookahead_reads,
+        "arrival_window": ARRIVAL_WINDOW,
+        "arrival_max_window": ARRIVAL_MAX_WINDOW,
+        "arrival_company": ARRIVAL_COMPANY,
     }
 
 
