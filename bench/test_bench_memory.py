@@ -41,7 +41,7 @@ from kubernetes import client
 from tests.e2e.harness import SandboxRequests, guid
 
 from bench import kubehttp
-from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
+from bench.proc import cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
 from bench.table import Table
 from entra_rbac.adapters.kube.cache import ClusterCache
@@ -58,6 +58,7 @@ TARGETS_MB = {1000: 120.0, 20_000: 200.0}  # bindings -> issue 17's target (MB, 
 TARGET_PER_BINDING_KIB = 3.0  # the lead's aim for this point
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 FIGURES: dict[str, float] = {}
+WHERE: dict[str, dict[str, float]] = {}  # size -> bench/proc.py's resident_by_allocator, MiB
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -170,6 +171,7 @@ def _measure(sandbox: Sandbox, requests: SandboxRequests, name: str, resources: 
         FIGURES[f"{name} rss"] = rss_mib(process.pid)
         FIGURES[f"{name} peak"] = peak_rss_mib(process.pid)
         FIGURES[f"{name} cpu"] = cpu_seconds(process.pid)
+        WHERE[name] = resident_by_allocator(process.pid)
         binding_writes = sum(requests.count(m, "rolebindings") for m in WRITES)
         assert process.poll() is None, f"the operator exited\n{log.read_text()[-3000:]}"
     finally:
@@ -281,6 +283,10 @@ def _table() -> Table:
             ok=rss * MIB <= target if target else None,
             baseline=baselines.get(bindings, ""),
         )
+        if str(bindings) in WHERE:
+            table.add(
+                f"{bindings}: where (MiB)", ", ".join(f"{k} {v:.0f}" for k, v in WHERE[str(bindings)].items())
+            )
     if f"{small} rss" in FIGURES and f"{large} rss" in FIGURES and large > small:
         growth = (FIGURES[f"{large} rss"] - FIGURES[f"{small} rss"]) * 1024 / (large - small)
         table.add("growth per binding", f"{growth:.1f} KiB", target=f"<= {TARGET_PER_BINDING_KIB:.0f} KiB",
