@@ -10,7 +10,6 @@ bad namespace or role never blocks the others.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,6 +25,7 @@ from entra_rbac.constants import (
     RBAC_API_VERSION,
     RBAC_GROUP,
 )
+from entra_rbac.core.json_size import compact_size, mapping_bound, string_bound
 from entra_rbac.core.models import EntraGroupBindingSpec, RoleBindingSpec
 from entra_rbac.core.naming import (
     BindingKey,
@@ -38,9 +38,12 @@ from entra_rbac.core.naming import (
 )
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.selectors import selector_matches
-from entra_rbac.core.shards import Sharding, split_subjects
+from entra_rbac.core.shards import Sharding, split_subjects, stays_whole, subjects_bound
 from entra_rbac.core.subjects import Subject, SubjectSet, render_subjects
 from entra_rbac.core.windows import grants_of
+
+# A shard's name is at most a few bytes longer than its binding's.
+_SHARD_NAME_SPARE = 32
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,17 @@ class RoleRef:
         return f"{self.kind}/{self.name}"
 
 
+# `to_manifest([])` without its strings and mappings: the keys, the punctuation and the constant
+# apiVersion and roleRef apiGroup; a namespace adds its key and comma.
+_MANIFEST_FRAME = (
+    len('{"apiVersion":,"kind":,"metadata":{"name":,"labels":,"annotations":,"ownerReferences":[]},')
+    + len('"roleRef":{"apiGroup":,"kind":,"name":},"subjects":[]}')
+    + string_bound(RBAC_API_VERSION)
+    + string_bound(RBAC_GROUP)
+)
+_NAMESPACE_FRAME = len(',"namespace":')
+
+
 @dataclass(frozen=True)
 class Binding:
     """One RoleBinding (namespace set) or ClusterRoleBinding (namespace None) to write."""
@@ -145,6 +159,22 @@ class Binding:
     @property
     def key(self) -> BindingKey:
         return BindingKey.of(self.kind, self.namespace, self.name)
+
+    def unsplit_bound(self, counted: dict[int, int] | None = None) -> int:
+        """At least the compact JSON length of `to_manifest([])` (exact for printable-ASCII
+        strings), counted from the fields without building or encoding it (`core.json_size`).
+        `counted`: the bounds of mappings already counted, by `id` (a resource's bindings share
+        their labels, annotations and owner reference: each object is counted once)."""
+        bounds = {} if counted is None else counted
+        size = _MANIFEST_FRAME + string_bound(self.kind) + string_bound(self.name)
+        for mapping in (self.labels, self.annotations, self.owner_reference):
+            bound = bounds.get(id(mapping))
+            if bound is None:
+                bound = bounds[id(mapping)] = mapping_bound(mapping)
+            size += bound
+        if self.namespace is not None:
+            size += _NAMESPACE_FRAME + string_bound(self.namespace)
+        return size + string_bound(self.role_ref.kind) + string_bound(self.role_ref.name)
 
     def to_manifest(self, subjects: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """The object to write. `subjects`: this binding's subjects already rendered, shared with
@@ -242,23 +272,32 @@ def build_binding(
     subject_set: SubjectSet,
     *,
     presorted: bool = False,
+    marks: _Marks | None = None,
 ) -> Binding:
     """The binding granting `role` to every subject of `subject_set`, cluster-wide when namespace
     is None. `presorted`: the subjects are already sorted and unique (`compute_desired` sorts them
-    once for all of a resource's bindings instead of checking thousands again for each)."""
+    once for all of a resource's bindings instead of checking thousands again for each).
+    `marks`: the labels, annotations and owner reference, made once for all of a resource's
+    bindings (read-only: `to_manifest` copies them)."""
+    labels, annotations, reference = marks or _marks_of(owner, subject_set)
     return Binding(
         kind="ClusterRoleBinding" if namespace is None else "RoleBinding",
         namespace=namespace,
         name=binding_name(owner.name, role_kind, role),
         role_ref=RoleRef(role_kind, role),
         subjects=subject_set.subjects if presorted else _sorted_unique(subject_set.subjects),
-        labels=owner_labels(owner.uid),
-        annotations={
-            OWNER_NAME_ANNOTATION: owner.name,
-            GROUPS_ANNOTATION: ",".join(subject_set.group_ids),
-        },
-        owner_reference=owner.reference(),
+        labels=labels,
+        annotations=annotations,
+        owner_reference=reference,
     )
+
+
+_Marks = tuple[Mapping[str, str], Mapping[str, str], Mapping[str, Any]]
+
+
+def _marks_of(owner: Owner, subject_set: SubjectSet) -> _Marks:
+    annotations = {OWNER_NAME_ANNOTATION: owner.name, GROUPS_ANNOTATION: ",".join(subject_set.group_ids)}
+    return owner_labels(owner.uid), annotations, owner.reference()
 
 
 def compute_desired(
@@ -337,8 +376,9 @@ def compute_desired(
     sorted_set = SubjectSet(subjects, subject_set.group_ids)
     bindings: dict[BindingKey, Binding] = {}
     if subjects:
+        marks = _marks_of(owner, sorted_set)
         whole = [
-            build_binding(owner, t.role_kind, t.role, t.namespace, sorted_set, presorted=True)
+            build_binding(owner, t.role_kind, t.role, t.namespace, sorted_set, presorted=True, marks=marks)
             for t in targets
         ]
         for binding in _sharded(whole, subjects, sharding, shards_now):
@@ -361,11 +401,11 @@ def _sharded(
     """Each binding of `whole` (all holding `subjects`) as its non-empty shards. The split is made
     once for the resource, with the largest binding's metadata counted in the budget, so every
     binding's shards share their subject tuples (and a member is in the same shard everywhere)."""
-    if sharding is None or not whole:
+    if sharding is None or not whole or _provably_whole(whole, subjects, sharding, shards_now):
         yield from whole
         return
     # A shard's name is at most a few bytes longer than the binding's: 32 bytes spare for them.
-    overhead = max(len(json.dumps(b.to_manifest([]), separators=(",", ":"))) for b in whole) + 32
+    overhead = max(compact_size(b.to_manifest([])) for b in whole) + _SHARD_NAME_SPARE
     parts = split_subjects(subjects, sharding.max_bytes - overhead, sharding.max_shards, shards_now)
     if len(parts) == 1:
         yield from whole
@@ -374,6 +414,21 @@ def _sharded(
         for index, part in enumerate(parts, start=1):
             if part:
                 yield replace(binding, name=shard_name(binding.name, index), subjects=part)
+
+
+def _provably_whole(
+    whole: list[Binding], subjects: tuple[Subject, ...], sharding: Sharding, shards_now: int
+) -> bool:
+    """Whether `split_subjects` is sure to keep `subjects` in one binding, judged from upper
+    bounds of the sizes (`Binding.unsplit_bound`, `subjects_bound`): a group-mode binding of a few
+    hundred bytes against a limit of a MiB is never encoded to learn that it fits. A bound counts
+    high, never low, so a yes here is the exact count's yes; a no sends the caller to the exact
+    count (docs/design.md, Subjects the operator emits: bindings too large to write)."""
+    bounds: dict[int, int] = {}
+    overhead = max(b.unsplit_bound(bounds) for b in whole) + _SHARD_NAME_SPARE
+    budget = sharding.max_bytes - overhead
+    total = subjects_bound(subjects, max(budget, 0))
+    return stays_whole(total, budget, sharding.max_shards, shards_now)
 
 
 class _Written(Protocol):

@@ -23,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
 from entra_rbac.constants import DEFAULT_MAX_SHARDS, MAX_BINDING_BYTES, SHARD_FILL, SHARD_SHRINK_MARGIN
+from entra_rbac.core.json_size import string_bound
 from entra_rbac.core.subjects import Subject
 
 _MULTIPLIER = 2862933555777941757  # the jump hash's linear congruential step
@@ -66,6 +68,8 @@ def split_subjects(
         return (subjects,)
     sizes = [subject_bytes(s) for s in subjects]
     total = sum(sizes)
+    if stays_whole(total, budget, max_shards, current):
+        return (subjects,)
     current = min(max(current, 1), max_shards)
     split = _Split(subjects, sizes, budget, max_shards)
     if current > 1:
@@ -77,6 +81,31 @@ def split_subjects(
             return shards
         return split.growing_from(max(current + 1, _planned(total, budget, max_shards)))
     return split.growing_from(_planned(total, budget, max_shards))
+
+
+def stays_whole(total: int, budget: float, max_shards: int, current: int = 1) -> bool:
+    """Whether `split_subjects` keeps subjects of `total` bytes as one binding: always with one
+    shard allowed; for a binding not sharded now when they fit `budget`; for one sharded now when
+    they fit it with SHARD_SHRINK_MARGIN to spare. The smaller `budget` or the larger `total`,
+    the fewer the cases, so a budget counted low or a total counted high never says yes wrongly
+    (`core.desired` asks it with bounds before counting exactly)."""
+    if max_shards <= 1:
+        return True
+    if min(max(current, 1), max_shards) > 1:
+        return total <= budget * (1 - SHARD_SHRINK_MARGIN)
+    return total <= budget
+
+
+def subjects_bound(subjects: Iterable[Subject], limit: int) -> int:
+    """At least the bytes `subjects` add to a binding (the sum of `subject_bytes`), counted with
+    `core.json_size.string_bound` instead of encoding; stops once past `limit` (the answer is
+    then only known to be over it)."""
+    total = 0
+    for kind, name in subjects:
+        total += _SUBJECT_FRAME + string_bound(kind) + string_bound(name)
+        if total > limit:
+            break
+    return total
 
 
 def _planned(total: int, budget: float, max_shards: int) -> int:

@@ -10,11 +10,11 @@ counted, nothing sent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from entra_rbac.core.json_size import compact_size
 from entra_rbac.core.plan import Action, Plan, Verb
 from entra_rbac.core.problems import Problem, Reason
 
@@ -74,11 +74,7 @@ def _measure(action: Action, sizes: dict[int, int]) -> _Measured | None:
 def _size(body: Mapping[str, Any], subjects: list[Any], sizes: dict[int, int]) -> int:
     """Bytes of `json.dumps(body, separators=(",", ":"))`, the subject list counted once per list."""
     if id(subjects) not in sizes:
-        sizes[id(subjects)] = _compact(subjects)
+        sizes[id(subjects)] = compact_size(subjects)
     rest = {key: value for key, value in body.items() if key != "subjects"}
     # `"subjects":` and its comma; an empty `rest` has no comma to add.
-    return _compact(rest) + sizes[id(subjects)] + len('"subjects":') + (1 if rest else 0)
-
-
-def _compact(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")))  # ASCII (ensure_ascii): one byte a character
+    return compact_size(rest) + sizes[id(subjects)] + len('"subjects":') + (1 if rest else 0)
