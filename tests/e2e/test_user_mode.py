@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import watch
 
+from entra_rbac.core.naming import shard_index, shard_name
 from tests.e2e.harness import MANAGED, Cluster, guid
 
 pytestmark = pytest.mark.e2e
@@ -257,6 +258,27 @@ def test_a_group_grown_across_the_byte_limit_is_sharded_and_back_without_a_gap(c
         assert ready["status"] == "True"
         assert cluster.egb("team")["status"]["summary"]["subjects"] == 301
 
+        # Someone writes a binding at the next shard name with the resource's marks (both
+        # forgeable): it is deleted, and raises no shard count (docs/design.md, Ownership): no
+        # shard is rewritten (counted, it was kept as one more shard and every shard patched).
+        versions = _versions(cluster)
+        first = cluster.managed_bindings()[RB]
+        forged = shard_name(RB[2], max(shard_index(name, RB[2]) or 1 for name in shards) + 1)
+        meta = first["metadata"]
+        cluster.rbac.create_namespaced_role_binding(
+            "payments",
+            {
+                "metadata": {
+                    "name": forged,
+                    **{k: meta[k] for k in ("labels", "annotations", "ownerReferences")},
+                },
+                "roleRef": first["roleRef"],
+                "subjects": first["subjects"][:1],
+            },
+        )
+        cluster.wait_for("the forged shard deleted", lambda: forged not in _versions(cluster), 60)
+        assert _versions(cluster) == versions
+
         cluster.directory(small)
         cluster.request_sync("team")
         back = sorted({*staying, "bob@contoso.com"})
@@ -266,6 +288,15 @@ def test_a_group_grown_across_the_byte_limit_is_sharded_and_back_without_a_gap(c
         follow.stop()
     assert follow.events >= len(shards) + 1  # the watch saw the writes
     assert follow.gaps == [], "a staying member held no binding in a state between writes"
+
+
+def _versions(cluster: Cluster) -> dict[str, str]:
+    """The resourceVersion of each managed binding in payments, by name."""
+    return {
+        name: b["metadata"]["resourceVersion"]
+        for (_, namespace, name), b in cluster.managed_bindings().items()
+        if namespace == "payments"
+    }
 
 
 def _sharded(cluster: Cluster, want: list[str]) -> dict[str, list[str]] | None:
