@@ -215,3 +215,14 @@ def test_the_manifest_is_what_kubectl_reads() -> None:
     assert (manifest["type"], manifest["reason"], manifest["count"]) == ("Warning", "Conflict", 1)
     assert manifest["firstTimestamp"] == manifest["lastTimestamp"] == "2026-12-01T12:00:00Z"
     assert (manifest["reportingComponent"], manifest["reportingInstance"]) == ("entra-rbac-operator", "pod-1")
+
+
+def test_the_summary_counts_subjects_shared_by_many_writes_once() -> None:
+    """User mode's CPU (issue 17 point 7): 20 creates of one resource add the same tuple of
+    1,000 subjects; an equal tuple of its own still counts each subject once."""
+    shared = tuple(Subject("User", f"user{n:04}@contoso.com") for n in range(1000))
+    creates = [action(Verb.CREATE, namespace=f"ns-{i:02}", added=shared) for i in range(19)]
+    creates.append(action(Verb.CREATE, namespace="ns-19", added=shared[:500] + shared[500:]))
+    draft = change_event(creates, [G1])
+    assert draft is not None
+    assert draft.note.startswith("Granted access: created 20 bindings (+1000 subjects).")

@@ -125,3 +125,25 @@ def test_apply_plan_leaves_its_input_unchanged() -> None:
     snapshot = copy.deepcopy(actual)
     apply_plan(actual, make_plan(desired_with(users(1)), actual, UID))
     assert actual == snapshot
+
+
+def test_after_plan_takes_the_subjects_the_plan_rendered_without_parsing_them_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """User mode's CPU (issue 17 point 7): the plan renders each distinct subject tuple once, and
+    that list carries the tuple, so simulating the writes (status, the revocation guard) does not
+    parse 1,000 subjects back per reconcile; the result is the very tuple the plan was made from."""
+    desired = desired_with(users(1000))
+    stale = ObservedBinding.from_manifests(cluster_with(users(999)))  # parsed as the cache would
+    patched = make_plan(desired, stale, UID)  # every binding's subjects change
+    assert {a.verb.value for a in patched.actions} == {"patch"}
+    created = make_plan(desired, [], UID)
+
+    def no_parse(*_: Any) -> Any:
+        raise AssertionError("a rendered list was parsed back")
+
+    monkeypatch.setattr("entra_rbac.core.plan.parse_subjects", no_parse)
+    for after in (after_plan([], created), after_plan(stale, patched)):
+        assert [b.key for b in after] == [b.key for b in desired.bindings]
+        assert all(b.subjects is desired.bindings[0].subjects for b in after)
+        assert all(b.canonical_subjects for b in after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from entra_rbac.core.desired import DesiredState, NamespaceInfo
 from entra_rbac.core.models import EntraGroupBindingSpec, EntraGroupBindingStatus, GroupRef
 from entra_rbac.core.problems import Problem, Reason, invalid_spec_problems
 from entra_rbac.core.status import build_status, status_changed
+from entra_rbac.core.subjects import Subject
 from tests.unit.core_builders import G1, G2, desired_for, not_found, resolved, spec
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
@@ -309,3 +312,30 @@ def test_a_group_added_while_suspended_is_not_counted_and_the_others_still_are()
     suspended = status(before, LATER, spec=grown, resolutions=None, suspended=True)
     assert suspended["summary"]["groups"] == "2/3"
     assert suspended["summary"]["bindings"] == before["summary"]["bindings"]
+
+
+class _CountedSubjects(tuple[Subject, ...]):
+    """A subjects tuple that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[Subject]:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_bindings_sharing_one_subjects_tuple_are_counted_from_it_once() -> None:
+    """User mode's CPU (issue 17 point 7): a resource's 20 bindings share one tuple of 1,000
+    subjects; the summary and the listed bindings' counts walk it once, not once per binding, and
+    a binding holding an equal tuple of its own still counts each subject once."""
+    body = spec(roleBindings=[{"clusterRole": "edit", "namespaces": [f"ns-{i:02}" for i in range(20)]}])
+    names = [NamespaceInfo(f"ns-{i:02}") for i in range(20)]
+    shared = _CountedSubjects(Subject("User", f"user{n:04}@contoso.com") for n in range(1000))
+    twin = tuple(shared)
+    bindings = [replace(b, subjects=shared) for b in desired_for(body, namespaces=names).bindings]
+    bindings[-1] = replace(bindings[-1], subjects=twin)
+    _CountedSubjects.walks = 0
+    result = status(spec=body, resolutions=[resolved(G1)], bindings=bindings)
+    assert result["summary"]["subjects"] == 1000
+    assert {b["subjects"] for b in result["bindings"]} == {1000}
+    assert _CountedSubjects.walks == 2  # once for the summary, once for the listed counts

@@ -20,6 +20,7 @@ from entra_rbac.constants import API_VERSION, KIND, OPERATOR_NAME
 from entra_rbac.core.plan import Action, Verb
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.status import timestamp
+from entra_rbac.core.subjects import distinct_subjects
 from entra_rbac.core.text import bounded as text_bounded
 from entra_rbac.core.text import plural
 
@@ -125,8 +126,8 @@ def change_event(actions: Sequence[Action], groups: Sequence[str]) -> EventDraft
         )
         if n
     ]
-    added = len({s for a in actions for s in a.added})
-    removed = len({s for a in actions for s in a.removed})
+    added = len(distinct_subjects(a.added for a in actions))
+    removed = len(distinct_subjects(a.removed for a in actions))
     subjects = [
         text
         for n, text in ((added, f"+{plural(added, 'subject')}"), (removed, f"-{plural(removed, 'subject')}"))

@@ -36,7 +36,13 @@ from entra_rbac.constants import (
 from entra_rbac.core.desired import Binding, DesiredState, RoleRef
 from entra_rbac.core.naming import BindingKey, BindingKind, owner_labels
 from entra_rbac.core.problems import Problem, Reason
-from entra_rbac.core.subjects import SharedSubjects, Subject, parse_subjects, render_subjects
+from entra_rbac.core.subjects import (
+    RenderedSubjects,
+    SharedSubjects,
+    Subject,
+    parse_subjects,
+    rendered_subjects,
+)
 
 # Distinct subject lists remembered while parsing a listing (`ObservedBinding.from_manifests`):
 # one resource's bindings hold one list, or two while a change is being written.
@@ -80,7 +86,10 @@ class ObservedBinding:
             raw = obj.get("subjects") or ()
             # Parsed when the cache took it in: a restart's sweep read 2,000 such bindings one by
             # one and parsed each again (35% of its CPU at 1,000 subjects, issue 17 point 7).
-            parsed = (raw.parsed, True) if isinstance(raw, SharedSubjects) else parse_subjects(raw)
+            if isinstance(raw, SharedSubjects | RenderedSubjects):
+                parsed = (raw.parsed, True)
+            else:
+                parsed = parse_subjects(raw)
         subjects, canonical = parsed
         return cls(
             kind=kind,
@@ -105,7 +114,9 @@ class ObservedBinding:
         found: list[ObservedBinding] = []
         for obj in objs:
             raw = obj.get("subjects") or []
-            if isinstance(raw, SharedSubjects):  # parsed when the cache took it in
+            # Parsed when the cache took it in, or rendered by the plan from that tuple (a
+            # simulated write, `core.revocation.after_plan`): canonical either way.
+            if isinstance(raw, SharedSubjects | RenderedSubjects):
                 found.append(cls.from_manifest(obj, (raw.parsed, True)))
                 continue
             parsed = next((done for seen, done in recent if seen == raw), None)
@@ -335,7 +346,7 @@ class _SharedWork:
     patches (never mutated: they are only serialised)."""
 
     same: dict[tuple[int, int], bool] = dataclass_field(default_factory=dict)
-    rendered: dict[int, list[dict[str, str]]] = dataclass_field(default_factory=dict)
+    rendered: dict[int, RenderedSubjects] = dataclass_field(default_factory=dict)
     diffs: dict[tuple[int, int], tuple[tuple[Subject, ...], tuple[Subject, ...]]] = dataclass_field(
         default_factory=dict
     )
@@ -346,9 +357,9 @@ class _SharedWork:
             self.same[key] = observed == desired
         return self.same[key]
 
-    def render(self, subjects: tuple[Subject, ...]) -> list[dict[str, str]]:
+    def render(self, subjects: tuple[Subject, ...]) -> RenderedSubjects:
         if id(subjects) not in self.rendered:
-            self.rendered[id(subjects)] = render_subjects(subjects)
+            self.rendered[id(subjects)] = rendered_subjects(subjects)
         return self.rendered[id(subjects)]
 
     def diff(

@@ -23,7 +23,7 @@ from entra_rbac.constants import (
 )
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, as_observed
-from entra_rbac.core.subjects import Subject
+from entra_rbac.core.subjects import Subject, distinct_subjects
 from entra_rbac.core.text import plural
 
 Item = Mapping[str, Any] | ObservedBinding
@@ -109,10 +109,8 @@ def after_plan(observed: Iterable[ObservedBinding], plan: Plan) -> list[Observed
 
 def owned_subjects(actual: Iterable[Item], owner_uid: str) -> set[Subject]:
     """The distinct subjects of every binding owned by `owner_uid`."""
-    # Bindings of one resource share one subjects tuple (`ObservedBinding.from_manifests`):
-    # each distinct tuple is added once, in C.
-    shared = {id(o.subjects): o.subjects for o in as_observed(actual) if o.owned_by(owner_uid)}
-    return set().union(*shared.values())
+    # Bindings of one resource share one subjects tuple (`ObservedBinding.from_manifests`).
+    return distinct_subjects(o.subjects for o in as_observed(actual) if o.owned_by(owner_uid))
 
 
 def removed_subjects(actual: Iterable[Item], plan: Plan, owner_uid: str) -> tuple[Subject, ...]:

@@ -19,7 +19,7 @@ from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.models import EntraGroupBindingSpec, GrantState, GroupState, SubjectKind
 from entra_rbac.core.naming import BindingKey, BindingKind
 from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
-from entra_rbac.core.subjects import Subject
+from entra_rbac.core.subjects import Subject, distinct_subjects
 from entra_rbac.core.text import plural
 
 MAX_LISTED_BINDINGS = 50
@@ -99,6 +99,7 @@ def _binding_key(binding: BindingView) -> BindingKey:
 def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:
     """The first 50 bindings by (kind, namespace, name); the summary holds the full counts."""
     entries = []
+    counted: dict[int, int] = {}  # distinct subjects per subjects tuple (a resource shares one)
     for binding in sorted(bindings, key=_binding_key)[:MAX_LISTED_BINDINGS]:
         entry: dict[str, Any] = {"kind": binding.kind, "name": binding.name}
         if binding.namespace:
@@ -106,7 +107,10 @@ def binding_entries(bindings: Sequence[BindingView]) -> list[dict[str, Any]]:
         # The CRD bounds roleRef at 264 characters; "ClusterRole/" plus a 253-character name is
         # one more, and a status the API server refuses would hide everything else.
         entry["roleRef"] = str(binding.role_ref)[:MAX_ROLE_REF_LENGTH]
-        entry["subjects"] = len(set(binding.subjects))
+        subjects = binding.subjects
+        if id(subjects) not in counted:
+            counted[id(subjects)] = len(set(subjects))
+        entry["subjects"] = counted[id(subjects)]
         entries.append(entry)
     return entries
 
@@ -124,7 +128,7 @@ def summary(bindings: Sequence[BindingView], groups: Sequence[Mapping[str, Any]]
         "bindings": len(bindings),
         "clusterRoleBindings": cluster_wide,
         "roleBindings": len(bindings) - cluster_wide,
-        "subjects": len({s for b in bindings for s in b.subjects}),
+        "subjects": len(distinct_subjects(b.subjects for b in bindings)),
     }
 
 

@@ -51,6 +51,14 @@ def render_subjects(subjects: Iterable[Subject]) -> list[dict[str, str]]:
     return [{"kind": kind, "apiGroup": RBAC_GROUP, "name": name} for kind, name in subjects]
 
 
+def distinct_subjects(lists: Iterable[Sequence[Subject]]) -> set[Subject]:
+    """Every subject of every list, once. The bindings of one resource share one tuple (the plan's
+    and the cache's), so each distinct list object is added once, in C: in user mode a status or
+    an Event over 20 bindings of 1,000 subjects made a set of 20,000 (issue 17 point 7)."""
+    by_identity = {id(found): found for found in lists}
+    return set().union(*by_identity.values())
+
+
 _new_subject = partial(tuple.__new__, Subject)  # Subject(kind, name), with no Python-level call
 _kind_and_name = itemgetter("kind", "name")
 _api_group = itemgetter("apiGroup")
@@ -82,6 +90,22 @@ def parse_subjects(raw: Sequence[Mapping[str, Any]]) -> tuple[tuple[Subject, ...
         return _parse_carefully(raw)
     canonical = groups <= {RBAC_GROUP} and set(map(len, raw)) <= {3}
     return tuple(map(_new_subject, pairs)), canonical
+
+
+class RenderedSubjects(list[dict[str, str]]):
+    """A subject list the plan rendered from `parsed` (`render_subjects`), carrying that tuple so
+    that simulating the plan (`core.revocation.after_plan`: status, the revocation guard) does not
+    parse back what it has just rendered (issue 17 point 7: 1,000 subjects per resource per
+    reconcile). Only ever made from the tuple it carries; never mutated (only serialised)."""
+
+    parsed: tuple[Subject, ...]
+
+
+def rendered_subjects(subjects: tuple[Subject, ...]) -> RenderedSubjects:
+    """`render_subjects(subjects)`, carrying `subjects`."""
+    rendered = RenderedSubjects(render_subjects(subjects))
+    rendered.parsed = subjects
+    return rendered
 
 
 class SharedSubjects(list[dict[str, Any]]):
