@@ -172,15 +172,12 @@ class _Retryable(Exception):
 
 
 def encode_body(body: Any, sanitize: Callable[[Any], Any]) -> bytes:
-    """`body` as the JSON bytes sent: bytes as they are (encoded already, e.g. around a subject
-    list shared by many bindings), plain JSON (dicts, lists, strings, numbers, datetimes: every
+    """`body` as the JSON bytes sent: plain JSON (dicts, lists, strings, numbers, datetimes: every
     body the adapters build) encoded once by orjson, in C; anything else (a client model)
     sanitised by the official client and encoded as it would. orjson instead of `json.dumps`
     plus the client's per-value `sanitize_for_serialization` walk: 4.5 ms for a user-mode
     binding of 1,000 subjects through the client, and the old check of whether a body was plain
     encoded it twice (issue 17 points 2 and 7; docs/performance.md)."""
-    if isinstance(body, bytes):
-        return body
     try:
         return orjson.dumps(body)
     except TypeError:
