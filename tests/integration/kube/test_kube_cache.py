@@ -124,6 +124,32 @@ async def test_reads_see_our_own_writes_at_once_and_their_echoes_are_not_told(
     assert names(await adapter.list_owned_bindings(OWNER)) == ["b1", "marker"]
 
 
+async def test_each_state_of_our_own_writes_is_prepared_once_not_again_for_its_echo(
+    adapter: KubeAdapter, cache: ClusterCache
+) -> None:
+    """The second sighting of a write of ours (its echo after its answer, or the answer after the
+    echo) is the same state: it is not trimmed, interned and shared again only to be dropped, and
+    a deletion is not prepared at all (issue 17 point 2: the echoes of a create burst)."""
+    heard, prepared = listen(cache), []
+    informer = cache.role_bindings
+    prepare = informer.prepare
+
+    def counting(obj: Any) -> Any:
+        prepared.append(obj["metadata"]["name"])
+        return prepare(obj)
+
+    informer.prepare = counting
+    created = await adapter.create_binding(binding("mine"))
+    await adapter.patch_binding("RoleBinding", NS, "mine", {"subjects": binding("x", group="g9")["subjects"]})
+    assert await adapter.delete_binding(
+        "RoleBinding", NS, "mine", uid=created["metadata"]["uid"], resource_version=None
+    )
+    await as_admin(adapter, "POST", RB, binding("marker"))
+    await until(lambda: ("ADDED", "marker") in heard, "the marker heard (every echo before it)")
+    assert prepared == ["mine", "mine", "marker"]  # the created and the patched state, once each
+    assert names(await adapter.list_owned_bindings(OWNER)) == ["b1", "marker"]
+
+
 async def test_the_cache_answers_namespaces_roles_and_selected_cluster_roles(
     adapter: KubeAdapter, cache: ClusterCache
 ) -> None:

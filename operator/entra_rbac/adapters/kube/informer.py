@@ -152,7 +152,7 @@ class Informer:
     def observe(self, obj: Mapping[str, Any]) -> None:
         """A state of an object seen outside the watch (a write's answer, kopf's event): kept if
         newer than the mirror's; listeners are not told (it is not someone else's change)."""
-        if self.synced.is_set() and _uid(obj) not in self._tombstones:
+        if self.synced.is_set() and _uid(obj) not in self._tombstones and self._later(obj):
             self._upsert(self.prepare(obj), notify=False)
 
     def observe_deleted(self, key: Key, uid: str) -> None:
@@ -254,15 +254,14 @@ class Informer:
             if kind == "BOOKMARK":
                 self._resource_version = version or self._resource_version
                 continue
-            obj = self.prepare(raw)
             if kind in ("ADDED", "MODIFIED"):
-                if _uid(obj) not in self._tombstones:
-                    self._upsert(obj, notify=True)
+                if _uid(raw) not in self._tombstones and self._later(raw):
+                    self._upsert(self.prepare(raw), notify=True)
             elif kind == "DELETED":
-                self._tombstone(_uid(obj))
-                current = self.objects.get(key_of(obj))
-                if current is not None and _uid(current) == _uid(obj):
-                    self._remove(key_of(obj), notify=True)
+                self._tombstone(_uid(raw))
+                current = self.objects.get(key_of(raw))
+                if current is not None and _uid(current) == _uid(raw):
+                    self._remove(key_of(raw), notify=True)
             self._resource_version = version or self._resource_version
 
     # --- the mirror ---
@@ -271,6 +270,14 @@ class Informer:
         self._tombstones[uid] = None
         while len(self._tombstones) > TOMBSTONES:
             self._tombstones.popitem(last=False)
+
+    def _later(self, raw: Mapping[str, Any]) -> bool:
+        """Whether `raw` (as received: the key, uid and resourceVersion are those of its prepared
+        form) is a later state than the mirror's, so worth preparing: the second sighting of our
+        own write (its echo after its answer, or its answer after its echo) is neither trimmed,
+        interned nor shared again only for `_upsert` to drop it (issue 17 point 2)."""
+        current = self.objects.get(key_of(raw))
+        return current is None or newer(raw, current)
 
     def _upsert(self, obj: Object, *, notify: bool) -> None:
         key = key_of(obj)
