@@ -9,6 +9,7 @@ conflicts, suspend and deletion.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -676,3 +677,24 @@ async def test_a_failed_cleanup_is_retried_without_touching_status() -> None:
     assert world.kube.status_writes == status_writes
     assert (await world.reconcile()).settled
     assert FORGED not in world.kube.bindings
+
+
+async def test_a_burst_builds_and_applies_bindings_a_bounded_number_at_a_time() -> None:
+    """Issue 17 point 6: a reconcile past its directory read waits for a turn (`converging`) before
+    it builds, writes or reports anything; its directory read is not held back (lookups coalesce)."""
+    world = World()
+    world.kube.namespaces = [NamespaceInfo("payments"), NamespaceInfo("billing")]
+    world.directory.add_group(G1)
+    world.apply(group_spec())
+    world.ctx.converging = asyncio.Semaphore(1)
+    await world.ctx.converging.acquire()  # another reconcile holds the one turn
+    waiting = asyncio.create_task(world.reconcile())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    assert world.directory.lookups == 1  # read while it waits
+    assert (world.kube.writes, world.kube.status_writes) == ([], 0)
+    world.ctx.converging.release()
+    outcome = await asyncio.wait_for(waiting, timeout=10)
+    assert outcome.settled, outcome
+    assert world.kube.owned_keys() == [VIEW]

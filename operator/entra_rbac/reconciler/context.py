@@ -41,6 +41,13 @@ from entra_rbac.settings import Settings
 # every resource finishing at the end of a burst. Below the client's 16 threads, so a status
 # write or an Event never queues behind more than a handful of binding writes.
 WRITERS = 8
+# Reconciles past their directory read, building and applying their bindings at once (issue 17
+# point 6; docs/design.md, Memory after a burst): kopf starts a handler per resource, so a burst of
+# 1,000 new (or resumed) resources held 1,000 reconciles' desired bindings, plans and statuses
+# while they waited for the WRITERS' turns, and Python's small-object allocator kept the arenas
+# that filled for good. The rest wait here holding their spec and directory answer only; every
+# directory read still goes out at once, so the lookups of a burst coalesce as before.
+CONVERGING = 32
 
 # Seconds before a failed write is retried or a held revocation re-checked; shorter refresh
 # intervals shorten it (see `Policy.from_settings`).
@@ -125,6 +132,8 @@ class ReconcileContext:
     subject_lists: SubjectLists = field(default_factory=SubjectLists)
     # The turns to apply a plan (`WRITERS` at once); see `reconciler.apply.apply_plan`.
     writers: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(WRITERS))
+    # The reconciles building and applying their bindings at once (`CONVERGING`).
+    converging: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONVERGING))
 
 
 @dataclass

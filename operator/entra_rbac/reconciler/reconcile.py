@@ -219,7 +219,8 @@ async def _decide(
             "Confirmed group deletion: a later read from Entra agreed",
             extra=fields(resource=resource.owner.name, groups=",".join(sorted(decision.confirmed))),
         )
-    outcome = await _converge(resource, spec, owned, read, view, now, ctx)
+    async with ctx.converging:  # what a burst holds at once is bounded here (CONVERGING)
+        outcome = await _converge(resource, spec, owned, read, view, now, ctx)
     record = ctx.memory.of(resource.owner.uid)
     record.settled = settled(inputs, spec, read, outcome, record)
     return outcome
