@@ -150,6 +150,16 @@ class ControlPlane:
             raise
         self.startup_seconds = time.monotonic() - began
 
+    def restart_controller_manager(self) -> None:
+        """Stop kube-controller-manager and start a new one (same flags and log). Its garbage
+        collector builds its monitors from discovery when it starts and re-reads discovery only
+        every 30 s afterwards: a restart right after a CRD is installed makes the collector know
+        the new kind at once instead of up to 30 s later."""
+        old = next(p for p in self._processes if p.name == "kube-controller-manager")
+        old.stop()
+        self._processes.remove(old)
+        self._start(self._controller_manager())
+
     def stop(self) -> None:
         """Stop every process started (controller manager first, etcd last); remove the workdir."""
         for process in reversed(self._processes):
