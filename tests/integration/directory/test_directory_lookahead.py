@@ -54,16 +54,23 @@ def _lookups(metrics: Recorder) -> tuple[int, int]:
     return metrics.total_requests("getByIds"), metrics.total_requests("batch")
 
 
+def _groups_and_resources(graph: GraphSandbox, count: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """`count` groups in the directory, and a resource for each: even ones by id, odd ones by
+    displayName."""
+    tenant = Tenant()
+    ids = [tenant.group(f"Team {n:03d}") for n in range(count)]
+    graph.write(tenant)
+    bodies = [
+        _resource({"id": ids[n]} if n % 2 == 0 else {"displayName": f"Team {n:03d}"}) for n in range(count)
+    ]
+    return ids, bodies
+
+
 async def test_a_burst_converging_one_by_one_costs_the_floor(graph: GraphSandbox) -> None:
     """120 resources (60 by id, 60 by displayName, alternating) arrive before any is reconciled;
     then each is reconciled alone, in order: ceil(60/1000) getByIds + ceil(60/20) $batch. Without
     the look-ahead the same reconciles cost one lookup each (120)."""
-    tenant = Tenant()
-    ids = [tenant.group(f"Team {n:03d}") for n in range(120)]
-    graph.write(tenant)
-    bodies = [
-        _resource({"id": ids[n]} if n % 2 == 0 else {"displayName": f"Team {n:03d}"}) for n in range(120)
-    ]
+    ids, bodies = _groups_and_resources(graph, 120)
     metrics = Recorder()
     async with EntraDirectory(graph.config(), metrics=metrics) as directory:
         for body in bodies:  # at the watch: nothing is sent for them yet
@@ -86,12 +93,7 @@ async def test_resources_reconciled_as_they_arrive_wait_for_company(graph: Graph
     next arrivals (ARRIVAL_WINDOW past the latest, at most ARRIVAL_MAX_WINDOW), so 6 ids and 6 names
     cost about one getByIds and one `$batch` (at most 3 each, should the machine stall); without
     the wait each resource read its group alone: 6 and 6."""
-    tenant = Tenant()
-    ids = [tenant.group(f"Team {n:03d}") for n in range(12)]
-    graph.write(tenant)
-    bodies = [
-        _resource({"id": ids[n]} if n % 2 == 0 else {"displayName": f"Team {n:03d}"}) for n in range(12)
-    ]
+    ids, bodies = _groups_and_resources(graph, 12)
     metrics = Recorder()
     async with EntraDirectory(graph.config(), metrics=metrics) as directory:
         reconciles = []
