@@ -41,13 +41,23 @@ async def _reconcile(directory: EntraDirectory, body: dict[str, Any]) -> Directo
     return outcome
 
 
-async def _reconcile_writing(directory: EntraDirectory, body: dict[str, Any]) -> DirectoryOutcome:
-    """`_reconcile`, whose bindings' writes take 0.5 s after the directory phase."""
-    groups = [GroupRef.model_validate(g) for g in body["spec"]["groups"]]
-    outcome = await read_directory(directory, groups, body["status"], SubjectKind.GROUP)
-    await asyncio.sleep(0.5)
-    directory.unexpect(expected_lookups(body))
-    return outcome
+class _Writes:
+    """Reconciles still writing their bindings after their directory phase: each stays in
+    progress until all `count` have read the directory (a condition, not a time)."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._all_read = asyncio.Event()
+
+    async def reconcile(self, directory: EntraDirectory, body: dict[str, Any]) -> DirectoryOutcome:
+        groups = [GroupRef.model_validate(g) for g in body["spec"]["groups"]]
+        outcome = await read_directory(directory, groups, body["status"], SubjectKind.GROUP)
+        self._left -= 1
+        if self._left == 0:
+            self._all_read.set()
+        await asyncio.wait_for(self._all_read.wait(), timeout=30)
+        directory.unexpect(expected_lookups(body))
+        return outcome
 
 
 def _lookups(metrics: Recorder) -> tuple[int, int]:
@@ -86,8 +96,9 @@ async def test_a_burst_converging_one_by_one_costs_the_floor(graph: GraphSandbox
 
 async def test_resources_reconciled_as_they_arrive_wait_for_company(graph: GraphSandbox) -> None:
     """The operator keeping pace with a create burst (its start, or a burst it keeps up with):
-    each resource is reconciled as it arrives, 50 ms after the one before, and writes its bindings
-    for 0.5 s after its directory read, so several are in progress at once (a resource alone, one
+    each resource is reconciled as it arrives, 50 ms after the one before, and is still writing its
+    bindings after its directory read until every one has read (`_Writes`), so several are in
+    progress at once (a resource alone, one
     created after the last was done, is not kept waiting: tests/unit/test_directory_cache.py).
     Each read but the first waits for the
     next arrivals (ARRIVAL_WINDOW past the latest, at most ARRIVAL_MAX_WINDOW), so 6 ids and 6 names
@@ -95,11 +106,12 @@ async def test_resources_reconciled_as_they_arrive_wait_for_company(graph: Graph
     the wait each resource read its group alone: 6 and 6."""
     ids, bodies = _groups_and_resources(graph, 12)
     metrics = Recorder()
+    writes = _Writes(len(bodies))
     async with EntraDirectory(graph.config(), metrics=metrics) as directory:
         reconciles = []
         for body in bodies:
             directory.expect(expected_lookups(body))  # at the watch
-            reconciles.append(asyncio.create_task(_reconcile_writing(directory, body)))  # handed over
+            reconciles.append(asyncio.create_task(writes.reconcile(directory, body)))  # handed over
             await asyncio.sleep(0.05)
         reads = await asyncio.gather(*reconciles)
     resolved = [r.resolutions[0] for r in reads if r.resolutions]
