@@ -44,6 +44,11 @@ from entra_rbac.core.subjects import (
     rendered_subjects,
 )
 
+# Subject lists that carry their subjects already parsed, canonical: the cache's (parsed when it
+# took the binding in) and the plan's own (rendered from the tuple, met again when the plan is
+# simulated, `core.revocation.after_plan`).
+_CARRYING_PARSED = (SharedSubjects, RenderedSubjects)
+
 # Distinct subject lists remembered while parsing a listing (`ObservedBinding.from_manifests`):
 # one resource's bindings hold one list, or two while a change is being written.
 _SHARED_LISTS = 4
@@ -84,12 +89,9 @@ class ObservedBinding:
         role_ref = obj.get("roleRef") or {}
         if parsed is None:
             raw = obj.get("subjects") or ()
-            # Parsed when the cache took it in: a restart's sweep read 2,000 such bindings one by
-            # one and parsed each again (35% of its CPU at 1,000 subjects, issue 17 point 7).
-            if isinstance(raw, SharedSubjects | RenderedSubjects):
-                parsed = (raw.parsed, True)
-            else:
-                parsed = parse_subjects(raw)
+            # Parsed already (`_CARRYING_PARSED`): a restart's sweep read 2,000 cached bindings one
+            # by one and parsed each again (35% of its CPU at 1,000 subjects, issue 17 point 7).
+            parsed = (raw.parsed, True) if isinstance(raw, _CARRYING_PARSED) else parse_subjects(raw)
         subjects, canonical = parsed
         return cls(
             kind=kind,
@@ -114,9 +116,7 @@ class ObservedBinding:
         found: list[ObservedBinding] = []
         for obj in objs:
             raw = obj.get("subjects") or []
-            # Parsed when the cache took it in, or rendered by the plan from that tuple (a
-            # simulated write, `core.revocation.after_plan`): canonical either way.
-            if isinstance(raw, SharedSubjects | RenderedSubjects):
+            if isinstance(raw, _CARRYING_PARSED):
                 found.append(cls.from_manifest(obj, (raw.parsed, True)))
                 continue
             parsed = next((done for seen, done in recent if seen == raw), None)
