@@ -133,3 +133,37 @@ def test_an_expired_exec_token_is_renewed_at_most_once_a_second(
         now[0] += kube_client.TOKEN_REFRESH_EVERY
         transport.request("GET", "/api/v1/namespaces/default", what="get a namespace")
         assert count() == loaded + 2
+
+
+def test_requests_go_straight_to_the_servers_pool_and_survive_its_close(
+    apiserver: ApiServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests to the configured server skip the pool manager's per-request URL parse and pool
+    lookup (issue 17 point 2); a target parsing would change still goes through it; after
+    `ApiClient.close` closes the pools, the next request opens a new one."""
+    with build_api_client(str(apiserver.kubeconfig)) as api:
+        transport = KubeTransport(api)
+        manager = api.rest_client.pool_manager
+        through_manager: list[str] = []
+        urlopen = manager.urlopen
+        monkeypatch.setattr(
+            manager,
+            "urlopen",
+            lambda method, url, **kw: through_manager.append(url) or urlopen(method, url, **kw),
+        )
+        path = "/api/v1/namespaces/default/configmaps"
+        created = transport.request("POST", path, what="create", body={"metadata": {"name": "direct"}})
+        assert created["metadata"]["name"] == "direct"
+        listed = transport.request(
+            "GET", path, what="list", query={"labelSelector": "a.b/c!=d", "limit": "5"}
+        )
+        assert "direct" in {item["metadata"]["name"] for item in listed["items"]}
+        assert through_manager == []
+        api.rest_client.pool_manager.clear()  # what ApiClient.close does
+        assert transport.request("GET", f"{path}/direct", what="get")["metadata"]["name"] == "direct"
+        assert through_manager == []
+        # A dot segment: the pool manager's parse removes it, as it always did.
+        assert transport.request("GET", f"{path}/./direct", what="get")["metadata"]["name"] == "direct"
+        assert len(through_manager) == 1
+        transport.request("DELETE", f"{path}/direct", what="delete")
+        assert len(through_manager) == 1
