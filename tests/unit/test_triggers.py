@@ -10,6 +10,8 @@ from typing import Any
 
 import kopf
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from entra_rbac import handlers, triggers
 from entra_rbac.constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_UID_LABEL
@@ -17,6 +19,7 @@ from entra_rbac.reconciler import Outcome, Policy
 from entra_rbac.reconciler.memory import ResourceMemory
 from entra_rbac.settings import Freshness, Settings
 from entra_rbac.triggers import NamespaceMemory, ResourceEntry, names_namespace
+from entra_rbac.triggers.lifecycle import canonical_json
 from entra_rbac.triggers.peering import peers_in_charge
 
 SETTINGS = Settings(
@@ -452,6 +455,38 @@ def test_kopfs_last_handled_configuration_keeps_a_digest_not_an_864_kb_copy() ->
     assert before is not None
     assert before["spec"] != now["spec"]
     assert {**before, "spec": None} == {**now, "spec": None}
+
+
+# What a spec the CRD admits can hold (no `number` field in its schema), integers to 64 bits and
+# beyond, any text but lone surrogates (which JSON cannot carry as UTF-8).
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
+_SPEC_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_SPEC_VALUES)
+def test_the_spec_digests_bytes_are_the_ones_json_wrote(value: Any) -> None:
+    """Digests stored by earlier versions (`json.dumps`, sorted, compact, UTF-8) still match."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert canonical_json(value) == expected
+
+
+@given(st.dictionaries(_TEXT, _SPEC_VALUES, max_size=4))
+def test_an_unchanged_spec_reads_back_equal_from_its_digest(spec: dict[str, Any]) -> None:
+    settings = kopf.OperatorSettings()
+    triggers.tune_kopf(settings, SETTINGS)
+    storage = settings.persistence.diffbase_storage
+    patch = kopf.Patch()
+    raw = _egb_body(spec)
+    storage.store(body=kopf.Body(raw), patch=patch, essence=storage.build(body=kopf.Body(raw)))
+    body = kopf.Body(_egb_body(spec, dict(patch["metadata"]["annotations"])))
+    fetched = storage.fetch(body=body)
+    assert fetched is not None
+    assert fetched == storage.build(body=body)
+    assert fetched["spec"] is not spec
 
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
