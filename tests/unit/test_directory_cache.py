@@ -467,3 +467,53 @@ async def test_a_fresh_answer_is_served_while_it_is_renewed_and_kept_if_the_rene
         await renewing
     assert await cache.get_many(["a"]) == ({"a": "A"}, 1)  # still the answer read at 0
     assert len(loader.calls) == 2
+
+
+# --- held answers: an equal re-read keeps the object already held (issue 17 point 7) ---
+
+
+class Tuples:
+    """Answers a new tuple per read (equal content unless `content` changes), as Graph's pages are."""
+
+    def __init__(self) -> None:
+        self.content: dict[str, tuple[str, ...]] = {"g": ("u1", "u2")}
+        self.calls = 0
+
+    async def __call__(self, keys: list[str]) -> Mapping[str, tuple[str, ...] | BaseException]:
+        self.calls += 1
+        return {key: tuple(name for name in self.content[key]) for key in keys}  # a new object
+
+
+async def test_an_equal_reread_after_expiry_or_forgetting_answers_the_held_object() -> None:
+    """User mode keys the subjects it builds by the member tuple's identity
+    (reconciler.subject_lists): a re-read of unchanged members must not look like new members."""
+    clock = Clock()
+    loader = Tuples()
+    cache: SingleFlightCache[str, tuple[str, ...]] = SingleFlightCache(60, loader, clock=clock)
+    held = (await cache.get_many(["g"]))[0]["g"]
+    clock.now = 61.0  # expired: read again, equal
+    assert (await cache.get_many(["g"]))[0]["g"] is held
+    cache.discard(["g"])  # a reported change: read again, equal
+    assert (await cache.get_many(["g"]))[0]["g"] is held
+    cache.clear()  # an on-demand sync
+    assert (await cache.get_many(["g"]))[0]["g"] is held
+    assert loader.calls == 4  # every read still made
+    assert cache.steady("g") == (True, held)
+
+
+async def test_a_changed_reread_answers_the_new_value_and_a_forgotten_one_is_never_served() -> None:
+    clock = Clock()
+    loader = Tuples()
+    cache: SingleFlightCache[str, tuple[str, ...]] = SingleFlightCache(60, loader, clock=clock)
+    held = (await cache.get_many(["g"]))[0]["g"]
+    cache.discard(["g"])
+    assert cache.fresh("g") == (False, None)
+    assert not cache.known("g")
+    loader.content["g"] = ("u1",)
+    assert (await cache.get_many(["g"]))[0]["g"] == ("u1",)
+    clock.now = 61.0
+    loader.content["g"] = ("u1", "u2")  # back to the first content: not the forgotten object
+    answer = (await cache.get_many(["g"]))[0]["g"]
+    assert answer == held
+    assert answer is not held
+    assert cache.steady("g") == (False, None)  # the reads since it was forgotten differed

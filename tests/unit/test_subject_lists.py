@@ -3,6 +3,9 @@ point 7): resources over the same group share one subject tuple; a re-read group
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from entra_rbac.adapters.directory.cache import SingleFlightCache
 from entra_rbac.core.entra import DirectoryMember, MemberType
 from entra_rbac.core.models import SubjectsSpec
 from entra_rbac.core.subjects import Subject, build_subjects, users_of
@@ -73,3 +76,19 @@ def test_a_member_that_is_no_user_is_skipped_as_before() -> None:
         USER_MODE, [resolved(G1), resolved(G2)], {G1: (device,), G2: members(1)}, users=SubjectLists()
     )
     assert result.subjects == (Subject("User", "user000000@contoso.com"),)
+
+
+async def test_members_read_again_unchanged_are_not_built_again() -> None:
+    """The directory cache answers an equal re-read with the tuple it held (expired or forgotten
+    by a delta round's baseline), so the memo keyed by that identity hits (issue 17 point 7)."""
+
+    async def read(keys: list[str]) -> Mapping[str, tuple[DirectoryMember, ...]]:
+        return {key: members(1000) for key in keys}  # a new, equal tuple every read
+
+    cache: SingleFlightCache[str, tuple[DirectoryMember, ...]] = SingleFlightCache(60, read)
+    lists = SubjectLists()
+    first = lists([(await cache.get_many([G1]))[0][G1]], "")
+    cache.discard([G1])
+    again = lists([(await cache.get_many([G1]))[0][G1]], "")
+    assert again is first
+    assert lists.built == 1

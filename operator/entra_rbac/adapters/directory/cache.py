@@ -33,6 +33,14 @@ would carry fewer than `arrival_company` keys (those queued and the expected one
 along). A lone resource (nothing else arriving: one created after another became Ready, say) is
 read after `window`, as before. Only when a read is sent changes; what it reads, and how long its
 answers live, does not.
+
+Held answers (docs/design.md, Directory semantics: user mode holds each member list once): a read
+whose answer equals the key's previous one (expired, or forgotten by `discard` or `clear`) keeps
+the previous object instead of the new, equal one, so whatever is keyed by the answer's identity
+downstream (the User subjects built once per member tuple, the plan's and the unchanged check's
+comparisons that meet the same tuple) stays shared across the re-read (issue 17 point 7). Only
+the object kept changes: every read is still made, compared and counted as before, and a
+forgotten value is never served, only compared with the next answer.
 """
 
 from __future__ import annotations
@@ -51,6 +59,11 @@ V = TypeVar("V")
 
 # The loader returns a value, or an exception for that key alone, for every key it was given.
 Loader = Callable[[list[K]], Awaitable[Mapping[K, V | BaseException]]]
+
+# Forgotten values kept for comparison with their key's next read (module docstring, Held
+# answers), oldest dropped first beyond this many keys. A value is held there instead of in the
+# cache, not besides it: a forgotten key is almost always read again at once (its reconcile).
+PREVIOUS_KEPT = 4096
 
 
 class SingleFlightCache(Generic[K, V]):
@@ -81,6 +94,8 @@ class SingleFlightCache(Generic[K, V]):
         self._max_loads = max_loads
         self._clock = clock
         self._values: dict[K, tuple[float, V]] = {}
+        # Values forgotten (`discard`, `clear`), compared with their key's next read only.
+        self._previous: OrderedDict[K, V] = OrderedDict()
         # Keys whose reads have not all agreed since the key was first read (or last forgotten).
         self._unsteady: set[K] = set()
         self._in_flight: dict[K, asyncio.Future[V]] = {}
@@ -108,14 +123,19 @@ class SingleFlightCache(Generic[K, V]):
 
     def clear(self) -> None:
         """Forget every value (reads in flight still complete for their waiters)."""
-        self._values.clear()
-        self._unsteady.clear()
+        self.discard(list(self._values))
 
     def discard(self, keys: Sequence[K]) -> None:
         """Forget these keys' values (a change was reported for them)."""
+        previous = self._previous
         for key in keys:
-            self._values.pop(key, None)
+            entry = self._values.pop(key, None)
             self._unsteady.discard(key)
+            if entry is not None:
+                previous[key] = entry[1]
+                previous.move_to_end(key)
+        while len(previous) > PREVIOUS_KEPT:
+            previous.popitem(last=False)
 
     def expect(self, keys: Sequence[K], *, arriving: bool = False) -> None:
         """These keys will be asked soon: take them along with the next reads that have room
@@ -377,7 +397,10 @@ class SingleFlightCache(Generic[K, V]):
                 outcome = DirectoryUnavailableError(f"directory read returned no answer for {key!r}")
             elif not isinstance(outcome, BaseException) and self._ttl > 0:
                 earlier = self._values.get(key)
-                if earlier is not None and earlier[1] != outcome:
+                held = self._previous.pop(key, _MISSING) if earlier is None else earlier[1]
+                if held == outcome:
+                    outcome = held  # the equal object already held
+                elif earlier is not None:
                     self._unsteady.add(key)
                 self._values[key] = (expires, outcome)
             self._settle(key, future, outcome)
