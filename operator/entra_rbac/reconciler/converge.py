@@ -1,0 +1,239 @@
+"""Converging from a verified directory read: desired, plan, the revocation guard, apply, cleanup.
+
+`converge` computes the desired bindings from Entra's answer, plans against the bindings at the
+resource's targets, keeps them exactly when a binding would be too large or the plan is a
+revocation to hold, and otherwise carries the plan out, then deletes the strays (make-before-
+break). `targets` is where a spec grants, whoever the subjects: what splits the marked bindings
+into the resource's own and strays (`split_owned`). It must not read Entra (its caller did) or
+import kopf.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from entra_rbac.core.desired import (
+    DesiredState,
+    NamespaceInfo,
+    Owner,
+    RoleInventory,
+    compute_desired,
+    shards_in_use,
+)
+from entra_rbac.core.guardrails import ClusterView
+from entra_rbac.core.models import EntraGroupBindingSpec
+from entra_rbac.core.plan import ObservedBinding, OwnedBindings, Plan, Verb, cleanup_plan, make_plan
+from entra_rbac.core.problems import Problem, Reason
+from entra_rbac.core.size import oversized
+from entra_rbac.core.subjects import SubjectSet, build_subjects
+from entra_rbac.core.windows import lapsed_keys
+from entra_rbac.logsetup import fields
+from entra_rbac.reconciler.apply import ApplyResult, apply_plan
+from entra_rbac.reconciler.conclude import after, conclude
+from entra_rbac.reconciler.context import ReconcileContext
+from entra_rbac.reconciler.expiry import remove_lapsed
+from entra_rbac.reconciler.guard import inventory
+from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
+from entra_rbac.reconciler.memory import ResourceRecord
+from entra_rbac.reconciler.outcome import Outcome
+from entra_rbac.reconciler.report import Report, Resource
+from entra_rbac.reconciler.resolve import DirectoryOutcome, lookups_for
+
+log = logging.getLogger("entra_rbac.reconcile")
+
+
+async def converge(
+    resource: Resource,
+    spec: EntraGroupBindingSpec,
+    owned: OwnedBindings,
+    read: DirectoryOutcome,
+    view: ClusterView,
+    now: datetime,
+    ctx: ReconcileContext,
+) -> Outcome:
+    """Plan from a verified read and carry the plan out, unless it is a revocation to hold.
+
+    Only the bindings at the targets (`owned.ours`) are planned, guarded and reported; the strays
+    are deleted afterwards, never during a hold, and never change status (docs/design.md, Ownership).
+    """
+    owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
+    subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
+    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=_shards_now(owner, observed, record))
+    plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
+    problems: list[Problem] = [*desired.problems, *plan.problems()]
+    too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
+    if too_large is not None:
+        return await _too_large(resource, spec, read, observed, [*problems, too_large], now, ctx)
+    # An expiry is never held back: the guard weighs only what the directory changed.
+    lapsed = lapsed_keys(spec, owner.name, now, (o.key for o in observed))
+    hold = revocation_hold(
+        owner,
+        [o for o in observed if o.key not in lapsed],
+        Plan(tuple(a for a in plan.actions if a.key not in lapsed), plan.conflicts),
+        resource.status,
+        resource.annotations,
+        now=now,
+        policy=_hold_policy(ctx),
+    )
+    if hold is not None:
+        # The next read must come from Entra, not from the cache (this resource's groups only).
+        ctx.directory.invalidate(lookups_for(spec.groups, resource.status))
+        problems.append(Problem(Reason.REVOCATION_HELD, hold.message))
+        kept = await remove_lapsed(owner, spec, observed, now, ctx)
+        report = replace(Report.held(spec, read, kept.left, problems, hold), written=kept.deleted)
+        return await conclude(resource, report, now, ctx, retry=hold.message)
+    applied = await apply_plan(ctx.kube, owner, plan, desired.group_ids, turns=ctx.writers)
+    record.foreign_names = frozenset({c.key for c in plan.conflicts} | set(applied.conflicts))
+    if not applied.retry:
+        record.shards = shards_in_use(owner.name, desired.bindings)
+    # Make-before-break holds for strays too: an old binding left by a role change goes only
+    # once its replacement exists.
+    cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
+    swept = (
+        await _clean_up(owner, cleanup, desired, ctx) if cleanup and _creates_done(plan, applied) else None
+    )
+    cleaned = not cleanup or (swept is not None and not swept.retry and not swept.problems)
+    report = Report.applied(
+        spec,
+        read,
+        after(observed, applied),
+        [*problems, *applied.problems],
+        pending=applied.retry,
+        written=[*applied.done, *(swept.done if swept else ())],
+        groups=desired.group_ids,
+    )
+    retry = "some writes must be retried" if applied.retry or not cleaned else None
+    return await conclude(resource, report, now, ctx, retry=retry)
+
+
+def _shards_now(owner: Owner, observed: Sequence[ObservedBinding], record: ResourceRecord) -> int:
+    """The count of shards in use for the split's hysteresis: the one this process last wrote
+    (`ResourceRecord.shards`) while any binding of the resource stands at its targets; after a
+    restart, the highest shard index among those bindings. Never, while remembered, a shard name
+    observed: one carrying the resource's marks may be someone else's (docs/design.md, Ownership)."""
+    if record.shards is not None and observed:
+        return record.shards
+    return shards_in_use(owner.name, observed)
+
+
+async def _too_large(
+    resource: Resource,
+    spec: EntraGroupBindingSpec,
+    read: DirectoryOutcome,
+    observed: list[ObservedBinding],
+    problems: list[Problem],
+    now: datetime,
+    ctx: ReconcileContext,
+) -> Outcome:
+    """A binding the plan would write is too large to store: none of the plan is carried out (no
+    resource half-applied), its bindings are kept exactly; an expiry still happens."""
+    log.warning(
+        "Kept bindings: a binding would be too large to write",
+        extra=fields(resource=resource.owner.name, problem=problems[-1].message),
+    )
+    kept = await remove_lapsed(resource.owner, spec, observed, now, ctx)
+    report = replace(Report.applied(spec, read, kept.left, problems, pending=False), written=kept.deleted)
+    return await conclude(resource, report, now, ctx)
+
+
+def _creates_done(plan: Plan, applied: ApplyResult) -> bool:
+    done = {(a.verb, a.key) for a in applied.done}
+    return all((a.verb, a.key) in done for a in plan.actions if a.verb in (Verb.CREATE, Verb.REPLACE))
+
+
+async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: ReconcileContext) -> ApplyResult:
+    """Delete the strays: bindings with this resource's marks outside its targets. Each delete is
+    logged and counted in the reconcile's audit Event like any other; a failure is logged and
+    retried, but never reported in status: what is outside the targets never changes status."""
+    log.info(
+        "Deleting bindings outside the resource's targets",
+        extra=fields(
+            resource=owner.name, bindings=",".join(f"{a.namespace or ''}/{a.name}" for a in cleanup.actions)
+        ),
+    )
+    result = await apply_plan(ctx.kube, owner, cleanup, desired.group_ids, turns=ctx.writers)
+    for problem in result.problems:
+        log.warning(
+            "Failed to delete a binding outside the targets",
+            extra=fields(resource=owner.name, error=problem.message),
+        )
+    return result
+
+
+def _hold_policy(ctx: ReconcileContext) -> HoldPolicy:
+    policy = ctx.policy
+    return HoldPolicy(
+        max_share=policy.revocation_guard_share,
+        min_count=policy.revocation_guard_min,
+        retry_delay=policy.retry_delay,
+    )
+
+
+async def _known_foreign(
+    owner: Owner, desired: DesiredState, record: ResourceRecord, ctx: ReconcileContext
+) -> list[ObservedBinding]:
+    """The foreign objects still holding names this resource wants (known from earlier 409s)."""
+    wanted = {b.key for b in desired.bindings}
+    found = []
+    for key in sorted(record.foreign_names & wanted):
+        current = await ctx.kube.get_binding(key.kind, key.namespace_or_none, key.name)
+        if current is not None:
+            observed = ObservedBinding.from_manifest(current)
+            if not observed.owned_by(owner.uid):
+                found.append(observed)
+    return found
+
+
+def targets(
+    owner: Owner, spec: EntraGroupBindingSpec, namespaces: list[NamespaceInfo], ctx: ReconcileContext
+) -> DesiredState:
+    """Where the spec grants what, whoever the subjects are (no role read: targets do not
+    depend on whether a role exists), and whenever: a grant outside its window still names its
+    bindings, so one that lapsed is the resource's own, deleted on time by the plan or by
+    `remove_lapsed`, never a stray waiting for the cleanup."""
+    return _compute(owner, spec, SubjectSet((), ()), namespaces, None, ctx)
+
+
+def _compute(
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    namespaces: list[NamespaceInfo],
+    roles: RoleInventory | None,
+    ctx: ReconcileContext,
+    *,
+    now: datetime | None = None,
+    shards_now: int = 1,
+) -> DesiredState:
+    return compute_desired(
+        owner,
+        spec,
+        subjects,
+        namespaces,
+        reserved_namespaces=ctx.policy.reserved_namespaces,
+        allowed_roles=ctx.policy.allowed_roles,
+        existing_roles=roles,
+        now=now,
+        sharding=ctx.policy.sharding,
+        shards_now=shards_now,
+    )
+
+
+def _desired(
+    owner: Owner,
+    spec: EntraGroupBindingSpec,
+    subjects: SubjectSet,
+    view: ClusterView,
+    now: datetime,
+    ctx: ReconcileContext,
+    *,
+    shards_now: int,
+) -> DesiredState:
+    """The desired bindings now (grants outside their window left out), with missing roles
+    reported (from the roles `read_cluster` read), sharded from the `shards_now` shards written."""
+    return _compute(
+        owner, spec, subjects, list(view.namespaces), inventory(view), ctx, now=now, shards_now=shards_now
+    )
