@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from entra_rbac.core.subject_bytes import MIN_BYTES, encode
-from entra_rbac.core.subjects import SharedSubjects, SubjectInterner
+from entra_rbac.core.subjects import SharedSubjects, Subject, SubjectInterner, rendered_subjects
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -131,3 +131,26 @@ def test_any_corruption_of_the_bytes_decodes_or_fails_exactly_as_plain_json() ->
                 interner.decode(corrupt)
             continue
         assert interner.decode(corrupt) == expected
+
+
+def test_a_planned_list_held_before_its_writes_is_recognised_in_their_first_answer() -> None:
+    """`SubjectInterner.hold` (issue 17 point 7): the plan's rendered list is held before any
+    answer carrying it was interned; an answer with exactly its bytes gets it, carrying the plan's
+    tuple, as decoding would give; an edited list is decoded and parsed as before; a short list
+    is not held."""
+    interner = SubjectInterner()
+    planned = rendered_subjects(tuple(Subject("User", s["name"]) for s in users(1000)))
+    shared = interner.hold(planned)
+    assert shared is not None
+    assert shared.parsed is planned.parsed
+    assert interner.hold(planned) is shared
+    data = wire(rolebinding(users(1000)))
+    decoded = interner.decode(data)
+    assert decoded["subjects"] is shared
+    assert decoded == json.loads(data)
+    assert interner.encoded.recognised == 1
+    assert interner.intern(json.loads(wire(users(1000)))) is shared  # decoded whole: the same list
+    edited = interner.decode(wire(rolebinding([*users(999), *users(1, start=5000)])))
+    assert edited["subjects"] is not shared
+    assert interner.encoded.recognised == 1
+    assert interner.hold(rendered_subjects((Subject("User", "alice"),))) is None

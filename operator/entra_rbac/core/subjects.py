@@ -20,7 +20,7 @@ from entra_rbac.constants import RBAC_GROUP
 from entra_rbac.core.entra import DirectoryMember, GroupResolution, aks_user_name
 from entra_rbac.core.models import GroupState, SubjectKind, SubjectsSpec
 from entra_rbac.core.problems import Problem, Reason
-from entra_rbac.core.subject_bytes import EncodedLists, Loads
+from entra_rbac.core.subject_bytes import MIN_BYTES, EncodedLists, Loads
 
 
 class Subject(NamedTuple):
@@ -118,6 +118,10 @@ class SharedSubjects(list[dict[str, Any]]):
 
 _Hint = tuple[int, object, object]
 
+# `SubjectInterner.hold`: below this many subjects a list is under `subject_bytes.MIN_BYTES`
+# of JSON (each subject's encoding is over 60 bytes), so it is not recognised by its bytes.
+MIN_HELD_SUBJECTS = MIN_BYTES // 64
+
 
 class SubjectInterner:
     """Equal subject lists held once (issue 17 point 7; docs/design.md, Observing from the cache).
@@ -168,6 +172,28 @@ class SubjectInterner:
             self._shared[subjects] = found
             self.encoded.register(found)
         self._by_hint[hint] = found  # two lists of one hint: the later is remembered (both are right)
+        return found
+
+    def hold(self, rendered: RenderedSubjects) -> SharedSubjects | None:
+        """The held list of the plan's `rendered` subjects, made now if none is held, so that the
+        answers of the writes about to carry it are recognised by their bytes from the first
+        (`decode`), not decoded whole until one of them has been taken into the cache (issue 17
+        point 7: a resource's 20 writes go out as one job, and ten resources over one group write
+        at once, so hundreds of 1,000-subject answers were decoded whole before their list was
+        held). Nothing is taken on trust: an answer is given this list only when its bytes are
+        exactly this list's encoding, which is what decoding them would give; `rendered` is the
+        canonical form of its tuple (`render_subjects`), so parsing it gives that tuple. None for
+        a short list (never recognised by bytes). The caller keeps the answer alive while the
+        writes are out (held lists are weakly referenced)."""
+        if len(rendered) < MIN_HELD_SUBJECTS:
+            return None
+        subjects = rendered.parsed
+        found = self._shared.get(subjects)
+        if found is None:
+            found = SharedSubjects(rendered)
+            found.parsed = subjects
+            self._shared[subjects] = found
+            self.encoded.register(found)
         return found
 
     def __len__(self) -> int:

@@ -255,6 +255,8 @@ class KubeAdapter:
         for action in actions:
             if self.cache is not None:
                 self.cache.begin_binding_write(action.kind, action.namespace, action.name)
+        # Their subject lists held while the job is out, so the answers are recognised by bytes.
+        held = self.cache.hold_subjects(actions) if self.cache is not None else []
         halt = threading.Event()  # a cancelled reconcile: the job stops before its next write
         answers: list[_Answer] = []
         try:
@@ -267,6 +269,7 @@ class KubeAdapter:
                 made = self._took(action, answered[index]) if index < len(answered) else None
                 if self.cache is not None:
                     self.cache.end_binding_write(action.kind, action.namespace, action.name, made)
+            del held  # the cache's bindings hold what they took
         return [answer.error for answer in answered]
 
     def _write_each(self, actions: Sequence[Action], answers: list[_Answer], halt: threading.Event) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -34,8 +34,9 @@ from entra_rbac.constants import (
 from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.models import LabelSelector
 from entra_rbac.core.naming import BindingKind, managed_selector, owner_labels
+from entra_rbac.core.plan import Action
 from entra_rbac.core.selectors import selector_matches
-from entra_rbac.core.subjects import SubjectInterner
+from entra_rbac.core.subjects import RenderedSubjects, SharedSubjects, SubjectInterner
 
 _RBAC = f"/apis/{RBAC_API_VERSION}"
 # How often each collection is listed again although its watch runs: a backstop for an event
@@ -184,6 +185,19 @@ class ClusterCache:
         """A binding write's answer from its bytes: subjects that are byte for byte a list the
         cache holds are that list, not decoded again (`core.subject_bytes`)."""
         return self.subjects.decode(data, orjson.loads)
+
+    def hold_subjects(self, actions: Sequence[Action]) -> list[SharedSubjects]:
+        """The held lists of the subjects these writes carry (`SubjectInterner.hold`), for the
+        caller to keep while they are out, so their answers are recognised by their bytes."""
+        held: dict[int, SharedSubjects] = {}
+        for action in actions:
+            for body in (action.manifest, action.patch):
+                rendered = body.get("subjects") if body is not None else None
+                if isinstance(rendered, RenderedSubjects) and id(rendered) not in held:
+                    found = self.subjects.hold(rendered)
+                    if found is not None:
+                        held[id(rendered)] = found
+        return list(held.values())
 
     def decode_event(self, data: bytes) -> Any:
         """A binding watch event from its bytes, likewise (the echo of our own write, mostly)."""
