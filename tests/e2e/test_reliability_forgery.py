@@ -5,6 +5,7 @@ revocation, deleted as cleanup, status untouched; on the sandbox and on the real
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -123,3 +124,76 @@ def test_a_forged_binding_never_holds_a_revocation_nor_touches_status(cluster: C
     assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
     assert cluster.egb("victim")["status"].get("revocationHold") is None
     cluster.wait_for("the last forgery deleted", lambda: not forged_exists(cluster))
+
+
+TARGET_IN_TEAM_B = "egb:victim:clusterrole:edit"
+
+
+def reforge_at_target(cluster: Cluster) -> None:
+    """Mallory rewrites the victim's binding in team-b in place (its marks untouched, so it cannot be
+    told from the operator's): its subjects as they stand and twenty friends of her own."""
+    subjects = [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": n}
+        for n in [*cluster.subjects(*RB), *(f"friend{n}@contoso.com" for n in range(20))]
+    ]
+    cluster.kubectl(
+        "--as",
+        "mallory",
+        "-n",
+        "team-b",
+        "patch",
+        "rolebinding",
+        TARGET_IN_TEAM_B,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"subjects": subjects}),
+    )
+
+
+def test_a_forgery_at_a_target_is_healed_and_never_holds_a_revocation(cluster: Cluster) -> None:
+    """docs/design.md, Ownership: at a target, a forgery with exactly the operator's marks cannot
+    be told from its binding, so it is patched back; the subjects it added were never derived from
+    Entra, so their removal is no revocation the guard weighs, and mallory, admin of team-b only,
+    cannot keep a user removed in Entra bound in payments by re-forging."""
+    cluster.directory(directory(ALICE, BOB))
+    cluster.namespace("payments")
+    cluster.namespace("team-b")
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "mallory-admin", "namespace": "team-b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+        }
+    )
+    body = victim()
+    body["spec"]["roleBindings"][0]["namespaces"] = ["payments", "team-b"]
+    cluster.apply(body)
+    cluster.wait_ready("victim")
+    both = ["alice@contoso.com", "bob@contoso.com"]
+    assert cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) == both
+
+    reforge_at_target(cluster)
+    cluster.wait_for(
+        "the forgery patched back to the resource's subjects",
+        lambda: cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) == both,
+    )
+    assert cluster.condition("victim").get("reason") != "RevocationHeld"
+
+    cluster.directory(directory(ALICE))  # bob leaves the group
+    reasons: set[str] = set()
+    deadline = time.monotonic() + 60
+    while cluster.subjects(*RB) != ["alice@contoso.com"]:
+        assert time.monotonic() < deadline, f"bob still bound; reasons seen {reasons}\n{cluster.log_tail()}"
+        reforge_at_target(cluster)
+        reasons.add(cluster.condition("victim").get("reason", ""))
+        time.sleep(0.5)  # mallory's pace, not a wait for the operator
+    assert "RevocationHeld" not in reasons
+    assert not cluster.can_i("create", "configmaps", user="bob@contoso.com", namespace="payments")
+    assert cluster.egb("victim")["status"].get("revocationHold") is None
+    cluster.wait_for(
+        "team-b's binding back to the resource's subjects",
+        lambda: cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) == ["alice@contoso.com"],
+    )

@@ -19,7 +19,7 @@ from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name, is_valid_binding_name, is_valid_label_value, label_value
 from entra_rbac.core.plan import ObservedBinding, Verb, make_plan
 from entra_rbac.core.revocation import apply_plan, check_revocation, owned_subjects
-from entra_rbac.core.subjects import build_subjects
+from entra_rbac.core.subjects import Subject, build_subjects
 from tests.unit.core_builders import G1, G2, G3, OTHER_UID, UID, resolved
 
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -212,14 +212,24 @@ def test_generated_bindings_are_valid_and_creates_come_before_deletes(
 
 @PROFILE
 @given(specs(), group_sets, namespace_lists, clusters())
-def test_the_guard_counts_exactly_the_subjects_that_lose_every_binding(
+def test_the_guard_counts_exactly_the_subjects_every_place_grants_that_lose_every_binding(
     spec: EntraGroupBindingSpec, group_ids: list[str], nss: list[NamespaceInfo], actual: list[dict[str, Any]]
 ) -> None:
+    """docs/design.md, Ownership: a subject only some places grant is not weighed as a removal."""
     plan = make_plan(desired(spec, group_ids, nss), actual, UID)
     before = owned_subjects(actual, UID)
     after = owned_subjects(apply_plan(actual, plan), UID)
     check = check_revocation(actual, plan, UID)
-    assert set(check.removed) == before - after
+    places: dict[tuple[Any, ...], set[Subject]] = {}
+    for obj in actual:
+        observed = ObservedBinding.from_manifest(obj)
+        if observed.owned_by(UID):
+            places.setdefault((observed.kind, observed.namespace, observed.role_ref), set()).update(
+                observed.subjects
+            )
+    everywhere = set.intersection(*places.values()) if places else set()
+    assert set(check.removed) == everywhere - after
+    assert set(check.removed) <= before - after
     assert check.current == len(before)
 
 

@@ -206,6 +206,7 @@ def marked(namespace: str | None, name: str, **changes: Any) -> ObservedBinding:
     return ObservedBinding.from_manifest(obj)
 
 
+MARKS = existing()[0]["metadata"]["labels"]  # exactly the labels the operator writes
 TARGETED = desired_for(
     spec(roleBindings=[{"clusterRole": "edit", "namespaces": ["a"]}]), namespaces=NS
 ).target_keys()
@@ -235,6 +236,12 @@ AT_TARGET = ("a", "egb:payments:clusterrole:edit")
         ),
         (marked(*AT_TARGET, ownerReferences=[{"uid": UID, "controller": False}]), "neither"),
         (marked("b", "x", ownerReferences=[]), "neither"),
+        # Labels others add (kubectl label) decide nothing: the patch leaves them as they are.
+        (marked(*AT_TARGET, labels={**MARKS, "team": "payments"}), "ours"),
+        (
+            marked(*AT_TARGET, labels={**MARKS, "app.kubernetes.io/managed-by": "another-tool"}),
+            "neither",
+        ),
     ],
     ids=[
         "at-target",
@@ -245,6 +252,8 @@ AT_TARGET = ("a", "egb:payments:clusterrole:edit")
         "owner-uid-label-of-another",
         "owner-reference-not-controller",
         "no-owner-reference",
+        "extra-label",
+        "managed-by-another-tool",
     ],
 )
 def test_a_marked_binding_counts_only_at_a_target(binding: ObservedBinding, counted: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, compute_desired
 from entra_rbac.core.entra import DirectoryMember, MemberType
+from entra_rbac.core.naming import shard_name
 from entra_rbac.core.plan import ObservedBinding, make_plan
 from entra_rbac.core.revocation import (
     after_plan,
@@ -147,3 +148,70 @@ def test_after_plan_takes_the_subjects_the_plan_rendered_without_parsing_them_ba
         assert [b.key for b in after] == [b.key for b in desired.bindings]
         assert all(b.subjects is desired.bindings[0].subjects for b in after)
         assert all(b.canonical_subjects for b in after)
+
+
+# --- forgeries at a target (docs/design.md, Ownership: what the guard weighs) -------------
+# A namespace admin of `a` may delete the resource's RoleBinding there and write it again at the
+# same name with exactly the operator's marks: indistinguishable from the operator's, so it is
+# planned (patched back). But the subjects it adds were never derived from Entra, and their removal
+# must not hold the resource's revocations everywhere else.
+
+
+def forged_at_target(actual: list[dict[str, Any]], invented: int) -> list[dict[str, Any]]:
+    """`actual` with the RoleBinding in `a` rewritten at its name, marks intact, plus `invented`
+    subjects (and, with a negative count, only the first -invented subjects it held)."""
+    forged = copy.deepcopy(actual)
+    [binding] = [b for b in forged if b["kind"] == "RoleBinding"]
+    if invented >= 0:
+        binding["subjects"] += [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"forged{n}"}
+            for n in range(invented)
+        ]
+    else:
+        binding["subjects"] = binding["subjects"][:-invented]
+    return forged
+
+
+def test_subjects_a_forgery_adds_at_one_target_never_hold_a_revocation() -> None:
+    real = cluster_with(users(3))
+    actual = forged_at_target(real, invented=50)
+    plan = make_plan(desired_with(users(2)), actual, UID)  # user02 leaves; the forgery is patched back
+    assert [(a.verb.value, a.kind) for a in plan.actions] == [
+        ("patch", "ClusterRoleBinding"),
+        ("patch", "RoleBinding"),
+    ]
+    check = check_revocation(actual, plan, UID)
+    assert check.held is False
+    assert check.removed == (Subject("User", "user02@contoso.com"),)  # the one Entra removed
+    assert removed_subjects(actual, plan, UID) == check.removed
+
+
+def test_a_forged_shard_at_a_target_never_holds_a_revocation() -> None:
+    real = cluster_with(users(3))
+    [binding] = [b for b in real if b["kind"] == "RoleBinding"]
+    shard = copy.deepcopy(binding)
+    shard["metadata"]["name"] = shard_name(binding["metadata"]["name"], 3)  # a target, not asked for
+    shard["subjects"] = [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"forged{n}"} for n in range(50)
+    ]
+    actual = [*real, shard]
+    plan = make_plan(desired_with(users(3)), actual, UID)
+    assert [a.verb.value for a in plan.actions] == ["delete"]
+    check = check_revocation(actual, plan, UID)
+    assert (check.held, check.removed) == (False, ())
+
+
+@pytest.mark.parametrize("forgery", [50, -1, -6, -10])
+@pytest.mark.parametrize("staying", [0, 4, 5, 6, 10])
+def test_a_forgery_at_one_target_can_only_weaken_the_guard(forgery: int, staying: int) -> None:
+    """Whatever a namespace admin writes at the resource's target in `a` (more subjects, or only
+    some of them), a plan is held only if it would be held without the forgery, and never
+    removes more than Entra does: the guard's removals are subjects granted at every target."""
+    real = cluster_with(users(10))
+    actual = forged_at_target(real, forgery)
+    desired = desired_with(users(staying))
+    honest = check_revocation(real, make_plan(desired, real, UID), UID)
+    forged = check_revocation(actual, make_plan(desired, actual, UID), UID)
+    assert set(forged.removed) <= set(honest.removed)
+    assert forged.held <= honest.held
+    assert forged.current >= len(set(honest.removed))

@@ -21,6 +21,7 @@ from entra_rbac.constants import (
     DEFAULT_REVOCATION_GUARD_MIN,
     DEFAULT_REVOCATION_GUARD_SHARE,
 )
+from entra_rbac.core.desired import RoleRef
 from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.plan import Action, ObservedBinding, Plan, Verb, as_observed
 from entra_rbac.core.subjects import Subject, distinct_subjects
@@ -113,10 +114,31 @@ def owned_subjects(actual: Iterable[Item], owner_uid: str) -> set[Subject]:
     return distinct_subjects(o.subjects for o in as_observed(actual) if o.owned_by(owner_uid))
 
 
+def granted_everywhere(actual: Iterable[Item], owner_uid: str) -> set[Subject]:
+    """The subjects every place of `owner_uid` grants: a place is one role at one namespace (or
+    the cluster), its shards together. The operator writes one subject list to every place, so
+    a subject missing from some place is none the directory gave it; one that somebody added at
+    the places they may write is not one the guard weighs (docs/design.md, Ownership)."""
+    places: dict[tuple[str, str | None, RoleRef], list[tuple[Subject, ...]]] = {}
+    for o in as_observed(actual):
+        if o.owned_by(owner_uid):
+            places.setdefault((o.kind, o.namespace, o.role_ref), []).append(o.subjects)
+    granted: set[Subject] | None = None
+    # Places holding the same shared tuples are one set, built once (issue 17 point 7).
+    for held in {tuple(id(s) for s in lists): lists for lists in places.values()}.values():
+        found = distinct_subjects(held)
+        granted = found if granted is None else granted & found
+    return granted or set()
+
+
 def removed_subjects(actual: Iterable[Item], plan: Plan, owner_uid: str) -> tuple[Subject, ...]:
-    """Subjects that hold some binding of this owner now and none once the plan is applied."""
+    """Subjects that every place of this owner grants now and none grants once the plan is applied.
+
+    A subject only some places grant (a forgery's, or one a partly carried out change already took
+    out) is not weighed: someone who may write bindings in some of the resource's namespaces can
+    neither add a removal nor, by taking subjects out there, make one count more."""
     observed: Sequence[ObservedBinding] = as_observed(actual)
-    before = owned_subjects(observed, owner_uid)
+    before = granted_everywhere(observed, owner_uid)
     after = owned_subjects(after_plan(observed, plan), owner_uid)
     return tuple(sorted(before - after))
 
@@ -140,7 +162,11 @@ def check_revocation(
     min_count: int = DEFAULT_REVOCATION_GUARD_MIN,
 ) -> RevocationCheck:
     """Held when the plan would remove more than `max_share` of the owner's current distinct
-    subjects AND at least `min_count` of them (so small groups can still shrink freely)."""
+    subjects AND at least `min_count` of them (so small groups can still shrink freely).
+
+    Current: every subject some place grants; removed: `removed_subjects`, those every place grants
+    and none will. A binding written at some of the places by someone else can only lower the
+    share removed, never hold a plan that would not be held without it (docs/design.md, Ownership)."""
     observed = as_observed(actual)
     current = len(owned_subjects(observed, owner_uid))
     # Only an action that takes a subject out of some binding can revoke anyone: an idle or
