@@ -99,13 +99,15 @@ def test_bench_freshness(cluster: Cluster) -> None:
         gone = members.pop()
         cluster.directory(_document(members, name=f"Team {i}"))
         upn = next(u["userPrincipalName"] for u in USERS if u["id"] == gone)
-        removal.append(_timed("member removed", lambda upn=upn: upn not in cluster.subjects(*rb)))
-        rename.append(
-            _timed(
-                "renamed",
-                lambda i=i: cluster.egb("team")["status"]["groups"][0].get("displayName") == f"Team {i}",
-            )
-        )
+
+        def removed(upn: str = upn) -> bool:
+            return upn not in cluster.subjects(*rb)
+
+        def renamed(i: int = i) -> bool:
+            return bool(cluster.egb("team")["status"]["groups"][0].get("displayName") == f"Team {i}")
+
+        removal.append(_timed("member removed", removed))
+        rename.append(_timed("renamed", renamed))
     per_change = entra.count() / ROUNDS
     cluster.directory(_document(members, name="Team", deleted=True))
     seen_deleted = _timed(

@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import Cluster, guid
+from tests.e2e.harness import AuditRequests, Cluster, guid
 from tests.e2e.real import RealServer
 
+from bench.kubeobjects import egbs
 from bench.proc import cpu_seconds
 from bench.refreshes import CpuSampler, refreshes
 from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
@@ -61,9 +62,7 @@ def idle_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Clu
 
 
 def _ready_count(cluster: Cluster) -> int:
-    items = cluster.custom.list_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings")[
-        "items"
-    ]
+    items = egbs(cluster.custom)
     return sum(
         1
         for item in items
@@ -75,9 +74,12 @@ def _ready_count(cluster: Cluster) -> int:
 def _reads(cluster: Cluster) -> int:
     """The operator's reads since the last reset: GET and LIST, not WATCH."""
     if cluster.server == "real":
-        audit = cluster.requests.audit  # type: ignore[attr-defined]
-        since = cluster.requests.since  # type: ignore[attr-defined]
-        return sum(1 for e in audit.events(cluster.requests.user, since=since) if e.verb in ("get", "list"))  # type: ignore[attr-defined]
+        requests = cluster.requests
+        assert isinstance(requests, AuditRequests), type(requests)
+        return sum(
+            1 for e in requests.audit.events(requests.user, since=requests.since) if e.verb in ("get", "list")
+        )
+    assert cluster.sandbox.kube is not None  # a sandbox cluster runs the emulated API server
     log = cluster.sandbox.kube.faults.request_log()
     return sum(
         1 for r in log if r.method == "GET" and "watch=" not in r.query and not r.path.startswith("/_sandbox")

@@ -41,6 +41,7 @@ from kubernetes import client
 from tests.e2e.harness import SandboxRequests, guid
 
 from bench import kubehttp
+from bench.kubeobjects import namespace
 from bench.proc import cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
 from bench.table import Table
@@ -199,7 +200,7 @@ def test_bench_memory_operator(tmp_path: Path) -> None:
         requests = SandboxRequests(sandbox.kube.faults)
         with sandbox.admin_client() as api:
             for i in range(NAMESPACES):
-                client.CoreV1Api(api).create_namespace({"metadata": {"name": f"mem-{i}"}})
+                client.CoreV1Api(api).create_namespace(namespace(f"mem-{i}"))
         _measure(sandbox, requests, "empty", 0, log)
         made = 0
         for scale in SCALES:

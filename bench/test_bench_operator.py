@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.e2e.harness import Cluster
 from tests.e2e.real import RealServer
 
+from bench.kubeobjects import egbs
 from bench.proc import rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
 from bench.table import Table
@@ -63,17 +65,13 @@ def big_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Clus
         yield cluster
 
 
-def _statuses(cluster: Cluster) -> dict[str, object]:
-    items = cluster.custom.list_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings")[
-        "items"
-    ]
-    return {item["metadata"]["name"]: item.get("status") for item in items}
+def _statuses(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    items = egbs(cluster.custom)
+    return {item["metadata"]["name"]: item.get("status") or {} for item in items}
 
 
 def _ready_count(cluster: Cluster) -> int:
-    items = cluster.custom.list_cluster_custom_object("entra-rbac.io", "v1alpha1", "entragroupbindings")[
-        "items"
-    ]
+    items = egbs(cluster.custom)
     return sum(
         1
         for item in items
@@ -151,9 +149,9 @@ def test_bench_operator_200_resources_by_10_namespaces(big_cluster: Cluster) -> 
     writes = {k: v for k, v in kube.counts().items() if not k.startswith("GET")}
     after = _statuses(cluster)
     changed = [
-        f"{name}.{key}: {before[name].get(key)!r} -> {value!r}"  # type: ignore[union-attr]
+        f"{name}.{key}: {before[name].get(key)!r} -> {value!r}"
         for name, status in after.items()
-        for key, value in (status or {}).items()  # type: ignore[union-attr]
-        if before.get(name) and before[name].get(key) != value  # type: ignore[union-attr]
+        for key, value in status.items()
+        if before.get(name) and before[name].get(key) != value
     ]
     assert idle_writes == 0, f"{len(writes)} writes; changes: {changed[:3]}"

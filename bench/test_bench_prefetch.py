@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import entra_rbac.reconciler as reconciler_package
 import entra_rbac.triggers.refresher as refresher_module
 from bench.entra import directory_config, directory_serving
 from bench.table import Table
@@ -116,7 +117,7 @@ async def _full_refresh(
 
     monkeypatch.setattr(refresher_module, "reconcile_entry", reconcile)
     if not prefetch:
-        monkeypatch.setattr(refresher_module.reconciler, "prefetch_directory", no_prefetch)
+        monkeypatch.setattr(reconciler_package, "prefetch_directory", no_prefetch)
     freshness = Freshness.of(300)
     ctx = type("Ctx", (), {"directory": directory, "clock": staticmethod(lambda: datetime.now(UTC))})()
     refresher = Refresher(kube=None, ctx=ctx, freshness=freshness)  # type: ignore[arg-type]

@@ -57,6 +57,7 @@ from tests.e2e.harness import AuditRequests, RequestCounts, SandboxRequests, gui
 from tests.e2e.real import prepare
 
 from bench import kubehttp
+from bench.kubeobjects import namespace
 from bench.proc import MB_PER_MIB, cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
 from bench.table import Table, not_run
@@ -129,7 +130,7 @@ class Bench:
 
     def graph_reads(self) -> int:
         """Graph lookups (getByIds, $batch, member pages: the outer HTTP requests), not delta rounds."""
-        return self.sandbox.entra.count(None, GRAPH_READS)
+        return int(self.sandbox.entra.count(None, GRAPH_READS))
 
     def reset(self) -> None:
         self.requests.reset()
@@ -401,7 +402,7 @@ def test_bench_scale_convergence(server: str, operator: str, interval: float, tm
         bench = Bench(sandbox, requests, tmp_path / "operator.log")
         with sandbox.admin_client() as api:
             for i in range(NAMESPACES):
-                client.CoreV1Api(api).create_namespace({"metadata": {"name": f"bench-{i}"}})
+                client.CoreV1Api(api).create_namespace(namespace(f"bench-{i}"))
         process = _start(operator, bench)
         try:
             run = asyncio.run(_converge(bench, operator, process.pid, interval))

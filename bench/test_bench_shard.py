@@ -25,6 +25,7 @@ import pytest
 from kubernetes import client
 from tests.e2e.harness import AuditRequests, guid
 
+from bench.kubeobjects import EGB, egb, namespace, raw_items
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import cpu_settle
 from bench.table import Table
@@ -34,7 +35,6 @@ from entra_rbac_sandbox.launcher import Sandbox
 
 MEMBERS = int(os.environ.get("BENCH_SHARD_MEMBERS", "50000"))
 READY_DEADLINE, TARGET_RSS = 600.0, 300.0
-EGB = ("entra-rbac.io", "v1alpha1", "entragroupbindings")
 MANAGED = "app.kubernetes.io/managed-by=entra-rbac-operator"
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(1800)]
 
@@ -66,7 +66,7 @@ RESOURCE = {
 
 
 def _ready(custom: client.CustomObjectsApi) -> dict[str, Any] | None:
-    item = custom.get_cluster_custom_object(*EGB, "big")
+    item = egb(custom, "big")
     status = item.get("status") or {}
     if status.get("observedGeneration") != item["metadata"].get("generation"):
         return None
@@ -79,7 +79,7 @@ def _shards(api: client.ApiClient) -> list[dict[str, Any]]:
     answer = client.RbacAuthorizationV1Api(api).list_namespaced_role_binding(
         "bench-shard", label_selector=MANAGED, _preload_content=False
     )
-    return list(json.loads(answer.data)["items"])
+    return raw_items(answer)
 
 
 def _writes(requests: AuditRequests) -> int:
@@ -107,7 +107,7 @@ def test_bench_one_resource_over_50000_members_on_the_real_control_plane(tmp_pat
         ) as sandbox,
         sandbox.admin_client() as api,
     ):
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": "bench-shard"}})
+        client.CoreV1Api(api).create_namespace(namespace("bench-shard"))
         custom = client.CustomObjectsApi(api)
         process = sandbox.start_operator()
         cpu_settle(process.pid, time.monotonic())

@@ -36,6 +36,7 @@ import pytest
 from kubernetes import client
 from tests.e2e.harness import SandboxRequests, guid
 
+from bench.kubeobjects import EGB, egbs, namespace, raw_items
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
 from bench.table import Table, not_run
@@ -49,7 +50,6 @@ REFRESH = 300.0  # no refresh inside a run: the figures are the convergence and 
 READY_DEADLINE = 900.0
 TARGET_RATIO, TARGET_RSS = 2.0, 300.0
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
-EGB = ("entra-rbac.io", "v1alpha1", "entragroupbindings")
 SHAPES = {
     "big": f"1 resource over 1 group of {MEMBERS:,} transitive members, 1 namespace",
     "many": f"{RESOURCES} resources x {NAMESPACES} namespaces over {GROUPS} groups of {GROUP_SIZE:,} users",
@@ -79,7 +79,11 @@ RUNS: dict[tuple[str, str], Run] = {}
 def table(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for shape in SHAPES:
-        _table(shape, lambda mode, shape=shape: not_run(request, shape=shape, mode=mode)).print()
+
+        def why(mode: str, shape: str = shape) -> str:
+            return not_run(request, shape=shape, mode=mode)
+
+        _table(shape, why).print()
 
 
 def _user(n: int) -> dict[str, str]:
@@ -145,12 +149,12 @@ def _sandbox(tmp_path: Path, shape: str) -> Iterator[Sandbox]:
     ):
         with sandbox.admin_client() as api:
             for name in _namespaces():
-                client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+                client.CoreV1Api(api).create_namespace(namespace(name))
         yield sandbox
 
 
 def _ready_count(custom: client.CustomObjectsApi) -> int:
-    items = custom.list_cluster_custom_object(*EGB)["items"]
+    items = egbs(custom)
     return sum(
         1
         for item in items
@@ -164,7 +168,7 @@ def _ready_count(custom: client.CustomObjectsApi) -> int:
 
 def _too_large(custom: client.CustomObjectsApi) -> str:
     """The Ready message of a resource stalled with BindingTooLarge, or "" (none is)."""
-    for item in custom.list_cluster_custom_object(*EGB)["items"]:
+    for item in egbs(custom):
         for c in (item.get("status") or {}).get("conditions") or []:
             if c["type"] == "Ready" and c.get("reason") == "BindingTooLarge":
                 return str(c.get("message", ""))
@@ -176,7 +180,7 @@ def _bindings(api: client.ApiClient) -> list[dict[str, Any]]:
     answer = client.RbacAuthorizationV1Api(api).list_role_binding_for_all_namespaces(
         label_selector="app.kubernetes.io/managed-by=entra-rbac-operator", _preload_content=False
     )
-    return list(json.loads(answer.data)["items"])
+    return raw_items(answer)
 
 
 def _sharded(bindings: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
