@@ -146,13 +146,14 @@ def test_a_single_404_of_the_member_list_revokes_nothing(cluster: Cluster) -> No
     assert cluster.egb("team")["status"]["groups"][0]["state"] == "Resolved"
 
 
-@pytest.mark.operator_env(ENTRA_RBAC_MAX_SHARDS="1")
+@pytest.mark.operator_env(ENTRA_RBAC_MAX_SHARDS="1", ENTRA_RBAC_MAX_BINDING_BYTES="8192")
 def test_a_group_grown_too_large_for_one_binding_keeps_the_binding_and_stalls(cluster: Cluster) -> None:
-    """docs/design.md, Subjects the operator emits: 15,000 User subjects are about 1.3 MB of JSON,
-    over the 1 MiB the operator writes in one binding (etcd refuses 1.5 MiB); with sharding off
-    (ENTRA_RBAC_MAX_SHARDS=1) nothing is written, the binding stays as it was, the resource is
-    Stalled with BindingTooLarge and a Warning Event."""
-    many = [{"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com"} for n in range(15_000)]
+    """docs/design.md, Subjects the operator emits: 200 User subjects are about 17 KB of JSON,
+    over the ENTRA_RBAC_MAX_BINDING_BYTES (8 KiB here; 1 MiB by default, where it takes about
+    10,000) the operator writes in one binding; with sharding off (ENTRA_RBAC_MAX_SHARDS=1)
+    nothing is written, the binding stays as it was, the resource is Stalled with BindingTooLarge
+    and a Warning Event. The default limit's size is tests/unit/test_size.py's."""
+    many = [{"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com"} for n in range(200)]
     cluster.directory(directory([guid(1), guid(2)], []))
     cluster.namespace("payments")
     cluster.apply(binding())
@@ -165,7 +166,7 @@ def test_a_group_grown_too_large_for_one_binding_keeps_the_binding_and_stalls(cl
     cluster.request_sync("team")
     ready = cluster.wait_reason("team", "BindingTooLarge", timeout=60)
     assert ready["status"] == "False"
-    assert "RoleBinding payments/egb:team:clusterrole:edit would hold 15,002 subjects" in ready["message"]
+    assert "RoleBinding payments/egb:team:clusterrole:edit would hold 202 subjects" in ready["message"]
     stalled = next(c for c in cluster.egb("team")["status"]["conditions"] if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "BindingTooLarge")
     assert sorted(cluster.subjects(*RB)) == before
