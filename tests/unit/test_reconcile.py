@@ -10,6 +10,7 @@ conflicts, suspend and deletion.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -663,6 +664,26 @@ async def test_a_forged_binding_changes_no_status_and_no_guard_figure() -> None:
     assert FORGED in held.kube.bindings
     hold = held.status["revocationHold"]
     assert (hold["removed"], hold["current"]) == (5, 6)
+
+
+async def test_subjects_added_at_one_target_are_healed_and_never_hold_a_revocation() -> None:
+    """A namespace admin of billing rewrites the resource's binding there in place (its marks
+    intact: the operator's, as far as anyone can tell) with twenty invented subjects while bob
+    leaves: it is patched back, and bob loses access in payments at once (docs/design.md, Ownership)."""
+    spec = {
+        "groups": [{"id": G1}],
+        "subjects": {"kind": "User"},
+        "roleBindings": [{"clusterRole": "edit", "namespaces": ["payments", "billing"]}],
+    }
+    world = await settled_world(spec, g1=("alice", "bob"))
+    edited = copy.deepcopy(world.kube.bindings[BILLING_EDIT])
+    edited["subjects"] = [*edited["subjects"], *forgery(subjects=20)["subjects"]]  # as read back
+    world.kube.put_binding(edited)
+    world.directory.members[G1] = world.directory.members[G1][:1]  # bob leaves
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert world.subjects(PAYMENTS_EDIT) == world.subjects(BILLING_EDIT) == ["alice@contoso.com"]
+    assert world.status.get("revocationHold") is None
 
 
 async def test_a_failed_cleanup_is_retried_without_touching_status() -> None:
