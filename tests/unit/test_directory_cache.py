@@ -517,3 +517,99 @@ async def test_a_changed_reread_answers_the_new_value_and_a_forgotten_one_is_nev
     assert answer == held
     assert answer is not held
     assert cache.steady("g") == (False, None)  # the reads since it was forgotten differed
+
+
+# --- arrivals' bookkeeping: the read's company kept as it changes, not counted on each arrival ---
+
+
+class CountingClock(Clock):
+    """A clock that counts how often it is read (each freshness check reads it once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+
+async def test_an_arrival_during_a_burst_does_not_check_every_expected_key() -> None:
+    """1,000 expected keys, fresh (a prefetch's batch read along), and 200 resources arriving one
+    after another while a read's window is open: deciding whether the read still wants company
+    checked every expected key on every arrival (~200,000 freshness checks); now it costs a few
+    clock reads an arrival, whatever the number of expected keys."""
+    clock = CountingClock()
+    loader = Loader(released=True)
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        60, loader, window=0.01, batch_limit=1000, arrival_window=30, arrival_max_window=30,
+        arrival_company=1000, clock=clock,
+    )  # fmt: skip
+    cache.expect([f"p{i}" for i in range(999)])
+    await cache.get_many(["p999"])  # the rest along: all 1,000 fresh and still expected
+    cache.expect(["a0"], arriving=True)
+    cache.expect(["a1"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["a0"]))  # its window open, waiting for company
+    await asyncio.sleep(0.02)
+    assert not asked.done()
+    clock.reads = 0
+    for i in range(2, 202):
+        cache.expect([f"a{i}"], arriving=True)
+    assert clock.reads < 2_000, clock.reads
+    asked.cancel()
+    await asyncio.gather(asked, return_exceptions=True)
+    await cache.aclose()
+
+
+def _reference_wants_company(cache: SingleFlightCache[str, str]) -> bool:
+    """The rule as the scan wrote it: queued keys plus the expected ones neither being read nor
+    fresh, against `arrival_company`."""
+    wanting = [k for k in cache._expected if k not in cache._in_flight and not cache.fresh(k)[0]]
+    return len(cache._queued) + len(wanting) < cache._arrival_company
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_the_company_kept_as_it_changes_agrees_with_counting_it(seed: int) -> None:
+    """Random expects, arrivals, unexpects, asks, failures, forgets and the clock moving on: after
+    each step the kept count decides as the scan of every expected key does."""
+    import random
+
+    rng = random.Random(seed)
+    clock = Clock()
+    keys = [f"k{i}" for i in range(40)]
+
+    async def loader(batch: list[str]) -> Mapping[str, str | BaseException]:
+        for _ in range(rng.randrange(3)):
+            await asyncio.sleep(0)
+        if rng.random() < 0.1:
+            raise DirectoryUnavailableError("503")
+        return {k: (DirectoryUnavailableError("item") if rng.random() < 0.1 else k.upper()) for k in batch}
+
+    cache: SingleFlightCache[str, str] = SingleFlightCache(
+        5, loader, window=0.001, max_window=0.002, batch_limit=8, max_loads=2, lookahead_reads=3,
+        lookahead_keys=30, arrival_window=0.003, arrival_max_window=0.005, arrival_company=6,
+        clock=clock,
+    )  # fmt: skip
+    asking: set[asyncio.Task[object]] = set()
+    for _ in range(600):
+        step = rng.random()
+        if step < 0.25:
+            cache.expect(rng.sample(keys, rng.randrange(1, 4)), arriving=rng.random() < 0.7)
+        elif step < 0.35:
+            cache.unexpect(rng.sample(keys, rng.randrange(1, 3)))
+        elif step < 0.6:
+            task = asyncio.create_task(cache.get_many(rng.sample(keys, rng.randrange(1, 4))))
+            asking.add(task)
+            task.add_done_callback(asking.discard)
+        elif step < 0.65:
+            cache.discard(rng.sample(keys, 2))
+        elif step < 0.67:
+            cache.clear()
+        elif step < 0.8:
+            clock.now += rng.choice((0.5, 1.0, 2.5))
+        else:
+            await asyncio.sleep(rng.choice((0, 0, 0.001, 0.004)))
+        assert cache._wants_company() == _reference_wants_company(cache)
+    await asyncio.gather(*asking, return_exceptions=True)
+    assert cache._wants_company() == _reference_wants_company(cache)
+    await cache.aclose()

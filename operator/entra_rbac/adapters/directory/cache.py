@@ -46,6 +46,8 @@ forgotten value is never served, only compared with the next answer.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import time
 from collections import OrderedDict
@@ -120,6 +122,14 @@ class SingleFlightCache(Generic[K, V]):
         self._arrived = self._arrival_gap = -math.inf
         self._arriving: set[K] = set()  # keys of arrived resources not reconciled yet
         self._opened = 0.0
+        # The expected keys neither fresh nor being read (what a read would take along first),
+        # kept as their state changes rather than counted by a scan on each arrival (a burst of n
+        # resources cost ~n²/2 freshness checks); and when the fresh ones among the expected
+        # expire: (expires, sequence, keys), a heap, checked lazily (a key renewed, read again
+        # or no longer expected meanwhile is left as it is). Assumes the clock does not go back.
+        self._wanting: set[K] = set()
+        self._expiries: list[tuple[float, int, tuple[K, ...]]] = []
+        self._sequence = itertools.count()
 
     def clear(self) -> None:
         """Forget every value (reads in flight still complete for their waiters)."""
@@ -131,6 +141,8 @@ class SingleFlightCache(Generic[K, V]):
         for key in keys:
             entry = self._values.pop(key, None)
             self._unsteady.discard(key)
+            if key in self._expected and key not in self._in_flight:
+                self._wanting.add(key)
             if entry is not None:
                 previous[key] = entry[1]
                 previous.move_to_end(key)
@@ -145,9 +157,18 @@ class SingleFlightCache(Generic[K, V]):
             return
         expected = self._expected
         for key in keys:
-            expected.setdefault(key, 0)
+            if key in expected:
+                continue
+            expected[key] = 0
+            entry = self._values.get(key)
+            if entry is not None and self._clock() < entry[0]:
+                self._expiring(entry[0], (key,))
+            elif key not in self._in_flight:
+                self._wanting.add(key)
         while len(expected) > self._lookahead_keys:
-            self._arriving.discard(expected.popitem(last=False)[0])
+            dropped = expected.popitem(last=False)[0]
+            self._arriving.discard(dropped)
+            self._wanting.discard(dropped)
         if arriving and keys and self._arrival_window > 0:
             self._arriving.update(keys)
             self._arrival()
@@ -172,22 +193,34 @@ class SingleFlightCache(Generic[K, V]):
         )
 
     def _wants_company(self) -> bool:
-        """The read being formed would carry fewer than `arrival_company` keys."""
-        wanted = self._arrival_company - len(self._queued)
-        if wanted <= 0:
+        """The read being formed would carry fewer than `arrival_company` keys (those queued,
+        and the expected ones neither fresh nor being read that it would take along)."""
+        if len(self._queued) >= self._arrival_company:
             return False
-        for key in self._expected:
-            if key not in self._in_flight and not self.fresh(key)[0]:
-                wanted -= 1
-                if wanted <= 0:
-                    return False
-        return True
+        self._expire()
+        return len(self._queued) + len(self._wanting) < self._arrival_company
+
+    def _expiring(self, expires: float, keys: tuple[K, ...]) -> None:
+        """These expected keys' answers expire at `expires`: then they are wanted again."""
+        heapq.heappush(self._expiries, (expires, next(self._sequence), keys))
+
+    def _expire(self) -> None:
+        """The expected keys whose answers have expired (not read again meanwhile) are wanted."""
+        expiries = self._expiries
+        if not expiries:
+            return
+        now = self._clock()
+        while expiries and expiries[0][0] <= now:
+            for key in heapq.heappop(expiries)[2]:
+                if key in self._expected and key not in self._in_flight and not self.fresh(key)[0]:
+                    self._wanting.add(key)
 
     def unexpect(self, keys: Sequence[K]) -> None:
         """These keys are no longer expected (their resource was reconciled, or is gone)."""
         for key in keys:
             self._expected.pop(key, None)
             self._arriving.discard(key)
+            self._wanting.discard(key)
 
     async def aclose(self) -> None:
         """Stop reads in flight; their waiters get DirectoryUnavailableError."""
@@ -268,6 +301,7 @@ class SingleFlightCache(Generic[K, V]):
             else:
                 future = asyncio.get_running_loop().create_future()
                 waiting[key] = self._in_flight[key] = self._queued[key] = future
+                self._wanting.discard(key)
                 queued = True
         if queued:
             self._queue_changed()
@@ -342,6 +376,7 @@ class SingleFlightCache(Generic[K, V]):
         for key in spent:
             del self._expected[key]
             self._arriving.discard(key)
+            self._wanting.discard(key)
 
     def _take_expiring(
         self, batch: dict[K, asyncio.Future[V]], limit: int, by: float, spent: list[K]
@@ -359,6 +394,7 @@ class SingleFlightCache(Generic[K, V]):
                 spent.append(key)
             batch[key] = self._in_flight[key] = loop.create_future()
             self._along.add(key)
+            self._wanting.discard(key)
 
     async def _load_counted(self, batch: dict[K, asyncio.Future[V]]) -> None:
         try:
@@ -391,6 +427,7 @@ class SingleFlightCache(Generic[K, V]):
                 raise
             return
         expires = self._clock() + self._ttl
+        kept: list[K] = []  # expected keys answered: wanted again when the answers expire
         for key, future in batch.items():
             outcome: V | BaseException = loaded.get(key, _MISSING)
             if outcome is _MISSING:
@@ -403,11 +440,18 @@ class SingleFlightCache(Generic[K, V]):
                 elif earlier is not None:
                     self._unsteady.add(key)
                 self._values[key] = (expires, outcome)
+                if key in self._expected:
+                    kept.append(key)
             self._settle(key, future, outcome)
+        if kept:
+            self._expiring(expires, tuple(kept))
+            self._expire()  # the heap holds no more than the answers still fresh, and some stale
 
     def _settle(self, key: K, future: asyncio.Future[V], outcome: V | BaseException) -> None:
         self._in_flight.pop(key, None)
         self._along.discard(key)
+        if key in self._expected and not self.fresh(key)[0]:
+            self._wanting.add(key)
         if future.done():
             return
         if isinstance(outcome, BaseException):
