@@ -11,7 +11,6 @@ from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.plan import ObservedBinding, Plan, Verb, cleanup_plan, make_plan, split_owned
 from entra_rbac.core.problems import Reason
 from entra_rbac.core.revocation import apply_plan
-from entra_rbac.reconciler.subject_lists import SubjectLists
 from tests.unit.core_builders import G1, G2, OTHER_UID, UID, desired_for, namespaces, spec
 
 NS = namespaces("a", "b")
@@ -276,24 +275,3 @@ def test_targets_stand_also_without_subjects() -> None:
     )
     assert empty.bindings == ()
     assert empty.target_keys() == TARGETED
-
-
-def test_two_plans_rendering_through_one_memo_share_the_rendered_subjects() -> None:
-    """make_plan's `render` (issue 17 point 7): two resources' plans over one subject tuple,
-    rendered through the reconciler's memo, write the same rendered list; by default each plan
-    renders its own, equal list."""
-    lists = SubjectLists()
-    desired = plan_desired(group_ids=(G1, G2))
-    shared = desired.bindings[0].subjects
-    first = make_plan(desired, [], UID, render=lists.rendered)
-    assert first.actions[0].manifest is not None
-    again = make_plan(desired, [], UID, render=lists.rendered)
-    plain = make_plan(desired, [], UID)
-    assert again.actions[0].manifest is not None
-    assert plain.actions[0].manifest is not None
-    assert again.actions[0].manifest["subjects"] is lists.rendered(shared)
-    assert first.actions[0].manifest["subjects"] is again.actions[0].manifest["subjects"]
-    assert again.actions[-1].manifest is not None
-    assert again.actions[-1].manifest["subjects"] is again.actions[0].manifest["subjects"]
-    assert plain.actions[0].manifest["subjects"] == again.actions[0].manifest["subjects"]
-    assert plain.actions[0].manifest["subjects"] is not again.actions[0].manifest["subjects"]

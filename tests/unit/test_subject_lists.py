@@ -92,25 +92,3 @@ async def test_members_read_again_unchanged_are_not_built_again() -> None:
     again = lists([(await cache.get_many([G1]))[0][G1]], "")
     assert again is first
     assert lists.built == 1
-
-
-def test_plans_over_one_subject_tuple_share_one_rendered_list() -> None:
-    """Ten resources over one group render their one tuple once (issue 17 point 7): the memo
-    answers the same rendered list for the same tuple, which carries that tuple; an equal tuple
-    that is another object is rendered on its own (the memo keys by identity only)."""
-    lists = SubjectLists()
-    subjects = lists([members(1000)], "")
-    rendered = lists.rendered(subjects)
-    assert lists.rendered(subjects) is rendered
-    assert rendered.parsed is subjects
-    assert rendered == [s.to_manifest() for s in subjects]
-    assert lists.rendered(tuple(s for s in subjects)) is not rendered
-
-
-def test_the_rendered_lists_are_bounded() -> None:
-    lists = SubjectLists(max_entries=2, max_members=10_000)
-    kept = [users_of([members(3, start=3 * i)], "") for i in range(3)]
-    first = lists.rendered(kept[0])
-    lists.rendered(kept[1])
-    lists.rendered(kept[2])
-    assert lists.rendered(kept[0]) is not first  # pushed out, rendered again

@@ -21,7 +21,7 @@ Safety rules enforced here, not by the caller:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from enum import StrEnum
@@ -48,8 +48,6 @@ from entra_rbac.core.subjects import (
 # took the binding in) and the plan's own (rendered from the tuple, met again when the plan is
 # simulated, `core.revocation.after_plan`).
 _CARRYING_PARSED = (SharedSubjects, RenderedSubjects)
-# Renders a subject tuple as a binding's `subjects` (`rendered_subjects`, or a memo of it).
-Render = Callable[[tuple[Subject, ...]], RenderedSubjects]
 
 # Distinct subject lists remembered while parsing a listing (`ObservedBinding.from_manifests`):
 # one resource's bindings hold one list, or two while a change is being written.
@@ -254,22 +252,17 @@ class Plan:
 
 
 def make_plan(
-    desired: DesiredState,
-    actual: Iterable[Mapping[str, Any] | ObservedBinding],
-    owner_uid: str | None = None,
-    *,
-    render: Render = rendered_subjects,
+    desired: DesiredState, actual: Iterable[Mapping[str, Any] | ObservedBinding], owner_uid: str | None = None
 ) -> Plan:
     """The writes that turn `actual` into `desired`, touching only objects owned by `owner_uid`.
 
     `actual` is what the reconciler observed: at least every binding labelled for this owner and
     any object at a desired name (a foreign one there becomes a Conflict). `owner_uid` defaults
-    to the desired owner's UID. `render` renders a subject tuple (`rendered_subjects`, or the
-    reconciler's memo of it: ten resources over one group render their one tuple once).
+    to the desired owner's UID.
     """
     uid = owner_uid or desired.owner.uid
     observed = {o.key: o for o in as_observed(actual)}
-    same = _SharedWork(renderer=render)
+    same = _SharedWork()
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     wanted = {b.key for b in desired.bindings}
@@ -352,7 +345,6 @@ class _SharedWork:
     plan's inputs while this lives. The rendered lists are shared by the actions' manifests and
     patches (never mutated: they are only serialised)."""
 
-    renderer: Render = rendered_subjects
     same: dict[tuple[int, int], bool] = dataclass_field(default_factory=dict)
     rendered: dict[int, RenderedSubjects] = dataclass_field(default_factory=dict)
     diffs: dict[tuple[int, int], tuple[tuple[Subject, ...], tuple[Subject, ...]]] = dataclass_field(
@@ -367,7 +359,7 @@ class _SharedWork:
 
     def render(self, subjects: tuple[Subject, ...]) -> RenderedSubjects:
         if id(subjects) not in self.rendered:
-            self.rendered[id(subjects)] = self.renderer(subjects)
+            self.rendered[id(subjects)] = rendered_subjects(subjects)
         return self.rendered[id(subjects)]
 
     def diff(

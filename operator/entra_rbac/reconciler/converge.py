@@ -62,8 +62,7 @@ async def converge(
     owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
     desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=_shards_now(owner, observed, record))
-    foreign = await _known_foreign(owner, desired, record, ctx)
-    plan = make_plan(desired, [*observed, *foreign], render=ctx.subject_lists.rendered)
+    plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
     if too_large is not None:

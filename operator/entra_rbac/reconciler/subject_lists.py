@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from entra_rbac.core.entra import DirectoryMember
-from entra_rbac.core.subjects import RenderedSubjects, Subject, rendered_subjects, users_of
+from entra_rbac.core.subjects import Subject, users_of
 
 # Bounds on what the memo keeps alive: a member tuple the directory replaced (a refresh read the
 # group again) stays held here until pushed out, so the entries and the members they hold are
@@ -38,9 +38,6 @@ class SubjectLists:
             OrderedDict()
         )
         self._members = 0
-        # The rendered lists (`rendered`), by the identity of the tuple held with each.
-        self._rendered: OrderedDict[int, tuple[tuple[Subject, ...], RenderedSubjects]] = OrderedDict()
-        self._rendered_subjects = 0
         self.built = 0  # how many times the subjects were built (a miss), for tests
 
     def __call__(
@@ -63,25 +60,6 @@ class SubjectLists:
             _, (dropped, _) = self._built.popitem(last=False)
             self._members -= sum(map(len, dropped))
         return subjects
-
-    def rendered(self, subjects: tuple[Subject, ...]) -> RenderedSubjects:
-        """`rendered_subjects(subjects)`, remembered by the tuple's identity (the tuple is held
-        with it): the plans of ten resources over one group share one rendered list, never
-        mutated (issue 17 point 7: one render of 1,000 dicts per resource was 7% of user mode's
-        convergence CPU, py-spy). Bounded as the subjects are."""
-        entry = self._rendered.get(id(subjects))
-        if entry is not None and entry[0] is subjects:
-            self._rendered.move_to_end(id(subjects))
-            return entry[1]
-        found = rendered_subjects(subjects)
-        self._rendered[id(subjects)] = (subjects, found)
-        self._rendered_subjects += len(subjects)
-        while self._rendered and (
-            len(self._rendered) > self.max_entries or self._rendered_subjects > self.max_members
-        ):
-            _, (dropped, _) = self._rendered.popitem(last=False)
-            self._rendered_subjects -= len(dropped)
-        return found
 
     def __len__(self) -> int:
         return len(self._built)
