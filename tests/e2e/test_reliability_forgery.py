@@ -63,6 +63,22 @@ def forgery(uid: str) -> dict[str, Any]:
     }
 
 
+def mallory_admins_team_b(cluster: Cluster) -> None:
+    """Alice and bob in the directory; namespaces payments and team-b; mallory admin of team-b only."""
+    cluster.directory(directory(ALICE, BOB))
+    cluster.namespace("payments")
+    cluster.namespace("team-b")
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "mallory-admin", "namespace": "team-b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+        }
+    )
+
+
 def forge(cluster: Cluster, uid: str) -> bool:
     """Mallory creates the forgery (as herself, by impersonation); False if it is still there."""
     done = cluster.kubectl(
@@ -83,18 +99,7 @@ def forged_exists(cluster: Cluster) -> bool:
 def test_a_forged_binding_never_holds_a_revocation_nor_touches_status(cluster: Cluster) -> None:
     """Issue 18 point 4: a namespace admin elsewhere forges the victim's marks, and re-forges
     every second while a user is removed in Entra; the user loses access at the next read."""
-    cluster.directory(directory(ALICE, BOB))
-    cluster.namespace("payments")
-    cluster.namespace("team-b")
-    cluster.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "mallory-admin", "namespace": "team-b"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
-        }
-    )
+    mallory_admins_team_b(cluster)
     cluster.apply(victim())
     cluster.wait_ready("victim")
     uid = cluster.egb("victim")["metadata"]["uid"]
@@ -156,18 +161,7 @@ def test_a_forgery_at_a_target_is_healed_and_never_holds_a_revocation(cluster: C
     be told from its binding, so it is patched back; the subjects it added were never derived from
     Entra, so their removal is no revocation the guard weighs, and mallory, admin of team-b only,
     cannot keep a user removed in Entra bound in payments by re-forging."""
-    cluster.directory(directory(ALICE, BOB))
-    cluster.namespace("payments")
-    cluster.namespace("team-b")
-    cluster.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "mallory-admin", "namespace": "team-b"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
-        }
-    )
+    mallory_admins_team_b(cluster)
     body = victim()
     body["spec"]["roleBindings"][0]["namespaces"] = ["payments", "team-b"]
     cluster.apply(body)

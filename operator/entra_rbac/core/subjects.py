@@ -165,12 +165,7 @@ class SubjectInterner:
         subjects, canonical = parse_subjects(raw)
         if not canonical:
             return raw
-        found = self._shared.get(subjects)
-        if found is None:
-            found = SharedSubjects(raw)
-            found.parsed = subjects
-            self._shared[subjects] = found
-            self.encoded.register(found)
+        found = self._held(raw, subjects)
         self._by_hint[hint] = found  # two lists of one hint: the later is remembered (both are right)
         return found
 
@@ -187,10 +182,14 @@ class SubjectInterner:
         writes are out (held lists are weakly referenced)."""
         if len(rendered) < MIN_HELD_SUBJECTS:
             return None
-        subjects = rendered.parsed
+        return self._held(rendered, rendered.parsed)
+
+    def _held(self, items: list[Any], subjects: tuple[Subject, ...]) -> SharedSubjects:
+        """The list held for `subjects`, made from `items` (their canonical rendering) and
+        registered by its bytes when none is held."""
         found = self._shared.get(subjects)
         if found is None:
-            found = SharedSubjects(rendered)
+            found = SharedSubjects(items)
             found.parsed = subjects
             self._shared[subjects] = found
             self.encoded.register(found)
