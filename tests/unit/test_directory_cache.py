@@ -550,7 +550,11 @@ async def test_an_arrival_during_a_burst_does_not_check_every_expected_key() -> 
     cache.expect(["a0"], arriving=True)
     cache.expect(["a1"], arriving=True)
     asked = asyncio.create_task(cache.get_many(["a0"]))  # its window open, waiting for company
-    await asyncio.sleep(0.02)
+    for _ in range(1_000):  # until the read is queued (a bounded number of loop turns)
+        if "a0" in cache._queued:
+            break
+        await asyncio.sleep(0)
+    assert "a0" in cache._queued
     assert not asked.done()
     clock.reads = 0
     for i in range(2, 202):
