@@ -186,7 +186,12 @@ SPEC_DIGEST = "sha256"
 
 
 def spec_digest(spec: Any) -> str:
-    return hashlib.sha256(canonical_json(spec)).hexdigest()
+    return _digest(canonical_json(spec))
+
+
+def _digest(canonical: bytes) -> str:
+    """The stored digest of a spec's canonical bytes."""
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -256,7 +261,7 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
             current = body.get("spec")
             if current is not None:
                 canonical, read = _canonical(current)
-                if hashlib.sha256(canonical).hexdigest() == spec[SPEC_DIGEST]:
+                if _digest(canonical) == spec[SPEC_DIGEST]:
                     return cast(kopf.BodyEssence, {**stored, "spec": read(canonical)})
         return stored
 
