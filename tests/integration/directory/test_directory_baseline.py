@@ -4,8 +4,10 @@ Graph over real HTTPS with msgraph-sdk.
 A new baseline used to report every group of its chunk as changed, so every resource of a create
 burst was reconciled again and read its group alone. Now a group the baseline shows exactly as
 every read of it since its first one showed it (by id, or in a name lookup's answer) is not
-reported; a group renamed or deleted meanwhile, one never read, one whose members were read, and
-one whose reads disagreed (so an earlier reader may show a stale answer) still are."""
+reported, nor one whose transitive members were read when the baseline's direct members are
+exactly them, none a group (issue 17 point 7: every user-mode resource was otherwise reconciled
+again); a group renamed or deleted meanwhile, one never read, one whose members changed or nest a
+group, and one whose reads disagreed (so an earlier reader may show a stale answer) still are."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ async def test_a_baseline_reports_only_the_groups_that_changed_since_they_were_r
         refs = [GroupRef(id=ops), GroupRef(displayName="Dev"), GroupRef(id=renamed), GroupRef(id=gone)]
         await directory.lookup_groups([GroupLookup(ref) for ref in refs])
         await directory.transitive_members(with_members)
+        tenant.groups[5]["members"].append(tenant.user("bob@contoso.com"))  # since its member read
         tenant.groups[2]["displayName"] = "Renamed later"
         tenant.groups[3]["deleted"] = True
         graph.write(tenant)
@@ -99,3 +102,38 @@ async def test_a_burst_of_lookups_then_its_baseline_costs_the_floor(graph: Graph
         assert _lookups(graph) <= floor
         assert await _baseline(directory, set(ids)) == set()
         assert _lookups(graph) <= floor
+
+
+async def test_a_group_whose_baseline_members_equal_its_member_read_is_not_reported(
+    graph: GraphSandbox,
+) -> None:
+    """User mode reads each group's transitive members; its baseline lists the direct ones. Equal,
+    with no nested group, they vouch for the read: not reported (120 members, over three entries of
+    the round). A member added or removed since the read, a nested group (whose own members the
+    parent's delta never shows), and member reads that disagreed are reported."""
+    tenant = Tenant()
+    users = [tenant.user(f"user{i}@contoso.com") for i in range(130)]
+    same = tenant.group("Same", members=users[:120])
+    added = tenant.group("Added", members=users[:3])
+    removed = tenant.group("Removed", members=users[:3])
+    inner = tenant.group("Inner", members=users[3:5])
+    nesting = tenant.group("Nesting", members=[users[0], inner])
+    flapped = tenant.group("Flapped", members=users[:2])
+    graph.write(tenant)
+    now = [0.0]
+    async with EntraDirectory(
+        graph.config(cache_ttl=60), metrics=Recorder(), clock=lambda: now[0]
+    ) as directory:
+        groups = [same, added, removed, nesting, flapped]
+        await directory.lookup_groups([GroupLookup(GroupRef(id=gid)) for gid in groups])
+        for gid in groups:
+            await directory.transitive_members(gid)
+        assert len(await directory.transitive_members(same)) == 120
+        tenant.groups[5]["members"] = users[:3]  # flapped: a later read sees a third member, as
+        graph.write(tenant)  # the baseline will, but the first reader's resource holds two
+        now[0] = 61.0
+        assert len(await directory.transitive_members(flapped)) == 3
+        tenant.groups[1]["members"].append(users[125])
+        tenant.groups[2]["members"] = users[:2]
+        graph.write(tenant)
+        assert await _baseline(directory, set(groups)) == {added, removed, nesting, flapped}

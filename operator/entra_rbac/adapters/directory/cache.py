@@ -251,6 +251,10 @@ class SingleFlightCache(Generic[K, V]):
         """Whether `key` has been read (fresh or expired) since it was last forgotten, or is being read."""
         return key in self._values or key in self._in_flight
 
+    def reading(self, key: K) -> bool:
+        """Whether `key` is being read now (its answer may yet differ from the one held)."""
+        return key in self._in_flight
+
     def steady_values(self) -> list[V] | None:
         """The value of every key read since it was last forgotten, fresh or expired; None when the
         reads of some key have differed (see `steady`)."""

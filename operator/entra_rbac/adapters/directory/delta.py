@@ -20,7 +20,8 @@ reconciler watches the groups its transitive reads found) or at the next full re
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -32,7 +33,7 @@ from msgraph.generated.groups.delta.delta_request_builder import DeltaRequestBui
 from msgraph.graph_service_client import GraphServiceClient
 
 from entra_rbac.adapters.directory.graph import DeltaTokenExpired, GraphCaller
-from entra_rbac.core.entra import DirectoryGroup
+from entra_rbac.core.entra import DirectoryGroup, DirectoryMember, MemberType
 from entra_rbac.errors import DirectoryUnavailableError
 from entra_rbac.logsetup import fields
 
@@ -43,6 +44,29 @@ DELTA_SELECT = ["displayName", "mailNickname", "members"]
 MAX_PAGES = 1000  # a round longer than this is a server bug, not a tenant
 # New ids not filling a chunk wait at most this many rounds while more keep arriving.
 SETTLE_ROUNDS = 3
+_GROUP_TYPE = "#microsoft.graph.group"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What one complete baseline round showed of a group: its properties, and its direct
+    members' ids (`members@delta`; None when the round showed none of that key, or showed a
+    member as removed, which a baseline never should: nothing is vouched for then) and whether
+    one of them is a group (whose own members a parent's delta never shows)."""
+
+    group: DirectoryGroup
+    members: frozenset[str] | None
+    nests: bool
+
+    def shows_members(self, members: Sequence[DirectoryMember]) -> bool:
+        """Whether this baseline vouches that `members`, a transitive read of the group, is still
+        its transitive membership: no nested group in either, and the same ids. Without nested
+        groups a group's transitive members are its direct ones, which the baseline lists whole."""
+        if self.members is None or self.nests:
+            return False
+        if any(member.type is MemberType.GROUP for member in members):
+            return False
+        return {member.id for member in members} == self.members
 
 
 class GroupDeltas:
@@ -71,13 +95,14 @@ class GroupDeltas:
         # Changes read but not yet reported: a round that fails part way reports them next time.
         self._found: set[str] = set()
         # What the baselines not yet taken showed of each group they hold (`take_baselines`).
-        self._baselines: dict[str, DirectoryGroup] = {}
+        self._baselines: dict[str, Baseline] = {}
 
-    def take_baselines(self) -> dict[str, DirectoryGroup]:
+    def take_baselines(self) -> dict[str, Baseline]:
         """Each group a new baseline since the last call showed whole (its displayName and
-        mailNickname, not removed), as read in that complete round: the directory compares it with
-        its own earlier reads of the group (`EntraDirectory.changed_groups`). Ids a baseline left
-        out (deleted, or never there) or removed are absent."""
+        mailNickname, not removed), as read in that complete round, with its direct members: the
+        directory compares it with its own earlier reads of the group
+        (`EntraDirectory.changed_groups`). Ids a baseline left out (deleted, or never there) or
+        removed are absent."""
         baselines, self._baselines = self._baselines, {}
         return baselines
 
@@ -159,11 +184,15 @@ class GroupDeltas:
         return self._client.groups.delta.to_get_request_information(config)
 
 
-def _whole_groups(entries: list[dict[str, Any]], chunk: frozenset[str]) -> dict[str, DirectoryGroup]:
+def _whole_groups(entries: list[dict[str, Any]], chunk: frozenset[str]) -> dict[str, Baseline]:
     """The groups of `chunk` a baseline round showed with both displayName and mailNickname and
-    never as removed (a group may span several entries, its properties on one of them)."""
+    never as removed, with their direct members (a group may span several entries, its
+    properties on one of them and its members split over all of them)."""
     shown: dict[str, dict[str, Any]] = {}
+    members: dict[str, set[str]] = {}
+    nests: set[str] = set()
     removed: set[str] = set()
+    unlisted: set[str] = set()  # a member shown removed, or one without an id: vouch for nothing
     for entry in entries:
         group_id = str(entry.get("id", "")).lower()
         if group_id not in chunk:
@@ -174,9 +203,29 @@ def _whole_groups(entries: list[dict[str, Any]], chunk: frozenset[str]) -> dict[
         for name in ("displayName", "mailNickname"):
             if name in entry:
                 properties[name] = entry[name]
+        listed = entry.get("members@delta")
+        if listed is None:
+            continue
+        found = members.setdefault(group_id, set())
+        for member in listed if isinstance(listed, list) else [None]:
+            if (
+                not isinstance(member, dict)
+                or "@removed" in member
+                or not member.get("id")
+                or ("@odata.type" not in member)
+            ):
+                unlisted.add(group_id)
+                continue
+            found.add(str(member["id"]).lower())
+            if member.get("@odata.type") == _GROUP_TYPE:
+                nests.add(group_id)
     return {
-        group_id: DirectoryGroup(
-            id=group_id, display_name=str(p["displayName"] or ""), mail_nickname=p["mailNickname"]
+        group_id: Baseline(
+            DirectoryGroup(
+                id=group_id, display_name=str(p["displayName"] or ""), mail_nickname=p["mailNickname"]
+            ),
+            frozenset(members[group_id]) if group_id in members and group_id not in unlisted else None,
+            group_id in nests,
         )
         for group_id, p in shown.items()
         if group_id not in removed and "displayName" in p and "mailNickname" in p

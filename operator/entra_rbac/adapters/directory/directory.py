@@ -18,7 +18,7 @@ from entra_rbac.adapters.directory.cache import SingleFlightCache
 from entra_rbac.adapters.directory.client import build_graph_client
 from entra_rbac.adapters.directory.config import DirectoryConfig
 from entra_rbac.adapters.directory.credentials import build_credential, tls_context
-from entra_rbac.adapters.directory.delta import GroupDeltas
+from entra_rbac.adapters.directory.delta import Baseline, GroupDeltas
 from entra_rbac.adapters.directory.graph import GraphCaller
 from entra_rbac.adapters.directory.metrics import CountingMetrics, DirectoryMetrics
 from entra_rbac.adapters.directory.names import NameKey, name_of, resolve_by_id, resolve_by_name
@@ -150,9 +150,10 @@ class EntraDirectory:
         A new baseline reports all its groups, since a change between the read that made them
         watched and the baseline would otherwise be missed; but a group the baseline shows exactly
         as every read of it since it was first read showed it (id, displayName, mailNickname; the
-        read complete and successful, and no member read of it, which the baseline cannot
-        vouch for) has not changed since those reads, so it is not reported: a create burst's
-        resources are not all reconciled again, each reading its group alone (issue 17 point 4)."""
+        read complete and successful; its member reads, if any, equal to the baseline's direct
+        members with no nested group, which the baseline cannot vouch for) has not changed since
+        those reads, so it is not reported: a create burst's resources are not all reconciled
+        again, each reading its group alone (issue 17 points 4 and 7)."""
         changed = await self._deltas.changed(group_ids)
         baselines = self._deltas.take_baselines()
         if baselines:
@@ -173,21 +174,27 @@ class EntraDirectory:
                 named.setdefault(group.id, []).append(group)
         return named
 
-    def _read_as(
-        self, group_id: str, shown: DirectoryGroup, named: dict[str, list[DirectoryGroup]] | None
-    ) -> bool:
+    def _read_as(self, group_id: str, shown: Baseline, named: dict[str, list[DirectoryGroup]] | None) -> bool:
         """Whether every read of the group since it was first read (by id, and in the answers of
-        name lookups) found it, and found it as the baseline `shown` does; never for a group whose
-        members were read."""
-        if named is None or self._members.known(group_id):
+        name lookups) found it, and found it as the baseline `shown` does; for a group whose
+        members were read, every read of them agreed, none is under way, and the baseline's direct
+        members are exactly them, none a group (`Baseline.shows_members`; issue 17 point 7: every
+        user-mode resource was otherwise reconciled again at its group's baseline)."""
+        if named is None:
             return False
+        if self._members.known(group_id):
+            steady, members = self._members.steady(group_id)
+            if not steady or members is None or self._members.reading(group_id):
+                return False
+            if not shown.shows_members(members):
+                return False
         reads = list(named.get(group_id, ()))
         if self._by_id.known(group_id):
             steady, group = self._by_id.steady(group_id)
             if not steady:
                 return False
             reads.append(group)  # type: ignore[arg-type]
-        return bool(reads) and all(read == shown for read in reads)
+        return bool(reads) and all(read == shown.group for read in reads)
 
     def forget(self, group_ids: Collection[str]) -> None:
         """Forget the cached answers about these groups (and every name lookup: a rename changes
