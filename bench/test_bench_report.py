@@ -3,8 +3,10 @@
 Prints the time to write the access review of 20,000 managed RoleBindings (100 EntraGroupBindings
 x 200 namespaces, two Group subjects each) plus 1,000 unmanaged ones, read page by page from the
 sandbox API server over HTTP through the official client, as the command does. The bindings are
-the core's own `build_binding` output, as the operator would have written them; they are put in
-the sandbox's store directly (21,000 POSTs would take minutes on a loaded machine).
+the core's own `build_binding` output, as the operator would have written them, each at one of its
+resource's targets (the 200 namespaces its spec names, which exist: a binding elsewhere would be a
+stray, docs/design.md, Ownership); they are put in the sandbox's store directly (21,000 POSTs would
+take minutes on a loaded machine).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from entra_rbac.adapters.kube.reader import ClusterReader
 from entra_rbac.core.desired import Owner, build_binding
 from entra_rbac.core.subjects import Subject, SubjectSet
 from entra_rbac.insight.report import REPORT_PAGE_SIZE, write_report
+from entra_rbac_sandbox.kube.cluster import NAMESPACES as NAMESPACE_KIND
 from entra_rbac_sandbox.kube.rbac import ROLE_BINDINGS
 from entra_rbac_sandbox.kube.server import ApiServerThread
 from entra_rbac_sandbox.launcher import CRD_MANIFEST, apply, load_manifests, project_file
@@ -62,7 +65,7 @@ def _resource(index: int) -> dict[str, Any]:
         },
         "spec": {
             "groups": [{"id": g} for g in GROUPS],
-            "roleBindings": [{"clusterRole": "edit", "namespaces": ["ns-0"]}],
+            "roleBindings": [{"clusterRole": "edit", "namespaces": [f"ns-{n}" for n in range(NAMESPACES)]}],
         },
         "status": {
             "groups": [
@@ -95,6 +98,10 @@ def test_bench_report_of_20000_bindings(server: ApiServerThread) -> None:
     resources = [_resource(i) for i in range(RESOURCES)]
 
     def store(sandbox: Any) -> None:
+        for n in range(NAMESPACES):
+            sandbox.cluster.store.put(
+                NAMESPACE_KIND, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}"}}
+            )
         for resource in resources:
             sandbox.cluster.store.put(EGBS, resource)
         for binding in _bindings(resources):
@@ -110,6 +117,7 @@ def test_bench_report_of_20000_bindings(server: ApiServerThread) -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert counts["managedBindings"] == RESOURCES * NAMESPACES
     assert counts["unmanagedBindings"] == UNMANAGED
+    assert counts["strayBindings"] == 0
     assert ",Group 6f1c," in out.getvalue()
     table = Table(
         "bench report",

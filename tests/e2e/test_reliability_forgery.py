@@ -1,6 +1,7 @@
 """End to end, issue 18 point 4 (reliability, tests/e2e/reliability.py): a namespace admin forges a
 binding carrying a resource's marks (docs/design.md, Ownership): never counted, never holds a
-revocation, deleted as cleanup, status untouched; on the sandbox and on the real control plane.
+revocation, deleted as cleanup, status untouched, and attributed to nobody by explain and report;
+on the sandbox and on the real control plane.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from entra_rbac.cli import kubectl_entra
 from tests.e2e.harness import Cluster
 from tests.e2e.reliability import ALICE, BOB, TEAM, directory
 
@@ -191,3 +194,58 @@ def test_a_forgery_at_a_target_is_healed_and_never_holds_a_revocation(cluster: C
         "team-b's binding back to the resource's subjects",
         lambda: cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) == ["alice@contoso.com"],
     )
+
+
+def entra(cluster: Cluster, *args: str) -> str:
+    """`kubectl entra ...` as a user runs it, against this cluster (no Entra settings)."""
+    env: dict[str, str | None] = {
+        "KUBECONFIG": str(cluster.sandbox.kubeconfig),
+        "ENTRA_RBAC_TENANT_ID": None,
+        "AZURE_TENANT_ID": None,
+    }
+    result = CliRunner().invoke(kubectl_entra, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_explain_and_report_attribute_a_forgery_to_nobody(cluster: Cluster) -> None:
+    """docs/design.md, Ownership: explain and report decide whose a binding is as the reconcile does.
+    The victim suspended (so the stray is not deleted at once), mallory's forgery in team-b stands;
+    explain says it claims the victim without being one of its targets, report lists it as a stray,
+    and no answer attributes her friends' access to the victim or its Entra group."""
+    mallory_admins_team_b(cluster)
+    body = victim()
+    cluster.apply(body)
+    cluster.wait_ready("victim")
+    body["spec"]["suspend"] = True
+    cluster.apply(body)
+    cluster.wait_for("the victim suspended", lambda: cluster.condition("victim").get("reason") == "Suspended")
+    summary = cluster.egb("victim")["status"]["summary"]
+    uid = cluster.egb("victim")["metadata"]["uid"]
+    assert forge(cluster, uid)
+
+    report = json.loads(entra(cluster, "report", "--format", "json"))
+    rows = report["rows"]
+    assert {(r["section"], r["binding"], r["resource"], r["claimedBy"]) for r in rows if r["claimedBy"]} == {
+        ("stray", f"RoleBinding team-b/{FORGED_NAME}", "", "victim")
+    }
+    assert report["counts"]["strayRows"] == 20
+    managed = [r["subject"] for r in rows if r["section"] == "managed"]
+    assert managed == ["alice@contoso.com", "bob@contoso.com"]
+
+    paths = json.loads(entra(cluster, "explain", "--user", "friend0@contoso.com", "-o", "json"))["paths"]
+    assert [(p["namespace"], p["name"], p["managedBy"], p["entraGroups"]) for p in paths] == [
+        ("team-b", FORGED_NAME, None, [])
+    ]
+    assert (
+        "claims to be managed by EntraGroupBinding victim but is not one of its targets"
+        in (paths[0]["notManagedBecause"])
+    )
+    text = entra(cluster, "explain", "--user", "alice@contoso.com", "-n", "payments")
+    assert f"RoleBinding payments/{RB[2]}" in text
+    assert "managed by EntraGroupBinding victim" in text
+    assert cluster.egb("victim")["status"]["summary"] == summary  # the forgery counted nowhere
+
+    body["spec"]["suspend"] = False
+    cluster.apply(body)
+    cluster.wait_for("the forgery deleted as cleanup", lambda: not forged_exists(cluster))

@@ -719,3 +719,61 @@ async def test_a_burst_builds_and_applies_bindings_a_bounded_number_at_a_time() 
     outcome = await asyncio.wait_for(waiting, timeout=10)
     assert outcome.settled, outcome
     assert world.kube.owned_keys() == [VIEW]
+
+
+# A forgery's subjects never reach status or the guard's figures, wherever it stands outside
+# the resource's targets (the brief of stop 29, point 1): held, and with Entra unreadable.
+NAMESPACED_USERS = {
+    "groups": [{"id": G1}],
+    "subjects": {"kind": "User"},
+    "roleBindings": [{"clusterRole": "edit", "namespaces": ["payments"]}],
+}
+FORGED_AT = {
+    # The resource's own name, in a namespace it does not target.
+    "other-namespace": BindingKey.of("RoleBinding", "billing", "egb:team:clusterrole:edit"),
+    # A target namespace, at the name of a role the resource does not grant there.
+    "other-role": BindingKey.of("RoleBinding", "payments", "egb:team:clusterrole:view"),
+}
+
+
+def forged_edit(key: BindingKey, subjects: int = 20) -> dict[str, Any]:
+    """A forgery of the resource's marks granting edit (the role its bindings grant) to others."""
+    forged = forgery(key, subjects)
+    forged["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}
+    return forged
+
+
+async def namespaced_world_held() -> World:
+    world = await settled_world(NAMESPACED_USERS, g1=TEAM)
+    world.directory.members[G1] = world.directory.members[G1][:1]  # five of six leave at once
+    assert (await world.reconcile()).reason == "RevocationHeld"
+    return world
+
+
+@pytest.mark.parametrize("where", sorted(FORGED_AT))
+async def test_a_forgery_outside_the_targets_counts_in_no_status_figure_and_no_hold(where: str) -> None:
+    key = FORGED_AT[where]
+    honest = await namespaced_world_held()
+    held = await namespaced_world_held()
+    held.kube.put_binding(forged_edit(key))
+    assert (await held.reconcile()).reason == "RevocationHeld"
+    assert key in held.kube.bindings  # nothing is deleted during a hold, strays included
+    for field in ("summary", "bindings", "revocationHold"):
+        assert held.status[field] == honest.status[field], field
+    assert (held.status["revocationHold"]["removed"], held.status["revocationHold"]["current"]) == (5, 6)
+    assert held.status["bindings"] == [
+        {
+            "kind": "RoleBinding",
+            "name": PAYMENTS_EDIT.name,
+            "namespace": "payments",
+            "roleRef": "ClusterRole/edit",
+            "subjects": 6,
+        }
+    ]
+    # Entra unreadable (fail-static): the bindings are kept, and status still counts only its own.
+    held.directory.failure = DirectoryUnavailableError("Graph 503")
+    honest.directory.failure = DirectoryUnavailableError("Graph 503")
+    await held.reconcile()
+    await honest.reconcile()
+    assert held.status["summary"] == honest.status["summary"]
+    assert held.status["bindings"] == honest.status["bindings"]

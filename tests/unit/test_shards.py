@@ -384,15 +384,17 @@ def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(in
     operator's (never a foreign or duplicate binding to import)."""
     from entra_rbac.insight.explain import _managed_by
     from entra_rbac.insight.importer import _skip_reason
-    from entra_rbac.insight.report import _owner_of, _owners
+    from entra_rbac.insight.report import _claim
+    from entra_rbac.reconciler.ownership import claimants
 
     manifest = _shard_manifest(index)
-    resource = {"metadata": {"name": "team", "uid": UID}, "spec": {}}
-    ownership = _managed_by(manifest, {UID: resource})
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec()}
+    by_label = claimants([resource], [], Policy())
+    ownership = _managed_by(manifest, by_label, 16)
     assert (ownership.managed_by, ownership.shard, ownership.claims) == ("team", index, False)
-    owner = _owner_of(manifest, _owners([resource]))
-    assert owner is not None
-    assert owner.name == "team"
+    claim = _claim(manifest, by_label)
+    assert claim is not None
+    assert (claim.claimant.name, claim.own) == ("team", True)
     assert _skip_reason(manifest) == "managed by the operator"
 
 
@@ -404,20 +406,25 @@ def test_explain_and_report_take_a_shard_number_past_the_cap_for_none_of_the_res
     writes: `explain` says what it is (the resource's marks at a shard number past the cap: a
     stray the operator deletes), `report` lists it as unmanaged; under a higher cap it is a shard."""
     from entra_rbac.insight.explain import _managed_by
-    from entra_rbac.insight.report import _owner_of, _owners
+    from entra_rbac.insight.report import _claim
+    from entra_rbac.reconciler.ownership import claimants
 
     manifest = _shard_manifest(index)
-    resource = {"metadata": {"name": "team", "uid": UID}, "spec": {}}
-    ownership = _managed_by(manifest, {UID: resource})
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec()}
+    by_label = claimants([resource], [], Policy())
+    ownership = _managed_by(manifest, by_label, 16)
     assert (ownership.managed_by, ownership.claims) == (None, True)
     assert ownership.not_managed_because == (
         f"it carries the marks of EntraGroupBinding team at shard {index}, but a binding is written "
         "as at most ENTRA_RBAC_MAX_SHARDS (16) shards, so it is none of that resource's bindings; "
         "the operator deletes it as a stray (a leftover or a forgery)"
     )
-    assert _owner_of(manifest, _owners([resource])) is None
-    assert _managed_by(manifest, {UID: resource}, max_shards=100).managed_by == "team"
-    assert _owner_of(manifest, _owners([resource]), max_shards=100) is not None
+    claim = _claim(manifest, by_label)
+    assert claim is not None
+    assert not claim.own  # listed as a stray, claiming the resource
+    higher = claimants([resource], [], Policy(sharding=Sharding(max_shards=100)))
+    assert _managed_by(manifest, higher, 100).managed_by == "team"
+    assert getattr(_claim(manifest, higher), "own", None) is True
 
 
 def test_explain_says_shard_k_of_n_and_what_a_binding_past_the_cap_is() -> None:
@@ -436,7 +443,7 @@ def test_explain_says_shard_k_of_n_and_what_a_binding_past_the_cap_is() -> None:
         "metadata": {"name": "view"},
         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
     }
-    state = ExplainState([*bindings, past], RoleBook.from_manifests([view]), [resource], max_shards=16)
+    state = ExplainState([*bindings, past], RoleBook.from_manifests([view]), [resource])
     third = next(b for b in bindings if b["metadata"]["name"] == shard_name(BASE, 3))
     member = third["subjects"][0]["name"]
     answer = asyncio.run(explain(Query(user=member), state, None))
@@ -470,8 +477,18 @@ def test_explain_says_shard_k_of_n_and_what_a_binding_past_the_cap_is() -> None:
 def test_explain_and_report_read_the_cap_as_the_operator_does(monkeypatch: pytest.MonkeyPatch) -> None:
     """ENTRA_RBAC_MAX_SHARDS from the environment, checked as the operator checks it: a bad value
     is one error naming the variable."""
+    from typing import cast
+
+    from entra_rbac.adapters.kube.reader import ClusterReader
     from entra_rbac.errors import SettingsError
-    from entra_rbac.insight.sources import max_shards_in_force
+    from entra_rbac.insight.sources import reading_policy
+
+    class NoGuardrails:
+        def guardrails(self) -> None:
+            return None
+
+    def max_shards_in_force() -> int:
+        return reading_policy(cast(ClusterReader, NoGuardrails()))[0].sharding.max_shards
 
     monkeypatch.delenv("ENTRA_RBAC_MAX_SHARDS", raising=False)
     assert max_shards_in_force() == 16
@@ -559,6 +576,9 @@ def test_explain_and_report_answer_for_a_member_of_shard_3_of_6_and_for_the_whol
 
         def role_bindings(self) -> Any:
             yield []
+
+        def namespaces(self) -> list[dict[str, Any]]:
+            return []
 
     out = io.StringIO()
     counts = write_report(cast(ClusterReader, Reader()), "json", out, datetime(2026, 12, 1, tzinfo=UTC))

@@ -141,6 +141,18 @@ def carries_ownership(
     )
 
 
+def bears_marks(
+    labels: Mapping[str, Any], owner_references: Iterable[Mapping[str, Any]], owner_uid: str
+) -> bool:
+    """What `split_owned` asks of a binding before looking at where it stands: both marks of
+    ownership and the owner-uid label the operator writes (read off the metadata, so the
+    read-only commands ask it of every binding without parsing one)."""
+    return (
+        carries_ownership(labels, owner_references, owner_uid)
+        and labels.get(OWNER_UID_LABEL) == owner_labels(owner_uid)[OWNER_UID_LABEL]
+    )
+
+
 class Verb(StrEnum):
     """In plan order: every create before any delete."""
 
@@ -312,11 +324,10 @@ def split_owned(
     Anything without both marks (the managed-by label and the controller reference) is neither:
     it is dropped here, as it is never the operator's to change.
     """
-    labels = owner_labels(owner_uid)
     ours: list[ObservedBinding] = []
     strays: list[ObservedBinding] = []
     for binding in sorted(marked, key=lambda b: b.key):
-        if not binding.owned_by(owner_uid) or binding.labels.get(OWNER_UID_LABEL) != labels[OWNER_UID_LABEL]:
+        if not bears_marks(binding.labels, binding.owner_references, owner_uid):
             continue
         (ours if binding.key in targets else strays).append(binding)
     return OwnedBindings(ours=tuple(ours), strays=tuple(strays))

@@ -26,10 +26,10 @@ from entra_rbac.insight.plan import ClusterState, ResourcePlan, plan_deletion, p
 from entra_rbac.insight.render_plan import render
 from entra_rbac.insight.sources import (
     load_cli_settings,
-    max_shards_in_force,
     open_directory,
     open_reader,
     policy_in_force,
+    reading_policy,
 )
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.resolve import read_directory
@@ -51,6 +51,11 @@ class Connection:
 def fail(command: str, error: Exception, err: TextIO | None = None) -> int:
     print(f"kubectl entra {command}: {error}", file=err or sys.stderr)
     return EXIT_ERROR
+
+
+def warn(command: str, warning: str | None, err: TextIO | None = None) -> None:
+    if warning is not None:
+        print(f"kubectl entra {command}: warning: {warning}", file=err or sys.stderr)
 
 
 def read_proposal(files: Sequence[Path], kustomization: Path | None) -> Proposal:
@@ -113,8 +118,7 @@ def run_plan(
         reader = open_reader(connection.kubeconfig, connection.context)
         state = cluster_state(reader, proposal)
         policy, warning = policy_in_force(settings, reader.guardrails())
-        if warning is not None:
-            print(f"kubectl entra plan: warning: {warning}", file=err or sys.stderr)
+        warn("plan", warning, err)
 
         async def plans() -> list[ResourcePlan]:
             async with open_directory(settings, connection.directory_file) as directory:
@@ -144,7 +148,9 @@ def run_explain(
 ) -> int:
     try:
         reader = open_reader(connection.kubeconfig, connection.context)
-        state = explain.ExplainState.read(reader, max_shards=max_shards_in_force())
+        policy, warning = reading_policy(reader)
+        warn("explain", warning, err)
+        state = explain.ExplainState.read(reader, policy=policy)
         directory_wanted = connection.directory_file is not None or explain.needs_directory(query)
         settings = (
             load_cli_settings(offline=connection.directory_file is not None) if directory_wanted else None
@@ -168,8 +174,9 @@ def run_report(
 ) -> int:
     try:
         reader = open_reader(connection.kubeconfig, connection.context, page_size=report.REPORT_PAGE_SIZE)
-        shards = max_shards_in_force()
-        report.write_report(reader, output, out or sys.stdout, datetime.now(UTC), max_shards=shards)
+        policy, warning = reading_policy(reader)
+        warn("report", warning, err)
+        report.write_report(reader, output, out or sys.stdout, datetime.now(UTC), policy=policy)
     except EXPECTED as error:
         return fail("report", error, err)
     return EXIT_OK

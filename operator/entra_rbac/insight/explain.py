@@ -3,7 +3,9 @@
 Holds `Query`, `ExplainState` (the bindings and roles listed once), `explain` (the identity as
 the API server would see it, then `core.rbac.access_paths`: the RBAC evaluation written once)
 and `render`. Each path says whether the operator manages the binding (which EntraGroupBinding,
-which Entra group, via which nested group) or not (made by hand or another tool). Group
+which Entra group, via which nested group) or not (made by hand or another tool; or a stray:
+one carrying a resource's marks outside that resource's targets, a forgery or a leftover, which
+the reconcile never counts and `reconciler.ownership` tells as it does). Group
 memberships come from Entra (the operator's directory, or a directory file) when one is
 configured, else only from the `--group` values given.
 """
@@ -18,13 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
-from entra_rbac.constants import DEFAULT_MAX_SHARDS, GROUPS_ANNOTATION, OWNER_UID_LABEL
+from entra_rbac.constants import GROUPS_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.entra import Directory, DirectoryMember, GroupLookup, MemberType, aks_user_name
 from entra_rbac.core.models import GroupRef
 from entra_rbac.core.naming import BindingKey, RoleKind, binding_name, shard_index, shard_name
-from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.rbac import AccessPath, Identity, Request, RoleBook, access_paths
 from entra_rbac.errors import GroupNotFoundError
+from entra_rbac.reconciler.context import Policy
+from entra_rbac.reconciler.ownership import Claimant, claim_of, claimants
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 AUTHENTICATED = "system:authenticated"
@@ -56,24 +60,34 @@ def needs_directory(query: Query) -> bool:
 
 @dataclass(frozen=True)
 class ExplainState:
+    """What was listed, once. `namespaces` and `policy` (the operator's: reserved namespaces,
+    allowlist, ENTRA_RBAC_MAX_SHARDS) say where each resource's bindings stand, as the reconcile
+    decides it; a binding with a resource's marks anywhere else is none of its bindings."""
+
     bindings: Sequence[Mapping[str, Any]]
     book: RoleBook
     resources: Sequence[Mapping[str, Any]]
-    # ENTRA_RBAC_MAX_SHARDS: a name numbered past it is no shard of a resource's binding.
-    max_shards: int = DEFAULT_MAX_SHARDS
+    namespaces: Sequence[NamespaceInfo] = ()
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
-    def read(cls, reader: ClusterReader, *, max_shards: int = DEFAULT_MAX_SHARDS) -> ExplainState:
+    def read(cls, reader: ClusterReader, *, policy: Policy | None = None) -> ExplainState:
         try:
             resources = reader.resources()
         except CrdMissingError:
             resources = []  # no operator here: every binding is unmanaged
+        namespaces = [NamespaceInfo.from_manifest(n) for n in reader.namespaces()] if resources else []
         return cls(
             reader.bindings(),
             RoleBook.from_manifests(reader.cluster_roles(), reader.roles()),
             resources,
-            max_shards,
+            namespaces,
+            policy or Policy(),
         )
+
+    @property
+    def max_shards(self) -> int:
+        return self.policy.sharding.max_shards
 
 
 @dataclass(frozen=True)
@@ -118,10 +132,6 @@ class Answer:
         return bool(self.paths) if self.query.request is not None else None
 
 
-def _owners(resources: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {str((r.get("metadata") or {}).get("uid")): r for r in resources}
-
-
 @dataclass(frozen=True)
 class Ownership:
     """Whose binding it is: the owning resource's name and the shard it is of that resource's
@@ -133,39 +143,48 @@ class Ownership:
     not_managed_because: str | None = None
 
 
-def _managed_by(
-    binding: Mapping[str, Any], owners: Mapping[str, Mapping[str, Any]], max_shards: int = DEFAULT_MAX_SHARDS
-) -> Ownership:
-    """The binding's owner: a resource whose marks it carries (the managed-by label and a
-    controller reference) at the name that resource gives a binding of its role, or a shard of
-    it numbered 2..`max_shards` (docs/design.md, Subjects the operator emits). A name numbered
-    past `max_shards` is none of the resource's bindings: said so, not explained as a shard."""
-    observed = ObservedBinding.from_manifest(binding)
-    claims = bool(observed.labels.get("app.kubernetes.io/managed-by") == "entra-rbac-operator")
-    role = observed.role_ref
-    if role.kind not in ("ClusterRole", "Role"):
+def _managed_by(binding: Mapping[str, Any], by_label: Mapping[str, Claimant], max_shards: int) -> Ownership:
+    """The binding's owner as the reconcile decides it (`reconciler.ownership.claim_of`): the
+    resource whose marks it carries, when it stands at one of that resource's targets (a name and
+    namespace where its spec grants, or a shard of one numbered 2..`max_shards`). One with a
+    resource's marks anywhere else is none of its bindings, and what it is instead is said."""
+    meta = binding.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    claims = labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+    key = BindingKey.from_manifest(binding)
+    claim = claim_of(labels, meta.get("ownerReferences") or (), key, by_label)
+    if claim is None:
         return Ownership(claims=claims)
-    for uid, resource in owners.items():
-        name = str((resource.get("metadata") or {}).get("name"))
-        if not observed.owned_by(uid):
-            continue
-        index = shard_index(observed.name, binding_name(name, role.kind, role.name))  # type: ignore[arg-type]
-        if index is None:
-            continue
-        if index <= max_shards:
-            return Ownership(managed_by=name, shard=index)
-        stray = (
-            "; the operator deletes it as a stray (a leftover or a forgery)"
-            if observed.labels.get(OWNER_UID_LABEL) == uid
-            else ""
+    name = claim.claimant.name
+    role = binding.get("roleRef") or {}
+    kind: RoleKind = "ClusterRole" if role.get("kind") == "ClusterRole" else "Role"
+    index = shard_index(key.name, binding_name(name, kind, str(role.get("name"))))
+    if claim.own:
+        return Ownership(managed_by=name, shard=index or 1)
+    because = _stray_because(claim.claimant, key, index, max_shards)
+    return Ownership(claims=claims, not_managed_because=because)
+
+
+def _stray_because(claimant: Claimant, key: BindingKey, index: int | None, max_shards: int) -> str:
+    """Why a binding carrying `claimant`'s marks at `key` is none of its bindings."""
+    name = claimant.name
+    stray = "; the operator deletes it as a stray (a leftover or a forgery)"
+    if claimant.targets is None:
+        return (
+            f"it claims to be managed by EntraGroupBinding {name}, whose spec does not parse, so "
+            "no binding is known to be that resource's"
         )
-        because = (
+    if index is not None and index > max_shards:
+        return (
             f"it carries the marks of EntraGroupBinding {name} at shard {index}, but a binding is "
             f"written as at most ENTRA_RBAC_MAX_SHARDS ({max_shards}) shards, so it is none of "
             f"that resource's bindings{stray}"
         )
-        return Ownership(claims=claims, not_managed_because=because)
-    return Ownership(claims=claims)
+    where = f"in namespace {key.namespace}" if key.namespace else "cluster-wide"
+    return (
+        f"it claims to be managed by EntraGroupBinding {name} but is not one of its targets (its "
+        f"spec grants no {key.kind} {key.name} {where}): forged or stale{stray}"
+    )
 
 
 def _shard_count(
@@ -289,11 +308,11 @@ async def explain(query: Query, state: ExplainState, directory: Directory | None
     paths = access_paths(
         identity, state.bindings, state.book, request=query.request, namespace=query.namespace
     )
-    owners = _owners(state.resources)
+    by_label = claimants(state.resources, state.namespaces, state.policy)
     by_key: dict[BindingKey, Mapping[str, Any]] | None = None
     views = []
     for path in paths:
-        ownership = _managed_by(path.binding, owners, state.max_shards)
+        ownership = _managed_by(path.binding, by_label, state.max_shards)
         managed = ownership.managed_by
         shard = None
         if managed is not None:

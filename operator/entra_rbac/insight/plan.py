@@ -33,6 +33,7 @@ from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.rbac import RoleBook, Rule
 from entra_rbac.core.revocation import after_plan
 from entra_rbac.core.subjects import Subject, SubjectSet, build_subjects
+from entra_rbac.reconciler import ownership
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.hold import HoldPolicy, revocation_hold
 from entra_rbac.reconciler.resolve import DirectoryOutcome
@@ -195,11 +196,11 @@ def plan_resource(
     if read.error is not None or read.resolutions is None:
         raise ValueError("plan_resource needs a successful directory read")
     subjects = build_subjects(spec.subjects, read.resolutions, read.members)
-    # As the reconcile counts them: only bindings at this spec's targets are its own; others with
-    # its marks are strays (forgeries or leftovers), deleted as cleanup once the plan succeeded.
-    # The targets do not depend on the subjects; the shards in use (from the bindings at them)
+    # As the reconcile counts them (the same targets, `reconciler.ownership`): only bindings at
+    # this spec's targets are its own; others with its marks are strays (forgeries or leftovers),
+    # deleted as cleanup once the plan succeeded. The shards in use (from the bindings at them)
     # decide the shard count as in the reconcile.
-    targets = _desired(owner, spec, SubjectSet((), ()), cluster, policy, now).target_keys()
+    targets = ownership.targets(owner, spec, cluster.namespaces, policy).target_keys()
     owned = split_owned(marked, owner.uid, targets)
     desired = _desired(owner, spec, subjects, cluster, policy, now, shards_in_use(owner.name, owned.ours))
     observed = list(owned.ours)

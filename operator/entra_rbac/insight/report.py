@@ -7,8 +7,12 @@ so memory stays flat at any size (two pages); only the unmanaged candidates (a f
 are kept until the end, when the set of managed roles is known. Per binding it does no more than
 it must: ownership is read off the metadata (not parsed into the core's `ObservedBinding`) and
 rows are tuples. Names come from the owning resource's status (the groups the operator last
-verified in Entra, with their display names): no directory read. A binding is managed only with
-both marks of ownership AND the name its resource gives it.
+verified in Entra, with their display names): no directory read. A binding is managed only as the
+reconcile counts it (`reconciler.ownership`): both marks of ownership at one of its resource's
+targets, a name and namespace where the spec grants now (the namespaces, allowlist and shard cap
+in force). One carrying a resource's marks anywhere else (a forgery or a leftover the operator
+deletes) is attributed to nobody: it is listed in a section of its own, `stray`, naming the
+resource it claims (`claimedBy`), whatever role it grants.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from entra_rbac.adapters.kube.reader import ClusterReader, CrdMissingError
-from entra_rbac.constants import DEFAULT_MAX_SHARDS, GROUPS_ANNOTATION, OWNER_UID_LABEL
+from entra_rbac.constants import GROUPS_ANNOTATION
+from entra_rbac.core.desired import NamespaceInfo
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.naming import BindingKey, binding_name, shard_index
-from entra_rbac.core.plan import carries_ownership
+from entra_rbac.core.naming import BindingKey
 from entra_rbac.core.windows import Grant, binding_expiry, grants_of
+from entra_rbac.reconciler.context import Policy
+from entra_rbac.reconciler.ownership import Claim, Claimant, claim_of, claimants
 
 # Bindings per list page (two are held: the one written and the next). Larger than the other lists'
 # pages: a page of bindings is small, and fewer round trips made the 20,000-binding benchmark 4.8
@@ -45,7 +51,13 @@ COLUMNS = (
     "resource",
     "created",
     "expires",
+    "claimedBy",
 )
+SECTIONS = {
+    "managed": "Managed bindings",
+    "unmanaged": "Unmanaged bindings granting the same roles",
+    "stray": "Bindings claiming a resource without being one of its targets (forged or stale)",
+}
 
 
 @dataclass(frozen=True)
@@ -98,33 +110,22 @@ def expiry_of(binding: Mapping[str, Any], owner: Owner | None, now: datetime) ->
     return end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if end else ""
 
 
-def _owner_of(
-    binding: Mapping[str, Any], owners: Mapping[str, Owner], max_shards: int = DEFAULT_MAX_SHARDS
-) -> Owner | None:
-    """The resource that manages `binding`: both marks of ownership AND the name it gives it, or
-    a shard of it numbered up to `max_shards` (ENTRA_RBAC_MAX_SHARDS); a name numbered past it
-    is none of the resource's bindings (an unmanaged one, listed as such when it grants a
-    managed role)."""
+def _claim(binding: Mapping[str, Any], by_label: Mapping[str, Claimant]) -> Claim | None:
+    """Whose marks `binding` carries and whether it is that resource's own (at one of its
+    targets, as the reconcile decides: `reconciler.ownership.claim_of`); None: unmanaged."""
     meta = binding.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    uid = str(labels.get(OWNER_UID_LABEL))
-    owner = owners.get(uid)
-    if owner is None or not carries_ownership(labels, meta.get("ownerReferences") or (), uid):
-        return None
-    role = binding.get("roleRef") or {}
-    kind = role.get("kind")
-    if kind in ("ClusterRole", "Role"):
-        base = binding_name(owner.name, kind, str(role.get("name")))
-        index = shard_index(str(meta.get("name")), base)  # the binding or one of its shards
-        if index is not None and index <= max_shards:
-            return owner
-    return None
+    key = BindingKey.from_manifest(binding)
+    return claim_of(meta.get("labels") or {}, meta.get("ownerReferences") or (), key, by_label)
 
 
 Row = tuple[str, ...]  # one value per column of COLUMNS, in that order
 
 
-def _rows(binding: Mapping[str, Any], owner: Owner | None, now: datetime) -> Iterator[Row]:
+def _rows(
+    binding: Mapping[str, Any], owner: Owner | None, now: datetime, *, claimed_by: str = ""
+) -> Iterator[Row]:
+    """One row per subject: of the `owner`'s binding (managed), or of nobody's (unmanaged; a
+    stray when it carries the marks of the resource `claimed_by`)."""
     meta = binding.get("metadata") or {}
     role_ref = binding.get("roleRef") or {}
     namespace = meta.get("namespace")
@@ -132,7 +133,7 @@ def _rows(binding: Mapping[str, Any], owner: Owner | None, now: datetime) -> Ite
     via = "; ".join(f"{owner.names.get(g) or g} ({g})" for g in groups) if owner else ""
     kind = "RoleBinding" if namespace else "ClusterRoleBinding"
     # What every subject of this binding shares.
-    section, resource = ("managed", owner.name) if owner else ("unmanaged", "")
+    section, resource = ("managed", owner.name) if owner else ("stray" if claimed_by else "unmanaged", "")
     role = f"{role_ref.get('kind')}/{role_ref.get('name')}"
     scope = f"namespace {namespace}" if namespace else "cluster"
     where = f"{kind} {namespace + '/' if namespace else ''}{meta.get('name')}"
@@ -144,7 +145,20 @@ def _rows(binding: Mapping[str, Any], owner: Owner | None, now: datetime) -> Ite
             display = owner.names.get(name.removeprefix(owner.prefix), "")
         if subject_kind == "ServiceAccount":
             name = f"{subject.get('namespace') or namespace}/{name}"
-        yield (section, subject_kind, name, display, via, role, scope, where, resource, created, expires)
+        yield (
+            section,
+            subject_kind,
+            name,
+            display,
+            via,
+            role,
+            scope,
+            where,
+            resource,
+            created,
+            expires,
+            claimed_by,
+        )
 
 
 class _Writer:
@@ -166,7 +180,7 @@ class _Writer:
 
     def section(self, name: str) -> None:
         if self.output == "markdown":
-            title = "Managed bindings" if name == "managed" else "Unmanaged bindings granting the same roles"
+            title = SECTIONS[name]
             self.out.write(
                 f"\n#### {title}\n\n| {' | '.join(COLUMNS[1:])} |\n|{'---|' * (len(COLUMNS) - 1)}\n"
             )
@@ -187,59 +201,84 @@ class _Writer:
         elif self.output == "markdown":
             self.out.write(
                 f"\n{counts['managedBindings']} managed bindings ({counts['managedRows']} grants); "
-                f"{counts['unmanagedBindings']} unmanaged bindings grant the same roles.\n"
+                f"{counts['unmanagedBindings']} unmanaged bindings grant the same roles; "
+                f"{counts['strayBindings']} bindings claim a resource without being one of its targets.\n"
             )
 
 
 def write_report(
-    reader: ClusterReader, output: str, out: TextIO, now: datetime, *, max_shards: int = DEFAULT_MAX_SHARDS
+    reader: ClusterReader, output: str, out: TextIO, now: datetime, *, policy: Policy | None = None
 ) -> dict[str, int]:
     """Write the report to `out` as it is read; returns the counts (also in json and markdown).
-    `now` decides which time-bound grants stand behind a binding (its `expires`); `max_shards`
-    (ENTRA_RBAC_MAX_SHARDS) the highest shard number a resource's binding is written as."""
+    `now` decides which time-bound grants stand behind a binding (its `expires`); `policy` (the
+    operator's, `insight.sources.policy_in_force`) where each resource's bindings stand: its
+    reserved namespaces, allowlist and shard cap (ENTRA_RBAC_MAX_SHARDS)."""
     try:
-        owners = _owners(reader.resources())
+        resources = reader.resources()
     except CrdMissingError:
-        owners = {}
+        resources = []
+    namespaces = [NamespaceInfo.from_manifest(n) for n in reader.namespaces()] if resources else []
+    by_label = claimants(resources, namespaces, policy or Policy())
+    owners = _owners(resources)
     writer = _Writer(output, out)
     writer.begin()
     managed_roles: set[tuple[str, str]] = set()
     unmanaged: list[Mapping[str, Any]] = []
-    counts = {"managedBindings": 0, "managedRows": 0, "unmanagedBindings": 0, "unmanagedRows": 0}
+    strays: list[tuple[Mapping[str, Any], str]] = []
+    counts = {
+        "managedBindings": 0,
+        "managedRows": 0,
+        "unmanagedBindings": 0,
+        "unmanagedRows": 0,
+        "strayBindings": 0,
+        "strayRows": 0,
+    }
     for pages in (reader.cluster_role_bindings(), reader.role_bindings()):
         for page in pages:
             for binding in page:
-                owner = _owner_of(binding, owners, max_shards)
+                claim = _claim(binding, by_label)
                 ref = binding.get("roleRef") or {}
-                if owner is None:
-                    # Only what the unmanaged section needs is kept.
-                    meta = binding.get("metadata") or {}
-                    unmanaged.append(
-                        {
-                            "metadata": {
-                                "name": meta.get("name"),
-                                "namespace": meta.get("namespace"),
-                                "creationTimestamp": meta.get("creationTimestamp"),
-                            },
-                            "roleRef": ref,
-                            "subjects": binding.get("subjects") or [],
-                        }
-                    )
+                if claim is None or not claim.own:
+                    # Only what the later sections need is kept.
+                    kept = _kept(binding)
+                    if claim is None:
+                        unmanaged.append(kept)
+                    else:
+                        strays.append((kept, claim.claimant.name))
                     continue
                 managed_roles.add((str(ref.get("kind")), str(ref.get("name"))))
                 counts["managedBindings"] += 1
-                for row in _rows(binding, owner, now):
+                for row in _rows(binding, owners[claim.claimant.uid], now):
                     writer.row(row)
                     counts["managedRows"] += 1
             out.flush()
     writer.section("unmanaged")
-    for kept in unmanaged:
-        ref = kept["roleRef"]
+    for other in unmanaged:
+        ref = other["roleRef"]
         if (str(ref.get("kind")), str(ref.get("name"))) not in managed_roles:
             continue
         counts["unmanagedBindings"] += 1
-        for row in _rows(kept, None, now):
+        for row in _rows(other, None, now):
             writer.row(row)
             counts["unmanagedRows"] += 1
+    writer.section("stray")
+    for stray, claimed in strays:
+        counts["strayBindings"] += 1
+        for row in _rows(stray, None, now, claimed_by=claimed):
+            writer.row(row)
+            counts["strayRows"] += 1
     writer.end(counts)
     return counts
+
+
+def _kept(binding: Mapping[str, Any]) -> dict[str, Any]:
+    meta = binding.get("metadata") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "roleRef": binding.get("roleRef") or {},
+        "subjects": binding.get("subjects") or [],
+    }

@@ -59,11 +59,12 @@ def load_cli_settings(*, offline: bool) -> Settings:
         raise SettingsError(f"{error}{hint}") from None
 
 
-def max_shards_in_force() -> int:
-    """ENTRA_RBAC_MAX_SHARDS as the operator reads it (a name numbered past it is no shard of a
-    resource's binding), checked with the operator's other settings read offline: a bad value is
-    one `SettingsError` naming the variable."""
-    return load_cli_settings(offline=True).max_shards
+def reading_policy(reader: ClusterReader) -> tuple[Policy, str | None]:
+    """The policy `explain` and `report` decide ownership with (where each resource's bindings
+    stand: reserved namespaces, allowlist, ENTRA_RBAC_MAX_SHARDS), from the operator's settings
+    read offline (a bad value is one `SettingsError` naming the variable) and the cluster's
+    Guardrails object, as `policy_in_force`; with its warning."""
+    return policy_in_force(load_cli_settings(offline=True), reader.guardrails())
 
 
 def policy_in_force(settings: Settings, guardrails: Mapping[str, Any] | None) -> tuple[Policy, str | None]:

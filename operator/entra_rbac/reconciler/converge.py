@@ -31,6 +31,7 @@ from entra_rbac.core.size import oversized
 from entra_rbac.core.subjects import SubjectSet, build_subjects
 from entra_rbac.core.windows import lapsed_keys
 from entra_rbac.logsetup import fields
+from entra_rbac.reconciler import ownership
 from entra_rbac.reconciler.apply import ApplyResult, apply_plan
 from entra_rbac.reconciler.conclude import after, conclude
 from entra_rbac.reconciler.context import ReconcileContext
@@ -190,11 +191,9 @@ async def _known_foreign(
 def targets(
     owner: Owner, spec: EntraGroupBindingSpec, namespaces: list[NamespaceInfo], ctx: ReconcileContext
 ) -> DesiredState:
-    """Where the spec grants what, whoever the subjects are (no role read: targets do not
-    depend on whether a role exists), and whenever: a grant outside its window still names its
-    bindings, so one that lapsed is the resource's own, deleted on time by the plan or by
-    `remove_lapsed`, never a stray waiting for the cleanup."""
-    return _compute(owner, spec, SubjectSet((), ()), namespaces, None, ctx)
+    """Where the spec grants what (`reconciler.ownership.targets`: the rule plan, explain and
+    report apply too)."""
+    return ownership.targets(owner, spec, namespaces, ctx.policy)
 
 
 def _compute(
