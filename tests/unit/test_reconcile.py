@@ -733,6 +733,8 @@ FORGED_AT = {
     "other-namespace": BindingKey.of("RoleBinding", "billing", "egb:team:clusterrole:edit"),
     # A target namespace, at the name of a role the resource does not grant there.
     "other-role": BindingKey.of("RoleBinding", "payments", "egb:team:clusterrole:view"),
+    # A target place, at a shard name the operator never wrote (it holds one binding there).
+    "unwritten-shard": BindingKey.of("RoleBinding", "payments", "egb:team:clusterrole.7:edit"),
 }
 
 
@@ -777,3 +779,27 @@ async def test_a_forgery_outside_the_targets_counts_in_no_status_figure_and_no_h
     await honest.reconcile()
     assert held.status["summary"] == honest.status["summary"]
     assert held.status["bindings"] == honest.status["bindings"]
+
+
+# A forged shard at a target place (the brief of stop 30, point 1): shard 7 of a resource the
+# operator wrote as one binding is no binding of the resource's, before and after a restart.
+UNWRITTEN_SHARD = FORGED_AT["unwritten-shard"]
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_forged_shard_at_a_target_place_causes_no_hold_and_is_deleted(restart: bool) -> None:
+    """One member of six leaves (no mass revocation). Counted, the forged shard's twenty subjects
+    would be granted at every place (the resource has one) and removed by the plan: 21 of 26, a
+    hold delaying the one real revocation. It is a stray: the member goes at once, the forgery
+    is deleted as cleanup, and status counts five subjects."""
+    world = await settled_world(NAMESPACED_USERS, g1=TEAM)
+    if restart:
+        world.ctx = world.new_context()  # memory lost: status says what the operator wrote
+    world.kube.put_binding(forged_edit(UNWRITTEN_SHARD))
+    world.directory.members[G1] = world.directory.members[G1][1:]  # alice leaves
+    outcome = await world.reconcile()
+    assert (outcome.reason, outcome.requeue_after) == ("Reconciled", None)
+    assert world.status.get("revocationHold") is None
+    assert UNWRITTEN_SHARD not in world.kube.bindings
+    assert world.subjects(PAYMENTS_EDIT) == [f"{m}@contoso.com" for m in TEAM[1:]]
+    assert (world.status["summary"]["bindings"], world.status["summary"]["subjects"]) == (1, 5)

@@ -15,6 +15,7 @@ from entra_rbac.core.naming import (
     is_valid_binding_name,
     shard_index,
     shard_name,
+    shard_number,
 )
 from entra_rbac.core.plan import ObservedBinding, split_owned
 from entra_rbac.core.revocation import removed_subjects
@@ -388,7 +389,7 @@ def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(in
     from entra_rbac.reconciler.ownership import claimants
 
     manifest = _shard_manifest(index)
-    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec()}
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec(), "status": written(7)}
     by_label = claimants([resource], [], Policy())
     ownership = _managed_by(manifest, by_label, 16)
     assert (ownership.managed_by, ownership.shard, ownership.claims) == ("team", index, False)
@@ -396,6 +397,34 @@ def test_explain_report_and_import_take_a_shard_for_the_resources_own_binding(in
     assert claim is not None
     assert (claim.claimant.name, claim.own) == ("team", True)
     assert _skip_reason(manifest) == "managed by the operator"
+
+
+def written(shards: int) -> dict[str, Any]:
+    """A status recording the resource's bindings written as `shards` shards."""
+    return {"summary": {"bindings": shards, "shards": shards}} if shards > 1 else {"summary": {"bindings": 1}}
+
+
+@pytest.mark.parametrize("shards", [1, 6])
+def test_explain_and_report_take_a_shard_past_those_written_for_none_of_the_resources(shards: int) -> None:
+    """Shard 7 of a resource whose status says it was written as fewer (docs/design.md,
+    Ownership): as the reconcile decides, a stray claiming it, never the resource's binding."""
+    from entra_rbac.insight.explain import _managed_by
+    from entra_rbac.insight.report import _claim
+    from entra_rbac.reconciler.ownership import claimants
+
+    manifest = _shard_manifest(7)
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec(), "status": written(shards)}
+    by_label = claimants([resource], [], Policy())
+    ownership = _managed_by(manifest, by_label, 16)
+    assert (ownership.managed_by, ownership.claims) == (None, True)
+    assert ownership.not_managed_because == (
+        f"it carries the marks of EntraGroupBinding team at shard 7, but the operator wrote that "
+        f"resource's bindings as {shards} shard{'s' if shards > 1 else ''} (its status, summary.shards), "
+        "so it is none of them; the operator deletes it as a stray (a leftover or a forgery)"
+    )
+    claim = _claim(manifest, by_label)
+    assert claim is not None
+    assert not claim.own
 
 
 @pytest.mark.parametrize("index", [17, 99])
@@ -410,7 +439,7 @@ def test_explain_and_report_take_a_shard_number_past_the_cap_for_none_of_the_res
     from entra_rbac.reconciler.ownership import claimants
 
     manifest = _shard_manifest(index)
-    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec()}
+    resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec(), "status": written(100)}
     by_label = claimants([resource], [], Policy())
     ownership = _managed_by(manifest, by_label, 16)
     assert (ownership.managed_by, ownership.claims) == (None, True)
@@ -522,7 +551,10 @@ def _sharded_world() -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
         [],
         sharding=Sharding(12_000, 16),
     )
-    status = {"groups": [{"ref": f"id={G1}", "id": G1, "displayName": "Big", "state": "Resolved"}]}
+    status = {
+        "groups": [{"ref": f"id={G1}", "id": G1, "displayName": "Big", "state": "Resolved"}],
+        **written(len({shard_number(b.name) for b in desired.bindings})),
+    }
     resource = {"metadata": {"name": "team", "uid": UID}, "spec": spec(), "status": status}
     return [b.to_manifest() for b in desired.bindings], resource, directory
 
@@ -593,3 +625,25 @@ def test_explain_and_report_answer_for_a_member_of_shard_3_of_6_and_for_the_whol
     }
     assert all(r["binding"] == shard_of[r["subject"]] for r in rows)
     assert shard_of[member] == f"ClusterRoleBinding {shard_name(BASE, 3)}"
+
+
+async def test_a_real_shrink_after_a_restart_is_weighed_by_the_guard_in_full() -> None:
+    """The operator wrote the group as several shards, restarted (its memory lost), and Entra now
+    answers five members of 300: every shard it wrote is its own (status says how many it
+    wrote), so the hold weighs all 300 subjects, not the few the one binding still needed holds."""
+    world = World(policy=Policy(sharding=Sharding(8_192, 16)))
+    world.directory.add_group(G1, *member_names(300))
+    world.apply(spec())
+    assert (await world.reconcile()).reason == "Reconciled"
+    written = held(world)
+    assert len(written) > 2
+    assert world.kube.resources["team"]["status"]["summary"]["shards"] == len(written)
+    world.ctx = world.new_context()
+    world.directory.add_group(G1, *member_names(5))
+    world.directory.invalidate()
+    world.clock.advance(300)
+    assert (await world.reconcile(fresh=True)).reason == "RevocationHeld"
+    assert held(world) == written
+    status = world.kube.resources["team"]["status"]
+    assert (status["revocationHold"]["removed"], status["revocationHold"]["current"]) == (295, 300)
+    assert (status["summary"]["bindings"], status["summary"]["subjects"]) == (len(written), 300)

@@ -228,11 +228,12 @@ class DesiredState:
     targets: tuple[Target, ...] = ()
     max_shards: int = 1
 
-    def target_keys(self) -> TargetKeys:
+    def target_keys(self, shards: int | None = None) -> TargetKeys:
         """The names and namespaces at which this resource's bindings stand (docs/design.md,
-        Ownership), each target's shards included: a binding carrying its marks anywhere else is
-        not counted as its own."""
-        return TargetKeys.of((t.key(self.owner) for t in self.targets), self.max_shards)
+        Ownership), each target's shards 2..`shards` included (at most `max_shards`; all of them
+        when None): a binding carrying its marks anywhere else is not counted as its own."""
+        upto = self.max_shards if shards is None else min(shards, self.max_shards)
+        return TargetKeys.of((t.key(self.owner) for t in self.targets), upto)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,15 @@ def shard_index(name: str, base: str) -> int | None:
     return index if index >= 2 and shard_name(base, index) == name else None
 
 
+def shard_number(name: str) -> int:
+    """The shard a managed binding's name says it is: k for a `shard_name` of shard k, 1 for any
+    other name. Read off the kind token alone, so only for a name already known to be one of a
+    resource's (`shard_index` checks a name against its base)."""
+    parts = name.split(":", 3)
+    number = parts[2].rsplit(".", 1)[1] if len(parts) == 4 and "." in parts[2] else ""
+    return int(number) if number.isdigit() else 1
+
+
 def is_valid_binding_name(name: str) -> bool:
     """RBAC object names are path segment names (no '/', no '%', not '.' or '..'), here ≤ 253."""
     return (

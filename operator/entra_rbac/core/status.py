@@ -17,7 +17,7 @@ from entra_rbac.core import windows
 from entra_rbac.core.desired import RoleRef
 from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.models import EntraGroupBindingSpec, GrantState, GroupState, SubjectKind
-from entra_rbac.core.naming import BindingKey, BindingKind
+from entra_rbac.core.naming import BindingKey, BindingKind, shard_number
 from entra_rbac.core.problems import TRANSIENT, Problem, Reason, sort_problems
 from entra_rbac.core.subjects import Subject, distinct_subjects
 from entra_rbac.core.text import plural
@@ -120,16 +120,33 @@ def resolved_count(groups: Sequence[Mapping[str, Any]]) -> int:
 
 
 def summary(bindings: Sequence[BindingView], groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Counts, including what the printer columns show: GROUPS (`resolved/total`) and BINDINGS."""
+    """Counts, including what the printer columns show: GROUPS (`resolved/total`) and BINDINGS.
+
+    `shards`, only when a binding is written as several: the highest shard among `bindings` (the
+    resource's own, counted). It is the operator's record of the shards it wrote, kept where
+    nobody who may only write RoleBindings can change it: after a restart a shard above it (and
+    above what the split asks for) is none of the resource's (docs/design.md, Ownership)."""
     resolved = resolved_count(groups)
     cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
-    return {
+    counts: dict[str, Any] = {
         "groups": f"{resolved}/{len(groups)}",
         "bindings": len(bindings),
         "clusterRoleBindings": cluster_wide,
         "roleBindings": len(bindings) - cluster_wide,
         "subjects": len(distinct_subjects(b.subjects for b in bindings)),
     }
+    shards = max((shard_number(b.name) for b in bindings), default=1)
+    if shards > 1:
+        counts["shards"] = shards
+    return counts
+
+
+def shards_written(status: Mapping[str, Any]) -> int:
+    """The shards status says the resource's bindings were written as (`summary.shards`; 1 when
+    absent or unreadable)."""
+    counts = status.get("summary")
+    shards = counts.get("shards") if isinstance(counts, Mapping) else None
+    return shards if type(shards) is int and shards > 1 else 1
 
 
 # --- conditions ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from entra_rbac.core.entra import Directory, DirectoryMember, GroupLookup, Membe
 from entra_rbac.core.models import GroupRef
 from entra_rbac.core.naming import BindingKey, RoleKind, binding_name, shard_index, shard_name
 from entra_rbac.core.rbac import AccessPath, Identity, Request, RoleBook, access_paths
+from entra_rbac.core.text import plural
 from entra_rbac.errors import GroupNotFoundError
 from entra_rbac.reconciler.context import Policy
 from entra_rbac.reconciler.ownership import Claimant, claim_of, claimants
@@ -139,6 +140,7 @@ class Ownership:
 
     managed_by: str | None = None
     shard: int = 1
+    shards: int = 1  # the most shards of the resource's bindings counted as its own
     claims: bool = False  # carries the operator's label without being its binding
     not_managed_because: str | None = None
 
@@ -160,7 +162,7 @@ def _managed_by(binding: Mapping[str, Any], by_label: Mapping[str, Claimant], ma
     kind: RoleKind = "ClusterRole" if role.get("kind") == "ClusterRole" else "Role"
     index = shard_index(key.name, binding_name(name, kind, str(role.get("name"))))
     if claim.own:
-        return Ownership(managed_by=name, shard=index or 1)
+        return Ownership(managed_by=name, shard=index or 1, shards=min(claim.claimant.shards, max_shards))
     because = _stray_because(claim.claimant, key, index, max_shards)
     return Ownership(claims=claims, not_managed_because=because)
 
@@ -179,6 +181,12 @@ def _stray_because(claimant: Claimant, key: BindingKey, index: int | None, max_s
             f"it carries the marks of EntraGroupBinding {name} at shard {index}, but a binding is "
             f"written as at most ENTRA_RBAC_MAX_SHARDS ({max_shards}) shards, so it is none of "
             f"that resource's bindings{stray}"
+        )
+    if index is not None and index > claimant.shards:
+        return (
+            f"it carries the marks of EntraGroupBinding {name} at shard {index}, but the operator "
+            f"wrote that resource's bindings as {plural(claimant.shards, 'shard')} (its status, "
+            f"summary.shards), so it is none of them{stray}"
         )
     where = f"in namespace {key.namespace}" if key.namespace else "cluster-wide"
     return (
@@ -318,7 +326,7 @@ async def explain(query: Query, state: ExplainState, directory: Directory | None
         if managed is not None:
             if by_key is None:
                 by_key = {BindingKey.from_manifest(b): b for b in state.bindings}
-            count = max(_shard_count(path.binding, managed, by_key, state.max_shards), ownership.shard)
+            count = max(_shard_count(path.binding, managed, by_key, ownership.shards), ownership.shard)
             shard = Shard(ownership.shard, count) if count > 1 else None
         annotation = ((path.binding.get("metadata") or {}).get("annotations") or {}).get(
             GROUPS_ANNOTATION, ""

@@ -28,10 +28,11 @@ from entra_rbac.core.entra import GroupResolution
 from entra_rbac.core.guardrails import ClusterView, RoleRules, check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec, GroupState
 from entra_rbac.core.naming import BindingKey
-from entra_rbac.core.plan import ObservedBinding, Plan, cleanup_plan, make_plan, split_owned
+from entra_rbac.core.plan import ObservedBinding, Plan, cleanup_plan, make_plan
 from entra_rbac.core.problems import Problem, Reason, sort_problems
 from entra_rbac.core.rbac import RoleBook, Rule
 from entra_rbac.core.revocation import after_plan
+from entra_rbac.core.status import shards_written
 from entra_rbac.core.subjects import Subject, SubjectSet, build_subjects
 from entra_rbac.reconciler import ownership
 from entra_rbac.reconciler.context import Policy
@@ -198,11 +199,15 @@ def plan_resource(
     subjects = build_subjects(spec.subjects, read.resolutions, read.members)
     # As the reconcile counts them (the same targets, `reconciler.ownership`): only bindings at
     # this spec's targets are its own; others with its marks are strays (forgeries or leftovers),
-    # deleted as cleanup once the plan succeeded. The shards in use (from the bindings at them)
-    # decide the shard count as in the reconcile.
-    targets = ownership.targets(owner, spec, cluster.namespaces, policy).target_keys()
-    owned = split_owned(marked, owner.uid, targets)
-    desired = _desired(owner, spec, subjects, cluster, policy, now, shards_in_use(owner.name, owned.ours))
+    # deleted as cleanup once the plan succeeded. The shards written (status's record: the
+    # reconcile's after a restart) bound the shards counted and decide the count in use.
+    reach = ownership.targets(owner, spec, cluster.namespaces, policy)
+    written = shards_written(_status(current))
+    owned = ownership.own(marked, owner.uid, reach, written)
+    desired = _desired(owner, spec, subjects, cluster, policy, now, written)
+    wanted = shards_in_use(owner.name, desired.bindings)
+    if wanted > written:
+        owned = ownership.own(marked, owner.uid, reach, written, wanted)
     observed = list(owned.ours)
     foreign = [o for o in cluster.at(b.key for b in desired.bindings) if not o.owned_by(owner.uid)]
     converge = make_plan(desired, [*observed, *foreign])

@@ -11,9 +11,10 @@ import kopf.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from entra_rbac.core.desired import (
     DesiredState,
@@ -25,9 +26,17 @@ from entra_rbac.core.desired import (
 )
 from entra_rbac.core.guardrails import ClusterView
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.plan import ObservedBinding, OwnedBindings, Plan, Verb, cleanup_plan, make_plan
+from entra_rbac.core.plan import (
+    ObservedBinding,
+    OwnedBindings,
+    Plan,
+    Verb,
+    cleanup_plan,
+    make_plan,
+)
 from entra_rbac.core.problems import Problem, Reason
 from entra_rbac.core.size import oversized
+from entra_rbac.core.status import shards_written
 from entra_rbac.core.subjects import SubjectSet, build_subjects
 from entra_rbac.core.windows import lapsed_keys
 from entra_rbac.logsetup import fields
@@ -60,9 +69,17 @@ async def converge(
     Only the bindings at the targets (`owned.ours`) are planned, guarded and reported; the strays
     are deleted afterwards, never during a hold, and never change status (docs/design.md, Ownership).
     """
-    owner, record, observed = resource.owner, ctx.memory.of(resource.owner.uid), list(owned.ours)
+    owner, record = resource.owner, ctx.memory.of(resource.owner.uid)
     subjects = build_subjects(spec.subjects, read.resolutions or [], read.members, users=ctx.subject_lists)
-    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=_shards_now(owner, observed, record))
+    written = own_shards(record, resource.status)
+    desired = _desired(owner, spec, subjects, view, now, ctx, shards_now=written)
+    wanted = shards_in_use(owner.name, desired.bindings)
+    if wanted > written:
+        # Growing: the shards the split asks for now are the resource's names too (a binding
+        # standing at one is planned, patched to what the resource asks for, like any target).
+        grants = targets(owner, spec, list(view.namespaces), ctx)
+        owned = ownership.own([*owned.ours, *owned.strays], owner.uid, grants, written, wanted)
+    observed = list(owned.ours)
     plan = make_plan(desired, [*observed, *await _known_foreign(owner, desired, record, ctx)])
     problems: list[Problem] = [*desired.problems, *plan.problems()]
     too_large = oversized(plan, ctx.policy.sharding.max_bytes, ctx.policy.sharding.max_shards)
@@ -110,14 +127,13 @@ async def converge(
     return await conclude(resource, report, now, ctx, retry=retry)
 
 
-def _shards_now(owner: Owner, observed: Sequence[ObservedBinding], record: ResourceRecord) -> int:
-    """The count of shards in use for the split's hysteresis: the one this process last wrote
-    (`ResourceRecord.shards`) while any binding of the resource stands at its targets; after a
-    restart, the highest shard index among those bindings. Never, while remembered, a shard name
-    observed: one carrying the resource's marks may be someone else's (docs/design.md, Ownership)."""
-    if record.shards is not None and observed:
-        return record.shards
-    return shards_in_use(owner.name, observed)
+def own_shards(record: ResourceRecord, status: Mapping[str, Any]) -> int:
+    """How many shards the operator wrote the resource's bindings as: the count this process last
+    wrote (`ResourceRecord.shards`) or the one status records (`summary.shards`, which a restart
+    keeps), the higher. Both are the operator's own writes, never shard names observed (anyone's,
+    `ownership.own`). It bounds the shards counted as the resource's and is the count in use for
+    the split's hysteresis (`shards_now`)."""
+    return max(record.shards or 1, shards_written(status))
 
 
 async def _too_large(

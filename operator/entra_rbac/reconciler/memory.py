@@ -51,7 +51,7 @@ class ResourceRecord:
     # plan carried out with nothing left to retry. The split's count in use (its hysteresis) is
     # this, the operator's own decision, not the shard names it observes: a binding carrying its
     # marks at a shard name can be forged (docs/design.md, Ownership). None until then (after a
-    # restart): the count is read from the bindings at the targets (`core.desired.shards_in_use`).
+    # restart): status's `summary.shards` says it (`reconciler.converge.own_shards`).
     shards: int | None = None
 
 

@@ -21,7 +21,8 @@ from entra_rbac.constants import OWNER_UID_LABEL
 from entra_rbac.core.desired import DesiredState, NamespaceInfo, Owner, TargetKeys, compute_desired
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import BindingKey, label_value
-from entra_rbac.core.plan import bears_marks
+from entra_rbac.core.plan import ObservedBinding, OwnedBindings, bears_marks, split_owned
+from entra_rbac.core.status import shards_written
 from entra_rbac.core.subjects import SubjectSet
 from entra_rbac.reconciler.context import Policy
 
@@ -44,6 +45,24 @@ def targets(
     )
 
 
+def own(
+    marked: Iterable[ObservedBinding], owner_uid: str, grants: DesiredState, written: int, wanted: int = 1
+) -> OwnedBindings:
+    """`marked` split into the resource's own and strays (`split_owned`) at the targets of
+    `grants` (`targets(...)`), a target's shard k counted only while k is at most `written`
+    (the shards the operator wrote: its memory, or status's `summary.shards`, which only it
+    writes) or `wanted` (the shards the split asks for now).
+
+    Why this bound: a binding with the resource's marks at a shard name can be anyone's who may
+    write RoleBindings there, so the shard names observed are not evidence; a forged shard above
+    both counts in no status figure and in no hold (a stray, deleted once the plan succeeded).
+    Not `wanted` alone: on a real shrink (5 shards written, 2 needed now) shards 3 to 5 are the
+    operator's own, and deleting them revokes whoever is only there, which the revocation guard
+    must weigh, after a restart too (hence status, not memory alone). Not the highest shard
+    observed: that is the forger's to choose."""
+    return split_owned(marked, owner_uid, grants.target_keys(max(written, wanted)))
+
+
 @dataclass(frozen=True)
 class Claimant:
     """A listed EntraGroupBinding whose marks a binding may carry. `targets`: where its bindings
@@ -54,24 +73,28 @@ class Claimant:
     uid: str
     resource: Mapping[str, Any]
     targets: TargetKeys | None
+    shards: int = 1  # the shards status says were written (`summary.shards`): a higher one is no target
 
 
 def claimants(
     resources: Iterable[Mapping[str, Any]], namespaces: Sequence[NamespaceInfo], policy: Policy
 ) -> dict[str, Claimant]:
     """The resources by the value of the owner-uid label their bindings carry, each with its
-    targets computed as the reconcile computes them (the same namespaces, allowlist and shard cap)."""
+    targets computed as the reconcile computes them (the same namespaces, allowlist and shard cap,
+    shards up to those status says were written: `own`; a shard the split is just adding counts
+    once status records it, a few seconds later)."""
     found = {}
     for resource in resources:
         meta = resource.get("metadata") or {}
         name, uid = str(meta.get("name")), str(meta.get("uid"))
+        written = shards_written(resource.get("status") or {})
         try:
             spec = EntraGroupBindingSpec.model_validate(resource.get("spec") or {})
         except ValidationError:
             keys = None
         else:
-            keys = targets(Owner(name=name, uid=uid), spec, namespaces, policy).target_keys()
-        found[label_value(uid)] = Claimant(name, uid, resource, keys)
+            keys = targets(Owner(name=name, uid=uid), spec, namespaces, policy).target_keys(written)
+        found[label_value(uid)] = Claimant(name, uid, resource, keys, written)
     return found
 
 

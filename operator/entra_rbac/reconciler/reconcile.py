@@ -27,15 +27,16 @@ from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
 from entra_rbac.core.naming import binding_name, shard_index
-from entra_rbac.core.plan import ObservedBinding, split_owned
+from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.problems import invalid_spec_problems
 from entra_rbac.core.windows import all_expired
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
+from entra_rbac.reconciler import ownership
 from entra_rbac.reconciler.conclude import after, conclude, revoke_all
 from entra_rbac.reconciler.confirm import confirm_deletions, confirmation_due, deleted_looking
 from entra_rbac.reconciler.context import ReconcileContext
-from entra_rbac.reconciler.converge import converge, targets
+from entra_rbac.reconciler.converge import converge, own_shards, targets
 from entra_rbac.reconciler.expiry import remove_lapsed
 from entra_rbac.reconciler.guard import read_cluster
 from entra_rbac.reconciler.keep_or_revoke import directory_failed, refuse, unconfirmed
@@ -159,9 +160,11 @@ async def _decide(
         report = Report.invalid(_named_for(resource.owner, marked), invalid_spec_problems(error))
         return await conclude(resource, report, now, ctx)
     view = await read_cluster(resource.owner, spec, ctx)
-    owned = split_owned(
-        marked, resource.owner.uid, targets(resource.owner, spec, list(view.namespaces), ctx).target_keys()
-    )
+    # A shard past those the operator wrote is a stray (`ownership.own`); converge counts the
+    # shards the split asks for too when it grows.
+    written = own_shards(ctx.memory.of(resource.owner.uid), resource.status)
+    grants = targets(resource.owner, spec, list(view.namespaces), ctx)
+    owned = ownership.own(marked, resource.owner.uid, grants, written)
     observed = list(owned.ours)
     violations = check_guardrails(spec, ctx.policy.guardrails, view)
     if violations:
