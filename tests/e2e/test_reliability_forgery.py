@@ -38,14 +38,14 @@ def victim() -> dict[str, Any]:
     }
 
 
-def forgery(uid: str) -> dict[str, Any]:
+def forgery(uid: str, name: str = FORGED_NAME, role: str = "view") -> dict[str, Any]:
     """What mallory, admin of team-b only, can write there: the victim's marks (its uid is
     readable by anyone who may view it) and twenty subjects of her choice."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": {
-            "name": FORGED_NAME,
+            "name": name,
             "namespace": "team-b",
             "labels": {"app.kubernetes.io/managed-by": "entra-rbac-operator", "entra-rbac.io/owner-uid": uid},
             "ownerReferences": [
@@ -58,7 +58,7 @@ def forgery(uid: str) -> dict[str, Any]:
                 }
             ],
         },
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": [
             {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"friend{n}@contoso.com"}
             for n in range(20)
@@ -82,21 +82,19 @@ def mallory_admins_team_b(cluster: Cluster) -> None:
     )
 
 
-def forge(cluster: Cluster, uid: str) -> bool:
+def forge(cluster: Cluster, uid: str, body: dict[str, Any] | None = None) -> bool:
     """Mallory creates the forgery (as herself, by impersonation); False if it is still there."""
     done = cluster.kubectl(
-        "--as", "mallory", "create", "-f", "-", stdin=yaml.safe_dump(forgery(uid)), check=False
+        "--as", "mallory", "create", "-f", "-", stdin=yaml.safe_dump(body or forgery(uid)), check=False
     )
     if done.returncode != 0 and "AlreadyExists" not in done.stderr:
         raise AssertionError(f"mallory could not forge: {done.stderr}")
     return done.returncode == 0
 
 
-def forged_exists(cluster: Cluster) -> bool:
-    return any(
-        item.metadata.name == FORGED_NAME
-        for item in cluster.rbac.list_namespaced_role_binding("team-b").items
-    )
+def forged_exists(cluster: Cluster, name: str = FORGED_NAME) -> bool:
+    listed = cluster.rbac.list_namespaced_role_binding("team-b").items
+    return any(item.metadata.name == name for item in listed)
 
 
 def test_a_forged_binding_never_holds_a_revocation_nor_touches_status(cluster: Cluster) -> None:
@@ -194,6 +192,48 @@ def test_a_forgery_at_a_target_is_healed_and_never_holds_a_revocation(cluster: C
         "team-b's binding back to the resource's subjects",
         lambda: cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) == ["alice@contoso.com"],
     )
+
+
+FORGED_SHARD = "egb:victim:clusterrole.7:edit"
+
+
+def test_a_forged_shard_at_the_one_target_never_holds_a_revocation_nor_touches_status(
+    cluster: Cluster,
+) -> None:
+    """docs/design.md, Ownership: the victim grants edit in team-b only, as one binding; mallory,
+    admin there, forges shard 7 of it with twenty friends. Counted, its deletion would remove 20
+    of 22 subjects granted at every place (there is one): a hold. It is a shard the operator never
+    wrote: a stray, deleted as cleanup, status untouched, and bob, removed in Entra while she
+    re-forges, loses access at the next read."""
+    mallory_admins_team_b(cluster)
+    body = victim()
+    body["spec"]["roleBindings"][0]["namespaces"] = ["team-b"]
+    cluster.apply(body)
+    cluster.wait_ready("victim")
+    uid = cluster.egb("victim")["metadata"]["uid"]
+    summary = cluster.egb("victim")["status"]["summary"]
+    shard = forgery(uid, FORGED_SHARD, "edit")
+    requests = cluster.requests
+    requests.reset()
+
+    assert forge(cluster, uid, shard)
+    cluster.wait_for("the forged shard deleted as cleanup", lambda: not forged_exists(cluster, FORGED_SHARD))
+    assert cluster.operator_writes(r"/status$") == 0  # the victim's status never moved
+    assert cluster.egb("victim")["status"]["summary"] == summary
+    assert cluster.condition("victim").get("reason") == "Reconciled"
+
+    cluster.directory(directory(ALICE))  # bob leaves the group
+    reasons: set[str] = set()
+    deadline = time.monotonic() + 60
+    while cluster.subjects("RoleBinding", "team-b", TARGET_IN_TEAM_B) != ["alice@contoso.com"]:
+        assert time.monotonic() < deadline, f"bob still bound; reasons seen {reasons}\n{cluster.log_tail()}"
+        forge(cluster, uid, shard)
+        reasons.add(cluster.condition("victim").get("reason", ""))
+        time.sleep(0.5)  # mallory's pace, not a wait for the operator
+    assert "RevocationHeld" not in reasons
+    assert cluster.egb("victim")["status"].get("revocationHold") is None
+    cluster.wait_for("the last forged shard deleted", lambda: not forged_exists(cluster, FORGED_SHARD))
+    assert cluster.egb("victim")["status"]["summary"]["subjects"] == 1
 
 
 def entra(cluster: Cluster, *args: str) -> str:
