@@ -572,6 +572,11 @@ def _reference_wants_company(cache: SingleFlightCache[str, str]) -> bool:
     return len(cache._queued) + len(wanting) < cache._arrival_company
 
 
+def _reference_answered(cache: SingleFlightCache[str, str]) -> int:
+    """Arrived keys answered (fresh, not being read again) whose resources are not reconciled."""
+    return sum(1 for k in cache._arriving if k not in cache._in_flight and cache.fresh(k)[0])
+
+
 @pytest.mark.parametrize("seed", range(8))
 async def test_the_company_kept_as_it_changes_agrees_with_counting_it(seed: int) -> None:
     """Random expects, arrivals, unexpects, asks, failures, forgets and the clock moving on: after
@@ -592,7 +597,7 @@ async def test_the_company_kept_as_it_changes_agrees_with_counting_it(seed: int)
     cache: SingleFlightCache[str, str] = SingleFlightCache(
         5, loader, window=0.001, max_window=0.002, batch_limit=8, max_loads=2, lookahead_reads=3,
         lookahead_keys=30, arrival_window=0.003, arrival_max_window=0.005, arrival_company=6,
-        clock=clock,
+        arrival_busy_window=0.01, arrival_busy=2, clock=clock,
     )  # fmt: skip
     asking: set[asyncio.Task[object]] = set()
     for _ in range(600):
@@ -614,6 +619,7 @@ async def test_the_company_kept_as_it_changes_agrees_with_counting_it(seed: int)
         else:
             await asyncio.sleep(rng.choice((0, 0, 0.001, 0.004)))
         assert cache._wants_company() == _reference_wants_company(cache)
+        assert not cache._busy() or _reference_answered(cache) >= cache._arrival_busy
     await asyncio.gather(*asking, return_exceptions=True)
     assert cache._wants_company() == _reference_wants_company(cache)
     await cache.aclose()

@@ -34,6 +34,15 @@ along). A lone resource (nothing else arriving: one created after another became
 read after `window`, as before. Only when a read is sent changes; what it reads, and how long its
 answers live, does not.
 
+Busy (with `arrival_busy_window`): a window may stay open past `arrival_max_window`, up to
+`arrival_busy_window` after it opened, while at least `arrival_busy` arrived keys are answered
+and their resources not reconciled yet (`unexpect` not called): the operator then has that work
+to do without this read, so the keys waiting in it hold back no reconcile the operator could run
+meanwhile, and a burst's reads carry the ids of seconds of arrivals instead of one. The count is a
+lower bound (arriving keys less those wanting and those being read), kept without a scan. Once
+fewer are answered the window closes `arrival_window` past the latest arrival that found the
+operator busy, or at `arrival_max_window` if that is later.
+
 Held answers (docs/design.md, Directory semantics: user mode holds each member list once): a read
 whose answer equals the key's previous one (expired, or forgotten by `discard` or `clear`) keeps
 the previous object instead of the new, equal one, so whatever is keyed by the answer's identity
@@ -86,6 +95,8 @@ class SingleFlightCache(Generic[K, V]):
         arrival_window: float = 0.0,
         arrival_max_window: float = 0.0,
         arrival_company: int = 0,
+        arrival_busy_window: float = 0.0,
+        arrival_busy: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
@@ -119,6 +130,10 @@ class SingleFlightCache(Generic[K, V]):
         self._arrival_window = arrival_window
         self._arrival_max_window = max(arrival_max_window, arrival_window)
         self._arrival_company = arrival_company
+        # Busy: how long after it opened a window may wait while `arrival_busy` answered arrivals
+        # are not reconciled yet (module docstring, Busy).
+        self._arrival_busy_window = arrival_busy_window
+        self._arrival_busy = max(arrival_busy, 1)
         self._arrived = self._arrival_gap = -math.inf
         self._arriving: set[K] = set()  # keys of arrived resources not reconciled yet
         self._opened = 0.0
@@ -178,8 +193,26 @@ class SingleFlightCache(Generic[K, V]):
         now = asyncio.get_running_loop().time()
         self._arrival_gap, self._arrived = now - self._arrived, now
         if self._flush is not None and self._wants_company():
-            self._latest = max(self._latest, self._opened + self._arrival_max_window)
+            # Never below what is already set: a busy window that stops being busy closes
+            # `arrival_window` past the latest arrival that kept it open, not at once.
+            self._latest = max(self._closes, self._opened + self._arrival_cap())
             self._closes = min(max(self._closes, now + self._arrival_window), self._latest)
+
+    def _arrival_cap(self) -> float:
+        """How long after it opened an arrivals' window may stay open now (module docstring,
+        Arrivals and Busy); called only while the read wants company (`_expire` is current)."""
+        cap = max(self._arrival_max_window, self._max_window)
+        if self._arrival_busy_window > cap and self._busy():
+            cap = self._arrival_busy_window
+        return cap
+
+    def _busy(self) -> bool:
+        """At least `arrival_busy` arrived keys are answered and their resources not reconciled
+        yet: arriving keys neither wanted (not fresh) nor being read. A lower bound, without a
+        scan: the wanted and the ones being read need not all be arriving keys."""
+        self._expire()
+        answered = len(self._arriving) - len(self._wanting) - len(self._in_flight)
+        return answered >= self._arrival_busy
 
     def _in_burst(self, now: float) -> bool:
         """Resources are arriving one after another (the latest within `arrival_window` of the
@@ -327,7 +360,7 @@ class SingleFlightCache(Generic[K, V]):
         lacks company, `arrival_window` past the latest arrival (module docstring, Arrivals)."""
         self._opened, self._closes, self._latest = now, now + self._window, now + self._max_window
         if self._in_burst(now) and self._wants_company():
-            self._latest = now + self._arrival_max_window
+            self._latest = now + self._arrival_cap()
             self._closes = min(max(self._closes, self._arrived + self._arrival_window), self._latest)
         self._flush = self._start(self._flush_after_window())
 

@@ -52,6 +52,17 @@ LOOKAHEAD_ID_READS = 50
 ARRIVAL_WINDOW = 0.3
 ARRIVAL_MAX_WINDOW = 1.0
 ARRIVAL_COMPANY = BATCH_LIMIT
+# Ids while the operator is busy (`SingleFlightCache`, arrival_busy_window): a getByIds takes
+# 1,000 ids, so a 1 s cap made a burst's ids cost one read per second of arrivals (9-11 for
+# 1,000 resources arriving over 9 s, against a floor of 1; docs/performance.md, Graph at the
+# floor). An id read in a burst therefore waits for company up to GET_BY_IDS_LIMIT ids, and past
+# ARRIVAL_MAX_WINDOW (up to ID_ARRIVAL_BUSY_WINDOW after it opened) while at least ARRIVAL_BUSY
+# arrived ids are answered and their reconciles still running: the writers (8 reconciles at once,
+# reconciler.context.WRITERS) have that work meanwhile, so the wait holds back no reconcile that
+# could have run, and a convergence is not made longer. Names keep the 1 s cap: a $batch of 20
+# fills within it during a burst already.
+ID_ARRIVAL_BUSY_WINDOW = 5.0
+ARRIVAL_BUSY = 8
 
 
 class EntraDirectory:
@@ -85,10 +96,10 @@ class EntraDirectory:
         self._deltas = GroupDeltas(self.graph, self._client, per_round=config.delta_queries_per_round)
         ttl = config.cache_ttl
         self._by_id: SingleFlightCache[str, DirectoryGroup | None] = SingleFlightCache(
-            ttl, reads.read_ids, clock=clock, **_adaptive(GET_BY_IDS_LIMIT, LOOKAHEAD_ID_READS)
+            ttl, reads.read_ids, clock=clock, **id_batching()
         )
         self._by_name: SingleFlightCache[NameKey, tuple[DirectoryGroup, ...]] = SingleFlightCache(
-            ttl, reads.read_names, clock=clock, **_adaptive(BATCH_LIMIT, LOOKAHEAD_NAME_READS)
+            ttl, reads.read_names, clock=clock, **name_batching()
         )
         self._members: SingleFlightCache[str, tuple[DirectoryMember, ...] | None] = SingleFlightCache(
             ttl, reads.read_members, window=COALESCE_WINDOW, clock=clock
@@ -247,6 +258,22 @@ class EntraDirectory:
             for _ in range(served if hit else unique - served):
                 self.metrics.cache_lookup(kind, hit)
         return values
+
+
+def id_batching() -> dict[str, Any]:
+    """The id cache's batching (`SingleFlightCache` keywords): getByIds of up to 1,000 ids, which
+    wait for that many while arrivals continue, past ARRIVAL_MAX_WINDOW while the operator is busy."""
+    return {
+        **_adaptive(GET_BY_IDS_LIMIT, LOOKAHEAD_ID_READS),
+        "arrival_company": GET_BY_IDS_LIMIT,
+        "arrival_busy_window": ID_ARRIVAL_BUSY_WINDOW,
+        "arrival_busy": ARRIVAL_BUSY,
+    }
+
+
+def name_batching() -> dict[str, Any]:
+    """The name cache's batching: `$batch`es of 20 lookups, waiting for arrivals at most 1 s."""
+    return _adaptive(BATCH_LIMIT, LOOKAHEAD_NAME_READS)
 
 
 def _adaptive(batch_limit: int, lookahead_reads: int) -> dict[str, Any]:

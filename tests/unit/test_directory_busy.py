@@ -1,0 +1,142 @@
+"""SingleFlightCache, Busy: a read in a burst of arrivals keeps waiting for company past
+`arrival_max_window` while answered arrivals are still being reconciled (issue 17 point 4), and
+the directory's id reads are set up that way, its name reads not.
+
+Each test drives arrivals 20 ms apart (well inside the 0.3 s arrival window) and decides by
+conditions (calls made, loop iterations bounded), never by a timed assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from entra_rbac.adapters.directory import directory
+from entra_rbac.adapters.directory.cache import SingleFlightCache
+from entra_rbac.errors import DirectoryUnavailableError
+from tests.unit.test_directory_cache import Loader
+
+GAP = 0.02  # seconds between two arrivals of the burst
+
+
+def _cache(loader: Loader, **batching: Any) -> SingleFlightCache[str, str]:
+    settings: dict[str, Any] = {
+        "window": 0.01, "max_window": 0.2, "batch_limit": 1000, "arrival_window": 0.3,
+        "arrival_max_window": 0.2, "arrival_company": 1000, "arrival_busy": 3,
+    }  # fmt: skip
+    settings.update(batching)
+    return SingleFlightCache(60, loader, **settings)
+
+
+async def _reconciles_running(cache: SingleFlightCache[str, str], loader: Loader, count: int) -> list[str]:
+    """`count` resources arrived and read their groups (alone: nothing else was arriving);
+    their reconciles are still writing (`unexpect` not called yet)."""
+    keys = [f"a{i}" for i in range(count)]
+    cache.expect(keys, arriving=True)
+    await asyncio.wait_for(cache.get_many(keys), timeout=10)
+    assert loader.calls == [keys]
+    return keys
+
+
+async def _arrive(cache: SingleFlightCache[str, str], start: int, count: int) -> None:
+    for i in range(start, start + count):
+        cache.expect([f"k{i}"], arriving=True)
+        await asyncio.sleep(GAP)
+
+
+async def _arrive_until_read(
+    cache: SingleFlightCache[str, str], loader: Loader, start: int, calls: int
+) -> int:
+    """Arrivals go on until the loader has been called `calls` times; how many arrived."""
+    arrived = 0
+    while len(loader.calls) < calls:
+        cache.expect([f"k{start + arrived}"], arriving=True)
+        arrived += 1
+        await asyncio.sleep(GAP)
+        assert arrived < 1_000, "the read waited for arrivals without bound"
+    return arrived
+
+
+async def test_a_read_waits_past_the_arrival_max_window_while_answered_arrivals_are_reconciled() -> None:
+    """Three reconciles still writing: the next read, opened in a burst, waits for arrivals well
+    past arrival_max_window (0.2 s); once those reconciles are done it goes within the arrival
+    window, carrying every id that arrived meanwhile (one read, not one per 0.2 s)."""
+    loader = Loader(released=True)
+    cache = _cache(loader, arrival_busy_window=30)
+    running = await _reconciles_running(cache, loader, 3)
+    cache.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["k0"]))
+    await _arrive(cache, 1, 50)  # about 1 s: five arrival_max_windows
+    assert len(loader.calls) == 1
+    assert not asked.done()
+    cache.unexpect(running)  # their reconciles ran: nothing else to do meanwhile
+    await _arrive_until_read(cache, loader, 51, 2)
+    assert (await asyncio.wait_for(asked, timeout=10))[0] == {"k0": "K0"}
+    assert loader.calls[1][0] == "k0"
+    assert {f"k{i}" for i in range(51)} <= set(loader.calls[1])
+
+
+async def test_the_busy_wait_is_bounded_by_the_arrival_busy_window() -> None:
+    loader = Loader(released=True)
+    cache = _cache(loader, arrival_busy_window=0.5)
+    await _reconciles_running(cache, loader, 3)  # and never done
+    cache.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["k0"]))
+    arrived = await _arrive_until_read(cache, loader, 1, 2)
+    assert (await asyncio.wait_for(asked, timeout=10))[0] == {"k0": "K0"}
+    assert arrived < 200  # 4 s at most: the read went near 0.5 s, not at the burst's end
+
+
+async def test_fewer_answered_than_arrival_busy_or_failed_reads_are_not_busy() -> None:
+    """Two reconciles running (arrival_busy is 3), or three whose read failed (nothing decided
+    from it, nothing for the writers): the read goes at arrival_max_window, as without Busy."""
+    for count, fail in ((2, False), (3, True)):
+        loader = Loader(released=True)
+        cache = _cache(loader, arrival_busy_window=30)
+        keys = [f"a{i}" for i in range(count)]
+        cache.expect(keys, arriving=True)
+        loader.fail = DirectoryUnavailableError("503") if fail else None
+        read = asyncio.wait_for(cache.get_many(keys), timeout=10)
+        outcome = await asyncio.gather(read, return_exceptions=True)
+        assert isinstance(outcome[0], DirectoryUnavailableError) == fail
+        loader.fail = None
+        cache.expect(["k0"], arriving=True)
+        asked = asyncio.create_task(cache.get_many(["k0"]))
+        assert await _arrive_until_read(cache, loader, 1, 2) < 200
+        await asyncio.wait_for(asked, timeout=10)
+
+
+async def test_a_lone_arrival_is_read_after_the_short_window_while_the_operator_is_busy() -> None:
+    """Reconciles still writing, and one resource created on its own (no burst): it is not kept
+    waiting; with a 30 s busy window, waiting would time the test out."""
+    loader = Loader(released=True)
+    cache = _cache(loader, arrival_busy_window=30, arrival_window=0.05)
+    await _reconciles_running(cache, loader, 3)
+    await asyncio.sleep(0.1)  # past the arrival window: the next arrival is on its own
+    cache.expect(["b"], arriving=True)
+    await asyncio.wait_for(cache.get_many(["b"]), timeout=5)
+    assert loader.calls[1] == ["b"]
+
+
+async def test_the_directorys_id_reads_wait_while_busy_and_its_name_reads_do_not() -> None:
+    """The directory's settings: ARRIVAL_BUSY reconciles still writing keep an id read of a burst
+    waiting past ARRIVAL_MAX_WINDOW (1 s) until they are done; a name read goes at that cap."""
+    loader = Loader(released=True)
+    ids: SingleFlightCache[str, str] = SingleFlightCache(60, loader, **directory.id_batching())
+    running = await _reconciles_running(ids, loader, directory.ARRIVAL_BUSY)
+    ids.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(ids.get_many(["k0"]))
+    await _arrive(ids, 1, int(1.5 * directory.ARRIVAL_MAX_WINDOW / GAP))
+    assert len(loader.calls) == 1
+    assert not asked.done()
+    ids.unexpect(running)
+    await _arrive_until_read(ids, loader, 1_000, 2)
+    await asyncio.wait_for(asked, timeout=10)
+
+    loader = Loader(released=True)
+    names: SingleFlightCache[str, str] = SingleFlightCache(60, loader, **directory.name_batching())
+    await _reconciles_running(names, loader, directory.ARRIVAL_BUSY)
+    names.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(names.get_many(["k0"]))
+    assert await _arrive_until_read(names, loader, 1, 2) < 1.5 * directory.ARRIVAL_MAX_WINDOW / GAP
+    await asyncio.wait_for(asked, timeout=10)
