@@ -803,3 +803,40 @@ async def test_a_forged_shard_at_a_target_place_causes_no_hold_and_is_deleted(re
     assert UNWRITTEN_SHARD not in world.kube.bindings
     assert world.subjects(PAYMENTS_EDIT) == [f"{m}@contoso.com" for m in TEAM[1:]]
     assert (world.status["summary"]["bindings"], world.status["summary"]["subjects"]) == (1, 5)
+
+
+# An invalid spec's status (the brief of stop 30, point 2): the targets are unknown, so status
+# keeps what the operator last recorded of its own bindings, never what carries its marks now.
+INVALID = {"groups": [{"id": "NOT-A-GUID"}], "clusterRoleBindings": [{"clusterRole": "view"}]}
+
+
+async def test_an_invalid_spec_keeps_the_last_recorded_bindings_and_lists_no_forgery() -> None:
+    """The resource's name for a role, in a namespace its spec never granted: a forgery (or a
+    leftover) that an invalid spec cannot tell from its own; status lists the bindings and counts
+    as the last valid reconcile recorded them, and nothing is written or deleted."""
+    world = await settled_world(NAMESPACED_USERS, g1=TEAM)
+    recorded = world.status
+    world.kube.put_binding(forged_edit(FORGED_AT["other-namespace"]))
+    world.kube.put_binding(forged_edit(UNWRITTEN_SHARD))
+    world.apply(INVALID)
+    done = len(world.kube.writes)
+    assert (await world.reconcile()).reason == "InvalidSpec"
+    assert world.kube.writes[done:] == []
+    assert world.condition()["reason"] == "InvalidSpec"
+    for field in ("bindings", "summary", "groups"):
+        assert world.status[field] == recorded[field], field
+    registry = world.ctx.metrics.registry
+    assert [
+        registry.get_sample_value("entra_rbac_managed_bindings", {"kind": kind})
+        for kind in ("ClusterRoleBinding", "RoleBinding")
+    ] == [0, 1]
+
+
+async def test_a_spec_never_valid_lists_no_binding_whatever_carries_its_marks() -> None:
+    world = World()
+    world.kube.put_binding(forged_edit(FORGED_AT["other-namespace"]))
+    world.kube.put_binding(forged_edit(BindingKey.of("ClusterRoleBinding", "", "egb:team:clusterrole:view")))
+    world.apply(INVALID)
+    assert (await world.reconcile()).reason == "InvalidSpec"
+    assert world.status["bindings"] == []
+    assert (world.status["summary"]["bindings"], world.status["summary"]["subjects"]) == (0, 0)

@@ -263,7 +263,8 @@ def build_status(
     """The complete status (camelCase, ready for a merge patch of `/status`).
 
     - `previous`: the status as read (times and pinned ids carry over); None for a new resource.
-    - `spec`: the parsed spec, or None when it is invalid (the previous groups are kept).
+    - `spec`: the parsed spec, or None when it is invalid (the previous groups, bindings and
+      summary are kept: the operator's last record, never bindings read now; see `_kept_bindings`).
     - `resolutions`: the directory's answer in spec order, or None when it was not read or failed.
     - `bindings`: the bindings as they now stand (the desired ones once applied; the observed
       owned ones when nothing was applied, e.g. fail-static or suspended).
@@ -283,6 +284,12 @@ def build_status(
     else:
         groups = [dict(e) for e in previous.get("groups") or [] if isinstance(e, Mapping)]
     counts = summary(bindings, groups)
+    listed = binding_entries(bindings)
+    if spec is None:
+        # Without a spec the targets are unknown, so no binding read now is known to be the
+        # resource's (anyone may write one carrying its marks): the last record the operator
+        # made of its own stands, as nothing is written until the spec is fixed.
+        listed, counts = _kept_bindings(previous, counts)
     # Unverified groups (suspended, directory down) are not "not found": GROUPS keeps the last
     # verified count beside the bindings kept, never a `0/1` contradicting them in `kubectl get`.
     # With as many groups as then, that count; with groups added or removed meanwhile (while
@@ -319,10 +326,21 @@ def build_status(
         "observedGeneration": generation,
         "conditions": with_transition_times(conditions, previous, now),
         "groups": groups,
-        "bindings": binding_entries(bindings),
+        "bindings": listed,
         "summary": counts,
         "lastDirectorySync": synced,
     }
+
+
+def _kept_bindings(
+    previous: Mapping[str, Any], empty: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The previous status's `bindings` and `summary` (`empty`, the counts of no binding, where
+    it has none that reads as one)."""
+    entries = previous.get("bindings")
+    counts = previous.get("summary")
+    listed = [dict(e) for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+    return listed, dict(counts) if isinstance(counts, Mapping) else dict(empty)
 
 
 def _time_bound(

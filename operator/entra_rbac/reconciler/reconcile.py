@@ -26,7 +26,6 @@ from entra_rbac.core.desired import Owner
 from entra_rbac.core.entra import MemberType
 from entra_rbac.core.guardrails import check_guardrails
 from entra_rbac.core.models import EntraGroupBindingSpec
-from entra_rbac.core.naming import binding_name, shard_index
 from entra_rbac.core.plan import ObservedBinding
 from entra_rbac.core.problems import invalid_spec_problems
 from entra_rbac.core.windows import all_expired
@@ -110,23 +109,6 @@ def _marked(owner: Owner, listed: Sequence[Mapping[str, Any]]) -> list[ObservedB
     return [o for o in ObservedBinding.from_manifests(listed) if o.owned_by(owner.uid)]
 
 
-def _named_for(owner: Owner, marked: list[ObservedBinding]) -> list[ObservedBinding]:
-    """Without a valid spec the targets are unknown: status lists only the marked bindings whose
-    name is the one this resource gives a binding of that role (nothing is written anyway)."""
-    return [
-        o
-        for o in marked
-        if o.role_ref.kind in ("ClusterRole", "Role")
-        and shard_index(
-            o.name,
-            binding_name(
-                owner.name, "ClusterRole" if o.role_ref.kind == "ClusterRole" else "Role", o.role_ref.name
-            ),
-        )
-        is not None
-    ]
-
-
 async def _sync(resource: Resource, ctx: ReconcileContext, *, fresh: bool = False) -> Outcome:
     now = ctx.clock()
     owner, record = resource.owner, ctx.memory.of(resource.owner.uid)
@@ -157,7 +139,9 @@ async def _decide(
         spec = EntraGroupBindingSpec.model_validate(resource.spec)
     except ValidationError as error:
         # The API server validates too; this guards objects written before the CRD's rules.
-        report = Report.invalid(_named_for(resource.owner, marked), invalid_spec_problems(error))
+        # Nothing is written, and without targets no binding read now is known to be the
+        # resource's: status keeps its last record of them (`core.status.build_status`).
+        report = Report.invalid(invalid_spec_problems(error))
         return await conclude(resource, report, now, ctx)
     view = await read_cluster(resource.owner, spec, ctx)
     # A shard past those the operator wrote is a stray (`ownership.own`); converge counts the

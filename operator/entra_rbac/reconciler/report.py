@@ -92,8 +92,10 @@ class Report:
         return self.phase not in (Phase.DIRECTORY_FAILED, Phase.UNCONFIRMED)
 
     @classmethod
-    def invalid(cls, bindings: Sequence[ObservedBinding], problems: Sequence[Problem]) -> Report:
-        return cls(Phase.INVALID, None, bindings, problems)
+    def invalid(cls, problems: Sequence[Problem]) -> Report:
+        """The spec does not parse: no binding is attributed to the resource (status keeps the
+        previous record of its bindings, `core.status.build_status`)."""
+        return cls(Phase.INVALID, None, (), problems)
 
     @classmethod
     def refused(
@@ -215,7 +217,7 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
         await ctx.kube.patch_status(owner.name, new)
         if report.spec is not None:
             await audit_transitions(owner, report.spec, previous.get("grants"), new.get("grants"), now, ctx)
-    _count_bindings(owner.uid, report.bindings, ctx)
+    _count_bindings(owner.uid, new["summary"], ctx)
     ctx.metrics.set_time_bound(
         owner.uid, active=_active(new.get("grants")), next_expiry=new.get("nextExpiry")
     )
@@ -242,8 +244,14 @@ def _active(grants: Any) -> int:
     )
 
 
-def _count_bindings(owner_uid: str, bindings: Sequence[ObservedBinding], ctx: ReconcileContext) -> None:
-    cluster_wide = sum(1 for b in bindings if b.kind == "ClusterRoleBinding")
+def _count_bindings(owner_uid: str, counts: Mapping[str, Any], ctx: ReconcileContext) -> None:
+    """The bindings gauge from status's summary: the same figures (an invalid spec's kept ones too)."""
     ctx.metrics.set_managed_bindings(
-        owner_uid, cluster_role_bindings=cluster_wide, role_bindings=len(bindings) - cluster_wide
+        owner_uid,
+        cluster_role_bindings=_count(counts.get("clusterRoleBindings")),
+        role_bindings=_count(counts.get("roleBindings")),
     )
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int and value >= 0 else 0
