@@ -647,3 +647,36 @@ async def test_a_real_shrink_after_a_restart_is_weighed_by_the_guard_in_full() -
     status = world.kube.resources["team"]["status"]
     assert (status["revocationHold"]["removed"], status["revocationHold"]["current"]) == (295, 300)
     assert (status["summary"]["bindings"], status["summary"]["subjects"]) == (len(written), 300)
+
+
+async def test_a_shard_left_above_the_count_goes_only_once_its_members_are_granted_elsewhere() -> None:
+    """A status from before `summary.shards` (an upgrade) and a restart: the operator's 4 shards of
+    210 members count as written as one binding, so at 204 members the split asks for 3 and shard 4
+    is a stray. Its members move into shards 1 to 3 by patches; while one of those fails, shard 4
+    is not deleted (make-before-break, as for the plan's own deletes), and goes on the retry."""
+    from entra_rbac.adapters.kube import errors
+
+    world = World(policy=Policy(sharding=Sharding(8_192, 16), revocation_guard_min=10_000))
+    world.directory.add_group(G1, *member_names(210))
+    world.apply(spec())
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert len(held(world)) == 4
+    del world.kube.resources["team"]["status"]["summary"]["shards"]
+    world.ctx = world.new_context()
+    world.directory.add_group(G1, *member_names(204))
+    world.directory.invalidate()
+    world.clock.advance(300)
+    fourth = BindingKey.of("ClusterRoleBinding", None, shard_name(BASE, 4))
+    world.kube.fail_next(
+        "patch",
+        BindingKey.of("ClusterRoleBinding", None, BASE),
+        errors.UnavailableError("503", status=503, reason="ServiceUnavailable"),
+    )
+    outcome = await world.reconcile(fresh=True)
+    assert outcome.requeue_after is not None
+    assert fourth in world.kube.bindings
+    assert (await world.reconcile()).reason == "Reconciled"
+    assert fourth not in world.kube.bindings
+    assert sorted(n for names in held(world).values() for n in names) == sorted(
+        f"{m}@contoso.com" for m in member_names(204)
+    )

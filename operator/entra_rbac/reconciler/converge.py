@@ -108,10 +108,10 @@ async def converge(
     if not applied.retry:
         record.shards = shards_in_use(owner.name, desired.bindings)
     # Make-before-break holds for strays too: an old binding left by a role change goes only
-    # once its replacement exists.
+    # once its replacement exists, a shard above the count once its members are granted elsewhere.
     cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
     swept = (
-        await _clean_up(owner, cleanup, desired, ctx) if cleanup and _creates_done(plan, applied) else None
+        await _clean_up(owner, cleanup, desired, ctx) if cleanup and _grants_done(plan, applied) else None
     )
     cleaned = not cleanup or (swept is not None and not swept.retry and not swept.problems)
     report = Report.applied(
@@ -156,9 +156,14 @@ async def _too_large(
     return await conclude(resource, report, now, ctx)
 
 
-def _creates_done(plan: Plan, applied: ApplyResult) -> bool:
+def _grants_done(plan: Plan, applied: ApplyResult) -> bool:
+    """Whether every write of the plan that grants a subject (a create, a replace, a patch adding
+    one) was done: the rule of the plan's own deletes (`reconciler.apply`), since a stray may be
+    the operator's shard above the count (`ownership.own`) whose members a patch moves elsewhere."""
     done = {(a.verb, a.key) for a in applied.done}
-    return all((a.verb, a.key) in done for a in plan.actions if a.verb in (Verb.CREATE, Verb.REPLACE))
+    return all(
+        (a.verb, a.key) in done for a in plan.actions if a.verb in (Verb.CREATE, Verb.REPLACE) or a.added
+    )
 
 
 async def _clean_up(owner: Owner, cleanup: Plan, desired: DesiredState, ctx: ReconcileContext) -> ApplyResult:
