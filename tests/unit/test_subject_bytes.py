@@ -154,3 +154,74 @@ def test_a_planned_list_held_before_its_writes_is_recognised_in_their_first_answ
     assert edited["subjects"] is not shared
     assert interner.encoded.recognised == 1
     assert interner.hold(rendered_subjects((Subject("User", "alice"),))) is None
+
+
+def page(*items: Any, more: str = "") -> bytes:
+    """A list page as kube-apiserver sends it (items without kind and apiVersion)."""
+    listed = [{k: v for k, v in item.items() if k not in ("kind", "apiVersion")} for item in items]
+    meta = {"resourceVersion": "42", **({"continue": more} if more else {})}
+    return wire({"kind": "RoleBindingList", "apiVersion": f"{RBAC}/v1", "metadata": meta, "items": listed})
+
+
+def test_a_list_page_gets_every_held_list_undecoded_and_the_rest_decoded() -> None:
+    """A restart's list (issue 17 point 7): 100 bindings of 1,000 subjects a page; each item whose
+    subjects are byte for byte a held list gets that list, any other item is decoded as it is
+    (a hand edit, a list never seen, a short list), and the page equals plain JSON's."""
+    interner = SubjectInterner()
+    first, second = held(interner, users(1000)), held(interner, users(1000, start=3000))
+    edited = [*users(999), {"kind": "User", "apiGroup": RBAC, "name": "mallory@contoso.com"}]
+    items = [
+        rolebinding(users(1000), name="a"),
+        rolebinding(users(1000, start=3000), name="b"),
+        rolebinding(edited, name="c"),
+        rolebinding(users(1000), name="d"),
+        rolebinding(users(3), name="e"),
+        rolebinding(users(1000, start=7000), name="f"),
+    ]
+    data = page(*items, more="next")
+    decoded = interner.decode_page(data)
+    assert decoded == json.loads(data)
+    listed = decoded["items"]
+    assert listed[0]["subjects"] is first
+    assert listed[1]["subjects"] is second
+    assert listed[3]["subjects"] is first
+    assert all(not isinstance(listed[i]["subjects"], SharedSubjects) for i in (2, 4, 5))
+    assert interner.encoded.recognised == 3
+
+
+@pytest.mark.parametrize(
+    "tricky",
+    [
+        # The held list's bytes as another field's value, inside an item: not its subjects.
+        lambda: [rolebinding(users(3), decoy={"subjects": users(1000)}), rolebinding(users(1000), name="x")],
+        # An item naming a placeholder of ours (as any string may be written).
+        lambda: [rolebinding(users(1000)), rolebinding("entra-rbac.io/held-subject-list#0", name="x")],
+        lambda: [rolebinding(users(1000), annotations={"a": "entra-rbac.io/held-subject-list"})],
+    ],
+    ids=["decoy", "placeholder-as-subjects", "placeholder-in-annotation"],
+)
+def test_a_page_not_exactly_items_holding_held_lists_is_decoded_whole(tricky: Any) -> None:
+    interner = SubjectInterner()
+    held(interner, users(1000))
+    data = page(*tricky())
+    decoded = interner.decode_page(data)
+    assert decoded == json.loads(data)
+    assert all(not isinstance(i["subjects"], SharedSubjects) for i in decoded["items"])
+    assert interner.encoded.recognised == 0
+
+
+def test_a_corrupt_page_decodes_or_fails_exactly_as_plain_json() -> None:
+    interner = SubjectInterner()
+    held(interner, users(200))
+    data = page(rolebinding(users(200), name="a"), rolebinding(users(200), name="b"))
+    randomly = random.Random(7)
+    for _ in range(300):
+        at = randomly.randrange(len(data))
+        corrupt = data[:at] + bytes([randomly.choice(b'"[]{},:0aA\\ #')]) + data[at + 1 :]
+        try:
+            expected = json.loads(corrupt)
+        except ValueError:
+            with pytest.raises(json.JSONDecodeError):
+                interner.decode_page(corrupt)
+            continue
+        assert interner.decode_page(corrupt) == expected

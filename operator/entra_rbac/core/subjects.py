@@ -154,6 +154,11 @@ class SubjectInterner:
         (`core.subject_bytes`)."""
         return self.encoded.decode(data, loads, event=event)
 
+    def decode_page(self, data: bytes, loads: Loads = json.loads) -> Any:
+        """A list page of bindings from its bytes, each item's subjects the held list itself
+        when they are byte for byte one (`core.subject_bytes`)."""
+        return self.encoded.decode_page(data, loads)
+
     def intern(self, raw: Any) -> Any:
         """The shared list equal to `raw`, or `raw` itself when it is not a canonical list."""
         if isinstance(raw, SharedSubjects) or not isinstance(raw, list) or not raw:

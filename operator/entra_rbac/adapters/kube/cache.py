@@ -125,6 +125,7 @@ class ClusterCache:
             prepare=_binding("ClusterRoleBinding", self.subjects, self.sharing),
             page_size=BINDING_PAGE_SIZE,
             decode=self.decode_event,
+            decode_page=self.decode_page,
             indexes={"owner": _owner},
         )
         self.role_bindings = informer(
@@ -134,6 +135,7 @@ class ClusterCache:
             prepare=_binding("RoleBinding", self.subjects, self.sharing),
             page_size=BINDING_PAGE_SIZE,
             decode=self.decode_event,
+            decode_page=self.decode_page,
             indexes={"owner": _owner, "namespace": _namespace},
         )
         self.namespaces = informer("/api/v1/namespaces", "namespaces")
@@ -202,6 +204,10 @@ class ClusterCache:
     def decode_event(self, data: bytes) -> Any:
         """A binding watch event from its bytes, likewise (the echo of our own write, mostly)."""
         return self.subjects.decode(data, orjson.loads, event=True)
+
+    def decode_page(self, data: bytes) -> Any:
+        """A page of a binding list from its bytes, likewise (a restart's list, a resync)."""
+        return self.subjects.decode_page(data, orjson.loads)
 
     def _bindings(self, kind: BindingKind) -> Informer:
         return self.cluster_bindings if kind == "ClusterRoleBinding" else self.role_bindings

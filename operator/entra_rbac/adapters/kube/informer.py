@@ -110,9 +110,11 @@ class Informer:
         indexes: Mapping[str, Indexer] | None = None,
         page_size: int = PAGE_SIZE,
         decode: Callable[[bytes], Any] | None = None,
+        decode_page: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.stream = stream
-        self.decode = decode  # a watch event's bytes -> the event (None: json.loads)
+        self.decode = decode  # a watch event's bytes -> the event (None: orjson.loads)
+        self.decode_page = decode_page  # a list page's bytes -> the page (None: orjson.loads)
         self.path = path
         self.what = what
         self.resync = resync
@@ -219,7 +221,12 @@ class Informer:
         """List the collection and make the mirror equal to it, telling listeners each difference
         (none at the first list)."""
         items, version = await self.stream.list(
-            self.path, what=self.what, query=self.query, page_size=self.page_size, each=self.prepare
+            self.path,
+            what=self.what,
+            query=self.query,
+            page_size=self.page_size,
+            each=self.prepare,
+            decode=self.decode_page,
         )
         self.lists += 1
         notify = self.synced.is_set()
