@@ -110,9 +110,7 @@ async def converge(
     # Make-before-break holds for strays too: an old binding left by a role change goes only
     # once its replacement exists, a shard above the count once its members are granted elsewhere.
     cleanup = cleanup_plan(owned.strays, desired.frozen_namespaces)
-    swept = (
-        await _clean_up(owner, cleanup, desired, ctx) if cleanup and _grants_done(plan, applied) else None
-    )
+    swept = await _clean_up(owner, cleanup, desired, ctx) if cleanup and _grants_done(plan, applied) else None
     cleaned = not cleanup or (swept is not None and not swept.retry and not swept.problems)
     report = Report.applied(
         spec,
