@@ -32,6 +32,7 @@ _.mandatory
 _.server_timeout
 _.client_timeout
 _.connect_timeout
+_.consistency_timeout
 
 # --- pydantic: model configuration and fields, read by pydantic and by model_dump ---
 _.model_config

@@ -43,6 +43,10 @@ CACHE_SYNC_TIMEOUT = 120.0
 # Where kopf keeps its per-handler progress and last-handled configuration (annotations).
 KOPF_STATE_PREFIX = f"operator.{GROUP}"
 
+# How long kopf waits for the watch event of its own patch before it handles an object again
+# (`_persistence`); kopf's default is 5 s.
+CONSISTENCY_TIMEOUT = 30.0
+
 
 async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: Settings) -> None:
     """Tune kopf, build what every handler shares, and start the periodic refresh."""
@@ -180,6 +184,15 @@ def _persistence(operator: kopf.OperatorSettings) -> None:
     operator.persistence.diffbase_storage = SpecDigestDiffBaseStorage(
         prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
     )
+    # After its own patch kopf waits this long for the patched version's watch event; the events
+    # before it lack kopf's marks. Past the wait it takes the latest event it has as current, and
+    # for a resource handled for the first time that is the echo of the reconciler's status write,
+    # without the last-handled configuration: kopf runs the whole reconcile again and patches its
+    # annotations once more. kopf's 5 s ran out for every resource in some first resumes over
+    # 1,000 on the sandbox (3,000 writes instead of 2,000, up to ~100 MiB more; docs/performance.md,
+    # Memory). A longer wait only delays an event that follows a patched version which never
+    # arrives (a watch relisted past it).
+    operator.persistence.consistency_timeout = CONSISTENCY_TIMEOUT
 
 
 SPEC_DIGEST = "sha256"
