@@ -9,12 +9,18 @@ conditions (calls made, loop iterations bounded), never by a timed assertion.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from entra_rbac.adapters.directory import directory
+from entra_rbac.adapters.directory import EntraDirectory, directory
 from entra_rbac.adapters.directory.cache import SingleFlightCache
+from entra_rbac.adapters.kube import KubeAdapter
 from entra_rbac.errors import DirectoryUnavailableError
+from entra_rbac.metrics import OperatorMetrics
+from entra_rbac.reconciler.context import Clients, build_context
+from entra_rbac.settings import Settings
 from tests.unit.test_directory_cache import Loader
+from tests.unit.test_freshness import BASE
 
 GAP = 0.02  # seconds between two arrivals of the burst
 
@@ -140,3 +146,44 @@ async def test_the_directorys_id_reads_wait_while_busy_and_its_name_reads_do_not
     asked = asyncio.create_task(names.get_many(["k0"]))
     assert await _arrive_until_read(names, loader, 1, 2) < 1.5 * directory.ARRIVAL_MAX_WINDOW / GAP
     await asyncio.wait_for(asked, timeout=10)
+
+
+async def test_the_first_read_of_a_burst_waits_while_the_operator_says_it_is_busy() -> None:
+    """No answered arrivals yet (the burst's first id read), but every writer's turn is taken
+    (`busy_while`): the read waits past arrival_max_window while that holds and goes within the
+    arrival window once it stops, carrying the ids that arrived meanwhile; without the signal it
+    goes at arrival_max_window."""
+    writers = asyncio.Semaphore(1)
+    loader = Loader(released=True)
+    cache = _cache(loader, arrival_busy_window=30)
+    cache.busy_while(writers.locked)
+    await writers.acquire()
+    cache.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["k0"]))
+    await _arrive(cache, 1, 50)  # about 1 s: five arrival_max_windows
+    assert loader.calls == []
+    writers.release()
+    await _arrive_until_read(cache, loader, 51, 1)
+    assert (await asyncio.wait_for(asked, timeout=10))[0] == {"k0": "K0"}
+    assert {f"k{i}" for i in range(51)} <= set(loader.calls[0])
+
+    loader = Loader(released=True)
+    cache = _cache(loader, arrival_busy_window=30)
+    cache.busy_while(lambda: False)
+    cache.expect(["k0"], arriving=True)
+    asked = asyncio.create_task(cache.get_many(["k0"]))
+    assert await _arrive_until_read(cache, loader, 1, 1) < 30  # 0.6 s: about the 0.2 s cap
+    await asyncio.wait_for(asked, timeout=10)
+
+
+def test_the_reconcile_context_holds_id_reads_while_every_writer_is_busy() -> None:
+    """build_context wires the directory's id reads to its writers' turns."""
+    held: list[Callable[[], bool]] = []
+
+    class Directory:
+        def hold_id_reads_while(self, busy: Callable[[], bool]) -> None:
+            held.append(busy)
+
+    clients = Clients(kube=cast(KubeAdapter, None), directory=cast(EntraDirectory, Directory()))
+    made = build_context(Settings(**BASE), clients, OperatorMetrics())
+    assert held == [made.writers.locked]

@@ -157,9 +157,13 @@ def build_clients(settings: Settings, metrics: OperatorMetrics, *, instance: str
 
 
 def build_context(settings: Settings, clients: Clients, metrics: OperatorMetrics) -> ReconcileContext:
-    return ReconcileContext(
+    context = ReconcileContext(
         kube=clients.kube,
         directory=clients.directory,
         policy=Policy.from_settings(settings),
         metrics=metrics,
     )
+    # While every writer's turn is taken, an id answered now would wait for a turn anyway: a
+    # burst's id read may wait for more ids meanwhile (docs/performance.md, Graph at the floor).
+    clients.directory.hold_id_reads_while(context.writers.locked)
+    return context

@@ -39,9 +39,12 @@ Busy (with `arrival_busy_window`): a window may stay open past `arrival_max_wind
 and their resources not reconciled yet (`unexpect` not called): the operator then has that work
 to do without this read, so the keys waiting in it hold back no reconcile the operator could run
 meanwhile, and a burst's reads carry the ids of seconds of arrivals instead of one. The count is a
-lower bound (arriving keys less those wanting and those being read), kept without a scan. Once
-fewer are answered the window closes `arrival_window` past the latest arrival that found the
-operator busy, or at `arrival_max_window` if that is later.
+lower bound (arriving keys less those wanting and those being read), kept without a scan. The
+operator also counts as busy while the condition given to `busy_while` holds (the directory's id
+reads: every writer's turn taken), so the first read of a burst, before any of its own answers
+exist, waits too when the writers have work without it. Once neither holds the window closes
+`arrival_window` past the latest arrival that found the operator busy, or at
+`arrival_max_window` if that is later.
 
 Held answers (docs/design.md, Directory semantics: user mode holds each member list once): a read
 whose answer equals the key's previous one (expired, or forgotten by `discard` or `clear`) keeps
@@ -134,6 +137,7 @@ class SingleFlightCache(Generic[K, V]):
         # are not reconciled yet (module docstring, Busy).
         self._arrival_busy_window = arrival_busy_window
         self._arrival_busy = max(arrival_busy, 1)
+        self._busy_elsewhere: Callable[[], bool] = _never  # `busy_while`
         self._arrived = self._arrival_gap = -math.inf
         self._arriving: set[K] = set()  # keys of arrived resources not reconciled yet
         self._opened = 0.0
@@ -212,7 +216,12 @@ class SingleFlightCache(Generic[K, V]):
         scan: the wanted and the ones being read need not all be arriving keys."""
         self._expire()
         answered = len(self._arriving) - len(self._wanting) - len(self._in_flight)
-        return answered >= self._arrival_busy
+        return answered >= self._arrival_busy or self._busy_elsewhere()
+
+    def busy_while(self, busy: Callable[[], bool]) -> None:
+        """Count the operator busy also while `busy()` holds (module docstring, Busy): e.g. while
+        every writer's turn is taken, when an answer now would only wait for a turn."""
+        self._busy_elsewhere = busy
 
     def _in_burst(self, now: float) -> bool:
         """Resources are arriving one after another (the latest within `arrival_window` of the
@@ -506,3 +515,7 @@ _MISSING = _Missing()
 # How often a caller whose key was read along for the look-ahead, and failed, reads it again itself
 # (more than once only if the key was taken along again meanwhile, for another resource).
 _RETRIES_AFTER_LOOKAHEAD = 3
+
+
+def _never() -> bool:
+    return False

@@ -116,6 +116,12 @@ class EntraDirectory:
     ) -> None:
         await self.aclose()
 
+    def hold_id_reads_while(self, busy: Callable[[], bool]) -> None:
+        """A burst's id reads wait for company (up to ID_ARRIVAL_BUSY_WINDOW) also while
+        `busy()` holds: the reconciler passes "every writer's turn is taken", when an answer
+        now would only wait for a turn (`SingleFlightCache.busy_while`)."""
+        self._by_id.busy_while(busy)
+
     async def aclose(self) -> None:
         """Close the Graph connections and the credential (and its token connections)."""
         try:
