@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -116,21 +117,27 @@ def test_short_lists_are_not_recognised_and_lists_sharing_a_prefix_are_told_apar
     assert interner.decode(wire(rolebinding(users(1500))))["subjects"] is large
 
 
-def test_any_corruption_of_the_bytes_decodes_or_fails_exactly_as_plain_json() -> None:
-    interner = SubjectInterner()
-    held(interner, users(200))
-    data = wire(rolebinding(users(200)))
-    randomly = random.Random(17)
+def _corrupted_as_plain_json(
+    decode: Callable[[bytes], object], data: bytes, alphabet: bytes, seed: int
+) -> None:
+    """300 one-byte corruptions of `data`: each decodes as `json.loads` does, or fails as it does."""
+    randomly = random.Random(seed)
     for _ in range(300):
         at = randomly.randrange(len(data))
-        corrupt = data[:at] + bytes([randomly.choice(b'"[]{},:0aA\\ ')]) + data[at + 1 :]
+        corrupt = data[:at] + bytes([randomly.choice(alphabet)]) + data[at + 1 :]
         try:
             expected = json.loads(corrupt)
         except ValueError:
             with pytest.raises(json.JSONDecodeError):
-                interner.decode(corrupt)
+                decode(corrupt)
             continue
-        assert interner.decode(corrupt) == expected
+        assert decode(corrupt) == expected
+
+
+def test_any_corruption_of_the_bytes_decodes_or_fails_exactly_as_plain_json() -> None:
+    interner = SubjectInterner()
+    held(interner, users(200))
+    _corrupted_as_plain_json(interner.decode, wire(rolebinding(users(200))), b'"[]{},:0aA\\ ', 17)
 
 
 def test_a_planned_list_held_before_its_writes_is_recognised_in_their_first_answer() -> None:
@@ -214,14 +221,4 @@ def test_a_corrupt_page_decodes_or_fails_exactly_as_plain_json() -> None:
     interner = SubjectInterner()
     held(interner, users(200))
     data = page(rolebinding(users(200), name="a"), rolebinding(users(200), name="b"))
-    randomly = random.Random(7)
-    for _ in range(300):
-        at = randomly.randrange(len(data))
-        corrupt = data[:at] + bytes([randomly.choice(b'"[]{},:0aA\\ #')]) + data[at + 1 :]
-        try:
-            expected = json.loads(corrupt)
-        except ValueError:
-            with pytest.raises(json.JSONDecodeError):
-                interner.decode_page(corrupt)
-            continue
-        assert interner.decode_page(corrupt) == expected
+    _corrupted_as_plain_json(interner.decode_page, data, b'"[]{},:0aA\\ #', 7)
