@@ -4,12 +4,12 @@ process over the sandbox or a real control plane of the benchmark's own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
 from tests.controlplane.harness import ControlPlane
-from tests.e2e.harness import Cluster, guid
+from tests.e2e.harness import AuditRequests, Cluster, RequestCounts, SandboxRequests, guid
 from tests.e2e.real import RealServer, prepare
 
 from entra_rbac_sandbox.launcher import Sandbox
@@ -20,6 +20,43 @@ def own_control_plane(workdir: Path, state: Path) -> Iterator[RealServer]:
     """A real control plane of the benchmark's own (it never relies on the garbage collector)."""
     with ControlPlane(workdir=workdir) as cp:
         yield prepare(cp, state, garbage_collection=False)
+
+
+@contextmanager
+def bench_sandbox(
+    tmp_path: Path, directory: Path, env: dict[str, str], *, real: bool
+) -> Iterator[tuple[Sandbox, RequestCounts]]:
+    """A sandbox serving `directory`, no operator yet (`env` its environment, its output in
+    tmp_path/operator.log), whose Kubernetes API is the sandbox's own or, with `real`, a real
+    control plane of the benchmark's own; with what counts the requests that API received (the
+    real one's audit log: the operator's requests only)."""
+    with ExitStack() as stack:
+        kube: dict[str, Path] = {}
+        server: RealServer | None = None
+        if real:
+            for workdir in ("cp", "real"):
+                (tmp_path / workdir).mkdir()
+            server = stack.enter_context(own_control_plane(tmp_path / "cp", tmp_path / "real"))
+            kube = {
+                "cluster": server.admin_kubeconfig,
+                "cluster_operator_kubeconfig": server.operator_kubeconfig,
+            }
+        log = stack.enter_context((tmp_path / "operator.log").open("w"))
+        sandbox = stack.enter_context(
+            Sandbox(
+                directory,
+                state_dir=tmp_path / "sb",
+                operator=False,
+                operator_env=env,
+                operator_output=log,
+                **kube,  # type: ignore[arg-type]
+            )
+        )
+        if server is not None:
+            yield sandbox, AuditRequests(server.audit)
+        else:
+            assert sandbox.kube is not None
+            yield sandbox, SandboxRequests(sandbox.kube.faults)
 
 
 def write_teams(path: Path, teams: int) -> None:

@@ -23,15 +23,14 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.e2e.harness import AuditRequests, guid
+from tests.e2e.harness import RequestCounts, guid
 
 from bench.kubeobjects import EGB, egb, namespace, raw_items
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import cpu_settle
 from bench.table import Table
-from bench.teams import own_control_plane
+from bench.teams import bench_sandbox
 from entra_rbac.constants import MAX_BINDING_BYTES
-from entra_rbac_sandbox.launcher import Sandbox
 
 MEMBERS = int(os.environ.get("BENCH_SHARD_MEMBERS", "50000"))
 READY_DEADLINE, TARGET_RSS = 600.0, 300.0
@@ -82,7 +81,7 @@ def _shards(api: client.ApiClient) -> list[dict[str, Any]]:
     return raw_items(answer)
 
 
-def _writes(requests: AuditRequests) -> int:
+def _writes(requests: RequestCounts) -> int:
     """The operator's writes of bindings, from the real server's audit log."""
     return sum(requests.count(m, r"^/apis/rbac") for m in ("POST", "PUT", "PATCH", "DELETE"))
 
@@ -91,20 +90,8 @@ def test_bench_one_resource_over_50000_members_on_the_real_control_plane(tmp_pat
     directory = tmp_path / "directory.yaml"
     directory.write_text(json.dumps(_directory()), encoding="utf-8")
     env = {"ENTRA_RBAC_REFRESH_INTERVAL": "300s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
-    for workdir in ("cp", "real"):
-        (tmp_path / workdir).mkdir()
     with (
-        own_control_plane(tmp_path / "cp", tmp_path / "real") as real,
-        (tmp_path / "operator.log").open("w") as log,
-        Sandbox(
-            directory,
-            state_dir=tmp_path / "sb",
-            operator=False,
-            operator_env=env,
-            operator_output=log,
-            cluster=real.admin_kubeconfig,
-            cluster_operator_kubeconfig=real.operator_kubeconfig,
-        ) as sandbox,
+        bench_sandbox(tmp_path, directory, env, real=True) as (sandbox, requests),
         sandbox.admin_client() as api,
     ):
         client.CoreV1Api(api).create_namespace(namespace("bench-shard"))
@@ -132,7 +119,6 @@ def test_bench_one_resource_over_50000_members_on_the_real_control_plane(tmp_pat
         del shards, held
 
         sandbox.stop_operator()
-        requests = AuditRequests(real.audit)
         writes = _writes(requests)
         restarted = time.monotonic()
         process = sandbox.start_operator()

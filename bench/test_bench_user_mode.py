@@ -31,20 +31,20 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.e2e.harness import AuditRequests, SandboxRequests, guid
+from tests.e2e.harness import RequestCounts, guid
 
 from bench.kubeobjects import EGB, egbs, namespace, raw_items
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
 from bench.table import Table, not_run
-from bench.teams import own_control_plane
+from bench.teams import bench_sandbox
 from entra_rbac_sandbox.launcher import Sandbox
 
 MEMBERS = int(os.environ.get("BENCH_USER_MEMBERS", "50000"))
@@ -141,39 +141,18 @@ def _namespaces() -> list[str]:
 
 
 @contextmanager
-def _sandbox(tmp_path: Path, shape: str) -> Iterator[tuple[Sandbox, SandboxRequests | AuditRequests]]:
+def _sandbox(tmp_path: Path, shape: str) -> Iterator[tuple[Sandbox, RequestCounts]]:
     """A fresh sandbox serving the shape's directory (written once, as JSON: YAML's subset, and
     parsed in C), with its namespaces, no operator yet; its Kubernetes API is the sandbox's or,
     with BENCH_USER_SERVER=real, a real control plane's. With it, what counts the writes."""
     directory = tmp_path / "directory.yaml"
     directory.write_text(json.dumps(_directory(shape)), encoding="utf-8")
     env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH:.0f}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
-    with ExitStack() as stack:
-        kube: dict[str, Any] = {}
-        if SERVER == "real":
-            for workdir in ("cp", "real"):
-                (tmp_path / workdir).mkdir()
-            real = stack.enter_context(own_control_plane(tmp_path / "cp", tmp_path / "real"))
-            kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
-        log = stack.enter_context((tmp_path / "operator.log").open("w"))
-        sandbox = stack.enter_context(
-            Sandbox(
-                directory,
-                state_dir=tmp_path / "sb",
-                operator=False,
-                operator_env=env,
-                operator_output=log,
-                **kube,
-            )
-        )
+    with bench_sandbox(tmp_path, directory, env, real=SERVER == "real") as (sandbox, requests):
         with sandbox.admin_client() as api:
             for name in _namespaces():
                 client.CoreV1Api(api).create_namespace(namespace(name))
-        if SERVER == "real":
-            yield sandbox, AuditRequests(real.audit)
-        else:
-            assert sandbox.kube is not None
-            yield sandbox, SandboxRequests(sandbox.kube.faults)
+        yield sandbox, requests
 
 
 def _ready_count(custom: client.CustomObjectsApi) -> int:
@@ -220,7 +199,7 @@ def _sharded(bindings: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
     return found
 
 
-def _writes(requests: SandboxRequests | AuditRequests) -> int:
+def _writes(requests: RequestCounts) -> int:
     return sum(requests.count(m, NOT_PEERING) for m in WRITES)
 
 
