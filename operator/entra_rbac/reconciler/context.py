@@ -163,7 +163,7 @@ def build_context(settings: Settings, clients: Clients, metrics: OperatorMetrics
         policy=Policy.from_settings(settings),
         metrics=metrics,
     )
-    # While every writer's turn is taken, an id answered now would wait for a turn anyway: a
-    # burst's id read may wait for more ids meanwhile (docs/performance.md, Graph at the floor).
-    clients.directory.hold_id_reads_while(context.writers.locked)
+    # While every writer's turn is taken, a group answered now would wait for a turn anyway: a
+    # burst's id or name read may wait for more keys meanwhile (docs/performance.md, Graph at the floor).
+    clients.directory.hold_reads_while(context.writers.locked)
     return context

@@ -52,16 +52,18 @@ LOOKAHEAD_ID_READS = 50
 ARRIVAL_WINDOW = 0.3
 ARRIVAL_MAX_WINDOW = 1.0
 ARRIVAL_COMPANY = BATCH_LIMIT
-# Ids while the operator is busy (`SingleFlightCache`, arrival_busy_window): a getByIds takes
+# Reads while the operator is busy (`SingleFlightCache`, arrival_busy_window): a getByIds takes
 # 1,000 ids, so a 1 s cap made a burst's ids cost one read per second of arrivals (9-11 for
 # 1,000 resources arriving over 9 s, against a floor of 1; docs/performance.md, Graph at the
-# floor). An id read in a burst therefore waits for company up to GET_BY_IDS_LIMIT ids, and past
-# ARRIVAL_MAX_WINDOW (up to ID_ARRIVAL_BUSY_WINDOW after it opened) while at least ARRIVAL_BUSY
-# arrived ids are answered and their reconciles still running: the writers (8 reconciles at once,
-# reconciler.context.WRITERS) have that work meanwhile, so the wait holds back no reconcile that
-# could have run, and a convergence is not made longer. Names keep the 1 s cap: a $batch of 20
-# fills within it during a burst already.
-ID_ARRIVAL_BUSY_WINDOW = 5.0
+# floor). A read in a burst therefore waits for company (up to GET_BY_IDS_LIMIT ids, or
+# BATCH_LIMIT names), and past ARRIVAL_MAX_WINDOW (up to ARRIVAL_BUSY_WINDOW after it opened)
+# while at least ARRIVAL_BUSY arrived keys are answered and their reconciles still running, or
+# every writer's turn is taken: the writers (8 reconciles at once, reconciler.context.WRITERS)
+# have that work meanwhile, so the wait holds back no reconcile that could have run, and a
+# convergence is not made longer. Names once kept the 1 s cap, and under load a burst's arrivals
+# came slower than 20 names a second: partial $batches of 5-17 names (27-32 against 25 names'
+# worth for 500 names, docs/performance.md, Graph at the floor).
+ARRIVAL_BUSY_WINDOW = 5.0
 ARRIVAL_BUSY = 8
 
 
@@ -116,11 +118,12 @@ class EntraDirectory:
     ) -> None:
         await self.aclose()
 
-    def hold_id_reads_while(self, busy: Callable[[], bool]) -> None:
-        """A burst's id reads wait for company (up to ID_ARRIVAL_BUSY_WINDOW) also while
+    def hold_reads_while(self, busy: Callable[[], bool]) -> None:
+        """A burst's id and name reads wait for company (up to ARRIVAL_BUSY_WINDOW) also while
         `busy()` holds: the reconciler passes "every writer's turn is taken", when an answer
         now would only wait for a turn (`SingleFlightCache.busy_while`)."""
         self._by_id.busy_while(busy)
+        self._by_name.busy_while(busy)
 
     async def aclose(self) -> None:
         """Close the Graph connections and the credential (and its token connections)."""
@@ -269,16 +272,12 @@ class EntraDirectory:
 def id_batching() -> dict[str, Any]:
     """The id cache's batching (`SingleFlightCache` keywords): getByIds of up to 1,000 ids, which
     wait for that many while arrivals continue, past ARRIVAL_MAX_WINDOW while the operator is busy."""
-    return {
-        **_adaptive(GET_BY_IDS_LIMIT, LOOKAHEAD_ID_READS),
-        "arrival_company": GET_BY_IDS_LIMIT,
-        "arrival_busy_window": ID_ARRIVAL_BUSY_WINDOW,
-        "arrival_busy": ARRIVAL_BUSY,
-    }
+    return {**_adaptive(GET_BY_IDS_LIMIT, LOOKAHEAD_ID_READS), "arrival_company": GET_BY_IDS_LIMIT}
 
 
 def name_batching() -> dict[str, Any]:
-    """The name cache's batching: `$batch`es of 20 lookups, waiting for arrivals at most 1 s."""
+    """The name cache's batching: `$batch`es of 20 lookups, which wait for 20 while arrivals
+    continue, past ARRIVAL_MAX_WINDOW while the operator is busy."""
     return _adaptive(BATCH_LIMIT, LOOKAHEAD_NAME_READS)
 
 
@@ -293,6 +292,8 @@ def _adaptive(batch_limit: int, lookahead_reads: int) -> dict[str, Any]:
         "arrival_window": ARRIVAL_WINDOW,
         "arrival_max_window": ARRIVAL_MAX_WINDOW,
         "arrival_company": ARRIVAL_COMPANY,
+        "arrival_busy_window": ARRIVAL_BUSY_WINDOW,
+        "arrival_busy": ARRIVAL_BUSY,
     }
 
 
