@@ -181,7 +181,8 @@ class GroupDeltas:
             filter=" or ".join(f"id eq '{group_id}'" for group_id in sorted(chunk)), select=DELTA_SELECT
         )
         config = RequestConfiguration(headers=HeadersCollection(), query_parameters=query)
-        return self._client.groups.delta.to_get_request_information(config)
+        request: RequestInformation = self._client.groups.delta.to_get_request_information(config)
+        return request
 
 
 def _whole_groups(entries: list[dict[str, Any]], chunk: frozenset[str]) -> dict[str, Baseline]:
