@@ -3,8 +3,10 @@ process over the sandbox or a real control plane of the benchmark's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -12,6 +14,7 @@ from tests.controlplane.harness import ControlPlane
 from tests.e2e.harness import AuditRequests, Cluster, RequestCounts, SandboxRequests, guid
 from tests.e2e.real import RealServer, prepare
 
+from bench.proc import cpu_seconds
 from entra_rbac_sandbox.launcher import Sandbox
 
 
@@ -22,21 +25,34 @@ def own_control_plane(workdir: Path, state: Path) -> Iterator[RealServer]:
         yield prepare(cp, state, garbage_collection=False)
 
 
+@dataclass
+class BenchServer:
+    """A benchmark's sandbox, what counts the requests its Kubernetes API received, and the CPU
+    seconds that API's server has used so far (the sandbox's runs in the benchmark's own process,
+    so there it is that whole process's; a real control plane's is its processes')."""
+
+    sandbox: Sandbox
+    requests: RequestCounts
+    server_cpu: Callable[[], float]
+
+
 @contextmanager
-def bench_sandbox(
+def bench_server(
     tmp_path: Path, directory: Path, env: dict[str, str], *, real: bool
-) -> Iterator[tuple[Sandbox, RequestCounts]]:
+) -> Iterator[BenchServer]:
     """A sandbox serving `directory`, no operator yet (`env` its environment, its output in
     tmp_path/operator.log), whose Kubernetes API is the sandbox's own or, with `real`, a real
     control plane of the benchmark's own; with what counts the requests that API received (the
     real one's audit log: the operator's requests only)."""
     with ExitStack() as stack:
         kube: dict[str, Path] = {}
+        cp: ControlPlane | None = None
         server: RealServer | None = None
         if real:
             for workdir in ("cp", "real"):
                 (tmp_path / workdir).mkdir()
-            server = stack.enter_context(own_control_plane(tmp_path / "cp", tmp_path / "real"))
+            cp = stack.enter_context(ControlPlane(workdir=tmp_path / "cp"))
+            server = prepare(cp, tmp_path / "real", garbage_collection=False)
             kube = {
                 "cluster": server.admin_kubeconfig,
                 "cluster_operator_kubeconfig": server.operator_kubeconfig,
@@ -52,11 +68,21 @@ def bench_sandbox(
                 **kube,  # type: ignore[arg-type]
             )
         )
-        if server is not None:
-            yield sandbox, AuditRequests(server.audit)
+        if cp is not None and server is not None:
+            pids = cp.pids
+            yield BenchServer(sandbox, AuditRequests(server.audit), lambda: sum(map(cpu_seconds, pids)))
         else:
             assert sandbox.kube is not None
-            yield sandbox, SandboxRequests(sandbox.kube.faults)
+            yield BenchServer(sandbox, SandboxRequests(sandbox.kube.faults), lambda: cpu_seconds(os.getpid()))
+
+
+@contextmanager
+def bench_sandbox(
+    tmp_path: Path, directory: Path, env: dict[str, str], *, real: bool
+) -> Iterator[tuple[Sandbox, RequestCounts]]:
+    """`bench_server`'s sandbox and request counts."""
+    with bench_server(tmp_path, directory, env, real=real) as server:
+        yield server.sandbox, server.requests
 
 
 def write_teams(path: Path, teams: int) -> None:

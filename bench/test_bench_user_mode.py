@@ -22,13 +22,22 @@ write after the restart).
 
 `BENCH_USER_SERVER=real` runs each on a real control plane of its own instead of the sandbox API
 server (the directory stays the sandbox's): the sandbox serves 2,000 bindings of 1,000 subjects
-in the benchmark's own process, so there its wall time is partly the server's.
+in the benchmark's own process, so there its wall time is partly the server's. With each run, the
+API server's CPU seconds until Ready (the sandbox's: the benchmark process's).
+
+The floor beside (b) (`test_bench_user_mode_many_floor`): on a fresh server of the same kind, the
+same 2,000 RoleBindings, each exactly as the operator writes it, created by a plain client
+(bench/plain_writes.py: the official client, 8 and 16 in flight, in a process of its own) signed
+in as the operator, in user mode and in group mode: how much of Ready is the server's own cost
+of storing the bytes, and how much is the operator's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,18 +49,20 @@ import pytest
 from kubernetes import client
 from tests.e2e.harness import RequestCounts, guid
 
-from bench.kubeobjects import EGB, egbs, namespace, raw_items
+from bench import plain_writes
+from bench.kubeobjects import EGB, egbs, json_object, namespace, raw_items
 from bench.proc import cpu_seconds, peak_rss_mib, rss_mib
 from bench.settle import NOT_PEERING, WRITES, cpu_settle, wait_quiet
 from bench.table import Table, not_run
-from bench.teams import bench_sandbox
-from entra_rbac_sandbox.launcher import Sandbox
+from bench.teams import BenchServer, bench_server
+from entra_rbac_sandbox.launcher import project_root
 
 MEMBERS = int(os.environ.get("BENCH_USER_MEMBERS", "50000"))
 RESOURCES = int(os.environ.get("BENCH_USER_RESOURCES", "100"))
 SERVER = os.environ.get("BENCH_USER_SERVER", "sandbox")  # or "real"
 NAMESPACES = 20
-GROUPS, GROUP_SIZE = 10, 1000
+GROUPS, GROUP_SIZE = plain_writes.GROUPS, plain_writes.GROUP_SIZE
+IN_FLIGHT = (8, 16)  # the floor's plain client
 REFRESH = 300.0  # no refresh inside a run: the figures are the convergence and the restart
 READY_DEADLINE = 900.0
 TARGET_RATIO, TARGET_RSS = 2.0, 300.0
@@ -76,9 +87,19 @@ class Run:
     restart_rss: float
     restart_peak: float
     restart_writes: int
+    server_cpu: float  # the API server's, until Ready
+
+
+@dataclass
+class Floor:
+    seconds: float  # the first create to the last answer
+    client_cpu: float
+    server_cpu: float
+    megabytes: float  # the bodies sent
 
 
 RUNS: dict[tuple[str, str], Run] = {}
+FLOORS: dict[tuple[str, int], Floor] = {}  # (mode, in flight)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,14 +113,10 @@ def table(request: pytest.FixtureRequest) -> Iterator[None]:
         _table(shape, why).print()
 
 
-def _user(n: int) -> dict[str, str]:
-    return {"id": guid(100_000 + n), "userPrincipalName": f"user{n}@contoso.com", "userType": "Member"}
-
-
 def _directory(shape: str) -> dict[str, Any]:
     """(a) a parent group nesting two halves of MEMBERS users; (b) GROUPS groups of GROUP_SIZE."""
     if shape == "big":
-        users = [_user(n) for n in range(MEMBERS)]
+        users = [plain_writes.user(n) for n in range(MEMBERS)]
         half = MEMBERS // 2
         groups = [
             {"id": guid(10_001), "displayName": "Big A", "members": [u["id"] for u in users[:half]]},
@@ -107,7 +124,7 @@ def _directory(shape: str) -> dict[str, Any]:
             {"id": guid(10_000), "displayName": "Big", "members": [guid(10_001), guid(10_002)]},
         ]
     else:
-        users = [_user(n) for n in range(GROUPS * GROUP_SIZE)]
+        users = [plain_writes.user(n) for n in range(GROUPS * GROUP_SIZE)]
         groups = [
             {
                 "id": guid(10_000 + g),
@@ -141,18 +158,19 @@ def _namespaces() -> list[str]:
 
 
 @contextmanager
-def _sandbox(tmp_path: Path, shape: str) -> Iterator[tuple[Sandbox, RequestCounts]]:
+def _sandbox(tmp_path: Path, shape: str) -> Iterator[BenchServer]:
     """A fresh sandbox serving the shape's directory (written once, as JSON: YAML's subset, and
     parsed in C), with its namespaces, no operator yet; its Kubernetes API is the sandbox's or,
-    with BENCH_USER_SERVER=real, a real control plane's. With it, what counts the writes."""
+    with BENCH_USER_SERVER=real, a real control plane's. With it, what counts the writes and the
+    server's CPU."""
     directory = tmp_path / "directory.yaml"
     directory.write_text(json.dumps(_directory(shape)), encoding="utf-8")
     env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{REFRESH:.0f}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
-    with bench_sandbox(tmp_path, directory, env, real=SERVER == "real") as (sandbox, requests):
-        with sandbox.admin_client() as api:
+    with bench_server(tmp_path, directory, env, real=SERVER == "real") as server:
+        with server.sandbox.admin_client() as api:
             for name in _namespaces():
                 client.CoreV1Api(api).create_namespace(namespace(name))
-        yield sandbox, requests
+        yield server
 
 
 def _ready_count(custom: client.CustomObjectsApi) -> int:
@@ -209,11 +227,12 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
     resources = _resources(shape, mode)
     namespaces = 1 if shape == "big" else NAMESPACES
     expected_subjects = 1 if mode == "group" else (MEMBERS if shape == "big" else GROUP_SIZE)
-    with _sandbox(tmp_path, shape) as (sandbox, requests), sandbox.admin_client() as api:
+    with _sandbox(tmp_path, shape) as server, server.sandbox.admin_client() as api:
+        sandbox, requests = server.sandbox, server.requests
         custom = client.CustomObjectsApi(api)
         process = sandbox.start_operator()
         cpu_settle(process.pid, time.monotonic())
-        cpu0, started = cpu_seconds(process.pid), time.monotonic()
+        cpu0, server_cpu0, started = cpu_seconds(process.pid), server.server_cpu(), time.monotonic()
         for resource in resources:
             custom.create_cluster_custom_object(*EGB, resource)
         deadline = started + READY_DEADLINE
@@ -226,6 +245,7 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
             assert process.poll() is None, "the operator exited"
             time.sleep(0.5)  # polling a condition, bounded by the deadline
         ready_s, ready_cpu = time.monotonic() - started, cpu_seconds(process.pid) - cpu0
+        server_cpu = server.server_cpu() - server_cpu0
         rss_ready = rss_mib(process.pid)
         wait_quiet(lambda: _writes(requests), quiet=5, timeout=600, what="writes")
         shards = _sharded(_bindings(api))
@@ -253,10 +273,43 @@ def test_bench_user_mode(shape: str, mode: str, tmp_path: Path) -> None:
             rss_mib(process.pid),
             peak_rss_mib(process.pid),
             restart_writes,
+            server_cpu,
         )
     RUNS[(shape, mode)] = run
     print(f"\nBENCH user mode {shape} {mode}: {run}")
     assert restart_writes == 0, f"{restart_writes} writes after a restart over unchanged resources"
+
+
+@pytest.mark.parametrize("in_flight", IN_FLIGHT)
+@pytest.mark.parametrize("mode", ["group", "user"])
+def test_bench_user_mode_many_floor(mode: str, in_flight: int, tmp_path: Path) -> None:
+    """(b)'s 2,000 RoleBindings created by a plain client (bench/plain_writes.py) on a fresh
+    server, as the operator signs in, over the resources created (and never reconciled: no
+    operator runs); every binding checked as the operator's are."""
+    with _sandbox(tmp_path, "many") as server, server.sandbox.admin_client() as api:
+        custom = client.CustomObjectsApi(api)
+        owners = [json_object(custom.create_cluster_custom_object(*EGB, r)) for r in _resources("many", mode)]
+        given = tmp_path / "owners.json"
+        given.write_text(json.dumps({"owners": owners, "namespaces": _namespaces()}), encoding="utf-8")
+        command = [sys.executable, "-m", "bench.plain_writes", str(server.sandbox.operator_kubeconfig)]
+        server_cpu0 = server.server_cpu()
+        done = subprocess.run(
+            [*command, str(given), mode, str(in_flight)],
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=READY_DEADLINE,
+            check=False,
+        )
+        server_cpu = server.server_cpu() - server_cpu0
+        assert done.returncode == 0, done.stderr[-3000:]
+        shards = _sharded(_bindings(api))
+        assert len(shards) == len(owners) * NAMESPACES
+        assert {len(subjects) for subjects in shards.values()} == {1 if mode == "group" else GROUP_SIZE}
+    figures = json.loads(done.stdout.splitlines()[-1])
+    floor = Floor(figures["seconds"], figures["cpu"], server_cpu, figures["bytes"] / 1e6)
+    FLOORS[(mode, in_flight)] = floor
+    print(f"\nBENCH user mode many floor {mode} {in_flight} in flight: {floor}")
 
 
 def _table(shape: str, why: Callable[[str], str]) -> Table:
@@ -297,4 +350,31 @@ def _table(shape: str, why: Callable[[str], str]) -> Table:
               target=f"<= {TARGET_RSS:.0f} MiB", ok=restart_top <= TARGET_RSS,
               baseline=restart_base)  # fmt: skip
     table.add("restart: writes", str(user.restart_writes), target="0", ok=user.restart_writes == 0)
+    table.add("server CPU until Ready", f"{user.server_cpu:.1f} s",
+              baseline=f"{group.server_cpu:.1f} s" if group else "")  # fmt: skip
+    if shape == "many":
+        _floor_rows(table, user, group)
     return table
+
+
+def _floor_rows(table: Table, user: Run, group: Run | None) -> None:
+    """The plain client's creates of the same bindings (user mode; group mode as the baseline),
+    and Ready over the floor at 8 in flight (the operator's writers: reconciler.context.WRITERS)."""
+    for in_flight in IN_FLIGHT:
+        u, g = FLOORS.get(("user", in_flight)), FLOORS.get(("group", in_flight))
+        if u is None:
+            continue
+        base = (
+            f"group {g.seconds:.1f} s ({u.seconds / g.seconds:.2f}x), server {g.server_cpu:.1f} CPU-s"
+            if g
+            else ""
+        )
+        value = f"{u.seconds:.1f} s, server {u.server_cpu:.1f} CPU-s, client {u.client_cpu:.1f}"
+        value += f", {u.megabytes:.0f} MB"
+        table.add(f"floor: plain client, {in_flight} in flight", value, baseline=base)
+    u, g = FLOORS.get(("user", IN_FLIGHT[0])), FLOORS.get(("group", IN_FLIGHT[0]))
+    if u is not None:
+        base = f"group {group.ready_s / g.seconds:.2f}x" if group and g else ""
+        table.add(
+            f"Ready / floor at {IN_FLIGHT[0]} in flight", f"{user.ready_s / u.seconds:.2f}x", baseline=base
+        )
