@@ -15,6 +15,12 @@ operator's least-privileged ServiceAccount, so they start from the same state:
 4. this project's operator only: an idle window of two refresh intervals, opened after the writes
    stopped (issue 17 point 8), counts writes (target 0), reads and CPU.
 
+The floor under both (case `plain`, bench/plain.py): on a fresh server of its own, the same
+resources created, then the very bindings the operator writes, by a plain client signed in as the
+operator, 16 in flight, no operator running. Every case records the CPU-seconds of each server
+process while converging (kube-apiserver, etcd, kube-controller-manager; on the sandbox the
+benchmark's own process, which hosts its API server) and prints its requests by path shape.
+
 Printed (bench/table.py): convergence time with the ratio to the minimal operator, the 60 s target
 on real, median Ready time as a fraction of the total (the resources should not all finish at the
 end), API requests per binding written, Graph requests against the floor, CPU, memory, idle cost.
@@ -36,14 +42,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,26 +64,29 @@ from tests.e2e.real import prepare
 
 from bench import kubehttp
 from bench.kubeobjects import namespace
-from bench.proc import MB_PER_MIB, cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
+from bench.plain import cpu_between, create_bindings, named, server_cpu
+from bench.proc import cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
 from bench.refreshes import batches
+from bench.scale_table import (
+    BINDINGS,
+    IDLE_MAX_INTERVAL,
+    INTERVALS,
+    NAMESPACES,
+    REFRESH,
+    SCALE,
+    SERVER_IDLE,
+    Run,
+    scale_table,
+)
 from bench.settle import NOT_PEERING, WRITES, wait_quiet
-from bench.table import Table, not_run
+from bench.table import not_run
 from entra_rbac_sandbox.launcher import Sandbox
 
-SCALE = int(os.environ.get("BENCH_SCALE", "1000"))  # resources
-NAMESPACES = 20
-BINDINGS = SCALE * NAMESPACES
 IN_FLIGHT = 16
-# Seconds: the operator's refresh interval, one run per value (the first is the table's main run);
-# the idle window is two of them, run only up to IDLE_MAX_INTERVAL.
-INTERVALS = tuple(float(v) for v in os.environ.get("BENCH_REFRESH_INTERVAL", "30").split(","))
-REFRESH = INTERVALS[0]
-IDLE_MAX_INTERVAL = 60.0
-CACHE_SHARE = 0.2  # the cache's lifetime, a fifth of the interval (settings.CACHE_SHARE_OF_INTERVAL)
 QUIET = 5.0  # seconds without a write: the operator has stopped writing
 CONVERGE_DEADLINE = max(300.0, 2.0 * SCALE)  # a hung run fails; the figure is what it printed
 SERVERS = tuple(os.environ.get("BENCH_SERVERS", "sandbox,real").split(","))
-OPERATORS = ("minimal", "operator")
+OPERATORS = ("minimal", "operator", "plain")
 MINIMAL = Path(__file__).with_name("minimal_operator.py")
 EGB = "/apis/entra-rbac.io/v1alpha1/entragroupbindings"
 GRAPH_READS = r"^/v1\.0/(\$batch$|directoryObjects/getByIds$|groups/[^/]+/(transitiveMembers|members))"
@@ -89,27 +97,6 @@ LABEL = {"minimal": "minimal-operator", "operator": "entra-rbac-operator"}
 # A run is set-up, warm-up, convergence, the writes' settling and the idle window (pytest's
 # default timeout here is 300 s).
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(CONVERGE_DEADLINE + 900)]
-TARGET_RATIO, TARGET_REAL_SECONDS, TARGET_PER_BINDING = 1.3, 60.0, 1.2
-
-
-@dataclass
-class Run:
-    converged: float
-    median_ready: float  # the median resource's Ready time, as a fraction of `converged`
-    bindings: int
-    requests: int
-    graph: int
-    graph_by_ids: int
-    graph_batches: int
-    graph_delta: int  # delta rounds' requests (not lookups)
-    cpu: float
-    rss: float
-    peak_rss: float
-    late_writes: int  # writes after every resource was Ready, until they stopped
-    settle: float  # seconds from all Ready until the writes stopped
-    idle: dict[str, float] | None = None
-    # Where the resident memory is once the writes stopped (bench/proc.py, resident_by_allocator).
-    allocators: dict[str, float] = field(default_factory=dict)
 
 
 RUNS: dict[tuple[str, str, float], Run] = {}
@@ -121,6 +108,9 @@ class Bench:
     requests: RequestCounts
     log: Path
     process: subprocess.Popen[str] | None = None
+    # The control plane's processes by name (kube-apiserver, etcd, kube-controller-manager); on
+    # the sandbox none: its API server is a thread of this process (BENCH_PROCESS).
+    pids: dict[str, int] = field(default_factory=dict)
     ours: int = 0  # this benchmark's own requests since the last reset (the sandbox counts them)
 
     def operator_requests(self, method: str | None = None, path: str | None = None) -> int:
@@ -144,8 +134,9 @@ class Bench:
 def table(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for server in SERVERS:
-        _table(
+        scale_table(
             server,
+            RUNS,
             lambda operator, interval=REFRESH, server=server: not_run(
                 request, server=server, operator=operator, interval=interval
             ),
@@ -163,15 +154,20 @@ def _directory(path: Path) -> Path:
 
 
 @contextmanager
-def _server(server: str, tmp_path: Path, interval: float) -> Iterator[tuple[Sandbox, RequestCounts]]:
-    """A fresh server of this kind with the CRD and the operator's identity, no operator yet."""
+def _server(
+    server: str, tmp_path: Path, interval: float
+) -> Iterator[tuple[Sandbox, RequestCounts, dict[str, int]]]:
+    """A fresh server of this kind with the CRD and the operator's identity, no operator yet; its
+    processes by name (none on the sandbox)."""
     env = {"ENTRA_RBAC_REFRESH_INTERVAL": f"{interval:.0f}s", "ENTRA_RBAC_LOG_LEVEL": "warning"}
     directory = _directory(tmp_path / "directory.yaml")
     with ExitStack() as stack:
         kube: dict[str, Path] = {}
         audit = None
+        pids: dict[str, int] = {}
         if server == "real":
             cp = stack.enter_context(ControlPlane(workdir=tmp_path / "controlplane"))
+            pids = named(cp.pids)
             real = prepare(cp, tmp_path, garbage_collection=False)
             kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
             audit = real.audit
@@ -191,7 +187,7 @@ def _server(server: str, tmp_path: Path, interval: float) -> Iterator[tuple[Sand
         else:
             assert audit is not None
             requests = AuditRequests(audit)
-        yield sandbox, requests
+        yield sandbox, requests, pids
 
 
 def _start(operator: str, bench: Bench) -> subprocess.Popen[str]:
@@ -298,7 +294,7 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
             wait_quiet, bench.writes, quiet=QUIET, timeout=120, what="the warm-up's writes"
         )
         bench.reset()
-        cpu_before = cpu_seconds(pid)
+        cpu_before, servers_before = cpu_seconds(pid), server_cpu(bench.pids)
         names = {f"r{i}" for i in range(SCALE)}
         ready: dict[str, float] = {}
         started = time.monotonic()
@@ -321,7 +317,9 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
                 + bench.log.read_text()[-3000:]
             ) from None
         converged = time.monotonic() - started
+        servers = cpu_between(servers_before, server_cpu(bench.pids))
         requests, graph = bench.operator_requests(), bench.graph_reads()
+        _print_requests(bench)
         entra = bench.sandbox.entra
         by_ids, batches, delta = (
             entra.count(None, path) for path in (GRAPH_BY_IDS, GRAPH_BATCH, GRAPH_DELTA)
@@ -352,7 +350,57 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
         late_writes,
         settle - QUIET,
         allocators=resident_by_allocator(pid),
+        server_cpu=servers,
     )
+
+
+# A request's shape: its path with namespaces and object names as `*`.
+_NAMED = re.compile(
+    r"/(namespaces|entragroupbindings|rolebindings|clusterrolebindings|events|clusterkopfpeerings)/[^/]+"
+)
+
+
+def _print_requests(bench: Bench) -> None:
+    """The convergence's API requests by method and path shape (on the sandbox, the benchmark's own
+    included): which requests other than the binding creates there are, and how many."""
+    shapes: dict[str, int] = {}
+    for method, path in bench.requests.log():
+        shape = f"{method} {_NAMED.sub(lambda m: f'/{m.group(1)}/*', path)}"
+        shapes[shape] = shapes.get(shape, 0) + 1
+    ordered = sorted(shapes.items(), key=lambda item: -item[1])
+    print("\nBENCH scale API requests by shape: " + ", ".join(f"{shape} {n}" for shape, n in ordered))
+
+
+async def _plain(bench: Bench) -> Run:
+    """The floor: the benchmark's resources created as in a convergence, then every binding the
+    operator would write for them, by a plain client signed in as the operator (bench/plain.py);
+    no operator runs. Timed from the first resource's create to the last binding's answer."""
+    base, http = kubehttp.session(bench.sandbox.kubeconfig)
+    namespaces = [f"bench-{i}" for i in range(NAMESPACES)]
+    bench.reset()
+    cpu_before, servers_before = time.process_time(), server_cpu(bench.pids)
+    started = time.monotonic()
+    semaphore = asyncio.Semaphore(IN_FLIGHT)
+
+    async def create(i: int) -> dict[str, Any]:
+        group = {"id": guid(10_000 + i)}  # an id in every binding: the operator's answer for a name
+        async with semaphore:
+            bench.ours += 1
+            return await kubehttp.create(http, base + EGB, _resource(f"r{i}", group, namespaces))
+
+    async with http:
+        resources = await asyncio.gather(*(create(i) for i in range(SCALE)))
+        await create_bindings(bench.sandbox.operator_kubeconfig, resources, namespaces, in_flight=IN_FLIGHT)
+        converged = time.monotonic() - started
+        servers = cpu_between(servers_before, server_cpu(bench.pids))
+        client_cpu = time.process_time() - cpu_before
+        requests = bench.operator_requests()  # the binding creates (the resources' are ours)
+        _print_requests(bench)
+        bindings = await _count_bindings(http, base, LABEL["operator"])
+    # On the sandbox the API server is this process: its CPU is the server's and the client's.
+    nothing = float("nan")
+    return Run(converged, nothing, bindings, requests, 0, 0, 0, 0, client_cpu, nothing, nothing, 0, 0.0,
+               server_cpu=servers)  # fmt: skip
 
 
 def _write_graph_log(bench: Bench, operator: str, started: float, interval: float, part: str = "") -> None:
@@ -374,11 +422,12 @@ def _idle(bench: Bench, pid: int, interval: float) -> dict[str, float]:
     (bench/refreshes.py): the window holds two or three, as the refresher's batches are not
     aligned with it, so its lookups are counted per refresh, the most any one of them made."""
     bench.reset()
-    cpu_before, began = cpu_seconds(pid), time.monotonic()
+    cpu_before, servers_before, began = cpu_seconds(pid), server_cpu(bench.pids), time.monotonic()
     end = began + 2 * interval
     while (left := end - time.monotonic()) > 0:
         time.sleep(min(left, 1.0))
     seconds = time.monotonic() - began
+    servers = cpu_between(servers_before, server_cpu(bench.pids))
     written = [f"{m} {p}" for m, p in bench.requests.log() if m in WRITES and "kopfpeerings/" not in p]
     if written:
         print(f"\nBENCH scale idle writes: {written[:10]}")
@@ -393,12 +442,16 @@ def _idle(bench: Bench, pid: int, interval: float) -> dict[str, float]:
         "refreshes": len(rounds),
         "delta per refresh": bench.sandbox.entra.count(None, GRAPH_DELTA) / 2,
         "cpu percent": 100 * (cpu_seconds(pid) - cpu_before) / seconds,
+        # What the server processes use with nothing written: the part of a convergence's server
+        # CPU that is its length, not its writes.
+        **{f"{SERVER_IDLE}{name}": 100 * used / seconds for name, used in servers.items()},
     }
 
 
 def _cases() -> list[Any]:
-    """(server, operator, interval): the minimal operator once per server (it has no refresh),
-    this project's operator once per interval; ids as before for the main interval."""
+    """(server, operator, interval): the minimal operator and the plain client once per server
+    (they have no refresh), this project's operator once per interval; ids as before for the main
+    interval."""
     cases = []
     for server in SERVERS:
         for operator in OPERATORS:
@@ -410,25 +463,12 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("server", "operator", "interval"), _cases())
 def test_bench_scale_convergence(server: str, operator: str, interval: float, tmp_path: Path) -> None:
-    with _server(server, tmp_path, interval) as (sandbox, requests):
-        bench = Bench(sandbox, requests, tmp_path / "operator.log")
+    with _server(server, tmp_path, interval) as (sandbox, requests, pids):
+        bench = Bench(sandbox, requests, tmp_path / "operator.log", pids=pids)
         with sandbox.admin_client() as api:
             for i in range(NAMESPACES):
                 client.CoreV1Api(api).create_namespace(namespace(f"bench-{i}"))
-        process = _start(operator, bench)
-        try:
-            run = asyncio.run(_converge(bench, operator, process.pid, interval))
-            if operator == "operator" and interval <= IDLE_MAX_INTERVAL:
-                run.idle = _idle(bench, process.pid, interval)
-            assert process.poll() is None, f"{operator} exited\n{bench.log.read_text()[-3000:]}"
-        finally:
-            if process is not sandbox.process:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+        run = asyncio.run(_plain(bench)) if operator == "plain" else _operate(bench, operator, interval)
     RUNS[(server, operator, interval)] = run
     print(f"\nBENCH scale {server} {operator} (refresh {interval:.0f} s): {run}")
     assert run.bindings == BINDINGS, f"{run.bindings} of {BINDINGS} RoleBindings"
@@ -436,102 +476,20 @@ def test_bench_scale_convergence(server: str, operator: str, interval: float, tm
         assert run.idle["writes"] == 0, f"{run.idle['writes']} writes while idle"
 
 
-def _where(run: Run) -> str:
-    return ", ".join(f"{name} {mib:.0f}" for name, mib in run.allocators.items())
-
-
-def _table(server: str, why: Callable[..., str]) -> Table:
-    """The server's figures; a run without figures says why (bench/table.py, not_run)."""
-    minimal, ours = RUNS.get((server, "minimal", REFRESH)), RUNS.get((server, "operator", REFRESH))
-    table = Table(
-        f"bench scale {server}",
-        f"{SCALE} resources x {NAMESPACES} namespaces = {BINDINGS} RoleBindings, group mode, "
-        f"half by id, half by displayName, refresh interval {REFRESH:.0f} s; baseline: the minimal "
-        f"kopf operator, same run",
-    )
-    base = f"minimal {minimal.converged:.1f} s" if minimal else f"minimal {why('minimal')}"
-    if ours is None:
-        table.add("converged", why("operator"), baseline=base)
-        return table
-    target = f"<= {TARGET_REAL_SECONDS:.0f} s" if server == "real" else "(real only)"
-    table.add(
-        "converged",
-        f"{ours.converged:.1f} s",
-        target=target,
-        baseline=base,
-        ok=ours.converged <= TARGET_REAL_SECONDS if server == "real" and SCALE == 1000 else None,
-    )
-    if minimal:
-        ratio = ours.converged / minimal.converged
-        table.add("ratio to minimal", f"{ratio:.2f}x", target=f"<= {TARGET_RATIO}x", baseline="1.00x",
-                  ok=ratio <= TARGET_RATIO)  # fmt: skip
-    table.add("bindings per second", f"{ours.bindings / ours.converged:.0f}",
-              baseline=f"{minimal.bindings / minimal.converged:.0f}" if minimal else "")  # fmt: skip
-    table.add("median Ready / total time", f"{ours.median_ready:.2f}",
-              baseline=f"{minimal.median_ready:.2f}" if minimal else "")  # fmt: skip
-    per_binding = ours.requests / max(ours.bindings, 1)
-    table.add("API requests per binding", f"{per_binding:.2f} ({ours.requests})",
-              target=f"<= {TARGET_PER_BINDING}", ok=per_binding <= TARGET_PER_BINDING,
-              baseline=f"{minimal.requests / max(minimal.bindings, 1):.2f}" if minimal else "")  # fmt: skip
-    floor = math.ceil(math.ceil(SCALE / 2) / 1000) + math.ceil((SCALE // 2) / 20)
-    for interval in INTERVALS:
-        run = ours if interval == REFRESH else RUNS.get((server, "operator", interval))
-        _graph_rows(table, run, interval, floor, why("operator", interval))
-    table.add("writes after all Ready", f"{ours.late_writes} (stopped {ours.settle:.1f} s later)",
-              baseline=f"{minimal.late_writes}" if minimal else "")  # fmt: skip
-    table.add("CPU while converging", f"{ours.cpu:.1f} s",
-              baseline=f"{minimal.cpu:.1f} s" if minimal else "")  # fmt: skip
-    memory_target = {1000: 200.0, 50: 120.0}.get(SCALE)
-    # The issue's targets are MB (10^6 bytes), /proc's figures KiB: compared in one unit.
-    target_mib = f" = {memory_target / MB_PER_MIB:.1f} MiB" if memory_target else ""
-    table.add("resident memory (peak)",
-              f"{ours.rss:.1f} MiB = {ours.rss * MB_PER_MIB:.1f} MB (peak {ours.peak_rss:.0f} MiB)",
-              target=f"<= {memory_target:.0f} MB{target_mib}" if memory_target else "",
-              ok=ours.rss * MB_PER_MIB <= memory_target if memory_target else None,
-              baseline=f"{minimal.rss:.0f} MiB" if minimal else "")  # fmt: skip
-    if ours.allocators:
-        table.add("resident: where (MiB)", _where(ours), baseline=_where(minimal) if minimal else "")
-    if ours.idle is None:
-        table.add(
-            "idle (2 refreshes)", f"not run: 2 x {REFRESH:.0f} s (run only at <= {IDLE_MAX_INTERVAL:.0f} s)"
-        )
-    if ours.idle:
-        idle = ours.idle
-        table.add("idle writes (2 refreshes)", f"{idle['writes']:.0f}", target="0", ok=idle["writes"] == 0)
-        table.add("idle API reads per refresh", f"{idle['reads per refresh']:.0f}",
-                  target="0 (real)" if server == "real" else "",
-                  ok=idle["reads per refresh"] == 0 if server == "real" else None)  # fmt: skip
-        # Every group's id is known by then (names pinned): a refresh's floor is its getByIds, of
-        # the resources' groups and the warm-up's (1,001 at full size: two getByIds).
-        refresh_floor = math.ceil((SCALE + 1) / 1000)
-        table.add(f"idle Graph lookups per refresh (most of {idle['refreshes']:.0f})",
-                  f"{idle['graph per refresh']:.0f}",
-                  target=f"<= {1.1 * refresh_floor:.1f}", baseline=f"floor {refresh_floor}",
-                  ok=0 < idle["graph per refresh"] <= 1.1 * refresh_floor)  # fmt: skip
-        table.add("idle Graph delta rounds per refresh", f"{idle['delta per refresh']:.0f}")
-        table.add("idle CPU", f"{idle['cpu percent']:.1f}% of a core", target="< 5%",
-                  ok=idle["cpu percent"] < 5)  # fmt: skip
-    return table
-
-
-def _graph_rows(table: Table, run: Run | None, interval: float, floor: int, why: str) -> None:
-    """The convergence's Graph rows at one refresh interval, against the issue's floor (each
-    distinct group once) and, for the record, the floor the cache's lifetime sets over this
-    convergence (an id answer lives a fifth of the interval, so ids cost one getByIds per
-    lifetime while reconciles keep asking: docs/design.md, Directory semantics)."""
-    # The main interval's rows keep their names (the subtitle says which interval it is).
-    label = "" if interval == REFRESH else f" at {interval:.0f} s refresh"
-    if run is None:
-        table.add(f"Graph lookups while converging{label}", why)
-        return
-    lifetime = CACHE_SHARE * interval
-    ids = math.ceil(math.ceil(SCALE / 2) / 1000)
-    lifetime_floor = ids * math.ceil(run.converged / lifetime) + (floor - ids)
-    table.add(f"Graph lookups while converging{label}",
-              f"{run.graph} ({run.graph_by_ids} getByIds, {run.graph_batches} $batch)",
-              target=f"<= {1.1 * floor:.0f}",
-              baseline=f"floor {floor}; {lifetime_floor} at {lifetime:.0f} s answers, {run.converged:.0f} s",
-              ok=run.graph <= 1.1 * floor)  # fmt: skip
-    if interval != REFRESH:
-        table.add(f"converged{label}", f"{run.converged:.1f} s")
-    table.add(f"Graph delta requests while converging{label}", str(run.graph_delta))
+def _operate(bench: Bench, operator: str, interval: float) -> Run:
+    """One operator's convergence (and idle window), its process stopped at the end."""
+    process = _start(operator, bench)
+    try:
+        run = asyncio.run(_converge(bench, operator, process.pid, interval))
+        if operator == "operator" and interval <= IDLE_MAX_INTERVAL:
+            run.idle = _idle(bench, process.pid, interval)
+        assert process.poll() is None, f"{operator} exited\n{bench.log.read_text()[-3000:]}"
+    finally:
+        if process is not bench.sandbox.process:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+    return run
