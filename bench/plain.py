@@ -16,7 +16,9 @@ the API server too (it runs in a thread of the benchmark).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,13 @@ from entra_rbac.core.subjects import Subject, SubjectSet
 RB = "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/rolebindings"
 # The benchmark's own process: the sandbox API server (a thread of it) and the benchmark's client.
 BENCH_PROCESS = "bench process"
-# The query of the operator's binding creates (adapters/kube/adapter.py, KubeAdapter._create_sync).
-OPERATOR_QUERY: Mapping[str, str] = {"fieldManager": FIELD_MANAGER}
+# The query of the operator's binding creates (adapters/kube/adapter.py, KubeAdapter._create_sync),
+# and `BENCH_PLAIN_QUERY` (`name=value&...`) added to it: a request form's cost on the server
+# measured without an operator (e.g. `fieldValidation=Ignore`).
+OPERATOR_QUERY: Mapping[str, str] = {
+    "fieldManager": FIELD_MANAGER,
+    **dict(urllib.parse.parse_qsl(os.environ.get("BENCH_PLAIN_QUERY", ""))),
+}
 
 
 def named(pids: Sequence[int]) -> dict[str, int]:

@@ -64,7 +64,7 @@ from tests.e2e.real import prepare
 
 from bench import kubehttp
 from bench.kubeobjects import namespace
-from bench.plain import cpu_between, create_bindings, named, server_cpu
+from bench.plain import OPERATOR_QUERY, cpu_between, create_bindings, named, server_cpu
 from bench.proc import cpu_seconds, peak_rss_mib, resident_by_allocator, rss_mib
 from bench.refreshes import batches
 from bench.scale_table import (
@@ -395,6 +395,7 @@ async def _plain(bench: Bench) -> Run:
         servers = cpu_between(servers_before, server_cpu(bench.pids))
         client_cpu = time.process_time() - cpu_before
         requests = bench.operator_requests()  # the binding creates (the resources' are ours)
+        print(f"\nBENCH scale plain client's query: {OPERATOR_QUERY}")
         _print_requests(bench)
         bindings = await _count_bindings(http, base, LABEL["operator"])
     # On the sandbox the API server is this process: its CPU is the server's and the client's.
