@@ -38,10 +38,10 @@ Busy (with `arrival_busy_window`): a window may stay open past `arrival_max_wind
 `arrival_busy_window` after it opened, while at least `arrival_busy` arrived keys are answered
 and their resources not reconciled yet (`unexpect` not called): the operator then has that work
 to do without this read, so the keys waiting in it hold back no reconcile the operator could run
-meanwhile, and a burst's reads carry the ids of seconds of arrivals instead of one. The count is a
+meanwhile, and a burst's reads carry the keys of seconds of arrivals instead of one. The count is a
 lower bound (arriving keys less those wanting and those being read), kept without a scan. The
 operator also counts as busy while the condition given to `busy_while` holds (the directory's id
-reads: every writer's turn taken), so the first read of a burst, before any of its own answers
+and name reads: every writer's turn taken), so the first read of a burst, before any of its own answers
 exist, waits too when the writers have work without it. Once neither holds the window closes
 `arrival_window` past the latest arrival that found the operator busy, or at
 `arrival_max_window` if that is later.
