@@ -11,6 +11,8 @@ etcd's) per 1,000 requests, 16 in flight, from /proc:
 - `rb create, full watch` / `rb create, metadata watch`: the same with one watch of every
   RoleBinding open and read, in full or as `PartialObjectMetadata`;
 - `egb status patch`: a merge patch of each resource's `/status` (a condition's message);
+- `egb status patch, 2 watches`: the same with two full watches of the resources open (kopf's
+  and the operator's cache: the garbage collector's metadata watch is open in every form);
 - `egb annotation patch`: a merge patch of an annotation on the main endpoint (kopf's form);
 - `event create`: a core/v1 Event about each resource, in `default`;
 - `configmap patch`: the baseline of a patch on a built-in resource;
@@ -150,9 +152,11 @@ async def _many(calls: Sequence[Call]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _watching(http: aiohttp.ClientSession, base: str, accept: str | None) -> AsyncIterator[list[int]]:
-    """One watch of every RoleBinding open (and read) meanwhile; yields the count of events seen."""
-    async with http.get(f"{base}{ALL_RB}", params={"limit": "1"}) as answer:
+async def _watching(
+    http: aiohttp.ClientSession, base: str, accept: str | None, path: str = ALL_RB
+) -> AsyncIterator[list[int]]:
+    """One watch of `path` (every RoleBinding) open and read meanwhile; yields the count of events seen."""
+    async with http.get(f"{base}{path}", params={"limit": "1"}) as answer:
         version = (await answer.json())["metadata"]["resourceVersion"]
     seen = [0]
 
@@ -160,7 +164,7 @@ async def _watching(http: aiohttp.ClientSession, base: str, accept: str | None) 
         headers = {"Accept": accept} if accept else {}
         params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
         async with http.get(
-            f"{base}{ALL_RB}", params=params, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
+            f"{base}{path}", params=params, headers=headers, timeout=aiohttp.ClientTimeout(total=None)
         ) as answer:
             async for line in answer.content:
                 if line.strip():
@@ -285,6 +289,12 @@ async def test_bench_request_cost_by_form(tmp_path: Path) -> None:
                 functools.partial(_send, http, "PATCH", f"{base}{EGBS}/{name}/status", _status(i), MERGE)
                 for i, name in enumerate(names)
             ])  # fmt: skip
+            async with _watching(http, base, None, EGBS), _watching(http, base, None, EGBS) as seen:
+                await _priced(cp, "egb status patch, 2 watches", [
+                    functools.partial(_send, http, "PATCH", f"{base}{EGBS}/{name}/status", _status(-i), MERGE)
+                    for i, name in enumerate(names)
+                ])  # fmt: skip
+            print(f"each resource watch saw {seen[0]} events")
             await _priced(cp, "egb annotation patch", [
                 functools.partial(_send, http, "PATCH", f"{base}{EGBS}/{name}", _annotation(i), MERGE)
                 for i, name in enumerate(names)
