@@ -93,6 +93,11 @@ GRAPH_READS = r"^/v1\.0/(\$batch$|directoryObjects/getByIds$|groups/[^/]+/(trans
 GRAPH_DELTA = r"^/v1\.0/groups/delta"
 GRAPH_BY_IDS, GRAPH_BATCH = r"^/v1\.0/directoryObjects/getByIds$", r"^/v1\.0/\$batch$"
 GRAPH_LOG = os.environ.get("BENCH_GRAPH_LOG")
+# BENCH_PPROF=DIR: a CPU profile of kube-apiserver (its /debug/pprof) over the first
+# BENCH_PPROF_SECONDS (30) of each convergence on real, into DIR/<operator>.pprof
+# (`go tool pprof -top FILE` reads it): where the server's time goes, form by form.
+PPROF = os.environ.get("BENCH_PPROF")
+PPROF_SECONDS = int(os.environ.get("BENCH_PPROF_SECONDS", "30"))
 LABEL = {"minimal": "minimal-operator", "operator": "entra-rbac-operator"}
 # A run is set-up, warm-up, convergence, the writes' settling and the idle window (pytest's
 # default timeout here is 300 s).
@@ -166,7 +171,10 @@ def _server(
         audit = None
         pids: dict[str, int] = {}
         if server == "real":
-            cp = stack.enter_context(ControlPlane(workdir=tmp_path / "controlplane"))
+            profiling = ("--profiling=true",) if PPROF else ()  # the harness turns it off
+            cp = stack.enter_context(
+                ControlPlane(workdir=tmp_path / "controlplane", apiserver_args=profiling)
+            )
             pids = named(cp.pids)
             real = prepare(cp, tmp_path, garbage_collection=False)
             kube = {"cluster": real.admin_kubeconfig, "cluster_operator_kubeconfig": real.operator_kubeconfig}
@@ -298,6 +306,7 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
         names = {f"r{i}" for i in range(SCALE)}
         ready: dict[str, float] = {}
         started = time.monotonic()
+        profiling = _profile_server(http, base, bench, operator)
         follower = asyncio.create_task(_follow_ready(http, base, bench, names, ready))
         semaphore = asyncio.Semaphore(IN_FLIGHT)
 
@@ -334,6 +343,7 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
         )
         late_writes = bench.writes() - writes_at_ready
         bindings = await _count_bindings(http, base, LABEL[operator])
+        await _profiled(profiling)
     median = statistics.median(t - started for t in ready.values()) / converged
     return Run(
         converged,
@@ -358,6 +368,39 @@ async def _converge(bench: Bench, operator: str, pid: int, interval: float) -> R
 _NAMED = re.compile(
     r"/(namespaces|entragroupbindings|rolebindings|clusterrolebindings|events|clusterkopfpeerings)/[^/]+"
 )
+
+
+def _profile_server(
+    http: aiohttp.ClientSession, base: str, bench: Bench, operator: str
+) -> asyncio.Task[None] | None:
+    """With BENCH_PPROF on real, a task writing kube-apiserver's CPU profile of the next
+    PPROF_SECONDS (the benchmark's kubeconfig is the cluster's admin there)."""
+    if not PPROF or not bench.pids:
+        return None
+
+    async def profile() -> None:
+        timeout = aiohttp.ClientTimeout(total=PPROF_SECONDS + 60)
+        params = {"seconds": str(PPROF_SECONDS)}
+        async with http.get(f"{base}/debug/pprof/profile", params=params, timeout=timeout) as answer:
+            body = await answer.read()
+        if answer.status != 200:
+            print(f"\nBENCH scale pprof failed: {answer.status} {body[:300]!r}")
+            return
+        written = await asyncio.to_thread(_write_profile, Path(PPROF) / f"{operator}.pprof", body)
+        print(f"\nBENCH scale kube-apiserver profile: {written}")
+
+    return asyncio.create_task(profile())
+
+
+def _write_profile(path: Path, body: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path
+
+
+async def _profiled(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        await task
 
 
 def _print_requests(bench: Bench) -> None:
@@ -389,6 +432,7 @@ async def _plain(bench: Bench) -> Run:
             return await kubehttp.create(http, base + EGB, _resource(f"r{i}", group, namespaces))
 
     async with http:
+        profiling = _profile_server(http, base, bench, "plain")
         resources = await asyncio.gather(*(create(i) for i in range(SCALE)))
         await create_bindings(bench.sandbox.operator_kubeconfig, resources, namespaces, in_flight=IN_FLIGHT)
         converged = time.monotonic() - started
@@ -398,6 +442,7 @@ async def _plain(bench: Bench) -> Run:
         print(f"\nBENCH scale plain client's query: {OPERATOR_QUERY}")
         _print_requests(bench)
         bindings = await _count_bindings(http, base, LABEL["operator"])
+        await _profiled(profiling)
     # On the sandbox the API server is this process: its CPU is the server's and the client's.
     nothing = float("nan")
     return Run(converged, nothing, bindings, requests, 0, 0, 0, 0, client_cpu, nothing, nothing, 0, 0.0,
