@@ -43,6 +43,7 @@ _.observed_generation
 _.last_transition_time
 _.last_directory_sync
 _.revocation_hold
+_.last_handled_configuration
 # The sandbox's directory file (entra/directory.py): fields served through model_dump.
 _.userPrincipalName
 _.userType

@@ -40,6 +40,11 @@ SYNC_REQUESTED_ANNOTATION: Final = f"{GROUP}/sync-requested"
 ADOPT_ANNOTATION: Final = f"{GROUP}/adopt"
 CONFIRM_REVOCATION_ANNOTATION: Final = f"{GROUP}/confirm-revocation"
 
+# kopf's last-handled configuration of the resource (a digest of its spec, its labels and
+# annotations), kept in status so that the reconcile's status write also records it: one write
+# per handling instead of a status patch and an annotation patch (docs/design.md, kopf's state).
+LAST_HANDLED_STATUS_KEY: Final = "lastHandledConfiguration"
+
 # Namespaces a selector never matches; they can still be named explicitly.
 DEFAULT_RESERVED_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
 

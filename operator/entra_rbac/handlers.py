@@ -15,20 +15,11 @@ import kopf
 
 from entra_rbac import triggers
 from entra_rbac.adapters.kube import load_configuration
-from entra_rbac.constants import (
-    CONFIRM_REVOCATION_ANNOTATION,
-    GROUP,
-    GUARDRAILS_PLURAL,
-    PLURAL,
-    SYNC_REQUESTED_ANNOTATION,
-    VERSION,
-)
+from entra_rbac.constants import GROUP, GUARDRAILS_PLURAL, PLURAL, VERSION
 from entra_rbac.settings import Settings
-from entra_rbac.triggers import OperatorMemo
+from entra_rbac.triggers import CONFIRM_FIELD, SYNC_FIELD, OperatorMemo
 
 EGB = (GROUP, VERSION, PLURAL)
-SYNC_FIELD = ("metadata", "annotations", SYNC_REQUESTED_ANNOTATION)
-CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
 
 
 def register(registry: kopf.OperatorRegistry, config: Settings) -> None:

@@ -249,10 +249,10 @@ class Cluster:
             resource = self.egb(name)
             condition = self.condition(name)
             fresh = resource.get("status", {}).get("observedGeneration") == resource["metadata"]["generation"]
-            # kopf records what it handled after the handler returns; until then a new change
-            # (an annotation) could be folded into the same handling cycle.
-            annotations = resource["metadata"].get("annotations") or {}
-            handled = any(key.endswith("/last-handled-configuration") for key in annotations)
+            # kopf's record of what it handled (in status, written with the reconcile's status or
+            # by kopf after the handler returned); until then a new change (an annotation) could
+            # be folded into the same handling cycle.
+            handled = "lastHandledConfiguration" in (resource.get("status") or {})
             return condition if fresh and handled and condition.get("status") == "True" else None
 
         return self.wait_for(f"{name} to be Ready", ready, timeout)

@@ -35,7 +35,9 @@ def reconciled_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the resources reconciled, in order; the reconcile itself is not run."""
     calls: list[str] = []
 
-    async def fake(name: str, uid: str, ctx: Any, *, deletion: bool = False, fresh: bool = False) -> Outcome:
+    async def fake(
+        name: str, uid: str, ctx: Any, *, deletion: bool = False, fresh: bool = False, **_: Any
+    ) -> Outcome:
         calls.append(name)
         return Outcome("Reconciled")
 

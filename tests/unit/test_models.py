@@ -159,6 +159,7 @@ DESIGN_STATUS = {
     ],
     "summary": {"groups": "1/1", "bindings": 3, "clusterRoleBindings": 1, "roleBindings": 2, "subjects": 2},
     "lastDirectorySync": "2026-11-28T10:00:00Z",
+    "lastHandledConfiguration": '{"spec":{"sha256":"0f"},"metadata":{"labels":{"team":"payments"}}}',
 }
 
 

@@ -367,6 +367,9 @@ class EntraGroupBindingStatus(_Model):
     next_expiry: str | None = None
     revocation_hold: RevocationHold | None = None
     kopf: dict[str, Any] | None = None  # kopf's own bookkeeping, when it keeps any in status
+    # kopf's last-handled configuration (JSON: the spec's digest, labels, annotations), recorded
+    # with the reconcile's status write (docs/design.md, kopf's state).
+    last_handled_configuration: Annotated[str, StringConstraints(max_length=262144)] | None = None
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 `revoke_all` deletes bindings through the ordinary plan (so each deletion is audited), `after`
 is the bindings as they stand once the successful writes took effect, and `conclude` posts the
-Events, writes status from the branch's one `Report` and returns the `Outcome`. It decides
+Events, writes status from the branch's one `Report` (with kopf's last-handled configuration
+when the conclusion is final) and returns the `Outcome`. It decides
 nothing: which branch runs, and what it keeps, is `reconciler.reconcile`'s and its branches'.
 It must not import kopf.
 """
@@ -49,12 +50,14 @@ async def conclude(
     what was written, and a Warning per problem (deduplicated)."""
     # Events first: a status write that fails must not lose the audit of writes already made.
     await post_events(resource.owner, report, now, ctx)
-    reason = await write_status(resource, report, now, ctx)
+    # kopf's last-handled configuration goes with a final conclusion only: after a requeue kopf
+    # must find the handling unfinished, or it would never retry it (triggers.diffbase).
+    written = await write_status(resource, report, now, ctx, stamp=resource.stamp if retry is None else None)
     upcoming = next_transition(report.spec, now) if report.spec is not None else None
     if retry is None:
-        return Outcome(reason, next_change=upcoming)
+        return Outcome(written.reason, next_change=upcoming, stamped=written.stamped)
     return Outcome(
-        reason,
+        written.reason,
         requeue_after=delay if delay is not None else ctx.policy.retry_delay,
         message=retry,
         next_change=upcoming,

@@ -26,13 +26,15 @@ class Outcome:
     (something is pending: a held revocation, a failed read or write), None when the resource
     is settled until its next trigger. `message` says why a requeue is asked for.
     `next_change` is when a time-bound grant of it next starts or ends (the refresher wakes it
-    then), None when none will.
+    then), None when none will. `stamped`: status now holds the last-handled configuration the
+    caller handed in (kopf's, recorded with the status write: triggers.diffbase).
     """
 
     reason: str
     requeue_after: float | None = None
     message: str = ""
     next_change: datetime | None = None
+    stamped: bool = False
 
     @property
     def settled(self) -> bool:

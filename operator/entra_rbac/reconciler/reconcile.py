@@ -48,18 +48,26 @@ log = logging.getLogger("entra_rbac.reconcile")
 
 
 async def reconcile(
-    name: str, uid: str, ctx: ReconcileContext, *, deletion: bool = False, fresh: bool = False
+    name: str,
+    uid: str,
+    ctx: ReconcileContext,
+    *,
+    deletion: bool = False,
+    fresh: bool = False,
+    stamp: str | None = None,
 ) -> Outcome:
     """Drive the bindings of the EntraGroupBinding `name` (whose uid is `uid`) toward its spec.
 
     `deletion`: the resource is going; remove its bindings. `fresh`: read Entra, not the cache.
+    `stamp`: the last-handled configuration of the kopf handling that asks, written to status
+    with the conclusion when it needs no retry (`Outcome.stamped` says whether it was).
     Reconciles of one resource run one at a time, whoever calls.
     """
     started = time.monotonic()
     result = FAILED
     try:
         async with ctx.memory.of(uid).lock:
-            outcome = await _reconcile(name, uid, ctx, deletion=deletion, fresh=fresh)
+            outcome = await _reconcile(name, uid, ctx, deletion=deletion, fresh=fresh, stamp=stamp)
         result = outcome.reason
         return outcome
     finally:
@@ -68,7 +76,9 @@ async def reconcile(
         ctx.metrics.reconcile_finished(result, time.monotonic() - started)
 
 
-async def _reconcile(name: str, uid: str, ctx: ReconcileContext, *, deletion: bool, fresh: bool) -> Outcome:
+async def _reconcile(
+    name: str, uid: str, ctx: ReconcileContext, *, deletion: bool, fresh: bool, stamp: str | None
+) -> Outcome:
     try:
         if deletion:
             await remove_all(Owner(name=name, uid=uid), ctx)
@@ -80,7 +90,7 @@ async def _reconcile(name: str, uid: str, ctx: ReconcileContext, *, deletion: bo
         current = await ctx.kube.get_resource(name)
         if current is None or (current.get("metadata") or {}).get("uid") != uid:
             return Outcome(GONE)
-        return await _sync(Resource.from_manifest(current), ctx, fresh=fresh)
+        return await _sync(Resource.from_manifest(current, stamp=stamp), ctx, fresh=fresh)
     except KubeError as error:
         return Outcome(FAILED, requeue_after=ctx.policy.retry_delay, message=f"Kubernetes API: {error}")
 

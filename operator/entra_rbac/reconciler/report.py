@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from entra_rbac.constants import LAST_HANDLED_STATUS_KEY
 from entra_rbac.core.desired import Owner
 from entra_rbac.core.models import EntraGroupBindingSpec, GrantState, SubjectKind
 from entra_rbac.core.plan import Action, ObservedBinding
@@ -33,21 +34,24 @@ STALENESS_SLACK = 0.25
 
 @dataclass(frozen=True)
 class Resource:
-    """The EntraGroupBinding as it is now (re-read at the start of every reconcile)."""
+    """The EntraGroupBinding as it is now (re-read at the start of every reconcile); `stamp`,
+    the last-handled configuration of the kopf handling this reconcile serves, if any."""
 
     owner: Owner
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
     annotations: Mapping[str, str]
+    stamp: str | None = None
 
     @classmethod
-    def from_manifest(cls, obj: Mapping[str, Any]) -> Resource:
+    def from_manifest(cls, obj: Mapping[str, Any], *, stamp: str | None = None) -> Resource:
         meta = obj.get("metadata") or {}
         return cls(
             owner=Owner.from_manifest(obj),
             spec=obj.get("spec") or {},
             status=obj.get("status") or {},
             annotations=meta.get("annotations") or {},
+            stamp=stamp,
         )
 
 
@@ -187,8 +191,19 @@ class Report:
         return bound_member_counts(self.read.members)
 
 
-async def write_status(resource: Resource, report: Report, now: datetime, ctx: ReconcileContext) -> str:
-    """Build the status from `report`, write it only if it changed; returns the Ready reason."""
+@dataclass(frozen=True)
+class StatusWritten:
+    """What `write_status` did: the Ready reason, and whether status holds the stamp it was given."""
+
+    reason: str
+    stamped: bool
+
+
+async def write_status(
+    resource: Resource, report: Report, now: datetime, ctx: ReconcileContext, *, stamp: str | None = None
+) -> StatusWritten:
+    """Build the status from `report`, write it only if it changed (or `stamp`, kopf's
+    last-handled configuration, is not yet in it: then with it, in the same write)."""
     owner, previous = resource.owner, resource.status
     synced = now if report.read is not None else None
     new = build_status(
@@ -213,8 +228,11 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
     # or, with maxStaleness set, once the stored one is older than a fraction of it, so that a
     # restart finds a time at most that much too early (docs/design.md, Directory semantics).
     ignoring = () if _sync_time_due(previous, synced, ctx.policy.max_staleness) else ("lastDirectorySync",)
-    if status_changed(previous, new, ignoring=ignoring):
-        await ctx.kube.patch_status(owner.name, new)
+    # The stamp is written only with a stamp to record: a merge patch without the key leaves the
+    # one in status alone, and it is no key `status_changed` compares.
+    restamp = stamp is not None and previous.get(LAST_HANDLED_STATUS_KEY) != stamp
+    if status_changed(previous, new, ignoring=ignoring) or restamp:
+        await ctx.kube.patch_status(owner.name, {**new, LAST_HANDLED_STATUS_KEY: stamp} if restamp else new)
         if report.spec is not None:
             await audit_transitions(owner, report.spec, previous.get("grants"), new.get("grants"), now, ctx)
     _count_bindings(owner.uid, new["summary"], ctx)
@@ -222,7 +240,7 @@ async def write_status(resource: Resource, report: Report, now: datetime, ctx: R
         owner.uid, active=_active(new.get("grants")), next_expiry=new.get("nextExpiry")
     )
     ready = next(c for c in new["conditions"] if c["type"] == "Ready")
-    return str(ready["reason"])
+    return StatusWritten(str(ready["reason"]), stamped=stamp is not None)
 
 
 def _sync_time_due(previous: Mapping[str, Any], synced: datetime | None, max_staleness: float | None) -> bool:

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 from entra_rbac.triggers.entries import ResourceEntry, resource_entry
 from entra_rbac.triggers.guardrails import guardrails_changed
-from entra_rbac.triggers.lifecycle import connection_info, directory_freshness, start, stop, tune_kopf
+from entra_rbac.triggers.lifecycle import (
+    CONFIRM_FIELD,
+    SYNC_FIELD,
+    connection_info,
+    directory_freshness,
+    start,
+    stop,
+    tune_kopf,
+)
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.refresher import Refresher, first_refresh_delay
 from entra_rbac.triggers.routing import NamespaceMemory, binding_changed, names_namespace, namespace_changed
@@ -33,6 +41,8 @@ from entra_rbac.triggers.running import (
 )
 
 __all__ = [
+    "CONFIRM_FIELD",
+    "SYNC_FIELD",
     "NamespaceMemory",
     "OperatorMemo",
     "Refresher",

@@ -10,23 +10,25 @@ decide anything about bindings.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import kopf
-import orjson
 from kubernetes import client
 
 from entra_rbac import reconciler
-from entra_rbac.constants import GROUP, OPERATOR_NAME
+from entra_rbac.constants import (
+    CONFIRM_REVOCATION_ANNOTATION,
+    GROUP,
+    OPERATOR_NAME,
+    SYNC_REQUESTED_ANNOTATION,
+)
 from entra_rbac.errors import KubeError
 from entra_rbac.logsetup import fields
 from entra_rbac.settings import Settings
 from entra_rbac.triggers.conflicts import ConflictWatcher
 from entra_rbac.triggers.delta import DeltaFollower
+from entra_rbac.triggers.diffbase import QuietProgressStorage, SpecDigestDiffBaseStorage
 from entra_rbac.triggers.guardrails import load_guardrails
 from entra_rbac.triggers.memo import OperatorMemo
 from entra_rbac.triggers.peering import PeeringGate
@@ -40,8 +42,13 @@ log = logging.getLogger("entra_rbac.triggers")
 # it, reads go to the API server until each informer has listed (logged).
 CACHE_SYNC_TIMEOUT = 120.0
 
-# Where kopf keeps its per-handler progress and last-handled configuration (annotations).
+# Where kopf keeps its per-handler progress (annotations) and, in earlier versions, its
+# last-handled configuration (now in status: triggers.diffbase).
 KOPF_STATE_PREFIX = f"operator.{GROUP}"
+# The annotations the on-demand sync and the revocation confirmation react to (their kopf field
+# handlers, in `handlers`).
+SYNC_FIELD = ("metadata", "annotations", SYNC_REQUESTED_ANNOTATION)
+CONFIRM_FIELD = ("metadata", "annotations", CONFIRM_REVOCATION_ANNOTATION)
 
 # How long kopf waits for the watch event of its own patch before it handles an object again
 # (`_persistence`); kopf's default is 5 s.
@@ -51,6 +58,8 @@ CONSISTENCY_TIMEOUT = 30.0
 async def start(operator: kopf.OperatorSettings, memo: OperatorMemo, settings: Settings) -> None:
     """Tune kopf, build what every handler shares, and start the periodic refresh."""
     tune_kopf(operator, settings)
+    storage = operator.persistence.diffbase_storage
+    memo.stamps = storage if isinstance(storage, SpecDigestDiffBaseStorage) else None
     memo.namespaces = NamespaceMemory()
     memo.clients = reconciler.build_clients(settings, memo.metrics, instance=memo.instance)
     memo.ctx = reconciler.build_context(settings, memo.clients, memo.metrics)
@@ -178,11 +187,17 @@ def _persistence(operator: kopf.OperatorSettings) -> None:
     # sub-domain, never `entra-rbac.io/` itself: kopf hides every annotation under its storage
     # prefix from change detection, which would hide sync-requested and confirm-revocation too.
     # (Not `kopf.`-prefixed either: kopf does not mark such prefixes as its own.)
-    operator.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_STATE_PREFIX)
-    # The last-handled configuration keeps a digest of the spec, not a copy: the CRD admits
-    # specs of ~864 KB, and the API server caps all annotations of an object at 256 KiB.
+    progress = QuietProgressStorage(prefix=KOPF_STATE_PREFIX)
+    operator.persistence.progress_storage = progress
+    # The last-handled configuration lives in status, where the reconcile's own status write
+    # records it (one write per handling, not two: triggers.diffbase), and keeps a digest of the
+    # spec, not a copy: the CRD admits specs of ~864 KB. Earlier versions kept it in the
+    # annotation named here, still read until status has one.
     operator.persistence.diffbase_storage = SpecDigestDiffBaseStorage(
-        prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
+        prefix=KOPF_STATE_PREFIX,
+        key="last-handled-configuration",
+        progress=progress,
+        exclusive_of=(SYNC_FIELD, CONFIRM_FIELD),
     )
     # After its own patch kopf waits this long for the patched version's watch event; the events
     # before it lack kopf's marks. Past the wait it takes the latest event it has as current, and
@@ -193,106 +208,6 @@ def _persistence(operator: kopf.OperatorSettings) -> None:
     # Memory). A longer wait only delays an event that follows a patched version which never
     # arrives (a watch relisted past it).
     operator.persistence.consistency_timeout = CONSISTENCY_TIMEOUT
-
-
-SPEC_DIGEST = "sha256"
-
-
-def spec_digest(spec: Any) -> str:
-    return _digest(canonical_json(spec))
-
-
-def _digest(canonical: bytes) -> str:
-    """The stored digest of a spec's canonical bytes."""
-    return hashlib.sha256(canonical).hexdigest()
-
-
-def canonical_json(value: Any) -> bytes:
-    """`value` as sorted, compact JSON in UTF-8: the bytes `json.dumps(value, sort_keys=True,
-    separators=(",", ":"), ensure_ascii=False)` gives, so digests stored by earlier versions
-    still match. orjson writes them, in C, for every spec the CRD admits (strings, integers,
-    booleans, lists, objects: its schema has no `number` field, where the two would print some
-    floats differently; tests/unit/test_triggers.py); anything orjson refuses (an integer past
-    64 bits) goes to `json`. The digest runs for every event of every resource: by `json`, with
-    the spec's deep copy in `fetch`, it was about half of the diff-base storage's 2.6% of the
-    operator's CPU converging 4,000 bindings (py-spy, issue 17 point 2)."""
-    return _canonical(value)[0]
-
-
-def _canonical(value: Any) -> tuple[bytes, Callable[[bytes], Any]]:
-    """The canonical bytes and what reads them back as an equal value (orjson would read an
-    integer past 64 bits as a float)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS), orjson.loads
-    except TypeError:
-        encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return encoded.encode(), json.loads
-
-
-class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
-    """kopf's annotation diff-base with `spec` stored as `{"sha256": <digest>}`.
-
-    On fetch, a stored digest equal to the current spec's gives back the current spec (no diff);
-    a different one leaves the placeholder, so kopf sees `spec` changed and runs the update
-    handler (which only needs to know that, not what: the reconciler reads the whole object).
-    Labels and annotations are kept as kopf keeps them, so field handlers on annotations still
-    get exact diffs. An annotation written by kopf's own storage (a full copy) still reads.
-    """
-
-    def build(
-        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
-    ) -> kopf.BodyEssence:
-        """kopf's essence, from a body without what kopf copies and then drops: it deep-copies
-        the whole body (status, managedFields) for every event before keeping the spec, labels
-        and annotations; 3.2% of the operator's CPU converging 4,000 bindings (py-spy, issue 17
-        point 2). The result is the same (tests/unit/test_triggers.py); with an extra field the
-        slim body lacks (a status field), the whole body, as kopf does."""
-        extra = list(extra_fields or ())
-        if not all(_in_essence(field) for field in extra):
-            return super().build(body=body, extra_fields=extra)
-        meta = body.get("metadata") or {}
-        slim = {key: value for key, value in body.items() if key not in ("metadata", "status")}
-        slim["metadata"] = {key: meta[key] for key in _ESSENTIAL_METADATA if key in meta}
-        return super().build(body=kopf.Body(cast(kopf.RawBody, slim)), extra_fields=extra)
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        digested = dict(essence)
-        if "spec" in digested:
-            digested["spec"] = {SPEC_DIGEST: spec_digest(digested["spec"])}
-        super().store(body=body, patch=patch, essence=cast(kopf.BodyEssence, digested))
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        stored = super().fetch(body=body)
-        if stored is None:
-            return None
-        spec = stored.get("spec")
-        if isinstance(spec, dict) and set(spec) == {SPEC_DIGEST}:
-            # The spec alone, copied: `self.build` deep-copies the whole body (status,
-            # managedFields) for it, once more per event than kopf's own build (issue 17 point 2).
-            # The copy is read back from the digest's own bytes (orjson, in C) rather than
-            # by `copy.deepcopy`: an equal spec, its keys sorted.
-            current = body.get("spec")
-            if current is not None:
-                canonical, read = _canonical(current)
-                if _digest(canonical) == spec[SPEC_DIGEST]:
-                    return cast(kopf.BodyEssence, {**stored, "spec": read(canonical)})
-        return stored
-
-
-# What kopf's essence reads of metadata: labels and annotations, and ownerReferences (its
-# storage keys depend on them).
-_ESSENTIAL_METADATA = ("labels", "annotations", "ownerReferences")
-
-
-def _in_essence(field: kopf.FieldSpec) -> bool:
-    """Whether a handler's field is in the slim body: outside metadata and status, or in labels
-    or annotations. (A string path splits at dots; only its first two parts matter.)"""
-    if field is None:
-        return True  # no field: nothing to keep
-    path = field.split(".") if isinstance(field, str) else list(field)
-    if not path or path[0] == "status":
-        return False
-    return path[0] != "metadata" or (len(path) > 1 and path[1] in ("labels", "annotations"))
 
 
 def _peering(operator: kopf.OperatorSettings, settings: Settings) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the modules that fill the memo import this one
     from entra_rbac.reconciler import Clients, ReconcileContext
     from entra_rbac.triggers.conflicts import ConflictWatcher
     from entra_rbac.triggers.delta import DeltaFollower
+    from entra_rbac.triggers.diffbase import SpecDigestDiffBaseStorage
     from entra_rbac.triggers.refresher import Refresher
     from entra_rbac.triggers.routing import NamespaceMemory
     from entra_rbac.triggers.watching import CacheFollower
@@ -40,3 +41,6 @@ class OperatorMemo(kopf.Memo):
     conflicts: ConflictWatcher
     delta: DeltaFollower | None  # None with ENTRA_RBAC_DELTA_INTERVAL=off
     follower: CacheFollower  # the cache's namespace and binding changes -> reconciles
+    # kopf's diff-base: what a kopf handling's reconcile records with its status (None when
+    # kopf is tuned otherwise, e.g. by a test).
+    stamps: SpecDigestDiffBaseStorage | None

@@ -1,8 +1,9 @@
 """Starting reconciles: for one resource (kopf's handlers) and for many at once (event fan-out).
 
 Holds `reconcile_entry` (an index entry -> the reconciler's one entry point), `reconcile_body`
-(the same for kopf's resource handlers, turning an `Outcome` that asks for a requeue into
-kopf's `TemporaryError`, the one place that happens), `resource_gone` (with `is_deletion`, its
+(the same for kopf's resource handlers, handing the reconcile the last-handled configuration
+kopf will store and turning an `Outcome` that asks for a requeue into kopf's `TemporaryError`,
+the one place that happens), `resource_gone` (with `is_deletion`, its
 kopf filter) and `reconcile_all`. It must not decide which resources an event concerns
 (`routing` does) nor anything about bindings.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -31,10 +32,17 @@ FAN_OUT = 8
 
 
 async def reconcile_entry(
-    entry: ResourceEntry, ctx: reconciler.ReconcileContext, *, deletion: bool = False, fresh: bool = False
+    entry: ResourceEntry,
+    ctx: reconciler.ReconcileContext,
+    *,
+    deletion: bool = False,
+    fresh: bool = False,
+    stamp: str | None = None,
 ) -> reconciler.Outcome:
     with MEMORY.working():  # the burst's memory goes back to the system once none is in flight
-        return await reconciler.reconcile(entry.name, entry.uid, ctx, deletion=deletion, fresh=fresh)
+        return await reconciler.reconcile(
+            entry.name, entry.uid, ctx, deletion=deletion, fresh=fresh, stamp=stamp
+        )
 
 
 async def reconcile_body(
@@ -48,7 +56,16 @@ async def reconcile_body(
     if cache is not None and not deletion and not (body.get("metadata") or {}).get("deletionTimestamp"):
         # kopf's watch may be ahead of the cache's: the reconcile must see what woke it.
         cache.observe_resource(body)
-    outcome = await reconcile_entry(entry, memo.ctx, deletion=deletion, fresh=fresh)
+    # The last-handled configuration kopf will store after this handling: written with the
+    # status when the reconcile's outcome is final, and then kopf writes nothing (triggers.diffbase).
+    stamps = getattr(memo, "stamps", None)
+    stamp = None if stamps is None or deletion else stamps.stamp_for(_kopf_body(body))
+    outcome = await reconcile_entry(entry, memo.ctx, deletion=deletion, fresh=fresh, stamp=stamp)
+    if stamps is not None:
+        if stamp is not None and outcome.stamped:
+            stamps.recorded(entry.uid, stamp)
+        elif deletion:
+            stamps.forget(entry.uid)
     directory = getattr(clients, "directory", None)
     if directory is not None:  # kopf handed it over: the look-ahead has done its part for it
         directory.unexpect(reconciler.expected_lookups(body))
@@ -59,6 +76,10 @@ async def reconcile_body(
             refresher.refreshed(entry)  # read just now: the next refresh is a period away
     if outcome.requeue_after is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.requeue_after)
+
+
+def _kopf_body(body: Mapping[str, Any]) -> kopf.Body:
+    return body if isinstance(body, kopf.Body) else kopf.Body(cast(kopf.RawBody, body))
 
 
 def is_deletion(type: str | None, **_: Any) -> bool:
