@@ -250,9 +250,13 @@ class Cluster:
             condition = self.condition(name)
             fresh = resource.get("status", {}).get("observedGeneration") == resource["metadata"]["generation"]
             # kopf's record of what it handled (in status, written with the reconcile's status or
-            # by kopf after the handler returned); until then a new change (an annotation) could
-            # be folded into the same handling cycle.
-            handled = "lastHandledConfiguration" in (resource.get("status") or {})
+            # by kopf after the handler returned; in an annotation by releases before that, as
+            # the upgrade test runs them); until then a new change (an annotation) could be
+            # folded into the same handling cycle.
+            annotations = resource["metadata"].get("annotations") or {}
+            handled = "lastHandledConfiguration" in (resource.get("status") or {}) or any(
+                key.endswith("/last-handled-configuration") for key in annotations
+            )
             return condition if fresh and handled and condition.get("status") == "True" else None
 
         return self.wait_for(f"{name} to be Ready", ready, timeout)

@@ -4,15 +4,18 @@ status, recorded by the reconcile's status write, and progress without the marke
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pytest
 
 from entra_rbac import triggers
 from entra_rbac.constants import LAST_HANDLED_STATUS_KEY
+from entra_rbac.errors import DirectoryUnavailableError
+from entra_rbac.reconciler import reconcile
 from entra_rbac.settings import Settings
 from entra_rbac.triggers.diffbase import QuietProgressStorage, SpecDigestDiffBaseStorage, spec_digest
+from tests.unit.reconcile_fakes import NAME, UID, World, guid
 
 SETTINGS = Settings(
     tenant_id="contoso.onmicrosoft.com",
@@ -54,7 +57,7 @@ def _body(
         "spec": spec if spec is not None else SPEC,
         "status": status or {},
     }
-    return kopf.Body(raw)
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def _handled(body: kopf.Body, storage: SpecDigestDiffBaseStorage) -> dict[str, Any]:
@@ -196,3 +199,72 @@ def test_progress_of_a_retry_is_still_stored() -> None:
     }
     progress.store(key=kopf.HandlerId("reconcile"), record=record, body=_body(), patch=patch)
     assert json.loads(patch["metadata"]["annotations"]["operator.entra-rbac.io/reconcile"])["retries"] == 1
+
+
+# --- the reconcile's side: the stamp goes with a final status write only -----------------
+
+
+async def _world() -> World:
+    world = World()
+    world.directory.add_group(guid(1))
+    world.apply({"groups": [{"id": guid(1)}], "clusterRoleBindings": [{"clusterRole": "view"}]})
+    return world
+
+
+async def test_a_final_reconcile_writes_the_stamp_with_its_status_in_one_write() -> None:
+    world = await _world()
+    outcome = await reconcile(NAME, UID, world.ctx, stamp='{"spec":{"sha256":"a"}}')
+    assert outcome.settled
+    assert outcome.stamped
+    assert not outcome.stamp_dropped
+    assert world.status[LAST_HANDLED_STATUS_KEY] == '{"spec":{"sha256":"a"}}'
+    assert world.kube.status_writes == 1
+    # Without a stamp (the refresher) the record is neither written nor removed; with the one
+    # status holds, nothing is written either.
+    assert (await reconcile(NAME, UID, world.ctx)).stamped is False
+    await reconcile(NAME, UID, world.ctx, stamp='{"spec":{"sha256":"a"}}')
+    assert world.kube.status_writes == 1
+    assert world.status[LAST_HANDLED_STATUS_KEY] == '{"spec":{"sha256":"a"}}'
+    # A new stamp with an unchanged status, after a restart (no replay from memory): one write,
+    # the stamp alone.
+    world.ctx = world.new_context()
+    assert (await reconcile(NAME, UID, world.ctx, stamp='{"spec":{"sha256":"b"}}')).stamped
+    assert world.kube.status_writes == 2
+    assert world.status[LAST_HANDLED_STATUS_KEY] == '{"spec":{"sha256":"b"}}'
+
+
+async def test_a_reconcile_that_asks_for_a_retry_writes_no_stamp() -> None:
+    """kopf must find the handling unfinished, or it would never retry it."""
+    world = await _world()
+    world.directory.failure = DirectoryUnavailableError("Graph answered 503")
+    outcome = await reconcile(NAME, UID, world.ctx, stamp='{"spec":{"sha256":"a"}}')
+    assert outcome.requeue_after is not None
+    assert not outcome.stamped
+    assert world.kube.status_writes == 1  # the failure's status, without the stamp
+    assert LAST_HANDLED_STATUS_KEY not in world.status
+
+
+async def test_a_stamp_the_api_server_dropped_is_reported_and_the_storage_falls_back() -> None:
+    """A CRD older than the field prunes it from every write: the operator notices from the write's
+    answer and keeps the record in the annotation instead (no write on every event)."""
+    world = await _world()
+    patch_status = world.kube.patch_status
+
+    async def pruning(name: str, status: Any) -> dict[str, Any]:
+        return await patch_status(name, {k: v for k, v in status.items() if k != LAST_HANDLED_STATUS_KEY})
+
+    world.kube.patch_status = pruning  # type: ignore[method-assign]
+    outcome = await reconcile(NAME, UID, world.ctx, stamp='{"spec":{"sha256":"a"}}')
+    assert outcome.stamp_dropped
+    assert not outcome.stamped
+
+    storage, _ = _storages()
+    storage.status_unavailable()
+    body = _body()
+    assert storage.stamp_for(body) is None
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    assert "status" not in patch
+    assert json.loads(patch["metadata"]["annotations"][LEGACY])["spec"] == {"sha256": spec_digest(SPEC)}
+    annotated = _body(annotations=dict(patch["metadata"]["annotations"]))
+    assert storage.fetch(body=annotated) == storage.build(body=annotated)

@@ -55,7 +55,12 @@ async def conclude(
     written = await write_status(resource, report, now, ctx, stamp=resource.stamp if retry is None else None)
     upcoming = next_transition(report.spec, now) if report.spec is not None else None
     if retry is None:
-        return Outcome(written.reason, next_change=upcoming, stamped=written.stamped)
+        return Outcome(
+            written.reason,
+            next_change=upcoming,
+            stamped=written.stamped,
+            stamp_dropped=written.stamp_dropped,
+        )
     return Outcome(
         written.reason,
         requeue_after=delay if delay is not None else ctx.policy.retry_delay,

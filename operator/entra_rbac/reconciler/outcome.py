@@ -27,7 +27,8 @@ class Outcome:
     is settled until its next trigger. `message` says why a requeue is asked for.
     `next_change` is when a time-bound grant of it next starts or ends (the refresher wakes it
     then), None when none will. `stamped`: status now holds the last-handled configuration the
-    caller handed in (kopf's, recorded with the status write: triggers.diffbase).
+    caller handed in (kopf's, recorded with the status write: triggers.diffbase);
+    `stamp_dropped`: the API server dropped it from the write (the CRD lacks the field).
     """
 
     reason: str
@@ -35,6 +36,7 @@ class Outcome:
     message: str = ""
     next_change: datetime | None = None
     stamped: bool = False
+    stamp_dropped: bool = False
 
     @property
     def settled(self) -> bool:

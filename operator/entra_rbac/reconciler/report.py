@@ -193,10 +193,12 @@ class Report:
 
 @dataclass(frozen=True)
 class StatusWritten:
-    """What `write_status` did: the Ready reason, and whether status holds the stamp it was given."""
+    """What `write_status` did: the Ready reason, whether status holds the stamp it was given, and
+    whether the API server dropped it (a CRD older than the field prunes it from every write)."""
 
     reason: str
     stamped: bool
+    stamp_dropped: bool = False
 
 
 async def write_status(
@@ -231,8 +233,12 @@ async def write_status(
     # The stamp is written only with a stamp to record: a merge patch without the key leaves the
     # one in status alone, and it is no key `status_changed` compares.
     restamp = stamp is not None and previous.get(LAST_HANDLED_STATUS_KEY) != stamp
+    dropped = False
     if status_changed(previous, new, ignoring=ignoring) or restamp:
-        await ctx.kube.patch_status(owner.name, {**new, LAST_HANDLED_STATUS_KEY: stamp} if restamp else new)
+        answer = await ctx.kube.patch_status(
+            owner.name, {**new, LAST_HANDLED_STATUS_KEY: stamp} if restamp else new
+        )
+        dropped = restamp and (answer.get("status") or {}).get(LAST_HANDLED_STATUS_KEY) != stamp
         if report.spec is not None:
             await audit_transitions(owner, report.spec, previous.get("grants"), new.get("grants"), now, ctx)
     _count_bindings(owner.uid, new["summary"], ctx)
@@ -240,7 +246,9 @@ async def write_status(
         owner.uid, active=_active(new.get("grants")), next_expiry=new.get("nextExpiry")
     )
     ready = next(c for c in new["conditions"] if c["type"] == "Ready")
-    return StatusWritten(str(ready["reason"]), stamped=stamp is not None)
+    return StatusWritten(
+        str(ready["reason"]), stamped=stamp is not None and not dropped, stamp_dropped=dropped
+    )
 
 
 def _sync_time_due(previous: Mapping[str, Any], synced: datetime | None, max_staleness: float | None) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, cast
 
@@ -27,6 +28,8 @@ import kopf
 import orjson
 
 from entra_rbac.constants import LAST_HANDLED_STATUS_KEY
+
+log = logging.getLogger("entra_rbac.triggers")
 
 SPEC_DIGEST = "sha256"
 # What kopf's essence reads of metadata: labels and annotations, and ownerReferences (its
@@ -129,6 +132,7 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         self._progress = progress
         self._exclusive = tuple(exclusive_of)
         self._recorded: dict[str, str] = {}  # uid -> the stamp its reconcile wrote with status
+        self.in_status = True  # False once the API server dropped the field (an older CRD)
 
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
@@ -156,7 +160,10 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     def stamp_for(self, body: kopf.Body) -> str | None:
         """The value kopf will store once it has handled `body` (as kopf computes it: the essence
         and the stored one, both without our progress annotations), or None when it will store
-        none (nothing changed) or must store it itself (`exclusive_of`)."""
+        none (nothing changed), must store it itself (`exclusive_of`) or keeps it in the
+        annotation (`status_unavailable`)."""
+        if not self.in_status:
+            return None
         new = self._progress.clear(essence=self.build(body=body))
         stored = self.fetch(body=body)
         old = self._progress.clear(essence=stored) if stored is not None else None
@@ -166,6 +173,19 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
     def _touches_other_handlers(self, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
         return any(_resolve(old or {}, path) != _resolve(new, path) for path in self._exclusive)
+
+    def status_unavailable(self) -> None:
+        """The API server dropped the field from a status write: the cluster's CRD predates it
+        and prunes it from every write, so a record there would never be read back, every event
+        would look new and each handling would write again. Until a restart (after the CRD's
+        upgrade) the record goes to the annotation, as earlier versions kept it."""
+        if self.in_status:
+            log.warning(
+                "The EntraGroupBinding CRD has no status.lastHandledConfiguration: apply the"
+                " current CRD (crds/); until then kopf's record stays in an annotation"
+                " (two writes per change)"
+            )
+        self.in_status = False
 
     def recorded(self, uid: str, stamp: str) -> None:
         """The reconcile of a kopf handling wrote `stamp` with its status: kopf need not."""
@@ -178,6 +198,9 @@ class SpecDigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         encoded = self.encode(essence)
         if self._recorded.pop(str(body.metadata.uid or ""), None) == encoded:
             return  # in status already, written by the handling's reconcile
+        if not self.in_status:
+            super().store(body=body, patch=patch, essence=cast(kopf.BodyEssence, json.loads(encoded)))
+            return
         patch.status[LAST_HANDLED_STATUS_KEY] = encoded
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:

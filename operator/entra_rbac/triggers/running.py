@@ -64,6 +64,8 @@ async def reconcile_body(
     if stamps is not None:
         if stamp is not None and outcome.stamped:
             stamps.recorded(entry.uid, stamp)
+        elif outcome.stamp_dropped:
+            stamps.status_unavailable()  # an old CRD: back to the annotation, no write loop
         elif deletion:
             stamps.forget(entry.uid)
     directory = getattr(clients, "directory", None)
