@@ -8,6 +8,12 @@
   found the fixture fails (it never skips): run `make controlplane` or set KUBEBUILDER_ASSETS.
 - `started_control_plane(workdir, oidc)`: the same for another configuration (a fixture's body:
   `yield from` it), e.g. a module's second control plane with OIDC prefixes.
+- A control plane of these fixtures that loses a binary mid-session (kube-apiserver v1.36.3 was
+  seen to panic; docs/testing.md) costs one test, not the rest: after each phase of every test
+  (setup, call, teardown) the running fixtures' processes are checked; if one has exited, that
+  phase fails with which binary died, how (exit status or signal), the start of its last panic
+  and its log's tail, and the control plane is restarted at once (`ControlPlane.restart`: same
+  ports, certificates and etcd data), so the next test, and the fixtures built on it, carry on.
 - `control_plane_kubectl`: a function running `.venv/bin/kubectl --kubeconfig <kubeconfig> *args`
   (admin unless `kubeconfig=` is given), returning the CompletedProcess (check=False).
 """
@@ -16,18 +22,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from entra_rbac_sandbox.entra.server import EntraSandboxThread
 from tests.controlplane.binaries import BinariesNotFoundError, find_binaries
-from tests.controlplane.harness import ControlPlane
+from tests.controlplane.harness import ControlPlane, StartupError
 from tests.controlplane.oidc import OidcIssuer
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 _started: list[tuple[float, Path]] = []
+_running: list[ControlPlane] = []  # started by `started_control_plane`, not yet stopped
+_restarts: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +69,11 @@ def started_control_plane(
     with cp:
         assert cp.startup_seconds is not None
         _started.append((cp.startup_seconds, binaries))
-        yield cp
+        _running.append(cp)
+        try:
+            yield cp
+        finally:
+            _running.remove(cp)
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +97,35 @@ def control_plane_kubectl(
     return kubectl
 
 
+def _recover(cp: ControlPlane, when: str, test: str) -> str:
+    """The failure message for a control plane that lost a binary; restarts it."""
+    reports = "\n\n".join(process.death_report() for process in cp.dead())
+    try:
+        seconds = cp.restart()
+    except StartupError as error:
+        after = f"restarting it failed too, the next test that uses it will try again:\n{error}"
+    else:
+        after = f"restarted in {seconds:.1f} s (same ports, certificates and etcd data) for the next test"
+        _restarts.append(f"real control plane: restarted in {seconds:.1f} s after {test} ({when})")
+    where = f"the real control plane ({cp.url}, {cp.workdir})"
+    return f"{where} lost a binary during {when}:\n{reports}\n\n{after}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    messages = [_recover(cp, call.when, item.nodeid) for cp in list(_running) if cp.dead()]
+    if messages:
+        # The test's own failure (connection errors, most likely) stays below, for the record.
+        report.outcome = "failed"
+        report.longrepr = "\n\n".join([*messages, *([str(report.longrepr)] if report.longrepr else [])])
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for seconds, binaries in _started:
         terminalreporter.write_line(f"real control plane: started in {seconds:.1f} s (binaries: {binaries})")
+    for line in _restarts:
+        terminalreporter.write_line(line)

@@ -131,31 +131,54 @@ class ControlPlane:
     def start(self) -> None:
         """Start etcd, kube-apiserver and kube-controller-manager; return when all are working."""
         began = time.monotonic()
-        deadline = began + self.timeout
         try:
             self._write_pki()
             self._write_kubeconfig(self.admin_kubeconfig, "entra-rbac-admin", self._admin)
-            etcd = self._start(self._etcd())
-            wait_until(self._etcd_healthy, deadline, "etcd /health", [etcd])
-            apiserver = self._start(self._apiserver())
-            wait_until(
-                lambda: self._get("/readyz")[0] == 200, deadline, "kube-apiserver /readyz", [etcd, apiserver]
-            )
-            kcm = self._start(self._controller_manager())
-            wait_until(
-                self._aggregated, deadline, "aggregated ClusterRoles admin/edit/view", [etcd, apiserver, kcm]
-            )
+            self._start_binaries(began + self.timeout)
         except BaseException:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
+
+    def dead(self) -> list[ManagedProcess]:
+        """The binaries started and not stopped that have exited since: empty while all run."""
+        return [p for p in self._processes if p.exit_code() is not None]
+
+    def restart(self) -> float:
+        """Stop what still runs and start the three binaries again, on the same ports, with the
+        same certificates, service-account keys and etcd data (kill -9 leaves etcd's files whole):
+        every kubeconfig, token and object of before still works. Returns the seconds it took;
+        raises `StartupError` as `start` does (the workdir is kept then, for its logs)."""
+        began = time.monotonic()
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+        try:
+            self._start_binaries(began + self.timeout)
+        except BaseException:
+            for process in reversed(self._processes):
+                process.stop()
+            raise
+        return time.monotonic() - began
+
+    def _start_binaries(self, deadline: float) -> None:
+        etcd = self._start(self._etcd())
+        wait_until(self._etcd_healthy, deadline, "etcd /health", [etcd])
+        apiserver = self._start(self._apiserver())
+        wait_until(
+            lambda: self._get("/readyz")[0] == 200, deadline, "kube-apiserver /readyz", [etcd, apiserver]
+        )
+        kcm = self._start(self._controller_manager())
+        wait_until(
+            self._aggregated, deadline, "aggregated ClusterRoles admin/edit/view", [etcd, apiserver, kcm]
+        )
 
     def restart_controller_manager(self) -> None:
         """Stop kube-controller-manager and start a new one (same flags and log). Its garbage
         collector builds its monitors from discovery when it starts and re-reads discovery only
         every 30 s afterwards: a restart right after a CRD is installed makes the collector know
         the new kind at once instead of up to 30 s later."""
-        old = next(p for p in self._processes if p.name == "kube-controller-manager")
+        old = self.process("kube-controller-manager")
         old.stop()
         self._processes.remove(old)
         self._start(self._controller_manager())
@@ -167,6 +190,10 @@ class ControlPlane:
         self._processes.clear()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def process(self, name: str) -> ManagedProcess:
+        """The running (or exited, not yet restarted) binary called `name`."""
+        return next(p for p in self._processes if p.name == name)
 
     @property
     def pids(self) -> list[int]:

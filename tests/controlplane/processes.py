@@ -85,6 +85,24 @@ class ManagedProcess:
             return "(no log written)"
         return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
+    def death_report(self) -> str:
+        """Why this exited process is gone: its exit, command, the start of the last Go panic in
+        its log (a panic's goroutine dump pushes the `panic:` line far from the tail) and the tail."""
+        code = self.exit_code()
+        report = [
+            f"{self.name} (pid {self.pid}) {exit_reason(code) if code is not None else 'is still running'}",
+            f"command: {' '.join(self.argv)}",
+        ]
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            lines = []
+        panics = [i for i, line in enumerate(lines) if line.startswith("panic:")]
+        if panics:
+            report += [f"the last panic in {self.log}:", *lines[panics[-1] : panics[-1] + 12]]
+        report += [f"last lines of {self.log}:", self.log_tail()]
+        return "\n".join(report)
+
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds; idempotent."""
         popen = self._popen
@@ -121,6 +139,16 @@ class StartupError(RuntimeError):
         )
 
 
+def exit_reason(code: int) -> str:
+    """A Popen return code in words: "killed by SIGKILL" (negative codes) or "exited with status 2"."""
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
 def stop_all(grace: float = 5.0) -> None:
     """Stop every process still registered (the atexit path), newest first."""
     with _live_lock:
@@ -140,7 +168,7 @@ def wait_until(
         for process in watched:
             code = process.exit_code()
             if code is not None:
-                raise StartupError(process, f"exited with status {code} while waiting for {what}")
+                raise StartupError(process, f"{exit_reason(code)} while waiting for {what}")
         with contextlib.suppress(OSError):
             if condition():
                 return
