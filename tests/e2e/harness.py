@@ -211,6 +211,31 @@ class Cluster:
         done = self.kubectl(*args, check=False)
         return done.stdout.strip() == "yes"
 
+    def can_i_within(
+        self,
+        expected: bool,
+        verb: str,
+        resource: str,
+        *,
+        user: str,
+        groups: tuple[str, ...] = (),
+        namespace: str = "",
+        timeout: float = 10.0,
+    ) -> bool:
+        """`can_i`, asked again until it answers `expected` or `timeout` passes; the last answer.
+
+        The real API server authorizes from an informer's copy of the bindings, so the answer
+        right after a binding was written or deleted can still be the old one (the sandbox
+        answers from its store at once). Assert on the result: `assert cluster.can_i_within(True,
+        ...)`, `assert not cluster.can_i_within(False, ...)`: a grant that never comes, or never
+        goes, still fails, after the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.can_i(verb, resource, user=user, groups=groups, namespace=namespace)
+            if answer is expected or time.monotonic() >= deadline:
+                return answer
+            time.sleep(0.2)  # asking again until the authorizer's copy catches up, with a deadline
+
     def request_sync(self, name: str) -> None:
         """The on-demand sync annotation, with a new value each time."""
         self.kubectl(

@@ -110,7 +110,9 @@ def test_annotated_binding_is_adopted_without_a_moment_of_lost_access(cluster: C
     assert adopted["metadata"]["ownerReferences"][0]["kind"] == "EntraGroupBinding"
     assert "entra-rbac.io/adopt" not in (adopted["metadata"].get("annotations") or {})
     assert [s["name"] for s in adopted["subjects"]] == [PAYMENTS]  # carol was not the resource's
-    assert not cluster.can_i("create", "configmaps", user="carol@contoso.com", namespace="payments")
+    assert not cluster.can_i_within(
+        False, "create", "configmaps", user="carol@contoso.com", namespace="payments"
+    )
     assert "Adopted RoleBinding" in cluster.log_tail(400)
 
 

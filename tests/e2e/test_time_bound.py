@@ -99,12 +99,14 @@ def test_a_grant_exists_from_valid_from_and_is_gone_at_valid_until(cluster: Clus
     binding = cluster.wait_for("the grant to start", lambda: cluster.managed_bindings().get(RB), timeout=60)
     created = datetime.fromisoformat(binding["metadata"]["creationTimestamp"]).timestamp()
     assert created >= start, f"created at {created}, before validFrom {start}"
-    assert cluster.can_i("delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments")
+    assert cluster.can_i_within(
+        True, "delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments"
+    )
 
     cluster.wait_for("the grant to end", lambda: RB not in cluster.managed_bindings(), timeout=60)
     assert time.time() >= end, "deleted before validUntil"
-    assert not cluster.can_i(
-        "delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments"
+    assert not cluster.can_i_within(
+        False, "delete", "pods", user="alice@contoso.com", groups=(ONCALL,), namespace="payments"
     )
     cluster.wait_for("status to say Expired", lambda: grant_state(cluster) == "Expired")
     recorded = {reason: occurrences(cluster, reason) for reason in before}
